@@ -1,0 +1,76 @@
+"""Data sets as one uint8 tensor in memory (N, C, H, W), batched by slicing — no per-sample transforms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from engine.config import DataConfig
+from engine.errors import ConfigError
+
+
+@dataclass
+class ImageData:
+    images: torch.Tensor  # uint8, N x C x H x W
+    labels: torch.Tensor | None  # int64 class ids, or None for unlabelled folders
+    name: str
+    classes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def to_float(batch_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] → float [-1, 1], the generator's Tanh range."""
+    return batch_uint8.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(batch: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] → uint8 [0, 255]."""
+    return ((batch.detach().float().clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
+
+
+def _conform(images: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
+    """Apply the requested size and color once, at load time."""
+    if cfg.color == "gray" and images.shape[1] == 3:
+        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        images = (images.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    elif cfg.color == "rgb" and images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1).contiguous()
+    if cfg.image_size and cfg.image_size != images.shape[-1]:
+        out = []
+        for chunk in images.split(2048):
+            x = torch.nn.functional.interpolate(chunk.float(), size=(cfg.image_size, cfg.image_size),
+                                                mode="bilinear", antialias=True, align_corners=False)
+            out.append(x.round().clamp(0, 255).to(torch.uint8))
+        images = torch.cat(out)
+    return images
+
+
+def load_dataset(cfg: DataConfig) -> ImageData:
+    cfg.validate()
+    if cfg.dataset == "mnist-5k":
+        from engine.data.bundled import load_mnist_5k
+
+        data = load_mnist_5k()
+    elif cfg.dataset.startswith("folder:"):
+        from engine.data.folder import load_folder
+
+        data = load_folder(cfg.dataset[len("folder:"):], image_size=cfg.image_size or 28, color=cfg.color)
+    elif cfg.dataset in ("mnist", "fashion-mnist", "cifar10"):
+        from engine.data.torchvision_sets import load_torchvision
+
+        data = load_torchvision(cfg.dataset)
+    else:  # validate() already refused it
+        raise ConfigError(f"Unknown dataset '{cfg.dataset}'.")
+    if cfg.limit:
+        data.images = data.images[: cfg.limit]
+        data.labels = None if data.labels is None else data.labels[: cfg.limit]
+    data.images = _conform(data.images, cfg)
+    return data

@@ -1,0 +1,111 @@
+"""Rewrite ConvTranspose2d exactly as Conv2d + depth-to-space (sub-pixel form) so int8 kernels carry the work.
+
+ONNX Runtime has no int8 ConvTranspose: a quantized ConvTranspose model dequantizes around every layer and
+ends up slower than float. The same arithmetic written as an ordinary convolution producing s*s phases of the
+output, cropped per phase and interleaved (DepthToSpace), runs as QLinearConv. A ConvTranspose applied to a
+1x1 map (the latent projection) is a plain matrix product, so it becomes a Linear and a reshape.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _phase_taps(k: int, s: int, p: int) -> list[list[tuple[int, int]]]:
+    """For each output phase r (output row o = s*q + r): the (input offset d, kernel tap kk) pairs it sums over.
+
+    ConvTranspose maps input i with tap kk to output o = s*i - p + kk, so o = s*q + r reads input
+    i = q + (r + p - kk) / s for every kk with kk = (r + p) mod s.
+    """
+    phases = []
+    for r in range(s):
+        taps = [((r + p - kk) // s, kk) for kk in range(k) if (r + p - kk) % s == 0]
+        phases.append(sorted(taps))
+    return phases
+
+
+class SubPixelConvTranspose2d(nn.Module):
+    """ConvTranspose2d(k, stride s, padding p) as pad → Conv2d(s*s*Cout, KxK) → per-phase crop → depth-to-space.
+
+    A 1x1 input (the first layer of a generator) takes the matrix-product path instead: Linear to Cout*k*k.
+    """
+
+    def __init__(self, ct: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        if not is_rewritable(ct):
+            raise ValueError(f"cannot rewrite {ct} in sub-pixel form")
+        (k, _), (s, _), (p, _) = ct.kernel_size, ct.stride, ct.padding
+        cin, cout = ct.in_channels, ct.out_channels
+        self.k, self.s, self.p, self.cout = k, s, p, cout
+        w = ct.weight.detach()  # [Cin, Cout, k, k]
+        b = ct.bias.detach() if ct.bias is not None else torch.zeros(cout, dtype=w.dtype)
+
+        # Matrix-product path for a 1x1 input: out[c, h, w] = sum_i z[i] * W[i, c, h + p, w + p].
+        self.project = nn.Linear(cin, cout * k * k)
+        with torch.no_grad():
+            self.project.weight.copy_(w.reshape(cin, cout * k * k).t())
+            self.project.bias.copy_(b.repeat_interleave(k * k))
+
+        # Convolution path: each phase's taps, aligned at its own smallest offset, fit one KxK window.
+        phases = _phase_taps(k, s, p)
+        lows = [taps[0][0] for taps in phases]
+        K = max(taps[-1][0] - taps[0][0] + 1 for taps in phases)
+        self.pad_lo = max(0, -min(lows))
+        self.lows = lows
+        self.kernel = K
+        weight = torch.zeros(s * s * cout, cin, K, K, dtype=w.dtype)
+        for rh, taps_h in enumerate(phases):
+            for rw, taps_w in enumerate(phases):
+                phase = rh * s + rw
+                for dh, kh in taps_h:
+                    for dw, kw in taps_w:
+                        # ConvTranspose weight is [Cin, Cout, ...]; Conv2d wants [Cout, Cin, ...].
+                        weight[phase * cout:(phase + 1) * cout, :, dh - lows[rh], dw - lows[rw]] = w[:, :, kh, kw].t()
+        self.conv = nn.Conv2d(cin, s * s * cout, K, bias=True)
+        with torch.no_grad():
+            self.conv.weight.copy_(weight)
+            self.conv.bias.copy_(b.repeat(s * s))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, _, H, W = x.shape
+        k, s, p, C = self.k, self.s, self.p, self.cout
+        if H == 1 and W == 1:  # static under export: only the batch axis is dynamic
+            y = self.project(x.flatten(1)).reshape(B, C, k, k)
+            return y[:, :, p:k - p, p:k - p] if p else y
+        q_h, q_w = H * s - 2 * p + k - s, W * s - 2 * p + k - s  # output side; divisible by s (checked)
+        q_h, q_w = q_h // s, q_w // s
+        need_h = max(lo + self.pad_lo + q_h + self.kernel - 1 for lo in self.lows) - (H + self.pad_lo)
+        need_w = max(lo + self.pad_lo + q_w + self.kernel - 1 for lo in self.lows) - (W + self.pad_lo)
+        y = self.conv(F.pad(x, (self.pad_lo, max(0, need_w), self.pad_lo, max(0, need_h))))
+        parts = []
+        for rh in range(s):
+            for rw in range(s):
+                phase = rh * s + rw
+                top, left = self.lows[rh] + self.pad_lo, self.lows[rw] + self.pad_lo
+                parts.append(y[:, phase * C:(phase + 1) * C, top:top + q_h, left:left + q_w])
+        # Phase-major channels (DCR order) → interleave the phases into an s-times larger image.
+        y = torch.cat(parts, dim=1).reshape(B, s, s, C, q_h, q_w)
+        return y.permute(0, 3, 4, 1, 5, 2).reshape(B, C, q_h * s, q_w * s)
+
+
+def is_rewritable(m: nn.Module) -> bool:
+    """Square kernel/stride/padding, no groups/dilation/output_padding, and an output side that s divides."""
+    if not isinstance(m, nn.ConvTranspose2d):
+        return False
+    k, s, p = m.kernel_size, m.stride, m.padding
+    return (k[0] == k[1] and s[0] == s[1] and p[0] == p[1] and m.groups == 1 and m.dilation == (1, 1)
+            and m.output_padding == (0, 0) and (k[0] - 2 * p[0]) % s[0] == 0 and k[0] - 2 * p[0] > 0)
+
+
+def to_subpixel(model: nn.Module) -> nn.Module:
+    """A copy of `model` with every rewritable ConvTranspose2d replaced by its exact sub-pixel equivalent."""
+    out = copy.deepcopy(model).eval()
+    for parent in list(out.modules()):
+        for name, child in list(parent.named_children()):
+            if is_rewritable(child):
+                setattr(parent, name, SubPixelConvTranspose2d(child))
+    return out

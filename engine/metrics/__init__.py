@@ -1,0 +1,1 @@
+"""Measurements: model complexity, image quality, latency and the report."""

@@ -1,0 +1,273 @@
+"""Image-quality numbers for a generator: domain FID, precision/recall, density/coverage, SWD, PSNR/SSIM, modes.
+
+Pure functions on numpy arrays / torch tensors. Statistics that cancel large numbers (FID) run in float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from engine.errors import ConfigError
+
+PSNR_CAP_DB = 100.0  # identical images: a finite number keeps report.json valid JSON
+
+
+# --------------------------------------------------------------------------- Fréchet distance (FID)
+
+def _sqrt_psd(mat: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh((mat + mat.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1, sig1, mu2, sig2) -> float:
+    """||mu1-mu2||² + tr(S1) + tr(S2) - 2 tr((S1 S2)^½), in float64.
+
+    S1 S2 is similar to the symmetric PSD matrix S1^½ S2 S1^½, so tr((S1 S2)^½) is the sum of the square roots of
+    its eigenvalues: two symmetric eigen-decompositions, no scipy.linalg.sqrtm and no complex round-off.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64).ravel(), np.asarray(mu2, np.float64).ravel()
+    sig1, sig2 = np.atleast_2d(np.asarray(sig1, np.float64)), np.atleast_2d(np.asarray(sig2, np.float64))
+    if mu1.shape != mu2.shape or sig1.shape != sig2.shape or sig1.shape != (mu1.size, mu1.size):
+        raise ConfigError(f"Feature statistics do not match: means {mu1.shape} / {mu2.shape}, "
+                          f"covariances {sig1.shape} / {sig2.shape}; compute both with the same feature net.")
+    root1 = _sqrt_psd(sig1)
+    middle = root1 @ sig2 @ root1
+    eig = np.linalg.eigvalsh((middle + middle.T) / 2)
+    tr_covmean = float(np.sqrt(np.clip(eig, 0, None)).sum())
+    diff = mu1 - mu2
+    value = float(diff @ diff + np.trace(sig1) + np.trace(sig2) - 2.0 * tr_covmean)
+    return max(value, 0.0)  # tiny negatives are round-off on (near-)identical sets
+
+
+def feature_stats(feats) -> tuple[np.ndarray, np.ndarray]:
+    f = np.asarray(feats, np.float64)
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+def fid_from_features(real_f, fake_f) -> float:
+    """FID between two feature sets (N x D). Needs at least 2·D samples in each, or the covariance is unreliable."""
+    real_f, fake_f = np.asarray(real_f, np.float64), np.asarray(fake_f, np.float64)
+    dim = real_f.shape[1]
+    need = 2 * dim
+    for name, f in (("real", real_f), ("generated", fake_f)):
+        if f.ndim != 2 or f.shape[1] != dim:
+            raise ConfigError(f"The {name} features have shape {f.shape}; expected N x {dim}.")
+        if f.shape[0] < need:
+            raise ConfigError(f"FID needs at least {need} {name} images for {dim}-d features "
+                              f"(got {f.shape[0]}); raise the number of evaluation samples.")
+    return frechet_distance(*feature_stats(real_f), *feature_stats(fake_f))
+
+
+# --------------------------------------------------------------------------- k-NN manifold metrics
+
+def _as_t(x) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x, np.float64))
+
+
+def _row_chunks(n: int, chunk: int):
+    for i in range(0, n, chunk):
+        yield slice(i, min(i + chunk, n))
+
+
+def _kth_neighbour_radii(f: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
+    """Distance of each point to its k-th nearest other point (the point itself is the 0th)."""
+    if f.shape[0] <= k:
+        raise ConfigError(f"Nearest-neighbour metrics with k={k} need more than {k} images (got {f.shape[0]}).")
+    return torch.cat([torch.cdist(f[s], f).kthvalue(k + 1, dim=1).values for s in _row_chunks(f.shape[0], chunk)])
+
+
+def _covered_by(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, chunk: int):
+    """For each point: how many centres' balls contain it, and the distance to its nearest centre."""
+    counts, nearest = [], []
+    for s in _row_chunks(points.shape[0], chunk):
+        d = torch.cdist(points[s], centres)
+        counts.append((d <= radii.unsqueeze(0)).sum(1))
+        nearest.append(d.min(1).values)
+    return torch.cat(counts), torch.cat(nearest)
+
+
+def precision_recall(real_f, fake_f, k: int = 3, chunk: int = 1000) -> dict:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN balls in feature space.
+
+    precision: share of generated samples inside the real manifold; recall: share of real samples inside the
+    generated manifold. Distances are chunked so 5,000 x 5,000 stays a few tens of MB.
+    """
+    real, fake = _as_t(real_f), _as_t(fake_f)
+    real_r, fake_r = _kth_neighbour_radii(real, k, chunk), _kth_neighbour_radii(fake, k, chunk)
+    fake_in_real, _ = _covered_by(fake, real, real_r, chunk)
+    real_in_fake, _ = _covered_by(real, fake, fake_r, chunk)
+    return {"precision": float((fake_in_real > 0).double().mean()),
+            "recall": float((real_in_fake > 0).double().mean()), "k": k}
+
+
+def density_coverage(real_f, fake_f, k: int = 5, chunk: int = 1000) -> dict:
+    """Density and coverage (Naeem et al. 2020): k-NN balls around real samples only, robust to outliers.
+
+    density: mean number of real balls holding a generated sample, divided by k (≈1 when the sets match; can
+    exceed 1); coverage: share of real balls that hold at least one generated sample.
+    """
+    real, fake = _as_t(real_f), _as_t(fake_f)
+    real_r = _kth_neighbour_radii(real, k, chunk)
+    fake_in_real, _ = _covered_by(fake, real, real_r, chunk)
+    _, nearest_fake = _covered_by(real, fake, torch.zeros(fake.shape[0], dtype=real.dtype), chunk)
+    return {"density": float(fake_in_real.double().sum() / (k * fake.shape[0])),
+            "coverage": float((nearest_fake <= real_r).double().mean()), "k": k}
+
+
+# --------------------------------------------------------------------------- sliced Wasserstein distance
+
+_GAUSS = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float32)
+_GAUSS_5x5 = torch.outer(_GAUSS, _GAUSS) / 256.0
+
+
+def _blur(x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    c = x.shape[1]
+    kernel = (_GAUSS_5x5 * gain).to(x.dtype).view(1, 1, 5, 5).expand(c, 1, 5, 5)
+    return torch.nn.functional.conv2d(torch.nn.functional.pad(x, [2] * 4, mode="reflect"), kernel, groups=c)
+
+
+def _pyr_down(x: torch.Tensor) -> torch.Tensor:
+    return _blur(x)[:, :, ::2, ::2]
+
+
+def _pyr_up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    n, c, h, w = x.shape
+    up = x.new_zeros(n, c, 2 * h, 2 * w)
+    up[:, :, ::2, ::2] = x
+    return _blur(up, gain=4.0)[:, :, : size[0], : size[1]]
+
+
+def _laplacian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    pyramid = [x]
+    for _ in range(1, levels):
+        low = _pyr_down(pyramid[-1])
+        pyramid[-1] = pyramid[-1] - _pyr_up(low, pyramid[-1].shape[-2:])
+        pyramid.append(low)
+    return pyramid
+
+
+def _pyramid_resolutions(size: int, min_resolution: int) -> list[int]:
+    res, out = size, []
+    while res >= min_resolution:
+        out.append(res)
+        res //= 2
+    return out
+
+
+def _patch_descriptors(level: torch.Tensor, per_image: int, patch: int, gen: torch.Generator) -> torch.Tensor:
+    """per_image random patch x patch windows per image, normalised per channel over the whole set."""
+    n, c, h, w = level.shape
+    half = patch // 2
+    ys = torch.randint(half, h - half, (n * per_image,), generator=gen)
+    xs = torch.randint(half, w - half, (n * per_image,), generator=gen)
+    offs = torch.arange(-half, half + 1)
+    img = torch.arange(n).repeat_interleave(per_image).view(-1, 1, 1, 1)
+    chan = torch.arange(c).view(1, c, 1, 1)
+    rows = (ys.view(-1, 1) + offs).view(-1, 1, patch, 1)
+    cols = (xs.view(-1, 1) + offs).view(-1, 1, 1, patch)
+    desc = level[img, chan, rows, cols]  # N*per_image x C x patch x patch
+    desc = desc - desc.mean(dim=(0, 2, 3), keepdim=True)
+    desc = desc / desc.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
+    return desc.reshape(desc.shape[0], -1)
+
+
+def _swd_1d(a: torch.Tensor, b: torch.Tensor, repeats: int, dirs: int, gen: torch.Generator) -> float:
+    results = []
+    for _ in range(repeats):
+        d = torch.randn(a.shape[1], dirs, generator=gen)
+        d = d / d.norm(dim=0, keepdim=True)
+        pa, pb = (a @ d).sort(dim=0).values, (b @ d).sort(dim=0).values
+        results.append(float((pa - pb).abs().mean()))
+    return float(np.mean(results))
+
+
+def sliced_wasserstein(real_uint8, fake_uint8, patches_per_image: int = 64, patch: int = 7, repeats: int = 4,
+                       dirs_per_repeat: int = 128, min_resolution: int = 8, seed: int = 0) -> dict:
+    """Sliced Wasserstein distance over Laplacian-pyramid patches (Karras et al. 2018, progressive GAN).
+
+    Each set (N x C x H x W, uint8 or float, 1 or 3 channels, H = W ≥ 16) is split into a Laplacian pyramid
+    (levels halve down to `min_resolution`, the last is the low-pass); each level gives random 7x7 patch
+    descriptors normalised per channel over the set; the distance is the mean |sorted projection difference|
+    over random unit directions. Values are reported ×1e3, as in the paper's tables. The seed fixes patch
+    positions and directions, so identical sets give exactly 0. Sets of unequal size are cut to the smaller.
+    Returns {"resolutions": [...], "per_level": [...], "mean": ...}.
+    """
+    real, fake = torch.as_tensor(np.asarray(real_uint8)), torch.as_tensor(np.asarray(fake_uint8))
+    if real.dim() != 4 or real.shape[1:] != fake.shape[1:]:
+        raise ConfigError(f"SWD needs two image sets of the same N x C x H x W shape (got {tuple(real.shape)} "
+                          f"and {tuple(fake.shape)}).")
+    h, w = real.shape[-2:]
+    if min(h, w) < 16 or min(h, w) < patch:
+        raise ConfigError(f"SWD needs images of at least 16x16 pixels (got {h}x{w}).")
+    n = min(real.shape[0], fake.shape[0])
+    resolutions = _pyramid_resolutions(min(h, w), max(min_resolution, patch))
+    pyramids = [_laplacian_pyramid(x[:n].float(), len(resolutions)) for x in (real, fake)]
+    per_level = []
+    for lvl in range(len(resolutions)):
+        descs = [_patch_descriptors(p[lvl], patches_per_image, patch, torch.Generator().manual_seed(seed + lvl))
+                 for p in pyramids]
+        gen = torch.Generator().manual_seed(seed + 1000 + lvl)
+        per_level.append(_swd_1d(descs[0], descs[1], repeats, dirs_per_repeat, gen) * 1e3)
+    return {"resolutions": [int(r) for r in resolutions], "per_level": per_level, "mean": float(np.mean(per_level))}
+
+
+# --------------------------------------------------------------------------- pixel fidelity (vs a teacher)
+
+def _as_float_batch(x) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).double()
+    return t.unsqueeze(0) if t.dim() == 3 else t
+
+
+def psnr(a, b, data_range: float = 2.0) -> float:
+    """PSNR in dB of two batches in [-1,1] (MSE over all pixels; identical images give PSNR_CAP_DB)."""
+    a, b = _as_float_batch(a), _as_float_batch(b)
+    mse = float(((a - b) ** 2).mean())
+    if mse <= 0:
+        return PSNR_CAP_DB
+    return min(PSNR_CAP_DB, 10.0 * math.log10(data_range**2 / mse))
+
+
+def ssim(a, b, data_range: float = 2.0, window: int = 11, sigma: float = 1.5) -> float:
+    """Mean SSIM (Wang et al. 2004, gaussian window, per channel, valid region) of two N x C x H x W batches."""
+    a, b = _as_float_batch(a), _as_float_batch(b)
+    if a.shape != b.shape:
+        raise ConfigError(f"SSIM needs two batches of the same shape (got {tuple(a.shape)} and {tuple(b.shape)}).")
+    c = a.shape[1]
+    window = min(window, a.shape[-1], a.shape[-2])
+    window -= 1 - window % 2  # odd
+    g = torch.exp(-((torch.arange(window, dtype=torch.float64) - window // 2) ** 2) / (2 * sigma**2))
+    g = g / g.sum()
+    kernel = torch.outer(g, g).view(1, 1, window, window).expand(c, 1, window, window)
+
+    def filt(x):
+        return torch.nn.functional.conv2d(x, kernel, groups=c)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = filt(a), filt(b)
+    var_a = filt(a * a) - mu_a**2
+    var_b = filt(b * b) - mu_b**2
+    cov = filt(a * b) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(s.mean())
+
+
+# --------------------------------------------------------------------------- classes and modes
+
+def class_histogram(net, images, batch: int = 500) -> list[float]:
+    """Fraction of images the feature net puts in each class (a collapsed generator piles into a few)."""
+    from engine.metrics.feature_net import predict
+
+    classes = int(net.spec()["classes"])
+    ids = predict(net, images, batch=batch)
+    if ids.size == 0:
+        return [0.0] * classes
+    return (np.bincount(ids, minlength=classes) / ids.size).astype(float).tolist()
+
+
+def modes_covered(histogram, share: float = 0.1) -> int:
+    """Classes holding at least `share` (default 10%) of their uniform share 1/K of the samples."""
+    hist = np.asarray(histogram, np.float64)
+    return int((hist >= share / hist.size).sum()) if hist.size else 0

@@ -1,0 +1,81 @@
+"""Model registry: each arch builds a generator and a discriminator from JSON-able specs.
+
+A spec records every layer's width, read back from the modules (`model.spec()`), so a pruned model is rebuilt
+from spec + state_dict — never pickled.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch.nn as nn
+
+from engine.errors import ConfigError
+
+_GENERATORS: dict[str, Callable[[dict], nn.Module]] = {}
+_DISCRIMINATORS: dict[str, Callable[[dict], nn.Module]] = {}
+_DEFAULTS: dict[str, Callable[..., tuple[dict, dict]]] = {}
+
+
+def register_arch(name: str, generator: Callable, discriminator: Callable, defaults: Callable) -> None:
+    _GENERATORS[name] = generator
+    _DISCRIMINATORS[name] = discriminator
+    _DEFAULTS[name] = defaults
+
+
+def arch_names() -> list[str]:
+    return sorted(_GENERATORS)
+
+
+def _check_arch(name: str) -> None:
+    if name not in _GENERATORS:
+        raise ConfigError(f"Unknown architecture '{name}'; choose one of: {', '.join(arch_names())}.")
+
+
+def default_specs(arch: str, image_shape: tuple[int, int, int], latent_dim: int = 100) -> tuple[dict, dict]:
+    """Generator and discriminator specs of an arch at its default widths for one image shape."""
+    _check_arch(arch)
+    return _DEFAULTS[arch](tuple(image_shape), latent_dim)
+
+
+def build_generator(spec: dict) -> nn.Module:
+    _check_arch(spec.get("arch", "?"))
+    return _GENERATORS[spec["arch"]](spec)
+
+
+def build_discriminator(spec: dict) -> nn.Module:
+    _check_arch(spec.get("arch", "?"))
+    return _DISCRIMINATORS[spec["arch"]](spec)
+
+
+def build_pair(arch_spec: dict) -> tuple[nn.Module, nn.Module]:
+    """arch_spec = {"generator": spec, "discriminator": spec} as stored in checkpoints."""
+    return build_generator(arch_spec["generator"]), build_discriminator(arch_spec["discriminator"])
+
+
+def generator_from_checkpoint(ckpt: dict, use_ema: bool = True) -> nn.Module:
+    """Rebuild G from a checkpoint's spec and load its weights (the EMA copy when present and asked for)."""
+    g = build_generator(ckpt["arch"]["generator"])
+    state = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["generator"]
+    _load(g, state, "generator")
+    return g.eval()
+
+
+def discriminator_from_checkpoint(ckpt: dict) -> nn.Module:
+    d = build_discriminator(ckpt["arch"]["discriminator"])
+    _load(d, ckpt["discriminator"], "discriminator")
+    return d.eval()
+
+
+def _load(model: nn.Module, state: dict, what: str) -> None:
+    from engine.errors import WorkspaceError
+
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError) as e:
+        raise WorkspaceError(f"The checkpoint's {what} weights do not fit its architecture spec "
+                             f"({str(e).splitlines()[0][:100]}); the file is damaged or from another model.")
+
+
+# Registration happens on import of each arch module.
+from engine.models import dcgan, mlp, resnet  # noqa: E402,F401

@@ -1,0 +1,111 @@
+"""DCGAN in its classic conv-only form: the latent as a 1x1 map into ConvTranspose/BatchNorm/ReLU → Tanh.
+
+The conv-only form matters: torch-pruning shrinks every ConvTranspose width, while a Linear→view projection
+would stay at full width. Image sizes are base * 2**k with base 4 or 7 (28 = 7*4, 32 = 4*8, 64 = 4*16).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from engine.errors import ConfigError
+from engine.models import register_arch
+
+
+def size_plan(image_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """(base, k): the first feature map's side and the number of 2x upsamplings to reach the image side."""
+    c, h, w = image_shape
+    if h != w:
+        raise ConfigError(f"Conv models need square images (got {h}x{w}); choose an image size like 28 or 32.")
+    if c not in (1, 3):
+        raise ConfigError(f"Images must have 1 (gray) or 3 (RGB) channels (got {c}).")
+    for base in (7, 4):
+        k, side = 0, base
+        while side < h:
+            side, k = side * 2, k + 1
+        if side == h and k >= 1:
+            return base, k
+    raise ConfigError(f"Image size {h} is not supported by conv models; use 28, 32, 56 or 64 "
+                      "(a side of 4 or 7 doubled one or more times).")
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], widths: list[int]) -> None:
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        base, k = size_plan(self.image_shape)
+        if len(widths) != k:
+            raise ConfigError(f"A {self.image_shape[1]}px DCGAN generator needs {k} hidden widths (got {len(widths)}).")
+        layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, widths[0], base, 1, 0, bias=False),
+                                   nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], self.image_shape[0], 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.net[0].in_channels
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.reshape(z.shape[0], -1, 1, 1))
+
+    def spec(self) -> dict:
+        convs = [m for m in self.net if isinstance(m, nn.ConvTranspose2d)]
+        return {"arch": "dcgan", "role": "generator", "latent_dim": self.latent_dim,
+                "image_shape": list(self.image_shape), "widths": [m.out_channels for m in convs[:-1]]}
+
+
+class ConvDiscriminator(nn.Module):
+    """Strided Conv/BatchNorm/LeakyReLU down to a 1x1 logit; shared by the dcgan and resnet archs."""
+
+    def __init__(self, image_shape: tuple[int, int, int], widths: list[int], arch: str = "dcgan") -> None:
+        super().__init__()
+        self.image_shape, self.arch = tuple(image_shape), arch
+        base, k = size_plan(self.image_shape)
+        if len(widths) != k:
+            raise ConfigError(f"A {self.image_shape[1]}px conv discriminator needs {k} widths (got {len(widths)}).")
+        layers: list[nn.Module] = []
+        prev = self.image_shape[0]
+        for i, w in enumerate(widths):
+            layers.append(nn.Conv2d(prev, w, 4, 2, 1, bias=(i == 0)))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(w))
+            layers.append(nn.LeakyReLU(0.2, True))
+            prev = w
+        layers.append(nn.Conv2d(prev, 1, base, 1, 0))
+        self.net = nn.Sequential(*layers)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1).squeeze(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(x))
+
+    def spec(self) -> dict:
+        convs = [m for m in self.net if isinstance(m, nn.Conv2d)]
+        return {"arch": self.arch, "role": "discriminator", "image_shape": list(self.image_shape),
+                "widths": [m.out_channels for m in convs[:-1]]}
+
+
+def default_discriminator_widths(image_shape: tuple[int, int, int]) -> list[int]:
+    _, k = size_plan(image_shape)
+    return [min(512, 64 * 2**i) for i in range(k)]
+
+
+def _defaults(image_shape: tuple[int, int, int], latent_dim: int) -> tuple[dict, dict]:
+    _, k = size_plan(image_shape)
+    g = {"arch": "dcgan", "role": "generator", "latent_dim": latent_dim, "image_shape": list(image_shape),
+         "widths": [max(32, 256 // 2**i) for i in range(k)]}
+    d = {"arch": "dcgan", "role": "discriminator", "image_shape": list(image_shape),
+         "widths": default_discriminator_widths(image_shape)}
+    return g, d
+
+
+register_arch(
+    "dcgan",
+    generator=lambda s: DCGANGenerator(s["latent_dim"], tuple(s["image_shape"]), s["widths"]),
+    discriminator=lambda s: ConvDiscriminator(tuple(s["image_shape"]), s["widths"], "dcgan"),
+    defaults=_defaults,
+)

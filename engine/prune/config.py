@@ -1,0 +1,89 @@
+"""The pruning stage's settings, validated once with sentences a person understands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.errors import ConfigError
+from engine.prune.blocks import BLOCK_CRITERIA
+from engine.prune.schedules import SCHEDULES
+from engine.prune.structured import CHANNEL_METHODS
+from engine.prune.unstructured import WEIGHT_METHODS
+
+METHODS = WEIGHT_METHODS + CHANNEL_METHODS + ("block",)
+SCOPES = ("layer", "global")
+TARGETS = ("g", "d", "gd")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """`amount` is the fraction removed: of the weights (weight methods), of each layer's channels (channel
+    methods; a layer always keeps at least one channel, with a warning) or of the residual blocks (block)."""
+
+    method: str = "channel-l1"
+    amount: float = 0.5
+    scope: str = "layer"
+    target: str = "g"
+    layers: tuple[str, ...] | None = None  # names as in `gan-prune layers`; 'g:' / 'd:' pick a network
+    round_to: int | None = None
+    schedule: str = "oneshot"
+    rounds: int = 3
+    finetune_steps: int = 50  # between rounds of iterative / lottery schedules
+    rewind_step: int = 10  # lottery: survivors are rewound to their values at this fine-tuning step
+    target_macs: float | None = None  # keep this fraction of G's MACs; chooses per-layer amounts from a scan
+    match_d: bool = False  # prune D's channels by the fraction G lost (GCC's G-D balance)
+    block_criterion: str = "l1"  # l1 | psnr
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 64
+    lr: float = 2e-4
+    distill: float = 1.0  # fine-tuning between rounds
+
+    @property
+    def structural(self) -> bool:
+        return self.method in CHANNEL_METHODS
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"Unknown pruning method '{self.method}'; choose one of: {', '.join(METHODS)}.")
+        if self.target_macs is None and not (isinstance(self.amount, (int, float)) and 0 < self.amount < 1):
+            raise ConfigError(f"--amount must be between 0 and 1, e.g. 0.5 to remove half (got {self.amount!r}).")
+        if self.scope not in SCOPES:
+            raise ConfigError(f"Unknown scope '{self.scope}'; choose layer or global.")
+        if self.target not in TARGETS:
+            raise ConfigError(f"Unknown target '{self.target}'; choose g, d or gd.")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"Unknown schedule '{self.schedule}'; choose one of: {', '.join(SCHEDULES)}.")
+        if self.schedule == "lottery" and self.method not in WEIGHT_METHODS:
+            raise ConfigError(f"The lottery schedule rewinds individual weights, so it needs a weight method "
+                              f"({', '.join(WEIGHT_METHODS)}), not '{self.method}'.")
+        if self.schedule != "oneshot" and self.method == "block":
+            raise ConfigError("--method block removes blocks in one shot; use --schedule oneshot.")
+        for name, v in (("rounds", self.rounds), ("batch size", self.batch_size)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a whole number above 0 (got {v!r}).")
+        for name, v in (("finetune_steps", self.finetune_steps), ("rewind_step", self.rewind_step)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"{name} must be a whole number, 0 or more (got {v!r}).")
+        if self.schedule == "lottery" and self.rewind_step > self.finetune_steps:
+            raise ConfigError(f"rewind_step ({self.rewind_step}) must not exceed finetune_steps "
+                              f"({self.finetune_steps}): the step-k weights come from that training.")
+        if self.round_to is not None and (not isinstance(self.round_to, int) or self.round_to < 1):
+            raise ConfigError(f"--round-to must be a whole number above 0 (got {self.round_to!r}).")
+        if self.round_to is not None and not self.structural:
+            raise ConfigError("--round-to applies to channel methods only; drop it or use a channel-* method.")
+        if self.target_macs is not None:
+            if not (isinstance(self.target_macs, (int, float)) and 0 < self.target_macs < 1):
+                raise ConfigError(f"--target-macs is the fraction of MACs to keep, between 0 and 1 "
+                                  f"(got {self.target_macs!r}).")
+            if not self.structural or self.method == "channel-taylor":
+                raise ConfigError("--target-macs needs a channel method that the sensitivity scan can use "
+                                  "(channel-l1, channel-l2, channel-bn or channel-random).")
+            if "g" not in self.target:
+                raise ConfigError("--target-macs budgets the generator's MACs; use --target g or gd.")
+        if self.match_d and not self.structural:
+            raise ConfigError("--match-d balances channel pruning of G and D; use it with a channel-* method.")
+        if self.block_criterion not in BLOCK_CRITERIA:
+            raise ConfigError(f"Unknown block criterion '{self.block_criterion}'; choose l1 or psnr.")
+        if self.distill < 0:
+            raise ConfigError(f"distill must be 0 or more (got {self.distill!r}).")

@@ -1,0 +1,148 @@
+"""Sensitivity scan: each prunable G layer pruned alone at each amount, scored by teacher-PSNR on fixed latents;
+and the greedy choice of per-layer amounts that meets a MACs budget with the least predicted PSNR loss."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+
+from engine.errors import ConfigError
+from engine.events import Artifact, CancelToken, Event, Log, Progress
+from engine.metrics.complexity import summarize
+from engine.prune.layers import pick_layers
+from engine.prune.structured import CHANNEL_METHODS, prune_channels
+from engine.prune.teacher import psnr_for_json, teacher_psnr
+from engine.prune.unstructured import WEIGHT_METHODS, prune_weights
+from engine.workspace import Workspace, atomic_write_json, atomic_write_text
+
+DEFAULT_AMOUNTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+PSNR_CAP = 100.0  # an unchanged model has infinite PSNR; curves and sums use this cap
+
+
+@dataclass(frozen=True)
+class SensitivityConfig:
+    method: str = "channel-l1"
+    amounts: tuple[float, ...] = DEFAULT_AMOUNTS
+    layers: tuple[str, ...] | None = None
+    round_to: int | None = None
+    n_latents: int = 64
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.method not in CHANNEL_METHODS + WEIGHT_METHODS or self.method == "channel-taylor":
+            valid = [m for m in CHANNEL_METHODS + WEIGHT_METHODS if m != "channel-taylor"]
+            raise ConfigError(f"The sensitivity scan cannot use method '{self.method}'; choose one of: "
+                              f"{', '.join(valid)}.")
+        if not self.amounts or any(not (isinstance(a, (int, float)) and 0 < a < 1) for a in self.amounts):
+            raise ConfigError(f"Every scan amount must be between 0 and 1, e.g. 0.1,0.5,0.9 (got {self.amounts}).")
+
+
+def scan(G: nn.Module, method: str, amounts: tuple[float, ...], z: torch.Tensor, layer_names=None,
+         round_to: int | None = None, cancel: CancelToken | None = None) -> Iterator[dict | Progress]:
+    """Yields one row per (layer, amount): PSNR of the pruned copy against G, and its MACs and params."""
+    structural = method in CHANNEL_METHODS
+    names = [n for n, _ in pick_layers(G, list(layer_names) if layer_names else None, structural, "G")]
+    total = len(names) * len(amounts)
+    done = 0
+    for name in names:
+        for a in amounts:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            trial = copy.deepcopy(G)
+            layer = pick_layers(trial, [name], structural, "G")
+            if structural:
+                prune_channels(trial, method, float(a), layers=layer, round_to=round_to)
+            else:
+                prune_weights(layer, method, float(a), "layer")
+            stats = summarize(trial)
+            p = teacher_psnr(trial, G, z)
+            done += 1
+            yield {"layer": name, "amount": float(a), "psnr": min(p, PSNR_CAP), "macs": stats["macs"],
+                   "params": stats["params"]}
+            yield Progress("sensitivity", done, total, message=f"{name} at {a:.0%}")
+
+
+def _mse(psnr: float) -> float:
+    return 4.0 / 10 ** (psnr / 10)
+
+
+def allocate(rows: list[dict], dense_macs: int, target_macs: float) -> tuple[dict[str, float], dict]:
+    """Per-layer amounts whose predicted MACs are at most target_macs * dense. Greedy: repeatedly take the next
+    amount step of the layer that saves MACs at the least added image error (errors and savings are assumed to
+    add up across layers; the real MACs are measured afterwards)."""
+    curves: dict[str, list[dict]] = {}
+    for r in rows:
+        curves.setdefault(r["layer"], []).append(r)
+    for c in curves.values():
+        c.sort(key=lambda r: r["amount"])
+    level = {name: -1 for name in curves}  # index into the curve; -1 = not pruned
+    budget = target_macs * dense_macs
+
+    def saved(name: str, i: int) -> float:
+        return 0.0 if i < 0 else dense_macs - curves[name][i]["macs"]
+
+    def err(name: str, i: int) -> float:
+        return 0.0 if i < 0 else _mse(curves[name][i]["psnr"])
+
+    predicted = float(dense_macs)
+    while predicted > budget:
+        best, best_cost = None, math.inf
+        for name, i in level.items():
+            if i + 1 >= len(curves[name]):
+                continue
+            gain = saved(name, i + 1) - saved(name, i)
+            if gain <= 0:
+                continue
+            cost = (err(name, i + 1) - err(name, i)) / gain
+            if cost < best_cost:
+                best, best_cost = name, cost
+        if best is None:
+            break  # every layer at its largest scanned amount
+        level[best] += 1
+        predicted = dense_macs - sum(saved(n, i) for n, i in level.items())
+    amounts = {n: curves[n][i]["amount"] for n, i in level.items() if i >= 0}
+    total_err = sum(err(n, i) for n, i in level.items())
+    info = {"predicted_macs_ratio": predicted / dense_macs, "reached": predicted <= budget,
+            "predicted_psnr": psnr_for_json(10 * math.log10(4.0 / total_err)) if total_err > 0 else None}
+    return amounts, info
+
+
+def write_results(ws: Workspace, result: dict) -> list[str]:
+    """sensitivity.json (everything) and sensitivity.csv (one row per layer and amount), both written atomically."""
+    atomic_write_json(ws.root / "sensitivity.json", result)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["layer", "amount", "psnr", "macs", "params"], lineterminator="\n")
+    writer.writeheader()
+    for r in result["rows"]:
+        writer.writerow(r)
+    atomic_write_text(ws.root / "sensitivity.csv", buf.getvalue())
+    return ["sensitivity.json", "sensitivity.csv"]
+
+
+def run_sensitivity(cfg: SensitivityConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
+    from engine.finetune import load_teacher
+    from engine.train import fixed_latents
+
+    cfg.validate()
+    _, G = load_teacher(ws)
+    z = fixed_latents(cfg.n_latents, G.latent_dim, cfg.seed)
+    rows = []
+    for item in scan(G, cfg.method, tuple(cfg.amounts), z, cfg.layers, cfg.round_to, cancel):
+        if isinstance(item, dict):
+            rows.append(item)
+        else:
+            yield item
+    result = {"method": cfg.method, "amounts": list(cfg.amounts), "metric": "teacher_psnr_db",
+              "psnr_cap": PSNR_CAP, "dense": summarize(G), "rows": rows}
+    for name in write_results(ws, result):
+        yield Artifact("sensitivity", "sensitivity", name)
+    worst = min(rows, key=lambda r: r["psnr"]) if rows else None
+    if worst:
+        yield Log("info", f"Most sensitive: {worst['layer']} at {worst['amount']:.0%} ({worst['psnr']:.1f} dB).")

@@ -1,0 +1,160 @@
+"""Channel (structural) pruning with torch-pruning's DependencyGraph: neurons and channels are removed for real,
+with every coupled layer (BatchNorm, the next layer's inputs, residual sums) cut in step.
+
+The output layer (image for G, logit for D) is never shrunk and the latent input is never touched (it is the
+model's input, which DepGraph cannot prune). A layer always keeps at least one channel: an amount that would
+empty a layer is clamped to width-1 and reported as a warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch_pruning as tp
+
+from engine.errors import ConfigError
+from engine.metrics.complexity import example_input
+from engine.prune.layers import PRUNABLE, output_layer, prunable_layers
+
+CHANNEL_METHODS = ("channel-l1", "channel-l2", "channel-taylor", "channel-bn", "channel-random")
+
+
+class _BNOrMagnitude(tp.importance.Importance):
+    """BatchNorm scale where the group has a BatchNorm, L1 magnitude where it has none (e.g. D's first conv)."""
+
+    def __init__(self) -> None:
+        self.bn = tp.importance.BNScaleImportance()
+        self.l1 = tp.importance.MagnitudeImportance(p=1)
+
+    def __call__(self, group):
+        imp = self.bn(group)
+        return imp if imp is not None else self.l1(group)
+
+
+def importance_for(method: str):
+    if method == "channel-l1":
+        return tp.importance.MagnitudeImportance(p=1)
+    if method == "channel-l2":
+        return tp.importance.MagnitudeImportance(p=2)
+    if method == "channel-taylor":
+        return tp.importance.TaylorImportance()
+    if method == "channel-bn":
+        return _BNOrMagnitude()
+    if method == "channel-random":
+        return tp.importance.RandomImportance()
+    raise ConfigError(f"Unknown channel method '{method}'; choose one of: {', '.join(CHANNEL_METHODS)}.")
+
+
+def taylor_gradients(student: nn.Module, teacher: nn.Module | None, inputs: torch.Tensor, seed: int = 0) -> None:
+    """Fill .grad with the gradient of the distillation loss to the dense teacher on fixed inputs.
+
+    At the dense point the student IS the teacher, so that loss and its gradient are exactly zero; there we use
+    its first-order stand-in, the output's change along a fixed random direction (w * dL/dw then measures how
+    much removing a channel moves the output)."""
+    student.zero_grad(set_to_none=True)
+    was = student.training
+    student.eval()
+    out = _output(student, inputs)
+    loss = None
+    if teacher is not None:
+        with torch.no_grad():
+            target = _output(teacher.eval(), inputs)
+        loss = F.l1_loss(out, target)
+        if loss.item() < 1e-7:
+            loss = None
+    if loss is None:
+        direction = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed))
+        loss = (out * direction.to(out.device)).sum() / out.shape[0]
+    loss.backward()
+    student.train(was)
+
+
+def _output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return model.logits(x) if hasattr(model, "logits") else model(x)
+
+
+def prune_channels(model: nn.Module, method: str, amount: float | dict[str, float], scope: str = "layer",
+                   round_to: int | None = None, layers: list[tuple[str, nn.Module]] | None = None,
+                   teacher: nn.Module | None = None, taylor_inputs: torch.Tensor | None = None,
+                   seed: int = 0) -> list[str]:
+    """Remove `amount` of the output channels of each chosen layer (or a per-layer dict of amounts).
+
+    Returns warnings (e.g. an amount clamped to keep one channel). The model is changed in place; its new widths
+    are in `model.spec()`."""
+    all_layers = prunable_layers(model, structural=True)
+    chosen, follows = (all_layers, {}) if layers is None else coupled_layers(model, layers)
+    chosen_ids = {id(m) for _, m in chosen}
+    modules = dict(model.named_modules())
+    ignored = [modules[output_layer(model)]] + [m for _, m in all_layers if id(m) not in chosen_ids]
+    notes: list[str] = []
+    ratios: dict[nn.Module, float] = {}
+    for name, m in chosen:
+        a = float(amount.get(name, amount.get(follows.get(name), 0.0))) if isinstance(amount, dict) else float(amount)
+        width = _out_width(m)
+        keep = int(width * (1 - a))
+        if round_to:
+            keep -= keep % round_to
+        if keep < 1:
+            a = (width - (round_to or 1)) / width if width > (round_to or 1) else 0.0
+            notes.append(f"Pruning {name} by the amount asked would remove all {width} channels; it keeps "
+                         f"{width - int(round(a * width))} instead.")
+        ratios[m] = max(0.0, a)
+    global_scope = scope == "global" and not isinstance(amount, dict)
+    gen_state = torch.get_rng_state()
+    torch.manual_seed(seed)  # channel-random draws from torch's global RNG
+    try:
+        if method == "channel-taylor":
+            x = taylor_inputs if taylor_inputs is not None else example_input(model, batch=16).normal_()
+            taylor_gradients(model, teacher, x, seed)
+        kwargs = dict(importance=importance_for(method), ignored_layers=ignored, round_to=round_to)
+        if global_scope:
+            kwargs.update(global_pruning=True, pruning_ratio=float(amount),
+                          max_pruning_ratio=max(float(amount), 1 - 1 / min(_out_width(m) for _, m in chosen)))
+        else:
+            kwargs.update(pruning_ratio=0.0, pruning_ratio_dict=ratios)
+        was = model.training
+        model.eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pruner = tp.pruner.MetaPruner(model, example_input(model, batch=2), **kwargs)
+            pruner.step()
+        model.train(was)
+        model.zero_grad(set_to_none=True)
+    finally:
+        torch.set_rng_state(gen_state)
+    return notes
+
+
+def coupled_layers(model: nn.Module, layers: list[tuple[str, nn.Module]]
+                   ) -> tuple[list[tuple[str, nn.Module]], dict[str, str]]:
+    """The chosen layers plus every layer whose output channels are tied to theirs (a residual sum ties the stem,
+    the up-convs and each block's last conv): shrinking one means shrinking all, so none of them may be ignored."""
+    names = {m: n for n, m in model.named_modules()}
+    out = dict((n, m) for n, m in layers)
+    follows: dict[str, str] = {}  # coupled member -> the chosen layer whose amount it takes
+    was = model.training
+    model.eval()
+    dg = tp.DependencyGraph().build_dependency(model, example_inputs=example_input(model, batch=2))
+    model.train(was)
+    for name, m in layers:
+        handler = dg.get_pruner_of_module(m).prune_out_channels
+        for dep, _ in dg.get_pruning_group(m, handler, idxs=[0]):
+            target = dep.target.module
+            if isinstance(target, PRUNABLE) and dg.is_out_channel_pruning_fn(dep.handler) and target in names:
+                if names[target] not in out:
+                    out[names[target]] = target
+                    follows[names[target]] = name
+    order = [n for n, _ in prunable_layers(model, structural=True)]
+    return [(n, out[n]) for n in order if n in out], follows
+
+
+def _out_width(m: nn.Module) -> int:
+    return int(getattr(m, "out_features", None) or m.out_channels)
+
+
+def widths(model: nn.Module) -> dict[str, int]:
+    """Output width of every prunable layer, by name."""
+    return {name: _out_width(m) for name, m in prunable_layers(model, structural=False)}

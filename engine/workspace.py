@@ -1,0 +1,190 @@
+"""The run folder: paths, manifest.json, config.toml, atomic writes, and checkpoints loaded with weights_only."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.errors import WorkspaceError
+
+CHECKPOINT_FORMAT = "gan-prune-studio/checkpoint"
+CHECKPOINT_VERSION = 1
+MANIFEST_VERSION = 1
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+class Workspace:
+    """A folder holding one project's config, checkpoints, exports, samples, report and logs."""
+
+    def __init__(self, path: str | os.PathLike, create: bool = True) -> None:
+        self.root = Path(path).expanduser().resolve()
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(f"The workspace path {self.root} is a file, not a folder; choose a folder.")
+        if not self.root.exists():
+            if not create:
+                raise WorkspaceError(f"The workspace {self.root} does not exist; create it with 'gan-prune train'.")
+            try:
+                self.root.mkdir(parents=True)
+            except OSError as e:
+                raise WorkspaceError(f"Cannot create the workspace folder {self.root} ({e.strerror}); choose another.")
+        for sub in ("checkpoints", "export", "samples", "logs"):
+            (self.root / sub).mkdir(exist_ok=True)
+
+    # ---- paths -------------------------------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def report_path(self) -> Path:
+        return self.root / "report.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.root / "export"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def rel(self, path: str | os.PathLike) -> str:
+        """Path relative to the workspace root, as stored in the manifest."""
+        p = Path(path).resolve()
+        try:
+            return p.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(p)
+
+    def abs(self, rel_path: str) -> Path:
+        return (self.root / rel_path).resolve()
+
+    # ---- manifest ----------------------------------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {"version": MANIFEST_VERSION, "stages": {}}
+        try:
+            data = json.loads(self.manifest_path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise WorkspaceError(f"The manifest {self.manifest_path} is corrupt ({e}); delete it or use a new workspace.")
+        if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+            raise WorkspaceError(f"The manifest {self.manifest_path} is not a GAN Pruning Studio manifest.")
+        return data
+
+    def update_stage(self, stage: str, **fields: Any) -> dict[str, Any]:
+        """Merge fields into manifest['stages'][stage] and write the manifest atomically."""
+        manifest = self.read_manifest()
+        entry = manifest["stages"].setdefault(stage, {})
+        entry.update(fields)
+        entry["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        atomic_write_json(self.manifest_path, manifest)
+        return entry
+
+    def stage(self, stage: str) -> dict[str, Any] | None:
+        return self.read_manifest()["stages"].get(stage)
+
+    def append_record(self, key: str, record: dict[str, Any]) -> None:
+        """Append to a list at the manifest's top level (e.g. the pruning history)."""
+        manifest = self.read_manifest()
+        manifest.setdefault(key, []).append(record)
+        atomic_write_json(self.manifest_path, manifest)
+
+    # ---- checkpoints -------------------------------------------------------------------------------------------
+    def checkpoint_path(self, name: str) -> Path:
+        return self.checkpoints / (name if name.endswith(".pt") else f"{name}.pt")
+
+    def save_checkpoint(self, name: str, payload: dict[str, Any]) -> Path:
+        import torch
+
+        payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        path = self.checkpoint_path(name)
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+
+    def load_checkpoint(self, name_or_path: str | os.PathLike) -> dict[str, Any]:
+        p = Path(name_or_path)
+        path = p if (p.is_absolute() or p.exists()) else self.checkpoint_path(str(name_or_path))
+        return load_checkpoint_file(path)
+
+    def latest_generator_checkpoint(self) -> Path | None:
+        """The newest model in the workflow: fine-tuned, then pruned, then trained."""
+        stages = self.read_manifest()["stages"]
+        for stage in ("finetune", "prune", "train"):
+            ck = (stages.get(stage) or {}).get("checkpoint")
+            if ck and self.abs(ck).exists():
+                return self.abs(ck)
+        return None
+
+
+def load_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Load one of our checkpoints safely (weights_only: a user's file can never run code)."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise WorkspaceError(f"The checkpoint {path} does not exist; train a model first (gan-prune train).")
+    raw = path.read_bytes()
+    if path.suffix == ".xz":  # bundled resources are xz-compressed to stay small
+        import lzma
+
+        try:
+            raw = lzma.decompress(raw)
+        except lzma.LZMAError:
+            raise WorkspaceError(f"The checkpoint {path} is corrupt (bad xz data); restore or retrain it.")
+    try:
+        data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for truncated or foreign files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WorkspaceError(f"The checkpoint {path} is corrupt or not a safe PyTorch file ({first[:120]}); "
+                             "restore it or retrain.")
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise WorkspaceError(f"The file {path} is not a GAN Pruning Studio checkpoint; choose a checkpoint "
+                             "written by this app.")
+    if data.get("version") != CHECKPOINT_VERSION:
+        raise WorkspaceError(f"The checkpoint {path} has version {data.get('version')}; this app reads version "
+                             f"{CHECKPOINT_VERSION}.")
+    return data
