@@ -144,8 +144,8 @@ class Finetuner:
         if self.ema is not None:
             update_ema(self.ema, G, cfg.ema)
         self.step += 1
-        return {"loss_g": float(loss_g), "loss_d": float(loss_d), "adv": float(adv),
-                "distill": float(pixel), "feature_distill": float(feat)}
+        return {"loss_g": loss_g.item(), "loss_d": loss_d.item(), "adv": adv.item(),
+                "distill": pixel.item(), "feature_distill": feat.item()}
 
 
 def workspace_images(ws: Workspace, ckpt: dict) -> ImageData:

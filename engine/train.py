@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.config import PipelineConfig, TrainConfig
-from engine.data import ImageData, load_dataset, to_float, to_uint8
+from engine.data import load_dataset, to_float, to_uint8
 from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.images import make_grid, save_png
@@ -123,17 +123,13 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
     tc = cfg.train
     if tc.threads:
         torch.set_num_threads(tc.threads)
+    # Everything that can refuse the input runs before the first event, so bad input prints one line only.
     device, note = pick_device(tc.device)
-    if note:
-        yield Log("info", note)
-    yield Log("info", f"Loading data set {cfg.data.dataset} ...")
     data = load_dataset(cfg.data)
-    for w in data.warnings:
-        yield Log("warning", w)
     image_shape = data.image_shape
     if len(data) < 2:
         raise ConfigError(f"The data set {cfg.data.dataset} has {len(data)} image(s); a GAN needs at least 2.")
-
+    default_specs(cfg.model.arch, image_shape, cfg.model.latent_dim)  # refuses sizes the arch cannot make
     resume = _load_resume(ws, cfg) if tc.resume else None
     if resume is not None:
         arch = resume["arch"]
@@ -147,6 +143,12 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
         gspec, dspec = default_specs(cfg.model.arch, image_shape, cfg.model.latent_dim)
         arch = {"generator": gspec, "discriminator": dspec}
 
+    if note:
+        yield Log("warning", note)
+    yield Log("info", f"Data set {data.name}: {len(data)} images of {'x'.join(map(str, image_shape))}.")
+    for w in data.warnings:
+        yield Log("warning", w)
+
     torch.manual_seed(tc.seed)  # weight init and dropout
     G, D = build_pair(arch)
     ema = None
@@ -154,14 +156,19 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
     noise = torch.Generator().manual_seed(tc.seed)
     step = 0
     if resume is not None:
-        G.load_state_dict(resume["generator"])
-        D.load_state_dict(resume["discriminator"])
-        optG.load_state_dict(resume["optim"]["g"])
-        optD.load_state_dict(resume["optim"]["d"])
-        noise.set_state(resume["rng"]["noise"])
-        torch.set_rng_state(resume["rng"]["torch"])
+        G.load_state_dict(_float32(resume["generator"]))
+        D.load_state_dict(_float32(resume["discriminator"]))
         step = int(resume["step"])
-        yield Log("info", f"Resuming from step {step}.")
+        same_optimizer = resume.get("optimizer", "adam") == tc.optimizer
+        if resume.get("optim") and resume.get("rng") and same_optimizer:
+            optG.load_state_dict(resume["optim"]["g"])
+            optD.load_state_dict(resume["optim"]["d"])
+            noise.set_state(resume["rng"]["noise"])
+            torch.set_rng_state(resume["rng"]["torch"])
+            yield Log("info", f"Resuming from step {step}.")
+        else:  # a pretrained model ships without optimizer state; another optimizer cannot reuse it
+            why = "the checkpoint has no optimizer state" if same_optimizer else "the optimizer changed"
+            yield Log("info", f"Continuing from step {step} with fresh optimizers ({why}).")
     G.to(device).train()
     D.to(device).train()
     _optimizer_to(optG, device)
@@ -191,7 +198,7 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
                    "ema": _cpu_state(ema) if ema is not None else None,
                    "optim": {"g": optG.state_dict(), "d": optD.state_dict()},
                    "rng": {"noise": noise.get_state(), "torch": torch.get_rng_state()},
-                   "step": step, "data": meta, "seed": tc.seed, "loss": tc.loss}
+                   "step": step, "data": meta, "seed": tc.seed, "loss": tc.loss, "optimizer": tc.optimizer}
         path = ws.save_checkpoint(CHECKPOINT, payload)
         ws.update_stage("train", checkpoint=ws.rel(path), step=step)
         return ws.rel(path)
@@ -242,8 +249,8 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
         dt = time.perf_counter() - t0
         yield Metrics("train", step, {
             "loss_g": loss_g.item(), "loss_d": loss_d.item(),
-            "d_real": float(torch.sigmoid(d_real.float()).mean()),
-            "d_fake": float(torch.sigmoid(d_fake.float()).mean()),
+            "d_real": torch.sigmoid(d_real.detach().float()).mean().item(),
+            "d_fake": torch.sigmoid(d_fake.detach().float()).mean().item(),
             "samples_per_s": b / dt if dt > 0 else math.nan})
         yield Progress("train", step, tc.steps, rate=rate, eta_s=eta)
         if step % tc.sample_every == 0 or step == tc.steps:
@@ -268,16 +275,18 @@ def _load_resume(ws: Workspace, cfg: PipelineConfig) -> dict | None:
     path = ws.checkpoint_path(CHECKPOINT)
     if not path.exists():
         raise WorkspaceError(f"Nothing to resume in {ws.root}: {path.name} is missing; train without --resume first.")
-    ckpt = ws.load_checkpoint(path)
-    if "optim" not in ckpt or "rng" not in ckpt:
-        raise WorkspaceError(f"The checkpoint {path} has no optimizer state to resume from; train without --resume.")
-    return ckpt
+    return ws.load_checkpoint(path)
 
 
 def _amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     if device.type != "cuda" or not amp:
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _float32(state: dict) -> dict:
+    """Bundled models are stored in float16 to stay small; train in float32."""
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
 
 
 def _cpu_state(model: nn.Module) -> dict:
@@ -290,7 +299,3 @@ def _optimizer_to(opt: torch.optim.Optimizer, device: torch.device) -> None:
             if isinstance(v, torch.Tensor) and k != "step":
                 state[k] = v.to(device)
 
-
-def load_images_for(ws: Workspace, data_cfg) -> ImageData:  # noqa: ANN001 - DataConfig
-    """The training data of a workspace, for fine-tuning and evaluation."""
-    return load_dataset(data_cfg)

@@ -20,10 +20,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import engine.metrics.feature_net as fn  # noqa: E402
 from engine.config import DataConfig  # noqa: E402
 from engine.data import load_dataset, to_float  # noqa: E402
-from engine.metrics.feature_net import (  # noqa: E402
-    FEATURE_NET_FILE, DigitCNN, feature_net_payload, held_out_indices, predict)
 from engine.resources import resource  # noqa: E402
 from engine.workspace import atomic_write_bytes, atomic_write_json  # noqa: E402
 
@@ -39,15 +38,15 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
     return padded.gather(2, rows).gather(3, cols)
 
 
-def train(epochs: int, seed: int, batch: int = 64, lr: float = 2e-3) -> tuple[DigitCNN, float, dict]:
+def train(epochs: int, seed: int, batch: int = 64, lr: float = 2e-3) -> tuple[fn.DigitCNN, float, dict]:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     data = load_dataset(DataConfig(dataset="mnist-5k"))
     labels = data.labels.numpy()
-    val = held_out_indices(labels, per_class=100, seed=seed)
+    val = fn.held_out_indices(labels, per_class=100, seed=seed)
     train_idx = np.setdiff1d(np.arange(len(labels)), val)
     x_train, y_train = to_float(data.images[train_idx]), data.labels[train_idx]
-    net = DigitCNN()
+    net = fn.DigitCNN()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * ((len(train_idx) + batch - 1) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -64,7 +63,7 @@ def train(epochs: int, seed: int, batch: int = 64, lr: float = 2e-3) -> tuple[Di
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
-        acc = float((predict(net, data.images[val]) == labels[val]).mean())
+        acc = float((fn.predict(net, data.images[val]) == labels[val]).mean())
         print(f"epoch {epoch + 1}/{epochs}: train loss {total / len(order):.4f}, held-out accuracy {acc:.4f}",
               flush=True)
     split = {"held_out": len(val), "held_out_per_class": 100, "split_seed": seed, "train": len(train_idx)}
@@ -75,14 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=resource(*FEATURE_NET_FILE))
+    ap.add_argument("--out", type=Path, default=resource(*fn.FEATURE_NET_FILE))
     args = ap.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     t0 = time.perf_counter()
     net, acc, split = train(args.epochs, args.seed)
     seconds = time.perf_counter() - t0
     net.eval()
-    payload = feature_net_payload(net, acc, seed=args.seed, epochs=args.epochs)
+    payload = fn.feature_net_payload(net, acc, seed=args.seed, epochs=args.epochs)
     buf = io.BytesIO()
     torch.save(payload, buf)
     atomic_write_bytes(args.out, buf.getvalue())

@@ -40,7 +40,10 @@ def make_pruning_permanent(model: nn.Module) -> int:
 
 
 def _fold(conv: nn.Module, bn: nn.BatchNorm2d) -> None:
-    """Fold an eval-mode BatchNorm into the conv before it: w' = w * g/sqrt(v+eps), b' = (b - mean) * g/sqrt(v+eps) + beta."""
+    """Fold an eval-mode BatchNorm into the conv before it.
+
+    With k = gamma / sqrt(var + eps): w' = w * k per output channel, b' = (b - mean) * k + beta.
+    """
     scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps) if bn.affine else \
         1.0 / torch.sqrt(bn.running_var + bn.eps)
     shift = bn.bias.detach() if bn.affine else torch.zeros_like(scale)
@@ -66,7 +69,7 @@ def fold_batchnorm(model: nn.Module) -> int:
     n = 0
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         names = list(seq._modules)
-        for a, b in zip(names[:-1], names[1:]):
+        for a, b in zip(names[:-1], names[1:], strict=False):
             conv, bn = seq._modules[a], seq._modules[b]
             if (isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and conv.groups == 1
                     and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats and bn.running_var is not None):
@@ -76,9 +79,24 @@ def fold_batchnorm(model: nn.Module) -> int:
     return n
 
 
+def _pruned_weight_memo(model: nn.Module) -> dict:
+    """deepcopy refuses the non-leaf `weight = weight_orig * mask` tensors that pruning leaves on a module;
+    hand it detached copies (prune.remove recomputes them from weight_orig and the mask anyway)."""
+    from torch.nn.utils import prune
+
+    memo = {}
+    for m in model.modules():
+        for hook in m._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod):
+                t = getattr(m, hook._tensor_name, None)
+                if isinstance(t, torch.Tensor):
+                    memo[id(t)] = t.detach().clone()
+    return memo
+
+
 def prepare_for_export(G: nn.Module, subpixel: bool = False) -> nn.Module:
     """An eval-mode copy of G with permanent pruning, folded BatchNorm and, optionally, sub-pixel convs."""
-    m = copy.deepcopy(G).cpu().float().eval()
+    m = copy.deepcopy(G, _pruned_weight_memo(G)).cpu().float().eval()
     make_pruning_permanent(m)
     fold_batchnorm(m)
     if subpixel:
@@ -145,12 +163,32 @@ def save_model_atomic(model_proto, path: str | os.PathLike) -> int:
 
 
 # ---- export --------------------------------------------------------------------------------------------------------
+def _cache_torchlib_op_list() -> None:
+    """Every torch.onnx.export re-parses the source of ~500 torchlib functions (2-3 s on a busy CPU) to list
+    the same ops; remember that list for the process. Best effort: any change in torch/onnxscript skips it."""
+    import functools
+    import sys
+
+    try:
+        from torch.onnx._internal._lazy_import import onnxscript_apis
+
+        original = onnxscript_apis.get_torchlib_ops
+        if getattr(original, "_gps_cached", False):
+            return
+        cached = functools.lru_cache(maxsize=1)(original)
+        cached._gps_cached = True
+        setattr(sys.modules[original.__module__], "get_torchlib_ops", cached)
+    except Exception:  # an internal API moved: export still works, only slower
+        pass
+
+
 def export_generator(G: nn.Module, path: str | os.PathLike, metadata: dict[str, Any] | None = None,
                      batch_example: int = 2, subpixel: bool = False) -> Path:
     """Write G as a single-file ONNX (input 'z' [batch, latent], output 'image' [batch, C, H, W] in [-1, 1])."""
     import warnings
 
     path = Path(path)
+    _cache_torchlib_op_list()
     meta = _normalize_metadata(G, metadata or {})
     model = prepare_for_export(G, subpixel=subpixel)
     z = torch.randn(max(2, batch_example), int(G.latent_dim))  # batch >= 2 so the batch axis is not specialized
@@ -180,7 +218,7 @@ def ort_session(path: str | os.PathLike, threads: int | None = None):
         return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # ORT raises several pybind error types for unreadable models
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise WorkspaceError(f"The ONNX file {path} cannot be loaded ({first[:120]}); export it again.")
+        raise WorkspaceError(f"The ONNX file {path} cannot be loaded ({first[:120]}); export it again.") from None
 
 
 def run_onnx(session, z: np.ndarray) -> np.ndarray:
@@ -190,7 +228,7 @@ def run_onnx(session, z: np.ndarray) -> np.ndarray:
 def parity(G: nn.Module, onnx_path: str | os.PathLike, batches: tuple[int, ...] = (1, 7), seed: int = 0) -> float:
     """Largest |torch - ONNX| over a few batch sizes (the contract asks for <= 1e-4)."""
     session = ort_session(onnx_path)
-    G = copy.deepcopy(G).cpu().float().eval()
+    G = copy.deepcopy(G, _pruned_weight_memo(G)).cpu().float().eval()
     gen = torch.Generator().manual_seed(seed)
     worst = 0.0
     for b in batches:

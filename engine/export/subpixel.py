@@ -34,8 +34,11 @@ class SubPixelConvTranspose2d(nn.Module):
     A 1x1 input (the first layer of a generator) takes the matrix-product path instead: Linear to Cout*k*k.
     """
 
-    def __init__(self, ct: nn.ConvTranspose2d) -> None:
+    def __init__(self, ct: nn.ConvTranspose2d, activation: nn.Module | None = None) -> None:
         super().__init__()
+        # An elementwise activation commutes with crop/interleave; applying it straight after the conv lets
+        # the quantizer fuse it there, so the data movement after it stays in int8 with one scale.
+        self.activation = activation if activation is not None else nn.Identity()
         if not is_rewritable(ct):
             raise ValueError(f"cannot rewrite {ct} in sub-pixel form")
         (k, _), (s, _), (p, _) = ct.kernel_size, ct.stride, ct.padding
@@ -74,13 +77,13 @@ class SubPixelConvTranspose2d(nn.Module):
         B, _, H, W = x.shape
         k, s, p, C = self.k, self.s, self.p, self.cout
         if H == 1 and W == 1:  # static under export: only the batch axis is dynamic
-            y = self.project(x.flatten(1)).reshape(B, C, k, k)
+            y = self.activation(self.project(x.flatten(1))).reshape(B, C, k, k)
             return y[:, :, p:k - p, p:k - p] if p else y
         q_h, q_w = H * s - 2 * p + k - s, W * s - 2 * p + k - s  # output side; divisible by s (checked)
         q_h, q_w = q_h // s, q_w // s
         need_h = max(lo + self.pad_lo + q_h + self.kernel - 1 for lo in self.lows) - (H + self.pad_lo)
         need_w = max(lo + self.pad_lo + q_w + self.kernel - 1 for lo in self.lows) - (W + self.pad_lo)
-        y = self.conv(F.pad(x, (self.pad_lo, max(0, need_w), self.pad_lo, max(0, need_h))))
+        y = self.activation(self.conv(F.pad(x, (self.pad_lo, max(0, need_w), self.pad_lo, max(0, need_h)))))
         parts = []
         for rh in range(s):
             for rw in range(s):
@@ -101,11 +104,29 @@ def is_rewritable(m: nn.Module) -> bool:
             and m.output_padding == (0, 0) and (k[0] - 2 * p[0]) % s[0] == 0 and k[0] - 2 * p[0] > 0)
 
 
+ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.ReLU6)
+
+
 def to_subpixel(model: nn.Module) -> nn.Module:
-    """A copy of `model` with every rewritable ConvTranspose2d replaced by its exact sub-pixel equivalent."""
+    """A copy of `model` with every rewritable ConvTranspose2d replaced by its exact sub-pixel equivalent.
+
+    A ReLU-like activation that directly follows it in a Sequential (Identity from a folded BatchNorm in
+    between is fine) moves inside the rewritten layer, ahead of the crop and interleave.
+    """
     out = copy.deepcopy(model).eval()
     for parent in list(out.modules()):
-        for name, child in list(parent.named_children()):
-            if is_rewritable(child):
-                setattr(parent, name, SubPixelConvTranspose2d(child))
+        names = list(parent._modules)
+        for i, name in enumerate(names):
+            child = parent._modules[name]
+            if not is_rewritable(child):
+                continue
+            activation = None
+            if isinstance(parent, nn.Sequential):
+                j = i + 1
+                while j < len(names) and isinstance(parent._modules[names[j]], nn.Identity):
+                    j += 1
+                if j < len(names) and isinstance(parent._modules[names[j]], ELEMENTWISE):
+                    activation = parent._modules[names[j]]
+                    parent._modules[names[j]] = nn.Identity()
+            parent._modules[name] = SubPixelConvTranspose2d(child, activation)
     return out

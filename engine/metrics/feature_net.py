@@ -101,6 +101,21 @@ def held_out_indices(labels, per_class: int = 100, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(picks))
 
 
+@torch.no_grad()
+def features_and_classes(net: DigitCNN, images, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Features (float64) and class ids in one pass over the images, for FID and the class histogram together."""
+    net.eval()
+    device = next(net.parameters()).device
+    feats, ids = [], []
+    for chunk in torch.as_tensor(images).split(batch):
+        emb = net.embedding(_as_net_input(net, chunk).to(device))
+        feats.append(emb.double().cpu())
+        ids.append(net.head(emb).argmax(1).cpu())
+    if not feats:
+        return np.zeros((0, net.embed.out_features)), np.zeros((0,), dtype=np.int64)
+    return torch.cat(feats).numpy(), torch.cat(ids).numpy()
+
+
 def feature_net_payload(net: DigitCNN, val_accuracy: float, **extra) -> dict:
     """The dict saved to disk: plain tensors and builtins only, so weights_only=True can read it."""
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
@@ -135,7 +150,7 @@ def describe(net: DigitCNN) -> str:
     spec = net.spec()
     data = str(spec.get("trained_on", "mnist-5k")).replace("-", "")
     acc = getattr(net, "val_accuracy", float("nan"))
-    return f"{spec.get('arch', 'digit-cnn')}-{data} (val acc {acc:.2f})"
+    return f"{spec.get('arch', 'digit-cnn')}-{data} (val acc {acc:.3f})"
 
 
 def feature_net_info(path=None) -> dict:

@@ -64,7 +64,8 @@ def fid_from_features(real_f, fake_f) -> float:
 # --------------------------------------------------------------------------- k-NN manifold metrics
 
 def _as_t(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, np.float64))
+    # float32 distances: the ball tests compare distances of similar size, far from float32 round-off
+    return torch.as_tensor(np.asarray(x, np.float32))
 
 
 def _row_chunks(n: int, chunk: int):
@@ -72,35 +73,51 @@ def _row_chunks(n: int, chunk: int):
         yield slice(i, min(i + chunk, n))
 
 
-def _kth_neighbour_radii(f: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
-    """Distance of each point to its k-th nearest other point (the point itself is the 0th)."""
-    if f.shape[0] <= k:
-        raise ConfigError(f"Nearest-neighbour metrics with k={k} need more than {k} images (got {f.shape[0]}).")
-    return torch.cat([torch.cdist(f[s], f).kthvalue(k + 1, dim=1).values for s in _row_chunks(f.shape[0], chunk)])
+def _neighbour_radii(f: torch.Tensor, ks: tuple[int, ...], chunk: int) -> dict[int, torch.Tensor]:
+    """For each k: distance of each point to its k-th nearest other point (the point itself is the 0th)."""
+    kmax = max(ks)
+    if f.shape[0] <= kmax:
+        raise ConfigError(f"Nearest-neighbour metrics with k={kmax} need more than {kmax} images (got {f.shape[0]}).")
+    nearest = torch.cat([torch.cdist(f[s], f).topk(kmax + 1, dim=1, largest=False).values
+                         for s in _row_chunks(f.shape[0], chunk)])  # sorted ascending
+    return {k: nearest[:, k] for k in ks}
 
 
-def _covered_by(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, chunk: int):
-    """For each point: how many centres' balls contain it, and the distance to its nearest centre."""
-    counts, nearest = [], []
-    for s in _row_chunks(points.shape[0], chunk):
-        d = torch.cdist(points[s], centres)
-        counts.append((d <= radii.unsqueeze(0)).sum(1))
-        nearest.append(d.min(1).values)
-    return torch.cat(counts), torch.cat(nearest)
+def manifold_metrics(real_f, fake_f, k_pr: int = 3, k_dc: int = 5, chunk: int = 1000) -> dict:
+    """Precision/recall (k_pr) and density/coverage (k_dc) from one pass over each distance matrix.
+
+    Three chunked distance matrices (real-real, fake-fake, fake-real) in float32 serve all four numbers,
+    so 5,000 x 5,000 stays a few tens of MB and a few seconds.
+    """
+    real, fake = _as_t(real_f), _as_t(fake_f)
+    if real.dim() != 2 or fake.dim() != 2 or real.shape[1] != fake.shape[1]:
+        raise ConfigError(f"Feature sets must both be N x D with the same D (got {tuple(real.shape)} and "
+                          f"{tuple(fake.shape)}).")
+    real_r = _neighbour_radii(real, (k_pr, k_dc), chunk)
+    fake_r = _neighbour_radii(fake, (k_pr,), chunk)[k_pr]
+    fake_in_real = torch.zeros(fake.shape[0], dtype=torch.bool)  # precision: inside some real ball
+    balls_holding = torch.zeros(fake.shape[0], dtype=torch.float64)  # density: how many real k_dc-balls
+    real_in_fake = torch.zeros(real.shape[0], dtype=torch.bool)  # recall: inside some fake ball
+    nearest_fake = torch.full((real.shape[0],), float("inf"), dtype=real.dtype)  # coverage
+    for s in _row_chunks(fake.shape[0], chunk):
+        d = torch.cdist(fake[s], real)  # chunk x N_real
+        fake_in_real[s] = (d <= real_r[k_pr].unsqueeze(0)).any(1)
+        balls_holding[s] = (d <= real_r[k_dc].unsqueeze(0)).sum(1).double()
+        real_in_fake |= (d <= fake_r[s].unsqueeze(1)).any(0)
+        nearest_fake = torch.minimum(nearest_fake, d.min(0).values)
+    return {"precision": float(fake_in_real.double().mean()), "recall": float(real_in_fake.double().mean()),
+            "density": float(balls_holding.sum() / (k_dc * fake.shape[0])),
+            "coverage": float((nearest_fake <= real_r[k_dc]).double().mean()), "k_pr": k_pr, "k_dc": k_dc}
 
 
 def precision_recall(real_f, fake_f, k: int = 3, chunk: int = 1000) -> dict:
     """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN balls in feature space.
 
-    precision: share of generated samples inside the real manifold; recall: share of real samples inside the
-    generated manifold. Distances are chunked so 5,000 x 5,000 stays a few tens of MB.
+    precision: share of generated samples inside the real manifold (union of real k-NN balls); recall: share
+    of real samples inside the generated manifold.
     """
-    real, fake = _as_t(real_f), _as_t(fake_f)
-    real_r, fake_r = _kth_neighbour_radii(real, k, chunk), _kth_neighbour_radii(fake, k, chunk)
-    fake_in_real, _ = _covered_by(fake, real, real_r, chunk)
-    real_in_fake, _ = _covered_by(real, fake, fake_r, chunk)
-    return {"precision": float((fake_in_real > 0).double().mean()),
-            "recall": float((real_in_fake > 0).double().mean()), "k": k}
+    m = manifold_metrics(real_f, fake_f, k_pr=k, k_dc=k, chunk=chunk)
+    return {"precision": m["precision"], "recall": m["recall"], "k": k}
 
 
 def density_coverage(real_f, fake_f, k: int = 5, chunk: int = 1000) -> dict:
@@ -109,12 +126,8 @@ def density_coverage(real_f, fake_f, k: int = 5, chunk: int = 1000) -> dict:
     density: mean number of real balls holding a generated sample, divided by k (≈1 when the sets match; can
     exceed 1); coverage: share of real balls that hold at least one generated sample.
     """
-    real, fake = _as_t(real_f), _as_t(fake_f)
-    real_r = _kth_neighbour_radii(real, k, chunk)
-    fake_in_real, _ = _covered_by(fake, real, real_r, chunk)
-    _, nearest_fake = _covered_by(real, fake, torch.zeros(fake.shape[0], dtype=real.dtype), chunk)
-    return {"density": float(fake_in_real.double().sum() / (k * fake.shape[0])),
-            "coverage": float((nearest_fake <= real_r).double().mean()), "k": k}
+    m = manifold_metrics(real_f, fake_f, k_pr=k, k_dc=k, chunk=chunk)
+    return {"density": m["density"], "coverage": m["coverage"], "k": k}
 
 
 # --------------------------------------------------------------------------- sliced Wasserstein distance
@@ -124,9 +137,11 @@ _GAUSS_5x5 = torch.outer(_GAUSS, _GAUSS) / 256.0
 
 
 def _blur(x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-    c = x.shape[1]
-    kernel = (_GAUSS_5x5 * gain).to(x.dtype).view(1, 1, 5, 5).expand(c, 1, 5, 5)
-    return torch.nn.functional.conv2d(torch.nn.functional.pad(x, [2] * 4, mode="reflect"), kernel, groups=c)
+    # channels folded into the batch: a plain 1-channel conv is much faster on CPU than a depthwise one
+    n, c, h, w = x.shape
+    kernel = (_GAUSS_5x5 * gain).to(x.dtype).view(1, 1, 5, 5)
+    flat = torch.nn.functional.pad(x.reshape(n * c, 1, h, w), [2] * 4, mode="reflect")
+    return torch.nn.functional.conv2d(flat, kernel).view(n, c, h, w)
 
 
 def _pyr_down(x: torch.Tensor) -> torch.Tensor:
@@ -168,7 +183,8 @@ def _patch_descriptors(level: torch.Tensor, per_image: int, patch: int, gen: tor
     chan = torch.arange(c).view(1, c, 1, 1)
     rows = (ys.view(-1, 1) + offs).view(-1, 1, patch, 1)
     cols = (xs.view(-1, 1) + offs).view(-1, 1, 1, patch)
-    desc = level[img, chan, rows, cols]  # N*per_image x C x patch x patch
+    flat_index = ((img * c + chan) * h + rows) * w + cols  # one flat take beats 4-d fancy indexing on CPU
+    desc = level.contiguous().view(-1).take(flat_index)  # N*per_image x C x patch x patch
     desc = desc - desc.mean(dim=(0, 2, 3), keepdim=True)
     desc = desc / desc.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
     return desc.reshape(desc.shape[0], -1)
@@ -177,14 +193,18 @@ def _patch_descriptors(level: torch.Tensor, per_image: int, patch: int, gen: tor
 def _swd_1d(a: torch.Tensor, b: torch.Tensor, repeats: int, dirs: int, gen: torch.Generator) -> float:
     results = []
     for _ in range(repeats):
-        d = torch.randn(a.shape[1], dirs, generator=gen)
-        d = d / d.norm(dim=0, keepdim=True)
-        pa, pb = (a @ d).sort(dim=0).values, (b @ d).sort(dim=0).values
-        results.append(float((pa - pb).abs().mean()))
+        d = torch.randn(dirs, a.shape[1], generator=gen)
+        d = d / d.norm(dim=1, keepdim=True)
+        # numpy's vectorised sort is ~20x faster than torch.sort on CPU for these (dirs x N) rows
+        pa, pb = (d @ a.T).numpy(), (d @ b.T).numpy()
+        pa.sort(axis=1)
+        pb.sort(axis=1)
+        np.subtract(pa, pb, out=pa)
+        results.append(float(np.abs(pa, out=pa).mean(dtype=np.float64)))
     return float(np.mean(results))
 
 
-def sliced_wasserstein(real_uint8, fake_uint8, patches_per_image: int = 64, patch: int = 7, repeats: int = 4,
+def sliced_wasserstein(real_uint8, fake_uint8, patches_per_image: int = 32, patch: int = 7, repeats: int = 4,
                        dirs_per_repeat: int = 128, min_resolution: int = 8, seed: int = 0) -> dict:
     """Sliced Wasserstein distance over Laplacian-pyramid patches (Karras et al. 2018, progressive GAN).
 
@@ -260,11 +280,15 @@ def class_histogram(net, images, batch: int = 500) -> list[float]:
     """Fraction of images the feature net puts in each class (a collapsed generator piles into a few)."""
     from engine.metrics.feature_net import predict
 
-    classes = int(net.spec()["classes"])
-    ids = predict(net, images, batch=batch)
+    return histogram_of(predict(net, images, batch=batch), int(net.spec()["classes"]))
+
+
+def histogram_of(class_ids, classes: int) -> list[float]:
+    """Fraction per class of already-predicted class ids (see feature_net.features_and_classes)."""
+    ids = np.asarray(class_ids, np.int64)
     if ids.size == 0:
         return [0.0] * classes
-    return (np.bincount(ids, minlength=classes) / ids.size).astype(float).tolist()
+    return (np.bincount(ids, minlength=classes)[:classes] / ids.size).astype(float).tolist()
 
 
 def modes_covered(histogram, share: float = 0.1) -> int:

@@ -71,7 +71,8 @@ def _load(model: nn.Module, state: dict, what: str) -> None:
     from engine.errors import WorkspaceError
 
     try:
-        model.load_state_dict(state)
+        # float16 bundled weights upcast to the model's float32
+        model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
     except (RuntimeError, KeyError) as e:
         raise WorkspaceError(f"The checkpoint's {what} weights do not fit its architecture spec "
                              f"({str(e).splitlines()[0][:100]}); the file is damaged or from another model.")

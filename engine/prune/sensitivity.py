@@ -8,16 +8,16 @@ import csv
 import io
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
 
 from engine.errors import ConfigError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
-from engine.metrics.complexity import summarize
+from engine.metrics.complexity import layer_table, summarize
 from engine.prune.layers import pick_layers
-from engine.prune.structured import CHANNEL_METHODS, prune_channels
+from engine.prune.structured import CHANNEL_METHODS, coupled_layers, prune_channels
 from engine.prune.teacher import psnr_for_json, teacher_psnr
 from engine.prune.unstructured import WEIGHT_METHODS, prune_weights
 from engine.workspace import Workspace, atomic_write_json, atomic_write_text
@@ -49,6 +49,15 @@ def scan(G: nn.Module, method: str, amounts: tuple[float, ...], z: torch.Tensor,
     """Yields one row per (layer, amount): PSNR of the pruned copy against G, and its MACs and params."""
     structural = method in CHANNEL_METHODS
     names = [n for n, _ in pick_layers(G, list(layer_names) if layer_names else None, structural, "G")]
+    if structural:  # residual-coupled layers move together: scan each coupled set once, under its first name
+        groups, seen = {}, set()
+        for n in names:
+            if n in seen:
+                continue
+            members = [m for m, _ in coupled_layers(G, pick_layers(G, [n], True, "G"))[0]]
+            seen.update(members)
+            groups[n] = members
+        names = list(groups)
     total = len(names) * len(amounts)
     done = 0
     for name in names:
@@ -56,27 +65,33 @@ def scan(G: nn.Module, method: str, amounts: tuple[float, ...], z: torch.Tensor,
             if cancel is not None:
                 cancel.raise_if_cancelled()
             trial = copy.deepcopy(G)
-            layer = pick_layers(trial, [name], structural, "G")
             if structural:
-                prune_channels(trial, method, float(a), layers=layer, round_to=round_to)
+                prune_channels(trial, method, float(a), layers=pick_layers(trial, groups[name], True, "G"),
+                               round_to=round_to, expand_coupled=False)
             else:
-                prune_weights(layer, method, float(a), "layer")
-            stats = summarize(trial)
+                prune_weights(pick_layers(trial, [name], False, "G"), method, float(a), "layer")
             p = teacher_psnr(trial, G, z)
             done += 1
-            yield {"layer": name, "amount": float(a), "psnr": min(p, PSNR_CAP), "macs": stats["macs"],
-                   "params": stats["params"]}
+            yield {"layer": name, "amount": float(a), "psnr": min(p, PSNR_CAP), "macs": model_macs(trial),
+                   "params": sum(t.numel() for t in trial.parameters())}
             yield Progress("sensitivity", done, total, message=f"{name} at {a:.0%}")
+
+
+def model_macs(model: nn.Module) -> int:
+    return sum(r.macs for r in layer_table(model))
 
 
 def _mse(psnr: float) -> float:
     return 4.0 / 10 ** (psnr / 10)
 
 
-def allocate(rows: list[dict], dense_macs: int, target_macs: float) -> tuple[dict[str, float], dict]:
+def allocate(rows: list[dict], dense_macs: int, target_macs: float,
+             measure: Callable[[dict[str, float]], int] | None = None) -> tuple[dict[str, float], dict]:
     """Per-layer amounts whose predicted MACs are at most target_macs * dense. Greedy: repeatedly take the next
     amount step of the layer that saves MACs at the least added image error (errors and savings are assumed to
-    add up across layers; the real MACs are measured afterwards)."""
+    add up across layers). Savings of neighbouring layers overlap (a conv's MACs shrink with both its input and its
+    output), so when `measure` is given the real MACs of the choice are measured and the greedy goes on until
+    they meet the budget."""
     curves: dict[str, list[dict]] = {}
     for r in rows:
         curves.setdefault(r["layer"], []).append(r)
@@ -92,7 +107,14 @@ def allocate(rows: list[dict], dense_macs: int, target_macs: float) -> tuple[dic
         return 0.0 if i < 0 else _mse(curves[name][i]["psnr"])
 
     predicted = float(dense_macs)
-    while predicted > budget:
+    measured = None
+    while True:
+        if predicted <= budget:
+            if measure is None:
+                break
+            measured = measure({n: curves[n][i]["amount"] for n, i in level.items() if i >= 0})
+            if measured <= budget:
+                break
         best, best_cost = None, math.inf
         for name, i in level.items():
             if i + 1 >= len(curves[name]):
@@ -109,7 +131,8 @@ def allocate(rows: list[dict], dense_macs: int, target_macs: float) -> tuple[dic
         predicted = dense_macs - sum(saved(n, i) for n, i in level.items())
     amounts = {n: curves[n][i]["amount"] for n, i in level.items() if i >= 0}
     total_err = sum(err(n, i) for n, i in level.items())
-    info = {"predicted_macs_ratio": predicted / dense_macs, "reached": predicted <= budget,
+    final = measured if measured is not None else predicted
+    info = {"macs_ratio": final / dense_macs, "measured": measured is not None, "reached": final <= budget,
             "predicted_psnr": psnr_for_json(10 * math.log10(4.0 / total_err)) if total_err > 0 else None}
     return amounts, info
 

@@ -79,13 +79,18 @@ def _output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def prune_channels(model: nn.Module, method: str, amount: float | dict[str, float], scope: str = "layer",
                    round_to: int | None = None, layers: list[tuple[str, nn.Module]] | None = None,
                    teacher: nn.Module | None = None, taylor_inputs: torch.Tensor | None = None,
-                   seed: int = 0) -> list[str]:
+                   seed: int = 0, expand_coupled: bool = True) -> list[str]:
     """Remove `amount` of the output channels of each chosen layer (or a per-layer dict of amounts).
 
     Returns warnings (e.g. an amount clamped to keep one channel). The model is changed in place; its new widths
     are in `model.spec()`."""
     all_layers = prunable_layers(model, structural=True)
-    chosen, follows = (all_layers, {}) if layers is None else coupled_layers(model, layers)
+    if layers is None:
+        chosen, follows = all_layers, {}
+    elif expand_coupled:
+        chosen, follows = coupled_layers(model, layers)
+    else:  # the caller already added the coupled layers (a scan does it once, not per trial)
+        chosen, follows = layers, {}
     chosen_ids = {id(m) for _, m in chosen}
     modules = dict(model.named_modules())
     ignored = [modules[output_layer(model)]] + [m for _, m in all_layers if id(m) not in chosen_ids]

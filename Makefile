@@ -1,0 +1,39 @@
+# The two commands: `make run` opens the studio on the demo; `make test` runs every check.
+# Each target creates .venv on first use and re-installs only when pyproject.toml changes.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint demo bench package sampler-package clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/gan-prune-studio --demo
+
+lint: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/ruff check engine desktop_app tests bench tools packaging
+
+test: lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/pytest -q --durations=15
+
+demo: $(STAMP)
+	$(BIN)/gan-prune demo --workspace demo-workspace
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+package: $(STAMP)
+	$(BIN)/python packaging/build.py --all
+
+sampler-package: $(STAMP)
+	$(BIN)/python packaging/build.py --sampler
+
+clean:
+	rm -rf build dist demo-workspace

@@ -1,0 +1,134 @@
+"""How responsive the studio stays while it trains: a 10 ms QTimer probe measures event-loop stalls offscreen.
+
+Not a test: prints the numbers and writes bench/results/ui_responsiveness.json. Target: p99 <= 30 ms, max <= 100 ms.
+    .venv/bin/python bench/ui_responsiveness.py [--arch mlp|dcgan] [--steps N] [--batch B]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+PROBE_MS = 10
+
+
+class Probe:
+    """Fires every PROBE_MS; a late tick means the UI thread was busy (or starved) for that long."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.lates: list[float] = []
+        self._last = None
+        self.timer = QTimer()
+        self.timer.setInterval(PROBE_MS)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.lates.append(max(0.0, (now - self._last) * 1000 - PROBE_MS))
+        self._last = now
+
+    def start(self) -> None:
+        self._last = None
+        self.timer.start()
+
+    def stop(self) -> list[float]:
+        self.timer.stop()
+        out, self.lates = self.lates, []
+        return out
+
+
+def summary(lates: list[float]) -> dict:
+    if not lates:
+        return {"ticks": 0}
+    s = sorted(lates)
+    return {"ticks": len(s), "p50_ms": round(statistics.median(s), 2),
+            "p99_ms": round(s[min(len(s) - 1, int(0.99 * len(s)))], 2), "max_ms": round(s[-1], 2)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="mlp", choices=("mlp", "dcgan", "resnet"))
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--sample-every", type=int, default=5)
+    args = ap.parse_args()
+
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from desktop_app.app import build_main_window, create_application
+    from desktop_app.settings import StudioSettings
+
+    app = create_application()
+    with tempfile.TemporaryDirectory() as tmp:
+        window = build_main_window(settings=StudioSettings(Path(tmp) / "s.ini"))
+        window.resize(1400, 900)
+        window.show()
+        window.open_workspace(Path(tmp) / "project")
+        data = window.pages["data"]
+        data.limit.setValue(2000)
+        train = window.pages["train"]
+        f = train._fields
+        f["arch"].setCurrentIndex(f["arch"].findData(args.arch))
+        f["device"].setCurrentIndex(f["device"].findData("cpu"))
+        for key, value in (("steps", args.steps), ("batch_size", args.batch), ("sample_every", args.sample_every),
+                           ("checkpoint_every", 10**6)):
+            f[key].setValue(value)
+        window.show_page("train")
+        probe = Probe()
+
+        def run_loop(ms: int) -> None:
+            loop = QEventLoop()
+            QTimer.singleShot(ms, loop.quit)
+            loop.exec()
+
+        probe.start()
+        run_loop(2000)
+        idle = summary(probe.stop())
+
+        loop = QEventLoop()
+        window.ctx.jobs.finished.connect(lambda *_: loop.quit())
+        metrics_batches = []
+        window.ctx.jobs.metrics.connect(lambda m: metrics_batches.append(len(m)))
+        images = []
+        window.ctx.jobs.samples.connect(lambda s: images.append(time.perf_counter()))
+        t0 = time.perf_counter()
+        probe.start()
+        train.start_button.click()
+        loop.exec()
+        busy = summary(probe.stop())
+        seconds = time.perf_counter() - t0
+        window.close()
+
+    ui_rate = len(metrics_batches) / seconds
+    result = {"bench": "ui_responsiveness", "arch": args.arch, "steps": args.steps, "batch": args.batch,
+              "job_seconds": round(seconds, 2), "idle": idle, "training": busy,
+              "plot_updates_per_s": round(ui_rate, 2), "image_updates": len(images),
+              "target": {"p99_ms": 30, "max_ms": 100},
+              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                          "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}}
+    print(f"idle:     p50 {idle.get('p50_ms')} ms  p99 {idle.get('p99_ms')} ms  max {idle.get('max_ms')} ms")
+    print(f"training: p50 {busy.get('p50_ms')} ms  p99 {busy.get('p99_ms')} ms  max {busy.get('max_ms')} ms "
+          f"over {busy.get('ticks')} ticks, {seconds:.1f} s job, {ui_rate:.1f} plot updates/s, "
+          f"{len(images)} grid updates")
+    out = Path(__file__).resolve().parent / "results" / "ui_responsiveness.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""What every page shares: the engine facade, the job runner, settings, the open workspace and the data choice."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop_app.facade import EngineFacade
+from desktop_app.jobs import JobRunner
+from desktop_app.settings import StudioSettings
+
+
+class StudioContext(QObject):
+    workspace_changed = Signal(object)  # Workspace or None
+    data_changed = Signal(dict)  # the Data page's values
+    workspace_updated = Signal()  # a job wrote new files into the workspace
+    go_to_page = Signal(str)
+
+    def __init__(self, facade: EngineFacade, jobs: JobRunner, settings: StudioSettings, parent=None) -> None:
+        super().__init__(parent)
+        self.facade, self.jobs, self.settings = facade, jobs, settings
+        self.workspace = None
+        self.data_values: dict = {"dataset": "mnist-5k"}
+
+    def set_workspace(self, ws) -> None:
+        self.workspace = ws
+        self.workspace_changed.emit(ws)
+
+    def set_data(self, values: dict) -> None:
+        self.data_values = dict(values)
+        self.data_changed.emit(self.data_values)

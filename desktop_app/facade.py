@@ -1,0 +1,355 @@
+"""Every call the studio makes into the engine, behind one class: lazy imports (the window opens before torch
+loads), plain dicts in and out (pages never import engine internals), and a clear 'not available yet' when a
+stage is missing from this build. Tests inject their own instance into the main window.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UserError
+
+MakeEvents = Callable[[Any], Iterator]  # cancel token -> events
+
+# Where each stage's entry point lives; the first module that has it wins (stages land one by one).
+STAGES: dict[str, list[tuple[str, str]]] = {
+    "data": [("engine.data", "load_dataset")],
+    "train": [("engine.train", "run_train")],
+    "prune": [("engine.prune.stage", "run_prune")],
+    "sensitivity": [("engine.prune.sensitivity", "run_sensitivity")],
+    "finetune": [("engine.finetune", "run_finetune")],
+    "evaluate": [("engine.metrics.evaluate", "run_evaluate"), ("engine.evaluate", "run_evaluate"),
+                 ("engine.metrics.report", "run_evaluate")],
+    "export": [("engine.export.stage", "run_export")],
+    "generate": [("engine.ondevice", "GeneratorModel")],
+    "demo": [("engine.pipeline", "open_demo_workspace")],
+}
+
+DATASET_CHOICES = ("mnist-5k", "mnist", "fashion-mnist", "cifar10", "folder")
+ARCH_CHOICES = ("dcgan", "mlp", "resnet")
+CRITERIA = {  # the pruning page's (kind, criterion) -> the engine's method name
+    "channels": {"l1": "channel-l1", "l2": "channel-l2", "taylor": "channel-taylor", "bn": "channel-bn",
+                 "random": "channel-random"},
+    "weights": {"l1": "l1-unstructured", "lamp": "lamp-unstructured", "random": "random-unstructured"},
+    "blocks": {"l1": "block", "psnr": "block"},
+}
+PRECISION_CHOICES = ("fp32", "fp16", "int8", "int8-dynamic")
+
+
+class StageUnavailable(UserError):
+    """A stage this build does not have yet."""
+
+
+def _stage(name: str) -> Callable | None:
+    for module, attr in STAGES[name]:
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ModuleNotFoundError, AttributeError):
+            continue
+    return None
+
+
+def _need(name: str) -> Callable:
+    fn = _stage(name)
+    if fn is None:
+        raise StageUnavailable(f"The {name} step is not available in this build yet; update the app to use it.")
+    return fn
+
+
+def _replace(cls, values: dict[str, Any]):
+    """A config dataclass from a page's values (unknown keys dropped, lists to tuples)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in names}
+    return cls(**kwargs)
+
+
+class EngineFacade:
+    # ---- what is there ------------------------------------------------------------------------------------------
+    def available(self, stage: str) -> bool:
+        return _stage(stage) is not None
+
+    def device_description(self) -> str:
+        """'CPU' or the CUDA GPU's name (imports torch: call once, after the window shows)."""
+        import torch
+
+        if torch.cuda.is_available():
+            return f"GPU: {torch.cuda.get_device_name(0)}"
+        return f"CPU ({torch.get_num_threads()} threads)"
+
+    # ---- workspaces -------------------------------------------------------------------------------------------
+    def open_workspace(self, path: str | os.PathLike, create: bool = True):
+        from engine.workspace import Workspace
+
+        return Workspace(path, create=create)
+
+    def open_demo(self, path: str | os.PathLike):
+        return _need("demo")(path)
+
+    def manifest(self, ws) -> dict:
+        return ws.read_manifest()
+
+    def workspace_options(self, ws) -> dict[str, dict]:
+        """The data / model / train settings a workspace was run with, as plain dicts (defaults when new)."""
+        from engine.config import PipelineConfig, load_pipeline_config
+
+        cfg = load_pipeline_config(ws.config_path) if ws.config_path.exists() else PipelineConfig()
+        return {"data": dataclasses.asdict(cfg.data), "model": dataclasses.asdict(cfg.model),
+                "train": dataclasses.asdict(cfg.train)}
+
+    def has_trained_model(self, ws) -> bool:
+        entry = ws.stage("train") or {}
+        return bool(entry.get("checkpoint")) and ws.abs(entry["checkpoint"]).exists()
+
+    def has_pruned_model(self, ws) -> bool:
+        entry = ws.stage("prune") or {}
+        return bool(entry.get("checkpoint")) and ws.abs(entry["checkpoint"]).exists()
+
+    # ---- validation (inline, before Start) --------------------------------------------------------------------
+    def check(self, stage: str, values: dict) -> str | None:
+        """None when the values are valid, else the sentence to show next to the form."""
+        try:
+            self._config(stage, values).validate()
+        except UserError as e:
+            return str(e)
+        except (TypeError, ValueError) as e:
+            return f"A setting has the wrong type ({e})."
+        return None
+
+    def _config(self, stage: str, values: dict):
+        from engine.config import ModelConfig, PipelineConfig, TrainConfig
+
+        if stage == "data":
+            return self._data_config(values)
+        if stage == "train":
+            return PipelineConfig(data=self._data_config(values.get("data", {})),
+                                  model=_replace(ModelConfig, values.get("model", {})),
+                                  train=_replace(TrainConfig, values.get("train", {})))
+        if stage == "prune":
+            from engine.prune.config import PruneConfig
+
+            return _replace(PruneConfig, values)
+        if stage == "finetune":
+            from engine.finetune import FinetuneConfig
+
+            return _replace(FinetuneConfig, values)
+        if stage == "export":
+            from engine.export.stage import ExportConfig
+
+            return _replace(ExportConfig, values)
+        if stage == "sensitivity":
+            from engine.prune.sensitivity import SensitivityConfig
+
+            return _replace(SensitivityConfig, values)
+        if stage == "evaluate":
+            mod = importlib.import_module(_need("evaluate").__module__)
+            cls = getattr(mod, "EvaluateConfig", None)
+            if cls is None:
+                return _NoConfig()
+            return _replace(cls, values)
+        raise KeyError(stage)
+
+    def _data_config(self, values: dict):
+        from engine.config import DataConfig
+
+        values = dict(values)
+        if values.get("dataset") == "folder":
+            values["dataset"] = f"folder:{values.get('folder', '')}"
+        return _replace(DataConfig, values)
+
+    # ---- jobs: each returns make_events(cancel), run by desktop_app.jobs off the UI thread ----------------------
+    def data_preview_job(self, values: dict) -> MakeEvents:
+        cfg = self._data_config(values)
+
+        def make(cancel):
+            from engine.data import load_dataset
+            from engine.events import Artifact, Log, Samples
+            from engine.images import make_grid
+
+            cfg.validate()
+            yield Log("info", f"Loading data set {cfg.dataset} ...")
+            data = load_dataset(cfg)
+            for w in data.warnings:
+                yield Log("warning", w)
+            first = data.images[:64].numpy()
+            yield Samples("data", 0, make_grid(first, nrow=8), label="data")
+            info = {"count": len(data), "shape": list(data.image_shape), "classes": list(data.classes or []),
+                    "name": data.name, "warnings": list(data.warnings)}
+            yield Artifact("data", "dataset", cfg.dataset, info)
+            yield Log("info", f"{data.name}: {len(data):,} images of {'x'.join(map(str, data.image_shape))}.")
+        return make
+
+    def train_job(self, ws, values: dict) -> MakeEvents:
+        cfg = self._config("train", values)
+        cfg.validate()
+        run_train = _need("train")
+
+        def make(cancel):
+            from engine.config import to_toml
+            from engine.workspace import atomic_write_text
+
+            atomic_write_text(ws.config_path, to_toml(cfg))  # later stages read the data set from here
+            yield from run_train(cfg, ws, cancel)
+        return make
+
+    def prune_job(self, ws, values: dict) -> MakeEvents:
+        return self._stage_job("prune", ws, values)
+
+    def sensitivity_job(self, ws, values: dict) -> MakeEvents:
+        return self._stage_job("sensitivity", ws, values)
+
+    def finetune_job(self, ws, values: dict) -> MakeEvents:
+        return self._stage_job("finetune", ws, values)
+
+    def evaluate_job(self, ws, values: dict) -> MakeEvents:
+        return self._stage_job("evaluate", ws, values)
+
+    def export_job(self, ws, values: dict) -> MakeEvents:
+        return self._stage_job("export", ws, values)
+
+    def _stage_job(self, stage: str, ws, values: dict) -> MakeEvents:
+        fn = _need(stage)
+        cfg = self._config(stage, values)
+        cfg.validate()
+        return lambda cancel: fn(cfg, ws, cancel)
+
+    # ---- pruning helpers (fast, on the UI thread) -------------------------------------------------------------
+    def _networks(self, ws, which: str):
+        from engine.models import discriminator_from_checkpoint, generator_from_checkpoint
+
+        entry = ws.stage("prune" if which == "pruned" else "train") or {}
+        path = ws.abs(entry["checkpoint"]) if entry.get("checkpoint") else None
+        if path is None or not path.exists():
+            return None
+        ckpt = ws.load_checkpoint(path)
+        return ckpt, generator_from_checkpoint(ckpt, use_ema=False), discriminator_from_checkpoint(ckpt)
+
+    def layer_tables(self, ws) -> dict[str, dict[str, list[dict]] | None]:
+        """{"dense": {"g": rows, "d": rows}, "pruned": ... or None}; rows as engine layer_table dicts plus
+        'sparsity' and 'prunable'."""
+        from engine.metrics.complexity import layer_table
+        from engine.prune.layers import prunable_layers
+
+        out: dict[str, dict | None] = {}
+        for which in ("dense", "pruned"):
+            nets = self._networks(ws, which)
+            if nets is None:
+                out[which] = None
+                continue
+            _, G, D = nets
+            tables = {}
+            for role, net in (("g", G), ("d", D)):
+                prunable = {n for n, _ in prunable_layers(net, structural=False)}
+                rows = []
+                for r in layer_table(net):
+                    d = r.as_dict()
+                    d["sparsity"] = 1 - r.nonzero / r.params if r.params else 0.0
+                    d["prunable"] = r.name in prunable
+                    rows.append(d)
+                tables[role] = rows
+            out[which] = tables
+        return out
+
+    def prune_preview(self, ws, values: dict) -> dict[str, dict]:
+        """Params and MACs of G and D after pruning a copy of the dense model with these settings (nothing saved).
+        channel-taylor needs gradients, so its preview uses the L1 criterion (same widths per layer)."""
+        from engine.prune.layers import resolve_layers
+        from engine.prune.structured import prune_channels
+        from engine.prune.unstructured import make_permanent, prune_weights
+
+        cfg = self._config("prune", values)
+        cfg.validate()
+        nets = self._networks(ws, "dense")
+        if nets is None:
+            raise StageUnavailable("Train a model (or open the demo) first; there is nothing to prune yet.")
+        ckpt, G, D = nets
+        nets = {"g": G, "d": D}
+        before = {r: _quick_stats(m) for r, m in nets.items()}
+        trial = {r: copy.deepcopy(m) for r, m in nets.items()}
+        if cfg.method == "block":
+            from engine.prune.blocks import remove_blocks
+            from engine.train import fixed_latents
+
+            z = fixed_latents(16, G.latent_dim, cfg.seed)
+            remove_blocks(trial["g"], cfg.amount, cfg.block_criterion, z, ckpt["arch"]["generator"]["arch"])
+        elif cfg.target_macs is None:
+            targets = {r: trial[r] for r in cfg.target}
+            chosen = resolve_layers(targets, list(cfg.layers) if cfg.layers else None, cfg.structural)
+            for role in cfg.target:  # no torch.no_grad(): torch-pruning traces the graph through autograd
+                if cfg.structural:
+                    method = "channel-l1" if cfg.method == "channel-taylor" else cfg.method
+                    prune_channels(trial[role], method, cfg.amount, cfg.scope, cfg.round_to,
+                                   chosen[role] if cfg.layers else None, seed=cfg.seed)
+                elif chosen[role]:
+                    prune_weights(chosen[role], cfg.method, cfg.amount, cfg.scope, cfg.seed, permanent=True)
+                    make_permanent(trial[role])
+        after = {r: _quick_stats(m) for r, m in trial.items()}
+        return {r: {"before": before[r], "after": after[r]} for r in nets}
+
+    def sensitivity_results(self, ws) -> dict | None:
+        import json
+
+        path = ws.root / "sensitivity.json"
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    # ---- evaluation and export results ------------------------------------------------------------------------
+    def report(self, ws) -> dict | None:
+        import json
+
+        if not ws.report_path.exists():
+            return None
+        try:
+            return json.loads(ws.report_path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def report_html(self, ws) -> Path | None:
+        path = ws.root / "report.html"
+        return path if path.exists() else None
+
+    def export_results(self, ws) -> dict[str, dict]:
+        return dict((ws.stage("export") or {}).get("results") or {})
+
+    def onnx_files(self, ws) -> list[Path]:
+        return sorted(ws.export_dir.glob("*.onnx")) if ws is not None else []
+
+    # ---- generating with the on-device sampler ----------------------------------------------------------------
+    def load_onnx(self, path: str | os.PathLike):
+        from engine.ondevice import GeneratorModel, OnDeviceError
+
+        try:
+            return GeneratorModel(path)
+        except OnDeviceError as e:
+            raise UserError(str(e)) from None
+
+    def sample_grid(self, model, n: int, seed: int, nrow: int = 8):
+        from engine.ondevice import grid
+
+        return grid(model.sample(n, seed), nrow=nrow)
+
+    def interpolate(self, model, steps: int, seed: int):
+        return model.interpolate(steps, seed)
+
+
+class _NoConfig:
+    def validate(self) -> None:
+        pass
+
+
+def _quick_stats(model) -> dict[str, int]:
+    """Params, nonzero params and MACs per sample (no file bytes: this runs while the user drags a slider)."""
+    from engine.metrics.complexity import layer_table
+
+    params = sum(p.numel() for p in model.parameters())
+    nonzero = sum(int((p != 0).sum()) for p in model.parameters())
+    return {"params": params, "nonzero_params": nonzero, "macs": sum(r.macs for r in layer_table(model))}

@@ -1,0 +1,359 @@
+"""What every step page shares: a titled form with tooltips and inline validation, Start / Cancel, a progress bar
+with ETA and steps/s, and a results area. Subclasses fill the form and the results and say how to start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSlider, QSpinBox,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from desktop_app.context import StudioContext
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return "estimating…"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    m, s = divmod(seconds, 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+class Page(QWidget):
+    key = "page"  # settings key and --page name
+    title = "Page"
+    subtitle = ""
+    stage = ""  # facade stage used for availability and validation
+    start_text = "Start"
+
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self._fields: dict[str, QWidget] = {}
+        self._running = False
+        self._validation_error: str | None = None
+
+        title = QLabel(self.title)
+        title.setObjectName("pageTitle")
+        title.setStyleSheet("font-size: 18pt; font-weight: 600;")
+        sub = QLabel(self.subtitle)
+        sub.setWordWrap(True)
+        sub.setStyleSheet("color: palette(mid);")
+
+        self.form_box = QWidget()
+        self.form_layout = QVBoxLayout(self.form_box)
+        self.form_layout.setContentsMargins(0, 0, 8, 0)
+        self.form_layout.setSpacing(10)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form_box)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setMinimumWidth(330)
+
+        self.error_label = QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setObjectName("validation")
+        self.error_label.setStyleSheet("color: #c0392b;")
+        self.error_label.hide()
+
+        self.start_button = QPushButton(self.start_text)
+        self.start_button.setObjectName("start")
+        self.start_button.setDefault(True)
+        self.start_button.setMinimumHeight(32)
+        self.start_button.setStyleSheet("QPushButton#start { font-weight: 600; padding: 4px 18px; }")
+        self.start_button.clicked.connect(self.on_start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running job after its current step; what it made so far is kept.")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setMinimumHeight(32)
+        self.cancel_button.clicked.connect(self.ctx.jobs.cancel)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress_label = QLabel("Ready.")
+        self.progress_label.setStyleSheet("color: palette(mid);")
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.progress, 1)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroll, 1)
+        left_layout.addWidget(self.error_label)
+
+        self.results = QWidget()
+        self.results_layout = QVBoxLayout(self.results)
+        self.results_layout.setContentsMargins(8, 0, 0, 0)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.results)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([360, 800])
+
+        root = QVBoxLayout(self)
+        root.setContentsMargins(18, 14, 18, 12)
+        root.setSpacing(8)
+        root.addWidget(title)
+        root.addWidget(sub)
+        root.addWidget(splitter, 1)
+        root.addLayout(buttons)
+        root.addWidget(self.progress_label)
+
+        self.build()
+        self.restore_options()
+        for w in self._fields.values():
+            _on_change(w, self.validate)
+        jobs = ctx.jobs
+        jobs.busy_changed.connect(lambda _busy: self.refresh_state())
+        jobs.progress.connect(self._on_progress)
+        jobs.metrics.connect(lambda m: self._running and self.on_metrics(m))
+        jobs.samples.connect(lambda s: self._running and self.on_samples(s))
+        jobs.artifact.connect(lambda a: self._running and self.on_artifact(a))
+        jobs.finished.connect(self._on_finished)
+        ctx.workspace_changed.connect(self._on_workspace)
+        self.validate()
+
+    # ---- for subclasses ---------------------------------------------------------------------------------------
+    def build(self) -> None:
+        """Add form groups and result widgets."""
+
+    def make_job(self):
+        """Return make_events(cancel) from the facade (may raise UserError: shown as a dialog)."""
+        raise NotImplementedError
+
+    def values(self) -> dict[str, Any]:
+        """The form's values, as the facade's config for this stage expects them."""
+        return self.field_values()
+
+    def blocker(self) -> str | None:
+        """Why Start cannot be pressed now (beyond 'no workspace' / 'another job'), or None."""
+        return None
+
+    def on_workspace(self, ws) -> None:
+        pass
+
+    def on_metrics(self, metrics: list) -> None:
+        pass
+
+    def on_samples(self, samples) -> None:
+        pass
+
+    def on_artifact(self, artifact) -> None:
+        pass
+
+    def on_job_finished(self, status: str) -> None:
+        pass
+
+    needs_workspace = True
+
+    # ---- form helpers -----------------------------------------------------------------------------------------
+    def group(self, title: str) -> QFormLayout:
+        box = QGroupBox(title)
+        form = QFormLayout(box)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setVerticalSpacing(8)
+        self.form_layout.addWidget(box)
+        return form
+
+    def field(self, form: QFormLayout, key: str, label: str, widget: QWidget, tip: str) -> QWidget:
+        widget.setToolTip(tip)
+        lab = QLabel(label)
+        lab.setToolTip(tip)
+        lab.setBuddy(widget)
+        form.addRow(lab, widget)
+        self._fields[key] = widget
+        return widget
+
+    def spin(self, lo: int, hi: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
+        w = QSpinBox()
+        w.setRange(lo, hi)
+        w.setSingleStep(step)
+        w.setValue(value)
+        w.setSuffix(suffix)
+        w.setGroupSeparatorShown(True)
+        return w
+
+    def dspin(self, lo: float, hi: float, value: float, step: float, decimals: int = 3) -> QDoubleSpinBox:
+        w = QDoubleSpinBox()
+        w.setDecimals(decimals)
+        w.setRange(lo, hi)
+        w.setSingleStep(step)
+        w.setValue(value)
+        return w
+
+    def combo(self, items: list[tuple[str, Any]], current: Any = None) -> QComboBox:
+        w = QComboBox()
+        for text, data in items:
+            w.addItem(text, data)
+        if current is not None:
+            i = w.findData(current)
+            w.setCurrentIndex(max(0, i))
+        return w
+
+    def field_values(self) -> dict[str, Any]:
+        return {k: _value(w) for k, w in self._fields.items()}
+
+    def restore_options(self) -> None:
+        for k, v in self.ctx.settings.options(self.key).items():
+            w = self._fields.get(k)
+            if w is not None:
+                _set_value(w, v)
+
+    def save_options(self) -> None:
+        self.ctx.settings.set_options(self.key, self.field_values())
+
+    # ---- state ------------------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        error = None
+        if self.stage and self.ctx.facade.available(self.stage):
+            try:
+                error = self.ctx.facade.check(self.stage, self.values())
+            except Exception as e:  # validation must never crash the form
+                error = str(e)
+        self._validation_error = error
+        self.error_label.setText(error or "")
+        self.error_label.setVisible(bool(error))
+        self.refresh_state()
+
+    def start_blocker(self) -> str | None:
+        jobs = self.ctx.jobs
+        if jobs.busy:
+            return (f"The {jobs.current} job is running; wait for it or press Cancel. Only one job runs at a time."
+                    if not self._running else "This job is running.")
+        if self.stage and not self.ctx.facade.available(self.stage):
+            return f"The {self.stage} step is not available in this build yet."
+        if self.needs_workspace and self.ctx.workspace is None:
+            return "Open or create a project first (File ▸ New project, or Open the demo)."
+        if self._validation_error:
+            return self._validation_error
+        return self.blocker()
+
+    def refresh_state(self) -> None:
+        reason = self.start_blocker()
+        self.start_button.setEnabled(reason is None)
+        self.start_button.setToolTip(reason or f"{self.start_text} with the settings on the left.")
+        self.cancel_button.setEnabled(self._running)
+
+    def on_start(self) -> None:
+        from desktop_app.errors import show_exception
+
+        if self.start_blocker() is not None:
+            return
+        try:
+            make = self.make_job()
+        except Exception as e:  # a bad setting or a missing model: a dialog, and the page stays as it was
+            self.last_dialog = show_exception(self, self.title, e)
+            return
+        self.save_options()
+        self.before_start()
+        self._running = True
+        self.progress.setRange(0, 0)  # busy until the first Progress event
+        self.progress_label.setText("Starting…")
+        if not self.ctx.jobs.start(self.key, make):
+            self._running = False
+        self.refresh_state()
+
+    def before_start(self) -> None:
+        """Clear results of a previous run."""
+
+    def _on_progress(self, p) -> None:
+        if not self._running:
+            return
+        total = max(1, int(p.total))
+        self.progress.setRange(0, total)
+        self.progress.setValue(min(int(p.step), total))
+        parts = [f"{p.stage}: step {p.step:,} of {p.total:,}"]
+        if p.message:
+            parts.append(p.message)
+        if p.rate:
+            parts.append(f"{p.rate:.1f} steps/s")
+        if p.step < p.total:
+            parts.append(f"about {duration(p.eta_s)} left")
+        self.progress_label.setText("  ·  ".join(parts))
+
+    def _on_finished(self, name: str, status: str) -> None:
+        if not self._running:
+            return
+        self._running = False
+        if status == "done":
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
+            self.progress_label.setText("Finished.")
+        elif status == "cancelled":
+            self.progress_label.setText("Cancelled; what was done so far is saved.")
+            if self.progress.maximum() == 0:
+                self.progress.setRange(0, 1)
+        else:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress_label.setText("Stopped with an error (see the message).")
+        self.on_job_finished(status)
+        self.ctx.workspace_updated.emit()
+        self.refresh_state()
+
+    def _on_workspace(self, ws) -> None:
+        self.on_workspace(ws)
+        self.validate()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+
+def _value(w: QWidget) -> Any:
+    if isinstance(w, QCheckBox):
+        return w.isChecked()
+    if isinstance(w, (QSpinBox, QDoubleSpinBox, QSlider)):
+        return w.value()
+    if isinstance(w, QComboBox):
+        data = w.currentData()
+        return data if data is not None else w.currentText()
+    if isinstance(w, QLineEdit):
+        return w.text()
+    raise TypeError(type(w))
+
+
+def _set_value(w: QWidget, v: Any) -> None:
+    try:
+        if isinstance(w, QCheckBox):
+            w.setChecked(bool(v))
+        elif isinstance(w, QSpinBox) or isinstance(w, QSlider):
+            w.setValue(int(v))
+        elif isinstance(w, QDoubleSpinBox):
+            w.setValue(float(v))
+        elif isinstance(w, QComboBox):
+            i = w.findData(v)
+            if i >= 0:
+                w.setCurrentIndex(i)
+        elif isinstance(w, QLineEdit):
+            w.setText(str(v))
+    except (TypeError, ValueError):  # a stale setting of another type: keep the default
+        pass
+
+
+def _on_change(w: QWidget, fn) -> None:
+    if isinstance(w, QCheckBox):
+        w.toggled.connect(lambda *_: fn())
+    elif isinstance(w, (QSpinBox, QDoubleSpinBox, QSlider)):
+        w.valueChanged.connect(lambda *_: fn())
+    elif isinstance(w, QComboBox):
+        w.currentIndexChanged.connect(lambda *_: fn())
+    elif isinstance(w, QLineEdit):
+        w.textChanged.connect(lambda *_: fn())
+
+
+def stretch_policy(w: QWidget) -> QWidget:
+    w.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+    return w

@@ -1,0 +1,103 @@
+"""Step 1 — Data: choose the bundled digits, a torchvision data set or a folder of your own images, and preview it."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
+
+from desktop_app.pages.base import Page
+from desktop_app.widgets.image_grid import ImageGrid
+
+DATASETS = [("Handwritten digits (bundled, 5,000 images)", "mnist-5k"), ("MNIST (downloads 60,000 digits)", "mnist"),
+            ("Fashion-MNIST (downloads clothing images)", "fashion-mnist"),
+            ("CIFAR-10 (downloads 32x32 colour photos)", "cifar10"), ("A folder of my own images", "folder")]
+
+
+class DataPage(Page):
+    key = "data"
+    title = "Data"
+    subtitle = ("The images the GAN learns to imitate. Start with the bundled digits, or drop a folder of your own "
+                "pictures anywhere on this window.")
+    stage = "data"
+    start_text = "Load preview"
+    needs_workspace = False
+
+    def build(self) -> None:
+        form = self.group("Data set")
+        self.dataset = self.field(form, "dataset", "Data set", self.combo(DATASETS, "mnist-5k"),
+                                  "Which images to learn from. The bundled digits need no download.")
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("/path/to/images")
+        browse = QPushButton("Browse…")
+        browse.setToolTip("Pick a folder of PNG or JPEG images (sub-folders are read too).")
+        browse.clicked.connect(self._browse)
+        row = QWidget()
+        lay = QHBoxLayout(row)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.folder, 1)
+        lay.addWidget(browse)
+        tip = "The folder of images to use when the data set is 'A folder of my own images'."
+        label = QLabel("Folder")
+        label.setToolTip(tip)
+        self.folder.setToolTip(tip)
+        form.addRow(label, row)
+        self._fields["folder"] = self.folder
+        self.folder_row = row
+
+        form2 = self.group("Image format")
+        self.image_size = self.field(form2, "image_size", "Image size", self.spin(0, 256, 0, 4, " px"),
+                                     "Side of the square images the GAN makes. 0 keeps the data set's own size "
+                                     "(28 px for digits, 32 px for CIFAR-10).")
+        self.image_size.setSpecialValueText("data set's own")
+        self.color = self.field(form2, "color", "Colour", self.combo([("Automatic", "auto"), ("Grey", "gray"),
+                                                                      ("Colour (RGB)", "rgb")], "auto"),
+                                "Grey images train faster; 'Automatic' follows the data set.")
+        self.limit = self.field(form2, "limit", "Use at most", self.spin(0, 1_000_000, 0, 500, " images"),
+                                "Train on only the first N images, for a quick trial. 0 uses them all.")
+        self.limit.setSpecialValueText("all images")
+
+        self.grid = ImageGrid("Preview", "Press “Load preview” to see the first images")
+        self.info = QLabel("")
+        self.info.setWordWrap(True)
+        self.results_layout.addWidget(self.grid, 1)
+        self.results_layout.addWidget(self.info)
+        self.dataset.currentIndexChanged.connect(self._sync)
+        self._sync()
+
+    def values(self) -> dict:
+        v = self.field_values()
+        out = {"dataset": v["dataset"], "folder": v["folder"].strip(), "color": v["color"],
+               "image_size": v["image_size"] or None, "limit": v["limit"] or None}
+        return out
+
+    def validate(self) -> None:
+        super().validate()
+        if self._validation_error is None:
+            self.ctx.set_data(self.values())
+
+    def _sync(self) -> None:
+        self.folder_row.setEnabled(self.dataset.currentData() == "folder")
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a folder of images", self.folder.text())
+        if path:
+            self.use_folder(path)
+
+    def use_folder(self, path: str) -> None:
+        """Use a folder of images as the data set (also what dropping a folder on the window does)."""
+        self.dataset.setCurrentIndex(self.dataset.findData("folder"))
+        self.folder.setText(path)
+        self.validate()
+
+    def make_job(self):
+        return self.ctx.facade.data_preview_job(self.values())
+
+    def on_samples(self, samples) -> None:
+        self.grid.set_image(samples.image, "The first 64 images")
+
+    def on_artifact(self, artifact) -> None:
+        if artifact.kind != "dataset":
+            return
+        i = artifact.info
+        classes = f"; classes: {', '.join(map(str, i['classes'][:10]))}" if i.get("classes") else ""
+        self.info.setText(f"<b>{i['name']}</b>: {i['count']:,} images of {' x '.join(map(str, i['shape']))} "
+                          f"(channels x height x width){classes}.")

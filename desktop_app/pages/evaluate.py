@@ -1,0 +1,109 @@
+"""Step 5 — Evaluate: every model variant side by side (size, speed, quality), the Pareto chart, the HTML report."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHeaderView, QPushButton, QSplitter, QTableWidget,
+                               QTableWidgetItem)
+
+from desktop_app.pages.base import Page
+from desktop_app.widgets.charts import ParetoChart
+from desktop_app.widgets.layer_table import human
+
+COLUMNS = [("name", "Model", "Which variant: dense, pruned, fine-tuned, or an exported precision."),
+           ("params", "Params", "Number of weights."), ("macs", "MACs", "Multiply-adds to make one image."),
+           ("file_bytes", "Size", "File size of the weights."),
+           ("latency", "Latency", "Milliseconds to make one image (batch of 1) with ONNX Runtime, else PyTorch."),
+           ("fid", "FID", "Distance between generated and real images in a digit classifier's feature space; "
+                          "lower is better."),
+           ("precision", "Precision", "Share of generated images that look like real ones (higher is better)."),
+           ("recall", "Recall", "Share of the real variety the generator covers (higher is better)."),
+           ("psnr_vs_teacher", "PSNR", "How close the images are to the dense model's on the same latents (dB).")]
+
+
+def _cell(key: str, v: dict) -> str:
+    if key == "latency":
+        lat = v.get("latency_ms") or {}
+        ms = lat.get("ort_b1", lat.get("torch_b1"))
+        return f"{ms:.2f} ms" if isinstance(ms, (int, float)) else "—"
+    x = v.get(key)
+    if x is None:
+        return "—"
+    if key == "file_bytes":
+        return f"{x / 1e6:.2f} MB"
+    if key in ("params", "macs"):
+        return human(x)
+    if isinstance(x, float):
+        return f"{x:.3f}" if key in ("precision", "recall") else f"{x:.2f}"
+    return str(x)
+
+
+class EvaluatePage(Page):
+    key = "evaluate"
+    title = "Evaluate"
+    subtitle = ("Compare every version of the model: how big, how fast, and how good its images are. The chart shows "
+                "the trade-off; the report collects it all in one page you can share.")
+    stage = "evaluate"
+    start_text = "Evaluate"
+
+    def build(self) -> None:
+        f = self.group("Evaluation")
+        self.field(f, "quick", "Quick", QCheckBox("Fewer images (faster, noisier numbers)"),
+                   "Use fewer generated images for FID and precision/recall: seconds instead of a minute.")
+        self.open_button = QPushButton("Open report.html")
+        self.open_button.setToolTip("Open the project's report (tables and plots) in your web browser.")
+        self.open_button.clicked.connect(self.open_report)
+        f.addRow("", self.open_button)
+        self.form_layout.addStretch(1)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels([c[1] for c in COLUMNS])
+        for i, c in enumerate(COLUMNS):
+            self.table.horizontalHeaderItem(i).setToolTip(c[2])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.chart = ParetoChart()
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.chart)
+        self.results_layout.addWidget(split)
+        self.ctx.workspace_updated.connect(self.refresh)
+
+    def values(self) -> dict:
+        return {"quick": self.field_values()["quick"]}
+
+    def blocker(self) -> str | None:
+        ws = self.ctx.workspace
+        if ws is not None and not self.ctx.facade.has_trained_model(ws):
+            return "Train a model (or open the demo) first; there is nothing to evaluate yet."
+        return None
+
+    def make_job(self):
+        return self.ctx.facade.evaluate_job(self.ctx.workspace, self.values())
+
+    def on_workspace(self, ws) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        ws = self.ctx.workspace
+        report = self.ctx.facade.report(ws) if ws is not None else None
+        variants = (report or {}).get("variants", [])
+        self.table.setRowCount(len(variants))
+        for i, v in enumerate(variants):
+            for j, (key, _, _) in enumerate(COLUMNS):
+                item = QTableWidgetItem(_cell(key, v))
+                if j:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(i, j, item)
+        self.chart.set_variants(variants)
+        has_html = ws is not None and self.ctx.facade.report_html(ws) is not None
+        self.open_button.setEnabled(has_html)
+        if not has_html:
+            self.open_button.setToolTip("Run Evaluate first; it writes report.html into the project.")
+
+    def open_report(self) -> None:
+        path = self.ctx.facade.report_html(self.ctx.workspace) if self.ctx.workspace else None
+        if path is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))

@@ -1,0 +1,109 @@
+"""Step 6 — Export: the newest model as ONNX files in the chosen precisions, each measured (size, speed, error)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHeaderView, QLabel, QPushButton, QTableWidget,
+                               QTableWidgetItem)
+
+from desktop_app.pages.base import Page
+
+PRECISIONS = [("fp32", "Full precision (fp32)", "The reference file: exact, the largest."),
+              ("fp16", "Half precision (fp16)", "Half the size; nearly identical images."),
+              ("int8", "8-bit, calibrated (int8 static)", "About a quarter of the size and usually the fastest on "
+                                                          "CPUs; calibrated on random latents."),
+              ("int8-dynamic", "8-bit, dynamic (int8 dynamic)", "Quarter size without calibration; speed-up depends "
+                                                                "on the layers.")]
+COLUMNS = ("Precision", "File", "Size", "Latency b1", "Latency b64", "Difference")
+
+
+class ExportPage(Page):
+    key = "export"
+    title = "Export"
+    subtitle = ("Save the newest model (fine-tuned, else pruned, else trained) as ONNX files that run anywhere with "
+                "ONNX Runtime — no PyTorch needed. Smaller precisions make smaller, often faster files.")
+    stage = "export"
+    start_text = "Export"
+
+    def build(self) -> None:
+        f = self.group("Precisions")
+        for key, text, tip in PRECISIONS:
+            box = QCheckBox(text)
+            box.setChecked(key in ("fp32", "int8"))
+            self.field(f, f"p_{key}", "", box, tip)
+        f = self.group("Options")
+        self.field(f, "calibration", "Calibration", self.spin(8, 100_000, 256, 64, " latents"),
+                   "Random inputs used to choose the int8 value ranges. More is steadier and slower.")
+        self.field(f, "subpixel", "Sub-pixel", QCheckBox("Rewrite transposed convolutions for int8"),
+                   "ONNX Runtime has no fast int8 transposed convolution; this exact rewrite makes int8 pay off.")
+        self._fields["subpixel"].setChecked(True)
+        self.field(f, "bench_runs", "Timing runs", self.spin(1, 1000, 20, 5),
+                   "Timed runs per batch size; the median is reported.")
+        self.show_button = QPushButton("Show in folder")
+        self.show_button.setToolTip("Open the project's export folder in your file manager.")
+        self.show_button.clicked.connect(self.show_in_folder)
+        f.addRow("", self.show_button)
+        self.form_layout.addStretch(1)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.note = QLabel("Latency: milliseconds per forward pass with ONNX Runtime on this computer's CPU.")
+        self.note.setStyleSheet("color: palette(mid);")
+        self.results_layout.addWidget(self.table, 1)
+        self.results_layout.addWidget(self.note)
+        self.ctx.workspace_updated.connect(self.refresh)
+
+    def values(self) -> dict:
+        v = self.field_values()
+        return {"precisions": [k for k, _, _ in PRECISIONS if v[f"p_{k}"]], "calibration": v["calibration"],
+                "subpixel": v["subpixel"], "bench_runs": v["bench_runs"]}
+
+    def blocker(self) -> str | None:
+        ws = self.ctx.workspace
+        if ws is not None and not self.ctx.facade.has_trained_model(ws):
+            return "Train a model (or open the demo) first; there is nothing to export yet."
+        return None
+
+    def make_job(self):
+        return self.ctx.facade.export_job(self.ctx.workspace, self.values())
+
+    def on_workspace(self, ws) -> None:
+        self.refresh()
+
+    def on_artifact(self, artifact) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        ws = self.ctx.workspace
+        results = self.ctx.facade.export_results(ws) if ws is not None else {}
+        self.table.setRowCount(len(results))
+        for i, (precision, r) in enumerate(results.items()):
+            lat = r.get("latency_ms") or {}
+            cells = [precision + (" (reference)" if r.get("reference_only") else ""), str(r.get("path", "")),
+                     f"{r.get('bytes', 0) / 1e6:.2f} MB", _ms(lat.get("ort_b1")), _ms(lat.get("ort_b64")), _error(r)]
+            for j, c in enumerate(cells):
+                item = QTableWidgetItem(c)
+                if j >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(i, j, item)
+
+    def show_in_folder(self) -> None:
+        if self.ctx.workspace is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.ctx.workspace.export_dir)))
+
+
+def _ms(x) -> str:
+    return f"{x:.2f} ms" if isinstance(x, (int, float)) else "—"
+
+
+def _error(r: dict) -> str:
+    """PSNR of a smaller precision against fp32, or fp32's largest difference from PyTorch."""
+    if "psnr_vs_fp32" in r:
+        return "identical" if r["psnr_vs_fp32"] is None else f"{r['psnr_vs_fp32']:.1f} dB PSNR vs fp32"
+    if isinstance(r.get("parity"), (int, float)):
+        return f"max {r['parity']:.1e} vs PyTorch"
+    return "—"

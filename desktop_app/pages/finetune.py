@@ -1,0 +1,86 @@
+"""Step 4 — Fine-tune: train the pruned G again, guided by the dense model (the teacher) on the same latents."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+
+from desktop_app.pages.base import Page
+from desktop_app.widgets.image_grid import ImageGrid
+from desktop_app.widgets.loss_plot import LossPlot
+
+
+class FinetunePage(Page):
+    key = "finetune"
+    title = "Fine-tune"
+    subtitle = ("Pruning costs some quality; a short round of training wins most of it back. The dense model acts as "
+                "a teacher: the pruned student learns to draw the same images from the same random inputs.")
+    stage = "finetune"
+    start_text = "Start fine-tuning"
+
+    def build(self) -> None:
+        f = self.group("Fine-tuning")
+        self.field(f, "steps", "Steps", self.spin(1, 1_000_000, 500, 50),
+                   "How many training steps. A few hundred usually recover most of the quality.")
+        self.field(f, "distill", "Teacher weight", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
+                   "How strongly the student copies the teacher's images (pixel L1). 0 trains without a teacher.")
+        self.field(f, "feature_distill", "Feature weight", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
+                   "How strongly the student's inner feature maps follow the teacher's.")
+        self.field(f, "lr", "Learning rate", self.dspin(0.000001, 1.0, 0.0002, 0.0001, 6),
+                   "Step size of the optimizer; lower it if the losses jump about.")
+        self.field(f, "batch_size", "Batch size", self.spin(1, 4096, 64, 8), "Images per step.")
+        f = self.group("Run")
+        self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
+                                                      ("CUDA GPU", "cuda")], "auto"),
+                   "Where to train. Automatic uses a CUDA GPU when there is one.")
+        self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0), "Fixes all randomness of this run.")
+        self.field(f, "sample_every", "Sample every", self.spin(1, 100_000, 100, 10, " steps"),
+                   "How often to redraw the student's samples.")
+        self.field(f, "resume", "Resume", QCheckBox("Continue the last fine-tuning"),
+                   "Continue from the saved fine-tuned checkpoint instead of starting from the pruned model.")
+        self.form_layout.addStretch(1)
+
+        self.losses = LossPlot("Adversarial losses", {"loss_g": "G loss", "loss_d": "D loss"})
+        self.distill_plot = LossPlot("Distillation losses (student vs teacher)",
+                                     {"distill": "pixel L1", "feature_distill": "feature maps"})
+        self.teacher = ImageGrid("Teacher (dense)", "The dense model's samples")
+        self.student = ImageGrid("Student (pruned)", "The pruned model's samples, same latents")
+        grids = QWidget()
+        gl = QHBoxLayout(grids)
+        gl.setContentsMargins(0, 0, 0, 0)
+        gl.addWidget(self.teacher)
+        gl.addWidget(self.student)
+        plots = QWidget()
+        pl = QHBoxLayout(plots)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.losses)
+        pl.addWidget(self.distill_plot)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(plots)
+        split.addWidget(grids)
+        split.setSizes([300, 420])
+        box = QVBoxLayout()
+        box.addWidget(split)
+        self.results_layout.addLayout(box)
+
+    def blocker(self) -> str | None:
+        ws = self.ctx.workspace
+        if ws is not None and not self.ctx.facade.has_pruned_model(ws):
+            return "Prune the model first; fine-tuning starts from the pruned model."
+        return None
+
+    def make_job(self):
+        return self.ctx.facade.finetune_job(self.ctx.workspace, self.field_values())
+
+    def before_start(self) -> None:
+        if not self.field_values()["resume"]:
+            self.losses.clear()
+            self.distill_plot.clear()
+
+    def on_metrics(self, metrics: list) -> None:
+        self.losses.add(metrics)
+        self.distill_plot.add(metrics)
+
+    def on_samples(self, samples) -> None:
+        target = self.teacher if samples.label == "teacher" else self.student
+        target.set_image(samples.image, f"step {samples.step:,}")

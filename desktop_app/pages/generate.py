@@ -1,0 +1,135 @@
+"""Step 7 — Generate: images from an exported ONNX file through engine.ondevice, the same numpy + ONNX Runtime
+path the sampler app uses on a device (no PyTorch). Runs in a blink, so it needs no background job."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
+
+from desktop_app.pages.base import Page
+from desktop_app.widgets.image_grid import ImageGrid
+
+
+class GeneratePage(Page):
+    key = "generate"
+    title = "Generate"
+    subtitle = ("Make new images with an exported model, exactly as a phone or a small computer would: ONNX Runtime "
+                "and numpy only. The same seed always gives the same images.")
+    stage = "generate"
+    start_text = "Generate"
+    needs_workspace = False
+
+    def build(self) -> None:
+        f = self.group("Model file")
+        self.path = QLineEdit()
+        self.path.setPlaceholderText("export/generator.onnx")
+        browse = QPushButton("Browse…")
+        browse.setToolTip("Pick an .onnx generator exported by this app.")
+        browse.clicked.connect(self._browse)
+        row = QWidget()
+        lay = QHBoxLayout(row)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.path, 1)
+        lay.addWidget(browse)
+        tip = "The ONNX generator to run. The project's newest export is filled in for you."
+        label = QLabel("ONNX file")
+        label.setToolTip(tip)
+        self.path.setToolTip(tip)
+        f.addRow(label, row)
+        self._fields["onnx"] = self.path
+        f = self.group("Images")
+        self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
+                   "Picks the random inputs; the same seed gives the same images.")
+        self.field(f, "count", "How many", self.spin(1, 1024, 64, 8), "Number of images in the grid.")
+        self.field(f, "nrow", "Per row", self.spin(1, 64, 8), "Images per row of the grid.")
+        self.field(f, "steps", "Interpolation steps", self.spin(2, 64, 10),
+                   "Images in the walk between two random inputs (press Interpolate).")
+        self.interp_button = QPushButton("Interpolate")
+        self.interp_button.setToolTip("Walk smoothly between two random inputs and show every step.")
+        self.interp_button.clicked.connect(self.interpolate)
+        f.addRow("", self.interp_button)
+        self.form_layout.addStretch(1)
+        self.grid = ImageGrid("Generated images", "Press Generate")
+        self.info = QLabel("")
+        self.info.setWordWrap(True)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.results_layout.addWidget(self.grid, 1)
+        self.results_layout.addWidget(self.info)
+        self._model = None
+        self._model_key = None
+        self.last_seconds = None
+
+    # Not a background job: ONNX Runtime makes 64 small images in milliseconds.
+    def start_blocker(self) -> str | None:
+        if not self.ctx.facade.available("generate"):
+            return "The on-device sampler is not available in this build yet."
+        if self._validation_error:
+            return self._validation_error
+        return None
+
+    def validate(self) -> None:
+        p = self.path.text().strip() if hasattr(self, "path") else ""
+        self._validation_error = None if p and Path(p).is_file() else (
+            "Choose an exported .onnx file (run Export first)." if not p else f"The file {p} does not exist.")
+        self.error_label.setText(self._validation_error or "")
+        self.error_label.setVisible(bool(self._validation_error))
+        self.refresh_state()
+
+    def refresh_state(self) -> None:
+        super().refresh_state()
+        if hasattr(self, "interp_button"):
+            self.interp_button.setEnabled(self.start_button.isEnabled())
+        self.cancel_button.setEnabled(False)
+
+    def on_workspace(self, ws) -> None:
+        files = self.ctx.facade.onnx_files(ws) if ws is not None else []
+        if files and not Path(self.path.text()).is_file():
+            fp32 = [f for f in files if f.name == "generator.onnx"]
+            self.path.setText(str((fp32 or files)[0]))
+
+    def _browse(self) -> None:
+        start = str(self.ctx.workspace.export_dir) if self.ctx.workspace else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Choose an ONNX generator", start, "ONNX models (*.onnx)")
+        if path:
+            self.path.setText(path)
+
+    def _load(self):
+        path = self.path.text().strip()
+        key = (path, Path(path).stat().st_mtime_ns)
+        if self._model_key != key:  # a re-export replaces the file: reload it
+            self._model, self._model_key = self.ctx.facade.load_onnx(path), key
+        return self._model
+
+    def on_start(self) -> None:
+        self._run(lambda m, v: self.ctx.facade.sample_grid(m, v["count"], v["seed"], v["nrow"]),
+                  lambda v: f"{v['count']} images, seed {v['seed']}")
+
+    def interpolate(self) -> None:
+        self._run(lambda m, v: self.ctx.facade.interpolate(m, v["steps"], v["seed"]),
+                  lambda v: f"{v['steps']}-step walk, seed {v['seed']}")
+
+    def _run(self, make, caption) -> None:
+        from desktop_app.errors import show_exception
+
+        if self.start_blocker() is not None:
+            return
+        v = self.field_values()
+        try:
+            model = self._load()
+            t = time.perf_counter()
+            image = make(model, v)
+            self.last_seconds = time.perf_counter() - t
+        except Exception as e:
+            self.last_dialog = show_exception(self, "Generate", e)
+            return
+        self.save_options()
+        self.grid.set_image(image, caption(v))
+        meta = model.metadata
+        self.info.setText(f"Made in <b>{self.last_seconds * 1000:.1f} ms</b> with ONNX Runtime on the CPU.  "
+                          f"Model: latent {model.latent_dim}, images {'x'.join(map(str, model.image_shape))}, "
+                          f"precision {meta.get('gan.precision', '?')}, arch {meta.get('gan.arch', '?')}, "
+                          f"data {meta.get('gan.dataset', '?')}.")
+        self.progress_label.setText(f"Done in {self.last_seconds * 1000:.1f} ms.")

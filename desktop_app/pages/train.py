@@ -1,0 +1,134 @@
+"""Step 2 — Train: a GAN on the chosen data, with live loss curves, a live sample grid, checkpoints and resume."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+
+from desktop_app.pages.base import Page
+from desktop_app.widgets.image_grid import ImageGrid
+from desktop_app.widgets.loss_plot import LossPlot
+
+ARCHS = [("DCGAN (convolutional, recommended)", "dcgan"), ("MLP (the small reference GAN)", "mlp"),
+         ("ResNet (residual blocks, for block pruning)", "resnet")]
+
+
+class TrainPage(Page):
+    key = "train"
+    title = "Train"
+    subtitle = ("Teach a generator (G) to make images like the data set while a discriminator (D) learns to tell "
+                "real from generated. Watch the curves and the samples; stop any time and resume later.")
+    stage = "train"
+    start_text = "Start training"
+
+    def build(self) -> None:
+        f = self.group("Model")
+        self.field(f, "arch", "Architecture", self.combo(ARCHS, "dcgan"),
+                   "The network design. DCGAN gives the best digits; ResNet can lose whole blocks when pruned.")
+        self.field(f, "latent_dim", "Latent size", self.spin(2, 512, 100),
+                   "Length of the random vector G turns into an image. 100 is the usual choice.")
+        f = self.group("Training")
+        self.field(f, "steps", "Steps", self.spin(1, 1_000_000, 2000, 100),
+                   "How many updates of G and D. 2,000 steps give recognisable digits on a CPU in a few minutes.")
+        self.field(f, "batch_size", "Batch size", self.spin(1, 4096, 64, 8),
+                   "Images per step. Larger batches are smoother but slower per step.")
+        self.field(f, "lr", "Learning rate", self.dspin(0.000001, 1.0, 0.0002, 0.0001, 6),
+                   "Step size of the optimizer. 0.0002 is the DCGAN default; lower it if training diverges.")
+        self.field(f, "loss", "Loss", self.combo([("Binary cross-entropy", "bce"), ("Hinge", "hinge")], "bce"),
+                   "The GAN objective. Hinge can be steadier when the default diverges.")
+        self.field(f, "optimizer", "Optimizer", self.combo([("Adam", "adam"), ("SGD with momentum", "sgd")], "adam"),
+                   "Adam is the usual choice for GANs.")
+        self.field(f, "ema", "Weight averaging", self.dspin(0.0, 0.9999, 0.0, 0.001, 4),
+                   "Keep a smoothed copy of G (0.999 is typical) for cleaner samples; 0 turns it off.")
+        f = self.group("Run")
+        self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
+                                                      ("CUDA GPU", "cuda")], "auto"),
+                   "Where to train. Automatic uses a CUDA GPU when there is one, else the CPU.")
+        self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
+                   "Fixes all randomness: the same seed and settings give the same model.")
+        self.field(f, "sample_every", "Sample every", self.spin(1, 100_000, 100, 10, " steps"),
+                   "How often to draw the sample grid from the same fixed latents.")
+        self.field(f, "checkpoint_every", "Save every", self.spin(1, 1_000_000, 500, 100, " steps"),
+                   "How often to save a checkpoint you can resume from. The last step is always saved.")
+        from PySide6.QtWidgets import QCheckBox
+
+        self.field(f, "resume", "Resume", QCheckBox("Continue from the saved checkpoint"),
+                   "Continue the project's training where it stopped (or the demo's pretrained model) instead of "
+                   "starting over. Set Steps to the new total.")
+        self.form_layout.addStretch(1)
+
+        self.losses = LossPlot("Losses", {"loss_g": "G loss", "loss_d": "D loss"})
+        self.d_out = LossPlot("Discriminator outputs", {"d_real": "D(x) real", "d_fake": "D(G(z)) fake"},
+                              "probability 'real'")
+        self.grid = ImageGrid("Samples from fixed latents", "Samples appear here while training runs")
+        self.checkpoints = QListWidget()
+        self.checkpoints.setToolTip("Checkpoints this run saved (in the project's checkpoints folder).")
+        self.checkpoints.setMaximumHeight(90)
+        self.speed = QLabel("")
+        plots = QWidget()
+        pl = QVBoxLayout(plots)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.losses, 1)
+        pl.addWidget(self.d_out, 1)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.grid, 1)
+        rl.addWidget(QLabel("<b>Checkpoints</b>"))
+        rl.addWidget(self.checkpoints)
+        rl.addWidget(self.speed)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(plots)
+        split.addWidget(right)
+        split.setSizes([500, 380])
+        row = QHBoxLayout()
+        row.addWidget(split)
+        self.results_layout.addLayout(row)
+        self.ctx.data_changed.connect(lambda _v: self.validate())
+
+    def values(self) -> dict:
+        v = self.field_values()
+        return {"data": self.ctx.data_values, "model": {"arch": v["arch"], "latent_dim": v["latent_dim"]},
+                "train": {k: v[k] for k in ("steps", "batch_size", "lr", "loss", "optimizer", "ema", "device", "seed",
+                                            "sample_every", "checkpoint_every", "resume")}}
+
+    def blocker(self) -> str | None:
+        ws = self.ctx.workspace
+        if self.field_values()["resume"] and ws is not None and not self.ctx.facade.has_trained_model(ws):
+            return "There is no saved model to resume in this project; untick Resume to start fresh."
+        return None
+
+    def on_workspace(self, ws) -> None:
+        if ws is None:
+            return
+        try:  # a project remembers its model settings; the demo's pretrained model is a DCGAN
+            opts = self.ctx.facade.workspace_options(ws)
+        except Exception:
+            return
+        if self.ctx.facade.has_trained_model(ws):
+            i = self._fields["arch"].findData(opts["model"]["arch"])
+            if i >= 0:
+                self._fields["arch"].setCurrentIndex(i)
+
+    def make_job(self):
+        return self.ctx.facade.train_job(self.ctx.workspace, self.values())
+
+    def before_start(self) -> None:
+        if not self.field_values()["resume"]:
+            self.losses.clear()
+            self.d_out.clear()
+        self.checkpoints.clear()
+
+    def on_metrics(self, metrics: list) -> None:
+        self.losses.add(metrics)
+        self.d_out.add(metrics)
+        rate = metrics[-1].values.get("samples_per_s")
+        if rate and rate == rate:
+            self.speed.setText(f"{rate:,.0f} images/s")
+
+    def on_samples(self, samples) -> None:
+        self.grid.set_image(samples.image, f"step {samples.step:,}")
+
+    def on_artifact(self, artifact) -> None:
+        if artifact.kind == "checkpoint":
+            self.checkpoints.addItem(f"{artifact.path}  (step {artifact.info.get('step', '?'):,})")

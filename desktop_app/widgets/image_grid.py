@@ -1,0 +1,72 @@
+"""A uint8 H x W x C image shown crisp (nearest-neighbour) and scaled to fit, with a caption."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+
+def to_qimage(image: np.ndarray) -> QImage:
+    image = np.ascontiguousarray(image)
+    h, w = image.shape[:2]
+    if image.ndim == 2 or image.shape[2] == 1:
+        gray = np.ascontiguousarray(image.reshape(h, w))
+        return QImage(gray.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+    rgb = np.ascontiguousarray(image[:, :, :3])
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class ImageGrid(QWidget):
+    def __init__(self, title: str = "", placeholder: str = "No images yet", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._pixmap: QPixmap | None = None
+        self.updates = 0  # how many images were shown (tests check the grid really refreshed)
+        self.title = QLabel(f"<b>{title}</b>" if title else "")
+        self.title.setVisible(bool(title))
+        self.view = QLabel(placeholder)
+        self.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.view.setMinimumSize(160, 160)
+        self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.view.setStyleSheet("QLabel { background: #1e1e1e; color: #9a9a9a; border-radius: 6px; }")
+        self.caption = QLabel("")
+        self.caption.setStyleSheet("color: palette(mid);")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.title)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.caption)
+
+    def set_image(self, image: np.ndarray, caption: str = "") -> None:
+        self._pixmap = QPixmap.fromImage(to_qimage(image))
+        self.updates += 1
+        self.caption.setText(caption)
+        self._rescale()
+
+    def clear(self, placeholder: str = "No images yet") -> None:
+        self._pixmap = None
+        self.view.setPixmap(QPixmap())
+        self.view.setText(placeholder)
+        self.caption.setText("")
+
+    def has_image(self) -> bool:
+        return self._pixmap is not None
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap is None:
+            return
+        size = self.view.size()
+        # Integer zoom keeps every pixel square; a 242 px grid would blur at 1.3x.
+        zoom = max(1, min(size.width() // max(1, self._pixmap.width()), size.height() // max(1, self._pixmap.height())))
+        if zoom * self._pixmap.width() > size.width() or zoom * self._pixmap.height() > size.height():
+            scaled = self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
+                                         Qt.TransformationMode.SmoothTransformation)
+        else:
+            scaled = self._pixmap.scaled(self._pixmap.size() * zoom, Qt.AspectRatioMode.KeepAspectRatio,
+                                         Qt.TransformationMode.FastTransformation)
+        self.view.setPixmap(scaled)

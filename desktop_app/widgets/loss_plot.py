@@ -1,0 +1,57 @@
+"""Live curves of a job's metrics (pyqtgraph): points are appended in batches, so one redraw per UI update."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+PALETTE = ("#e4572e", "#29335c", "#17bebb", "#f3a712", "#8e44ad", "#2ecc71")
+MAX_POINTS = 20_000  # beyond this, keep every other point: a long run must not slow the window down
+
+
+class LossPlot(QWidget):
+    """`curves` maps a metric key to its legend label, e.g. {"loss_g": "G loss"}."""
+
+    def __init__(self, title: str, curves: dict[str, str], y_label: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setTitle(title, color="#333", size="10pt")
+        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        self.plot.setLabel("bottom", "step")
+        if y_label:
+            self.plot.setLabel("left", y_label)
+        self.plot.addLegend(offset=(-10, 10))
+        self.plot.setMinimumHeight(160)
+        self._keys = dict(curves)
+        self._x: dict[str, list[float]] = {k: [] for k in curves}
+        self._y: dict[str, list[float]] = {k: [] for k in curves}
+        self._items = {k: self.plot.plot([], [], name=label, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2))
+                       for i, (k, label) in enumerate(curves.items())}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+
+    def add(self, metrics: list) -> None:
+        """Append a batch of engine Metrics events and redraw once."""
+        changed = set()
+        for m in metrics:
+            for k in self._keys:
+                v = m.values.get(k)
+                if v is not None and v == v:  # skip NaN
+                    self._x[k].append(float(m.step))
+                    self._y[k].append(float(v))
+                    changed.add(k)
+        for k in changed:
+            if len(self._x[k]) > MAX_POINTS:
+                self._x[k], self._y[k] = self._x[k][::2], self._y[k][::2]
+            self._items[k].setData(self._x[k], self._y[k])
+
+    def clear(self) -> None:
+        for k in self._keys:
+            self._x[k].clear()
+            self._y[k].clear()
+            self._items[k].setData([], [])
+
+    def point_count(self, key: str) -> int:
+        return len(self._x[key])

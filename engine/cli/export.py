@@ -1,0 +1,38 @@
+"""gan-prune export: write the newest generator as ONNX (fp32, int8, int8-dynamic, fp16) and measure each."""
+
+from __future__ import annotations
+
+from engine.cli.common import add_workspace_arg, drive
+
+
+def register(sub) -> None:
+    from engine.export.stage import PRECISIONS
+
+    p = sub.add_parser("export", help="export the newest generator to ONNX (fp32, int8, fp16)",
+                       description="Export the newest generator in the workspace to single-file ONNX files under "
+                                   "DIR/export and record size, latency and PSNR against fp32 in the manifest.")
+    add_workspace_arg(p)
+    p.add_argument("--precision", nargs="+", default=["fp32", "int8"], metavar="P",
+                   help=f"one or more of {', '.join(PRECISIONS)} (default: fp32 int8)")
+    p.add_argument("--calibration", type=int, default=256, metavar="N", help="latents to calibrate int8 (256)")
+    p.add_argument("--no-subpixel", action="store_true",
+                   help="quantize the ConvTranspose form as is (slower int8; for comparison)")
+    p.add_argument("--keep-first-last-float", action="store_true", help="leave the first and last layer in float")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for the latency numbers")
+    p.set_defaults(func=handle)
+
+
+def handle(args) -> int:
+    from engine.events import CancelToken
+    from engine.export.stage import ExportConfig, run_export
+    from engine.workspace import Workspace
+
+    cfg = ExportConfig(precisions=tuple(args.precision), calibration=args.calibration,
+                       subpixel=not args.no_subpixel, keep_first_last_float=args.keep_first_last_float,
+                       seed=args.seed, threads=args.threads)
+    cfg.validate()
+    ws = Workspace(args.workspace, create=False)
+    cancel = CancelToken()
+    drive(run_export(cfg, ws, cancel), cancel)
+    return 0

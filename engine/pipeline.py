@@ -1,0 +1,87 @@
+"""Runs stages in order over a workspace: the workspace's config, the demo, and `gan-prune run CONFIG.toml`."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from engine.config import PipelineConfig, load_pipeline_config, to_toml
+from engine.errors import WorkspaceError
+from engine.events import CancelToken, Event, Log
+from engine.resources import resource
+from engine.workspace import Workspace, atomic_write_text, load_checkpoint_file
+
+DEMO_MODEL = "dcgan-mnist5k.pt"
+
+
+def save_config(ws: Workspace, cfg: PipelineConfig) -> None:
+    atomic_write_text(ws.config_path, to_toml(cfg))
+
+
+def workspace_config(ws: Workspace) -> PipelineConfig:
+    """The config a workspace was run with (defaults where it has none yet)."""
+    if ws.config_path.exists():
+        return load_pipeline_config(ws.config_path)
+    return PipelineConfig()
+
+
+def open_demo_workspace(path: str | Path, model: str = DEMO_MODEL) -> Workspace:
+    """A workspace holding the bundled pretrained GAN as its trained ('dense') model."""
+    src = resource("models", model)
+    if not src.exists():
+        raise WorkspaceError(f"The bundled demo model {src} is missing; reinstall the app or train one with "
+                             "'gan-prune train'.")
+    ws = Workspace(path)
+    ckpt = load_checkpoint_file(src)
+    to32 = lambda sd: {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+    ckpt["generator"], ckpt["discriminator"] = to32(ckpt["generator"]), to32(ckpt["discriminator"])
+    ckpt.pop("format", None), ckpt.pop("version", None)
+    dest = ws.save_checkpoint("dense", ckpt)
+    arch = ckpt["arch"]["generator"]["arch"]
+    cfg = PipelineConfig()
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, arch=arch))
+    save_config(ws, cfg)
+    ws.update_stage("train", status="done", checkpoint=ws.rel(dest), step=int(ckpt.get("step", 0)),
+                    dataset=ckpt.get("data", {}).get("dataset", "mnist-5k"), arch=arch, pretrained=model)
+    return ws
+
+
+def _optional(module: str, name: str) -> Callable | None:
+    """A stage function if its module is installed in this build, else None (stages land one by one)."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ModuleNotFoundError, AttributeError):
+        return None
+
+
+def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 50, quick: bool = False) -> Iterator[Event]:
+    """The whole pipeline on the embedded default, starting from the pretrained DCGAN."""
+    from engine.config import TrainConfig
+    from engine.train import run_train
+
+    t0 = time.perf_counter()
+    cfg = workspace_config(ws)
+    cfg = dataclasses.replace(cfg, train=TrainConfig(steps=int(ws.stage("train")["step"]) + train_steps,
+                                                     resume=True, sample_every=max(1, train_steps),
+                                                     checkpoint_every=10**9, seed=cfg.train.seed))
+    save_config(ws, cfg)
+    yield Log("info", f"Demo: {train_steps} more training steps of the pretrained {cfg.model.arch} ...")
+    yield from run_train(cfg, ws, cancel)
+    for module, fn in _DEMO_STAGES:
+        stage = _optional(module, fn)
+        if stage is None or cancel.cancelled:
+            continue
+        yield from stage(ws, cancel, quick=quick)
+    yield Log("info", f"Demo finished in {time.perf_counter() - t0:.1f} s; workspace {ws.root}.")
+
+
+# Each later stage contributes a `demo_step(ws, cancel, quick)` generator with demo-sized settings.
+_DEMO_STAGES = [
+    ("engine.prune.stage", "demo_step"),
+    ("engine.finetune", "demo_step"),
+    ("engine.metrics.evaluate", "demo_step"),
+    ("engine.export.stage", "demo_step"),
+]

@@ -1,0 +1,72 @@
+"""The export stage writes every precision from the workspace's newest generator and records them."""
+
+import pytest
+import torch
+
+from engine.cli import main as gan_prune
+from engine.errors import ConfigError, WorkspaceError
+from engine.events import Artifact, Progress
+from engine.export.onnx import read_metadata
+from engine.export.stage import ExportConfig, run_export
+from engine.models import build_generator, default_specs
+from engine.workspace import Workspace
+
+
+def _workspace_with_generator(path):
+    ws = Workspace(path)
+    gspec = {**default_specs("dcgan", (1, 28, 28), latent_dim=8)[0], "widths": [8, 4]}
+    dspec = {**default_specs("dcgan", (1, 28, 28))[1], "widths": [4, 8]}
+    G = build_generator(gspec)
+    ck = ws.save_checkpoint("pruned", {"arch": {"generator": gspec, "discriminator": dspec},
+                                       "generator": G.state_dict(), "discriminator": {}, "ema": None,
+                                       "optim": {}, "step": 3, "data": {"dataset": "mnist-5k",
+                                                                        "image_shape": [1, 28, 28]}, "seed": 0})
+    ws.update_stage("prune", status="done", checkpoint=ws.rel(ck), method="channel-l1", amount=0.5)
+    return ws
+
+
+def test_run_export_writes_all_precisions(tmp_path):
+    ws = _workspace_with_generator(tmp_path / "ws")
+    cfg = ExportConfig(precisions=("fp32", "int8", "int8-dynamic", "fp16"), calibration=16, bench_runs=2)
+    events = list(run_export(cfg, ws, None))
+    written = {e.info["precision"]: e.path for e in events if isinstance(e, Artifact)}
+    assert written == {"fp32": "export/generator.onnx", "int8": "export/generator.int8.onnx",
+                       "int8-dynamic": "export/generator.int8-dynamic.onnx", "fp16": "export/generator.fp16.onnx"}
+    assert any(isinstance(e, Progress) and e.step == e.total for e in events)
+    results = ws.stage("export")["results"]
+    assert results["fp32"]["parity"] <= 1e-4
+    for precision, rel in written.items():
+        assert (ws.root / rel).stat().st_size == results[precision]["bytes"]
+        assert set(results[precision]["latency_ms"]) == {"ort_b1", "ort_b64"}
+        meta = read_metadata(ws.root / rel)
+        assert meta["gan.precision"] == precision and meta["gan.dataset"] == "mnist-5k"
+        assert '"method":"channel-l1"' in meta["gan.pruning"]
+    assert results["int8"]["psnr_vs_fp32"] > 20
+    assert not list(ws.export_dir.glob("tmp*"))  # the sub-pixel intermediate is cleaned up
+
+
+def test_bad_input_is_a_user_error(tmp_path):
+    with pytest.raises(WorkspaceError, match="no generator checkpoint"):
+        list(run_export(ExportConfig(), Workspace(tmp_path / "empty"), None))
+    with pytest.raises(ConfigError, match="int4.*fp32, int8, int8-dynamic, fp16"):
+        ExportConfig(precisions=("int4",)).validate()
+    with pytest.raises(ConfigError, match="calibration"):
+        ExportConfig(calibration=0).validate()
+
+
+def test_cli_bad_precision_exits_2_with_one_line(tmp_path, capsys):
+    Workspace(tmp_path / "ws")
+    assert gan_prune(["export", "--workspace", str(tmp_path / "ws"), "--precision", "int4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "int4" in err[0]
+    assert gan_prune(["export", "--workspace", str(tmp_path / "ws"), "--calibration", "-1"]) == 2
+    assert gan_prune(["export", "--workspace", str(tmp_path / "ws")]) == 2
+    assert "no generator checkpoint" in capsys.readouterr().err
+
+
+def test_cli_export_fp32(tmp_path, capsys):
+    ws = _workspace_with_generator(tmp_path / "ws")
+    torch.manual_seed(0)
+    assert gan_prune(["export", "--workspace", str(ws.root), "--precision", "fp32"]) == 0
+    assert (ws.export_dir / "generator.onnx").exists()
+    assert "generator.onnx" in capsys.readouterr().err
