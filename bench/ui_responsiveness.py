@@ -71,7 +71,7 @@ def main() -> int:
     from desktop_app.app import build_main_window, create_application
     from desktop_app.settings import StudioSettings
 
-    app = create_application()
+    app = create_application()  # noqa: F841 (the QApplication must exist while the window lives)
     with tempfile.TemporaryDirectory() as tmp:
         window = build_main_window(settings=StudioSettings(Path(tmp) / "s.ini"))
         window.resize(1400, 900)

@@ -42,6 +42,8 @@ def setup_logging() -> Path | None:
 def parse_args(argv: list[str] | None):
     p = argparse.ArgumentParser(prog="gan-prune-studio", description="GAN Pruning Studio: the point-and-click app.")
     p.add_argument("workspace", nargs="?", metavar="WORKSPACE", help="a project folder to open")
+    p.add_argument("--demo", action="store_true",
+                   help="open the demo project (the bundled pretrained GAN), creating it on first use")
     p.add_argument("--self-test", action="store_true",
                    help="run a tiny real training job (and prune + export when available) through the window "
                         "offscreen, then exit 0 (passed) or 1")
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_self_test(app)
     settings = StudioSettings(args.settings) if args.settings else None
     window = build_main_window(settings=settings, workspace=args.workspace)
+    if args.demo and args.workspace is None:
+        window.open_demo()
     if args.screenshot:
         from desktop_app.selftest import take_screenshot
 

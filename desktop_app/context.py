@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from desktop_app.facade import EngineFacade
-from desktop_app.jobs import JobRunner
+from desktop_app.jobs import BackgroundCalls, JobRunner
 from desktop_app.settings import StudioSettings
 
 
@@ -18,6 +18,7 @@ class StudioContext(QObject):
     def __init__(self, facade: EngineFacade, jobs: JobRunner, settings: StudioSettings, parent=None) -> None:
         super().__init__(parent)
         self.facade, self.jobs, self.settings = facade, jobs, settings
+        self.calls = BackgroundCalls(self)  # quick computations such as the pruning preview
         self.workspace = None
         self.data_values: dict = {"dataset": "mnist-5k"}
 

@@ -212,3 +212,81 @@ class JobRunner(QObject):
         log.info("job %s %s", name, status)
         self.busy_changed.emit(False)
         self.finished.emit(name, status)
+
+
+class _CallThread(QThread):
+    done = Signal(object, object, object)  # tag, value, error (JobFailure or None)
+
+    def __init__(self, tag: str, fn: Callable[[], object]) -> None:
+        super().__init__()
+        self._tag, self._fn = tag, fn
+
+    def run(self) -> None:
+        try:
+            value = self._fn()
+        except Exception as exc:  # shown next to the widget that asked, never a crash
+            self.done.emit(self._tag, None, describe_failure(self._tag, exc))
+            return
+        self.done.emit(self._tag, value, None)
+
+
+class BackgroundCalls(QObject):
+    """Short computations that must not freeze the window (the pruning preview), one at a time, newest request
+    wins: while one runs, later requests replace each other and only the last one runs next. Not a job: it
+    does not block the Start buttons."""
+
+    result = Signal(str, object)  # tag, value
+    error = Signal(str, object)  # tag, JobFailure
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: _CallThread | None = None
+        self._pending: tuple[str, Callable[[], object]] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    def request(self, tag: str, fn: Callable[[], object]) -> None:
+        self._pending = (tag, fn)
+        if self._thread is None:
+            self._next()
+
+    def _next(self) -> None:
+        if self._pending is None:
+            return
+        tag, fn = self._pending
+        self._pending = None
+        thread = _CallThread(tag, fn)
+        thread.setObjectName(f"call-{tag}")
+        thread.done.connect(self._on_done)
+        thread.finished.connect(self._on_finished)
+        self._thread = thread
+        thread.start()
+
+    @Slot(object, object, object)
+    def _on_done(self, tag: str, value: object, failure: JobFailure | None) -> None:
+        if self._pending is not None and self._pending[0] == tag:
+            return  # a newer request for the same thing is waiting; this answer is already stale
+        if failure is None:
+            self.result.emit(tag, value)
+        else:
+            self.error.emit(tag, failure)
+
+    @Slot()
+    def _on_finished(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.wait()
+            thread.deleteLater()
+        self._next()
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        self._pending = None
+        if self._thread is None:
+            return True
+        stopped = self._thread.wait(timeout_ms)
+        if stopped:
+            self._thread.deleteLater()
+            self._thread = None
+        return stopped

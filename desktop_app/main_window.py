@@ -7,9 +7,23 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMainWindow, QMenu, QMessageBox, QPlainTextEdit, QPushButton, QStackedWidget,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_app.context import StudioContext
 from desktop_app.errors import show_exception, show_failure
@@ -136,15 +150,12 @@ class MainWindow(QMainWindow):
         self.log_dock.setObjectName("logDock")
         self.log_dock.setWidget(self.log_view)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
-        self.resizeDocks([self.log_dock], [110], Qt.Orientation.Vertical)
         self.device_label = QLabel("Device: …")
         self.device_label.setToolTip("Where training runs: a CUDA GPU when there is one, else the CPU.")
         self.job_label = QLabel("Idle")
         self.job_label.setToolTip("The job that is running now. Only one runs at a time.")
         self.statusBar().addPermanentWidget(self.job_label)
         self.statusBar().addPermanentWidget(self.device_label)
-        view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(self.log_dock.toggleViewAction())
         file_menu = self.menuBar().addMenu("&File")
         for text, fn in (("&New project…", self.new_project), ("&Open project…", self.open_project),
                          ("Open the &demo", self.open_demo)):
@@ -155,6 +166,8 @@ class MainWindow(QMainWindow):
         quit_act = QAction("&Quit", self)
         quit_act.triggered.connect(self.close)
         file_menu.addAction(quit_act)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.log_dock.toggleViewAction())
 
         jobs = ctx.jobs
         jobs.started.connect(self._on_job_started)
@@ -165,7 +178,10 @@ class MainWindow(QMainWindow):
         ctx.workspace_updated.connect(self._refresh_steps)
         ctx.go_to_page.connect(self.show_page)
 
+        self._restored_state = False
         self._restore_window()
+        if not self._restored_state:  # first start: a slim log under the pages
+            QTimer.singleShot(0, lambda: self.resizeDocks([self.log_dock], [90], Qt.Orientation.Vertical))
         self._refresh_recent()
         self.stack.setCurrentWidget(self.welcome)
         QTimer.singleShot(0, self._probe_device)
@@ -322,6 +338,7 @@ class MainWindow(QMainWindow):
             self.job_label.setText("Stopping…")
             if not self.ctx.jobs.shutdown(timeout_ms=15_000):
                 log.error("the job did not stop within 15 s; closing anyway")
+        self.ctx.calls.shutdown()
         self.ctx.settings.set_geometry(self.saveGeometry())
         self.ctx.settings.set_window_state(self.saveState())
         self.ctx.settings.sync()
@@ -333,4 +350,4 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         state = self.ctx.settings.window_state()
         if state is not None:
-            self.restoreState(state)
+            self._restored_state = self.restoreState(state)

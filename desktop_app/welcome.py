@@ -54,7 +54,7 @@ class WelcomePanel(QWidget):
         layout.addWidget(self.recent_label)
         layout.addWidget(self.recent)
         hint = QLabel("Tip: drop a folder of images anywhere on this window to use it as your data set.")
-        hint.setStyleSheet("color: palette(mid);")
+        hint.setStyleSheet("color: #5f6368;")
         layout.addWidget(hint)
         layout.addStretch(1)
 

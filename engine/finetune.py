@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.nn as nn
@@ -24,8 +24,17 @@ from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, 
 from engine.images import save_png
 from engine.models import discriminator_from_checkpoint, generator_from_checkpoint
 from engine.prune.layers import prunable_layers
-from engine.train import (BatchSampler, all_finite, discriminator_loss, fixed_latents, generator_loss,
-                          make_optimizer, pick_device, sample_grid, update_ema)
+from engine.train import (
+    BatchSampler,
+    all_finite,
+    discriminator_loss,
+    fixed_latents,
+    generator_loss,
+    make_optimizer,
+    pick_device,
+    sample_grid,
+    update_ema,
+)
 from engine.workspace import Workspace
 
 CHECKPOINT = "finetuned"

@@ -226,6 +226,7 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
         scaler.step(optD)
         scaler.update()
 
+        D.requires_grad_(False)  # the G step needs gradients through D, not of D's weights: ~15% less work
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             d_gen = D.logits(fake)
             loss_g = generator_loss(d_gen.float(), tc.loss)
@@ -233,6 +234,7 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
         scaler.scale(loss_g).backward()
         scaler.step(optG)
         scaler.update()
+        D.requires_grad_(True)
 
         if not all_finite(loss_d, loss_g, *[p for p in G.parameters()][:1]):
             ws.update_stage("train", status="failed", error=f"non-finite loss at step {step + 1}")

@@ -42,12 +42,13 @@ def main() -> None:
     args = p.parse_args()
     cfg = PipelineConfig(data=DataConfig("mnist-5k"), model=ModelConfig(arch=args.arch),
                          train=TrainConfig(steps=args.steps, seed=args.seed, sample_every=500,
-                                           checkpoint_every=1000, device="cpu", **SETTINGS[args.arch]))
+                                           checkpoint_every=1000, device="cpu", threads=1,
+                                           **SETTINGS[args.arch]))
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace(tmp)
         for e in run_train(cfg, ws, CancelToken()):
-            if isinstance(e, Progress) and e.step % 250 == 0:
+            if isinstance(e, Progress) and e.step % 50 == 0:
                 print(f"{args.arch} step {e.step}/{e.total} {time.time() - t0:.0f}s", flush=True)
             elif isinstance(e, Log):
                 print(e.message, flush=True)

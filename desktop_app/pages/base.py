@@ -6,9 +6,25 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSlider, QSpinBox,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_app.context import StudioContext
 
@@ -45,7 +61,7 @@ class Page(QWidget):
         title.setStyleSheet("font-size: 18pt; font-weight: 600;")
         sub = QLabel(self.subtitle)
         sub.setWordWrap(True)
-        sub.setStyleSheet("color: palette(mid);")
+        sub.setStyleSheet("color: #5f6368;")
 
         self.form_box = QWidget()
         self.form_layout = QVBoxLayout(self.form_box)
@@ -55,7 +71,8 @@ class Page(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form_box)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setMinimumWidth(330)
+        scroll.setMinimumWidth(360)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.error_label = QLabel("")
         self.error_label.setWordWrap(True)
@@ -79,7 +96,7 @@ class Page(QWidget):
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
         self.progress_label = QLabel("Ready.")
-        self.progress_label.setStyleSheet("color: palette(mid);")
+        self.progress_label.setStyleSheet("color: #5f6368;")
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
@@ -99,7 +116,7 @@ class Page(QWidget):
         splitter.addWidget(self.results)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([360, 800])
+        splitter.setSizes([390, 800])
 
         root = QVBoxLayout(self)
         root.setContentsMargins(18, 14, 18, 12)
@@ -195,6 +212,9 @@ class Page(QWidget):
 
     def combo(self, items: list[tuple[str, Any]], current: Any = None) -> QComboBox:
         w = QComboBox()
+        # Long item texts must not widen the whole form: the popup still shows them in full.
+        w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        w.setMinimumContentsLength(14)
         for text, data in items:
             w.addItem(text, data)
         if current is not None:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHeaderView, QPushButton, QSplitter, QTableWidget,
-                               QTableWidgetItem)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHeaderView,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+)
 
 from desktop_app.pages.base import Page
 from desktop_app.widgets.charts import ParetoChart

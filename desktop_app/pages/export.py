@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHeaderView, QLabel, QPushButton, QTableWidget,
-                               QTableWidgetItem)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+)
 
 from desktop_app.pages.base import Page
 
@@ -52,7 +59,7 @@ class ExportPage(Page):
         self.table.setAlternatingRowColors(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.note = QLabel("Latency: milliseconds per forward pass with ONNX Runtime on this computer's CPU.")
-        self.note.setStyleSheet("color: palette(mid);")
+        self.note.setStyleSheet("color: #5f6368;")
         self.results_layout.addWidget(self.table, 1)
         self.results_layout.addWidget(self.note)
         self.ctx.workspace_updated.connect(self.refresh)

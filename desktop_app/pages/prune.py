@@ -3,9 +3,18 @@ scan each layer's sensitivity, and run it."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_app.facade import CRITERIA
 from desktop_app.pages.base import Page
@@ -18,9 +27,11 @@ KINDS = [("Channels (smaller and faster)", "channels"), ("Single weights (sparse
 CRITERION_TEXT = {"l1": "L1 norm (magnitude)", "l2": "L2 norm", "taylor": "Taylor (gradient × weight)",
                   "bn": "Batch-norm scale", "random": "Random (baseline)", "lamp": "LAMP (layer-adaptive)",
                   "psnr": "Image change when removed"}
+UPDATING = " <i>(updating…)</i>"
 
 
 class PrunePage(Page):
+    preview_ready = Signal()  # the savings preview was recomputed (off the UI thread)
     key = "prune"
     title = "Prune"
     subtitle = ("Remove the parts of the trained model that matter least. Channel pruning makes G smaller AND faster; "
@@ -120,6 +131,8 @@ class PrunePage(Page):
         self.schedule.currentIndexChanged.connect(self._sync)
         self.budget.valueChanged.connect(self._sync)
         self.ctx.workspace_updated.connect(self.refresh_tables)
+        self.ctx.calls.result.connect(self._on_call_result)
+        self.ctx.calls.error.connect(self._on_call_error)
 
     # ---- form ---------------------------------------------------------------------------------------------------
     def _fill_criteria(self) -> None:
@@ -206,10 +219,18 @@ class PrunePage(Page):
             self.preview.setText(f"<b>Automatic:</b> each G layer will be pruned just enough to keep about "
                                  f"{v['target_macs']:.0%} of G's MACs (a sensitivity scan runs first).")
             return
-        try:
-            p = self.ctx.facade.prune_preview(ws, v)
-        except Exception as e:
-            self.preview.setText(f"No preview: {e}")
+        shown = self.preview.text().replace(UPDATING, "")
+        self.preview.setText(shown + UPDATING if shown else "Computing the preview…")
+        facade = self.ctx.facade
+        self.ctx.calls.request("prune-preview", lambda: facade.prune_preview(ws, v))
+
+    def _on_call_error(self, tag: str, failure) -> None:
+        if tag == "prune-preview":
+            self.preview.setText(f"No preview: {failure.message}")
+            self.preview_ready.emit()
+
+    def _on_call_result(self, tag: str, p) -> None:
+        if tag != "prune-preview":
             return
         parts = []
         for role, name in (("g", "G"), ("d", "D")):
@@ -223,6 +244,7 @@ class PrunePage(Page):
                          f"({a['macs'] / max(1, b['macs']):.0%})")
         self.preview.setText("<b>Preview</b> (nothing is saved yet): " + ("<br>".join(parts) or "no change"))
         self.last_preview = p
+        self.preview_ready.emit()
 
     # ---- jobs ---------------------------------------------------------------------------------------------------
     def start_scan(self) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QSplitter, QVBoxLayout, QWidget
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QListWidget, QSplitter, QVBoxLayout, QWidget
 
 from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
@@ -50,8 +50,6 @@ class TrainPage(Page):
                    "How often to draw the sample grid from the same fixed latents.")
         self.field(f, "checkpoint_every", "Save every", self.spin(1, 1_000_000, 500, 100, " steps"),
                    "How often to save a checkpoint you can resume from. The last step is always saved.")
-        from PySide6.QtWidgets import QCheckBox
-
         self.field(f, "resume", "Resume", QCheckBox("Continue from the saved checkpoint"),
                    "Continue the project's training where it stopped (or the demo's pretrained model) instead of "
                    "starting over. Set Steps to the new total.")

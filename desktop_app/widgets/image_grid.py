@@ -31,7 +31,7 @@ class ImageGrid(QWidget):
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.view.setStyleSheet("QLabel { background: #1e1e1e; color: #9a9a9a; border-radius: 6px; }")
         self.caption = QLabel("")
-        self.caption.setStyleSheet("color: palette(mid);")
+        self.caption.setStyleSheet("color: #5f6368;")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)

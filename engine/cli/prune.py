@@ -11,7 +11,7 @@ def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise ConfigError(f"--amounts must be numbers separated by commas, e.g. 0.1,0.5,0.9 (got {text!r}).")
+        raise ConfigError(f"--amounts must be numbers separated by commas, e.g. 0.1,0.5,0.9 (got {text!r}).") from None
 
 
 def _names(values: list[str] | None) -> tuple[str, ...] | None:

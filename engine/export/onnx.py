@@ -167,17 +167,19 @@ def _cache_torchlib_op_list() -> None:
     """Every torch.onnx.export re-parses the source of ~500 torchlib functions (2-3 s on a busy CPU) to list
     the same ops; remember that list for the process. Best effort: any change in torch/onnxscript skips it."""
     import functools
-    import sys
 
     try:
+        import importlib
+
         from torch.onnx._internal._lazy_import import onnxscript_apis
 
-        original = onnxscript_apis.get_torchlib_ops
+        module = importlib.import_module(onnxscript_apis._name)  # the exporter's lazy alias of onnxscript's API
+        original = module.get_torchlib_ops
         if getattr(original, "_gps_cached", False):
             return
         cached = functools.lru_cache(maxsize=1)(original)
         cached._gps_cached = True
-        setattr(sys.modules[original.__module__], "get_torchlib_ops", cached)
+        module.get_torchlib_ops = cached
     except Exception:  # an internal API moved: export still works, only slower
         pass
 

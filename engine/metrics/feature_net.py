@@ -1,6 +1,6 @@
 """The domain feature space for FID and friends: a small digit CNN trained on mnist-5k, shipped in resources/.
 
-Inception weights need a download; this net is 0.5 MB, trains in a minute on CPU (tools/train_feature_net.py)
+Inception weights need a download; this net is 0.4 MB, trains in a minute on CPU (tools/train_feature_net.py)
 and sees the same 28x28 gray domain the generators produce. Its penultimate layer is the feature vector.
 """
 

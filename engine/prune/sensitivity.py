@@ -7,8 +7,8 @@ import copy
 import csv
 import io
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn

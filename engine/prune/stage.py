@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn as nn
 
 from engine.errors import ConfigError
-from engine.events import Artifact, CancelToken, Event, Log, Metrics, Progress, Samples
+from engine.events import Artifact, Cancelled, CancelToken, Event, Log, Metrics, Progress, Samples
 from engine.images import save_png
 from engine.models import build_discriminator, build_generator, discriminator_from_checkpoint
 from engine.prune.blocks import remove_blocks
@@ -55,10 +55,10 @@ def channel_fraction_removed(before: dict[str, dict], model: nn.Module) -> float
 class _Run:
     """State shared by the schedules: the networks, their teachers, fixed inputs and fine-tuning between rounds."""
 
-    def __init__(self, cfg: PruneConfig, ws: Workspace, dense: dict, teacher: nn.Module) -> None:
+    def __init__(self, cfg: PruneConfig, ws: Workspace, dense: dict, teacher: nn.Module, cancel: CancelToken) -> None:
         from engine.train import fixed_latents
 
-        self.cfg, self.ws, self.dense = cfg, ws, dense
+        self.cfg, self.ws, self.dense, self.cancel = cfg, ws, dense, cancel
         self.G = copy.deepcopy(teacher).train()
         self.D = discriminator_from_checkpoint(dense).train()
         self.teachers = {"g": teacher.eval(), "d": copy.deepcopy(self.D).eval()}
@@ -83,7 +83,7 @@ class _Run:
 
     def finetune(self, steps: int, on_step=None) -> Iterator[Event]:
         """`steps` adversarial + distillation steps with fresh optimizers over the modules as they are now."""
-        from engine.finetune import Finetuner, FinetuneConfig, workspace_images
+        from engine.finetune import FinetuneConfig, Finetuner, workspace_images
         from engine.train import pick_device
 
         if steps <= 0:
@@ -98,6 +98,7 @@ class _Run:
                           device)
         try:
             while tuner.step < steps:
+                self.cancel.raise_if_cancelled()
                 values = tuner.train_step()
                 yield Metrics("prune", tuner.step, values)
                 if on_step is not None:
@@ -109,12 +110,21 @@ class _Run:
 
 
 def run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
+    """Prune the dense model as `cfg` says; cancelling leaves the previous pruned checkpoint (if any) untouched."""
+    cfg.validate()
+    try:
+        yield from _run_prune(cfg, ws, cancel)
+    except Cancelled:
+        ws.update_stage("prune", status="cancelled")
+        yield Log("warning", "Pruning cancelled; nothing was saved (pruning restarts from the dense model).")
+
+
+def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     from engine.finetune import load_teacher
 
-    cfg.validate()
     dense, teacher = load_teacher(ws)
     arch = dense["arch"]["generator"]["arch"]
-    run = _Run(cfg, ws, dense, teacher)
+    run = _Run(cfg, ws, dense, teacher, cancel)
     before = {r: {"summary": measure(run.net(r)), "layers": layer_stats(run.net(r))} for r in ("g", "d")}
     ws.update_stage("prune", status="running", method=cfg.method)
     t0 = time.perf_counter()
@@ -236,8 +246,12 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
     G, D = run.G.eval(), run.D.eval()
     after = {r: {"summary": measure(run.net(r)), "layers": layer_stats(run.net(r))} for r in ("g", "d")}
     psnr = teacher_psnr(G, run.teachers["g"], run.z)
-    criterion = "magnitude" if cfg.schedule == "lottery" else cfg.method.split("-")[0 if "-un" in cfg.method else 1] \
-        if cfg.method != "block" else cfg.block_criterion
+    if cfg.method == "block":
+        criterion = cfg.block_criterion
+    elif cfg.method.endswith("-unstructured"):
+        criterion = cfg.method.split("-")[0]  # l1 | random | lamp
+    else:
+        criterion = cfg.method.split("-")[1]  # l1 | l2 | taylor | bn | random
     record = {"method": cfg.method, "criterion": criterion, "schedule": cfg.schedule,
               "rounds": cfg.rounds if cfg.schedule != "oneshot" else 1, "scope": cfg.scope, "target": cfg.target,
               "pruned": roles, "amount": cfg.amount if cfg.target_macs is None else None,

@@ -13,8 +13,8 @@ TINY = {
     ("mlp", 3): {"widths": [32]},
     ("dcgan", 1): {"widths": [16, 8]},
     ("dcgan", 3): {"widths": [16, 8, 8]},
-    ("resnet", 1): {"channels": [16, 8, 8], "blocks": [[8], [4], []]},
-    ("resnet", 3): {"channels": [16, 8, 8, 8], "blocks": [[8], [], [4], []]},
+    ("resnet", 1): {"channels": [16, 8, 8], "blocks": [[4], [], []]},
+    ("resnet", 3): {"channels": [16, 8, 8, 8], "blocks": [[], [4], [], []]},
 }
 
 

@@ -20,11 +20,11 @@ def _one_torch_thread():
 
 def test_agp_reaches_the_final_amount_fast_first():
     a = agp_amounts(0.8, 4)
-    assert a[-1] == pytest.approx(0.8) and all(x < y for x, y in zip(a, a[1:]))
+    assert a[-1] == pytest.approx(0.8) and all(x < y for x, y in zip(a, a[1:], strict=False))
     assert a[0] - 0 > a[-1] - a[-2]  # big steps first, gentle at the end
     # removing the relative steps one after another leaves 1 - total of the channels
     left = 1.0
-    for done, total in zip([0.0] + a[:-1], a):
+    for done, total in zip([0.0] + a[:-1], a, strict=True):
         left *= 1 - relative_step(done, total)
     assert left == pytest.approx(0.2)
 
@@ -46,3 +46,29 @@ def test_lottery_rewind_resets_survivors_to_their_step_k_values():
         assert torch.equal(m.weight[keep], theta_k[name][keep])
         assert bool((m.weight[~keep] == 0).all())
     assert sparsity(layers)[1] == pytest.approx(0.6, abs=1e-3)
+
+
+def test_lottery_schedule_through_the_stage_keeps_step_k_weights_and_reaches_the_amount(tmp_path):
+    from engine.events import CancelToken
+    from engine.models import build_pair
+    from engine.prune import PruneConfig, run_prune
+    from engine.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    torch.manual_seed(0)
+    gspec, dspec = default_specs("mlp", (1, 28, 28), latent_dim=8)
+    gspec["widths"], dspec["widths"] = [16, 32], [32, 16]
+    G, D = build_pair({"generator": gspec, "discriminator": dspec})
+    ws.save_checkpoint("dense", {"arch": {"generator": gspec, "discriminator": dspec}, "generator": G.state_dict(),
+                                 "discriminator": D.state_dict(), "step": 0,
+                                 "data": {"dataset": "mnist-5k", "image_shape": [1, 28, 28]}})
+    ws.update_stage("train", status="done", checkpoint="checkpoints/dense.pt")
+    cfg = PruneConfig(method="l1-unstructured", amount=0.75, scope="global", schedule="lottery", rounds=2,
+                      finetune_steps=2, rewind_step=1, batch_size=8, device="cpu")
+    list(run_prune(cfg, ws, CancelToken()))
+    assert ws.load_checkpoint("rewind")["step"] == 1
+    pruned = ws.load_checkpoint("pruned")["generator"]
+    weights = [pruned[f"net.{i}.weight"] for i in (0, 2, 4)]
+    zeros = sum(int((w == 0).sum()) for w in weights)
+    assert zeros / sum(w.numel() for w in weights) == pytest.approx(0.75, abs=1e-3)
+    assert ws.read_manifest()["pruning"][-1]["schedule"] == "lottery"

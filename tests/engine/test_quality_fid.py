@@ -12,7 +12,7 @@ from engine.config import DataConfig
 from engine.data import load_dataset, to_float
 from engine.errors import ConfigError
 from engine.metrics.feature_net import features, load_feature_net
-from engine.metrics.quality import feature_stats, fid_from_features, frechet_distance
+from engine.metrics.quality import feature_stats, fid_from_features, frechet_distance, quality_numbers
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,3 +55,12 @@ def test_fid_rises_with_added_noise_and_with_blur():
     blurred = [fid_from_features(real_f, features(net, TF.gaussian_blur(x, [7, 7], [s, s]))) for s in (0.6, 1.2, 2.0)]
     assert noisy == sorted(noisy) and noisy[0] < noisy[-1]
     assert blurred == sorted(blurred) and blurred[0] < blurred[-1]
+
+
+def test_quality_numbers_gathers_every_metric_for_a_variant():
+    net, real, other, real_f = _digits()
+    fake = to_float(other[::2])  # generator-like floats in [-1,1]
+    out = quality_numbers(net, real[::2], fake, real_features=real_f)
+    assert out["fid"] < 30 and out["precision"] > 0.8 and out["recall"] > 0.8 and out["coverage"] > 0.8
+    assert out["modes_covered"] == 10 and out["swd"] > 0 and set(out["swd_levels"]) == {"28", "14"}
+    assert out["feature_net"].startswith("digit-cnn-mnist5k") and out["samples"] == 500

@@ -55,6 +55,12 @@ def set_tiny_training(window, **overrides) -> None:
         f[key].setValue(opts[key])
 
 
+@pytest.fixture
+def tiny_training():
+    """set_tiny_training as a fixture (test modules cannot import conftest reliably)."""
+    return set_tiny_training
+
+
 @pytest.fixture(scope="session")
 def _trained_once(tmp_path_factory):
     """A project with a 3-step MLP GAN, trained once per session straight through the engine."""

@@ -1,12 +1,11 @@
 """Cancel stops a running job mid-way; closing the window during a job asks, then stops it cleanly."""
 
-from conftest import set_tiny_training
 
 
-def test_cancel_in_mid_job(make_window, tmp_path, qtbot):
+def test_cancel_in_mid_job(make_window, tiny_training, tmp_path, qtbot):
     window = make_window()
     window.open_workspace(tmp_path / "project")
-    set_tiny_training(window, steps=100_000, sample_every=50)
+    tiny_training(window, steps=100_000, sample_every=50)
     train = window.pages["train"]
     with qtbot.waitSignal(window.ctx.jobs.progress, timeout=120_000):
         train.start_button.click()
@@ -19,10 +18,10 @@ def test_cancel_in_mid_job(make_window, tmp_path, qtbot):
     assert (tmp_path / "project" / "checkpoints" / "dense.pt").exists()  # the stage saved what it had
 
 
-def test_closing_during_a_job_asks_then_stops_it(make_window, tmp_path, qtbot):
+def test_closing_during_a_job_asks_then_stops_it(make_window, tiny_training, tmp_path, qtbot):
     window = make_window()
     window.open_workspace(tmp_path / "project")
-    set_tiny_training(window, steps=100_000, sample_every=50)
+    tiny_training(window, steps=100_000, sample_every=50)
     asked = []
     window.confirm_close = lambda: asked.append(True) or False  # the user says "no, keep running"
     with qtbot.waitSignal(window.ctx.jobs.progress, timeout=120_000):

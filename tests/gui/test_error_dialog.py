@@ -2,13 +2,11 @@
 
 from PySide6.QtWidgets import QMessageBox
 
-from conftest import set_tiny_training
 
-
-def test_bad_data_folder_shows_a_dialog_and_the_window_stays_usable(make_window, tmp_path, qtbot):
+def test_bad_data_folder_shows_a_dialog_and_the_window_stays_usable(make_window, tiny_training, tmp_path, qtbot):
     window = make_window()
     window.open_workspace(tmp_path / "project")
-    set_tiny_training(window)
+    tiny_training(window)
     window.use_image_folder(str(tmp_path))  # as if dropped: an existing folder...
     window.pages["data"].folder.setText(str(tmp_path / "no-such-folder"))  # ...then mistyped
     failures = []

@@ -1,12 +1,11 @@
 """JobRunner itself: one job at a time, updates coalesced, failures turned into a sentence, a clean shutdown.
 (The real engine path runs in test_train_job / test_cancel_job; these use small generators to pin the contract.)"""
 
-from engine.errors import DataError
-from engine.events import Log, Metrics, Progress, Samples
-
 import numpy as np
 
 from desktop_app.jobs import JobRunner
+from engine.errors import DataError
+from engine.events import Log, Metrics, Progress, Samples
 
 
 def burst(cancel):
@@ -74,3 +73,23 @@ def test_shutdown_cancels_and_joins(qtbot):
     assert runner.busy
     assert runner.shutdown(timeout_ms=5_000)
     assert not runner.busy
+
+
+def test_background_calls_run_off_the_ui_thread_and_the_newest_request_wins(qtbot):
+    import threading
+
+    from desktop_app.jobs import BackgroundCalls
+
+    calls = BackgroundCalls()
+    results = []
+    calls.result.connect(lambda tag, value: results.append(value))
+    gate = threading.Event()
+    ui_thread = threading.get_ident()
+    calls.request("preview", lambda: gate.wait(10) and "stale")
+    calls.request("preview", lambda: "replaced")
+    calls.request("preview", lambda: threading.get_ident() != ui_thread)
+    with qtbot.waitSignal(calls.result, timeout=30_000):
+        gate.set()
+    qtbot.waitUntil(lambda: not calls.busy, timeout=30_000)
+    assert results == [True]  # the first answer was stale, the second never ran, the third ran off the UI thread
+    assert calls.shutdown()

@@ -10,7 +10,8 @@ def test_prune_job_updates_the_layer_table(make_window, trained_project, qtbot):
     prune.kind.setCurrentIndex(prune.kind.findData("channels"))
     prune.auto.setChecked(False)
     prune.amount.setValue(50)
-    prune.update_preview()  # the debounced preview, now
+    with qtbot.waitSignal(prune.preview_ready, timeout=60_000):
+        prune.update_preview()  # the debounced preview, now (it runs off the UI thread)
     g = prune.last_preview["g"]
     assert g["after"]["params"] < g["before"]["params"] and "Preview" in prune.preview.text()
     updates = g_table.updates
@@ -25,11 +26,12 @@ def test_prune_job_updates_the_layer_table(make_window, trained_project, qtbot):
     assert window.pages["finetune"].start_button.isEnabled()  # the next step opens up
 
 
-def test_ticked_layers_limit_what_is_pruned(make_window, trained_project):
+def test_ticked_layers_limit_what_is_pruned(make_window, trained_project, qtbot):
     window = make_window(workspace=trained_project)
     prune = window.pages["prune"]
     first = prune.tables["g"].item(0, 0).text()
     prune.tables["g"].set_checked([first])
     assert prune.values()["layers"] == [f"g:{first}"]
-    prune.update_preview()
+    with qtbot.waitSignal(prune.preview_ready, timeout=60_000):
+        prune.update_preview()
     assert prune.last_preview["g"]["after"]["params"] < prune.last_preview["g"]["before"]["params"]

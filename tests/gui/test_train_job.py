@@ -1,12 +1,11 @@
 """A tiny real training job runs to the end through jobs.py: progress signals, an updated grid, a checkpoint."""
 
-from conftest import set_tiny_training
 
 
-def test_tiny_training_runs_to_the_end(make_window, tmp_path, qtbot):
+def test_tiny_training_runs_to_the_end(make_window, tiny_training, tmp_path, qtbot):
     window = make_window()
     window.open_workspace(tmp_path / "project")
-    set_tiny_training(window)
+    tiny_training(window)
     train = window.pages["train"]
     progress = []
     window.ctx.jobs.progress.connect(progress.append)
