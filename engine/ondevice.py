@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.images import make_grid
+from engine.images import save_png as _save_png
+
 
 class OnDeviceError(Exception):
     """A model file that is missing, corrupt or not a generator; the message is one sentence for a person."""
@@ -139,31 +142,10 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 def grid(images: np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
     """Tile N x H x W x C uint8 images into one H' x W' x C image, `nrow` per row, with a black border."""
-    n, h, w, c = images.shape
-    nrow = max(1, min(nrow, n))
-    rows = -(-n // nrow)
-    out = np.zeros((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), np.uint8)
-    for i, img in enumerate(images):
-        r, col = divmod(i, nrow)
-        y, x = pad + r * (h + pad), pad + col * (w + pad)
-        out[y:y + h, x:x + w] = img
-    return out
+    return make_grid(images, nrow=max(1, min(nrow, images.shape[0])), pad=pad)
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     """Write an H x W x C uint8 image as PNG atomically (temp file in the same folder, then rename)."""
-    import tempfile
-
-    from PIL import Image
-
-    path = Path(path)
-    img = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    _save_png(path, image)
+    return Path(path)

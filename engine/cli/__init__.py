@@ -11,6 +11,7 @@ import sys
 
 from engine import __version__
 from engine.errors import UserError
+from engine.events import Cancelled
 
 # Subcommand modules under engine/cli/; each defines register(subparsers) and sets func=handler(args) -> int.
 COMMAND_MODULES = ["train", "info", "demo"]
@@ -51,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"gan-prune: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gan-prune: interrupted", file=sys.stderr)
+    except (KeyboardInterrupt, Cancelled):
+        print("gan-prune: cancelled; what was saved before the stop is kept", file=sys.stderr)
         return 130
 
 
