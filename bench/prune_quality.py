@@ -73,10 +73,12 @@ def main() -> None:
     ap.add_argument("--train-steps", type=int, default=600, help="only when no pretrained DCGAN is bundled")
     ap.add_argument("--fid-samples", type=int, default=1000)
     ap.add_argument("--quick", action="store_true", help="tiny numbers: checks the script runs")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch decides)")
     args = ap.parse_args()
     if args.quick:
         args.steps, args.train_steps, args.fid_samples = 5, 20, 500
-    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    if args.threads:  # on a busy shared CPU one thread avoids the pool spin-waiting (~100x faster for small convs)
+        torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp(prefix="prune_quality_"))
     base = Workspace(tmp / "dense")
     source = pretrained_dense(base, args.train_steps)

@@ -120,7 +120,9 @@ def take_screenshot(app: QApplication, window, png: str, page: str | None, run: 
         window.show_page(page)
     wait_ms(300)  # let the device probe and layouts settle
     status = "done"
-    if run and page and page != "welcome":
+    if run and page == "generate":  # not a background job: it runs on the click
+        window.pages[page].start_button.click()
+    elif run and page and page != "welcome":
         status = run_job(window, page)
         wait_ms(300)
     app.processEvents()

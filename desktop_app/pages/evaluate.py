@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.pages.base import Page
 from desktop_app.widgets.charts import ParetoChart
+from desktop_app.widgets.image_grid import ImageGrid
 from desktop_app.widgets.layer_table import human
 
 COLUMNS = [("name", "Model", "Which variant: dense, pruned, fine-tuned, or an exported precision."),
@@ -42,7 +43,9 @@ def _cell(key: str, v: dict) -> str:
     if key in ("params", "macs"):
         return human(x)
     if isinstance(x, float):
-        return f"{x:.3f}" if key in ("precision", "recall") else f"{x:.2f}"
+        text = f"{x:.3f}" if key in ("precision", "recall") else f"{x:.2f}"
+        std = v.get(f"{key}_std")
+        return text + (f" ± {std:.2g}" if isinstance(std, float) and std > 0 else "")
     return str(x)
 
 
@@ -56,8 +59,15 @@ class EvaluatePage(Page):
 
     def build(self) -> None:
         f = self.group("Evaluation")
+        self.field(f, "samples", "Images per model", self.spin(100, 100_000, 5000, 500),
+                   "Generated images compared with the real ones for FID and precision/recall. More is steadier.")
+        self.field(f, "seeds", "Repeats", self.spin(1, 10, 1),
+                   "Repeat with different random inputs to show each number as mean ± spread.")
+        self.field(f, "latency", "Latency", QCheckBox("Measure the time per image"),
+                   "Time each model at batch 1 and 64 on this computer.")
+        self._fields["latency"].setChecked(True)
         self.field(f, "quick", "Quick", QCheckBox("Fewer images (faster, noisier numbers)"),
-                   "Use fewer generated images for FID and precision/recall: seconds instead of a minute.")
+                   "Use 1,000 images and fewer timing runs: seconds instead of a minute. Overrides the count above.")
         self.open_button = QPushButton("Open report.html")
         self.open_button.setToolTip("Open the project's report (tables and plots) in your web browser.")
         self.open_button.clicked.connect(self.open_report)
@@ -72,14 +82,19 @@ class EvaluatePage(Page):
         self.table.setAlternatingRowColors(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.chart = ParetoChart()
+        self.grid = ImageGrid("Samples", "Each model's samples appear here while it is measured")
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.chart)
+        bottom.addWidget(self.grid)
+        bottom.setSizes([600, 300])
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
-        split.addWidget(self.chart)
+        split.addWidget(bottom)
         self.results_layout.addWidget(split)
         self.ctx.workspace_updated.connect(self.refresh)
 
-    def values(self) -> dict:
-        return {"quick": self.field_values()["quick"]}
+    def on_samples(self, samples) -> None:
+        self.grid.set_image(samples.image, f"{samples.label}: samples used for the numbers")
 
     def blocker(self) -> str | None:
         ws = self.ctx.workspace

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
@@ -57,7 +59,9 @@ class ExportPage(Page):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(False)
         self.note = QLabel("Latency: milliseconds per forward pass with ONNX Runtime on this computer's CPU.")
         self.note.setStyleSheet("color: #5f6368;")
         self.results_layout.addWidget(self.table, 1)
@@ -90,7 +94,7 @@ class ExportPage(Page):
         self.table.setRowCount(len(results))
         for i, (precision, r) in enumerate(results.items()):
             lat = r.get("latency_ms") or {}
-            cells = [precision + (" (reference)" if r.get("reference_only") else ""), str(r.get("path", "")),
+            cells = [precision + (" (reference)" if r.get("reference_only") else ""), Path(str(r.get("path", ""))).name,
                      f"{r.get('bytes', 0) / 1e6:.2f} MB", _ms(lat.get("ort_b1")), _ms(lat.get("ort_b64")), _error(r)]
             for j, c in enumerate(cells):
                 item = QTableWidgetItem(c)
@@ -110,7 +114,7 @@ def _ms(x) -> str:
 def _error(r: dict) -> str:
     """PSNR of a smaller precision against fp32, or fp32's largest difference from PyTorch."""
     if "psnr_vs_fp32" in r:
-        return "identical" if r["psnr_vs_fp32"] is None else f"{r['psnr_vs_fp32']:.1f} dB PSNR vs fp32"
+        return "identical to fp32" if r["psnr_vs_fp32"] is None else f"PSNR {r['psnr_vs_fp32']:.1f} dB vs fp32"
     if isinstance(r.get("parity"), (int, float)):
-        return f"max {r['parity']:.1e} vs PyTorch"
+        return f"max diff {r['parity']:.0e} vs PyTorch"
     return "—"

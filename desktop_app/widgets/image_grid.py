@@ -27,6 +27,7 @@ class ImageGrid(QWidget):
         self.title.setVisible(bool(title))
         self.view = QLabel(placeholder)
         self.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.view.setWordWrap(True)
         self.view.setMinimumSize(160, 160)
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.view.setStyleSheet("QLabel { background: #1e1e1e; color: #9a9a9a; border-radius: 6px; }")

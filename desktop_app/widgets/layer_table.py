@@ -56,7 +56,7 @@ class LayerTable(QTableWidget):
             a = after.get(r["name"])
             cells = [name, r["type"], r["shape"], human(r["params"]), human(r["macs"]), str(r["width"]),
                      human(a["params"]) if a else "—", human(a["macs"]) if a else "—",
-                     (f"{a['width']}  ({a['sparsity']:.0%} zeros)" if a else "—")]
+                     _after_width(a)]
             for j, cell in enumerate(cells):
                 item = cell if isinstance(cell, QTableWidgetItem) else QTableWidgetItem(cell)
                 if j >= 3:
@@ -84,3 +84,9 @@ class LayerTable(QTableWidget):
     def _on_item_changed(self, item: QTableWidgetItem) -> None:
         if not self._filling and item.column() == 0:
             self.selection_changed.emit()
+
+
+def _after_width(a: dict | None) -> str:
+    if a is None:
+        return "—"
+    return f"{a['width']}" + (f"  ({a['sparsity']:.0%} zeros)" if a["sparsity"] >= 0.005 else "")

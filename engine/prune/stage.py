@@ -278,6 +278,11 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
     G2.load_state_dict(back["generator"])
     build_discriminator(back["arch"]["discriminator"]).load_state_dict(back["discriminator"])
     ws.append_record("pruning", record)
+    old = ws.stage("finetune")
+    if old and old.get("checkpoint"):  # fine-tuned from an earlier pruning: never let later stages pick it up
+        ws.update_stage("finetune", status="stale", checkpoint=None, stale_checkpoint=old["checkpoint"])
+        yield Log("info", "The earlier fine-tuned model belongs to the previous pruning; run 'gan-prune finetune' "
+                          "again.")
     ws.update_stage("prune", status="done", checkpoint=ws.rel(path), method=cfg.method, amount=record["amount"],
                     target=cfg.target)
     gr = {k: after["g"]["summary"][k] / max(1, before["g"]["summary"][k]) for k in ("params", "macs")}

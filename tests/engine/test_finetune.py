@@ -50,6 +50,9 @@ def test_finetuning_changes_the_pruned_weights_and_reports_distillation(tmp_path
     labels = {e.label for e in events if isinstance(e, Samples)}
     assert {"student", "teacher"} <= labels
     assert ws.stage("finetune")["checkpoint"] == "checkpoints/finetuned.pt"
+    # pruning again makes that fine-tuned model stale: later stages must use the new pruned one
+    list(run_prune(PruneConfig(method="channel-l1", amount=0.25), ws, CancelToken()))
+    assert ws.stage("finetune")["status"] == "stale" and ws.latest_generator_checkpoint().name == "pruned.pt"
 
 
 def test_resume_continues_and_distill_zero_turns_distillation_off(tmp_path):

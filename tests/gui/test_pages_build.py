@@ -49,3 +49,15 @@ def test_invalid_setting_is_shown_inline(make_window, tmp_path):
     assert data.error_label.isVisibleTo(data)
     assert "folder" in data.error_label.text()
     assert not data.start_button.isEnabled()
+
+
+def test_data_preview_shows_the_first_images(make_window, qtbot):
+    window = make_window()
+    data = window.pages["data"]
+    data.dataset.setCurrentIndex(data.dataset.findData("mnist-5k"))
+    data.limit.setValue(100)
+    with qtbot.waitSignal(window.ctx.jobs.finished, timeout=60_000) as finished:
+        data.start_button.click()
+    assert finished.args == ["data", "done"]
+    assert data.grid.has_image()
+    assert "100 images of 1 x 28 x 28" in data.info.text()

@@ -1,0 +1,315 @@
+"""The evaluate stage: every model variant in a workspace on the same latents and the same real images — quality
+(domain-FID, precision/recall, density/coverage, SWD, teacher PSNR/SSIM, class histogram) and efficiency (params,
+MACs, bytes, latency) — written to report.json, report.html and report.csv."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Iterator
+
+import numpy as np
+
+from engine.errors import ConfigError, DataError, WorkspaceError
+from engine.events import Artifact, CancelToken, Cancelled, EtaMeter, Event, Log, Metrics, Progress, Samples
+from engine.workspace import Workspace
+
+FEATURE_NETS = ("auto", "digit-cnn", "none")
+GRID_COUNT = 64  # images per variant in the side-by-side grids
+SSIM_COUNT = 1000  # SSIM is ~10x the cost of PSNR; a thousand pairs pin it to the third decimal
+QUALITY_KEYS = ("fid", "precision", "recall", "density", "coverage", "swd", "psnr_vs_teacher", "ssim_vs_teacher")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    samples: int = 5000  # generated images per variant and seed (and real images, up to the data set's size)
+    seeds: int = 1  # K seeds → every quality number as mean ± std
+    batch: int = 500
+    latency: bool = True
+    feature_net: str = "auto"  # auto (the digit classifier for 28x28 gray data) | digit-cnn | none | PATH.pt
+    latency_runs: int = 20  # timed runs per batch size (median reported)
+    threads: int | None = None  # CPU threads for torch and ORT; None = torch's current setting
+    seed: int = 0
+    quick: bool = False  # the GUI's "fewer images": 1,000 samples and 5 latency runs
+
+    def validate(self) -> None:
+        for name in ("samples", "seeds", "batch", "latency_runs"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ConfigError(f"{name} must be a whole number above 0 (got {v!r}).")
+        if self.samples < 2:
+            raise ConfigError(f"samples must be at least 2 (got {self.samples}).")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads <= 0):
+            raise ConfigError(f"threads must be a whole number above 0 or left unset (got {self.threads!r}).")
+        if not isinstance(self.feature_net, str) or not (self.feature_net in FEATURE_NETS
+                                                         or self.feature_net.endswith(".pt")):
+            raise ConfigError(f"feature_net must be one of {', '.join(FEATURE_NETS)} or a .pt file "
+                              f"(got {self.feature_net!r}).")
+
+    def effective(self) -> "EvaluateConfig":
+        if not self.quick:
+            return self
+        return replace(self, samples=min(self.samples, 1000), latency_runs=min(self.latency_runs, 5), quick=False)
+
+
+# ---- real data and the feature space -----------------------------------------------------------------------------
+def _feature_net(cfg: EvaluateConfig, image_shape: tuple[int, ...]):
+    """(net or None, why not): the digit classifier serves 28x28 gray data; elsewhere FID says it is unavailable."""
+    from engine.metrics.feature_net import load_feature_net
+
+    if cfg.feature_net == "none":
+        return None, "FID is off (feature_net = none); SWD and teacher fidelity are reported instead."
+    if cfg.feature_net.endswith(".pt"):
+        return load_feature_net(cfg.feature_net), None
+    if cfg.feature_net == "auto" and tuple(image_shape) != (1, 28, 28):
+        return None, (f"FID is unavailable for {'x'.join(map(str, image_shape))} images (the bundled feature net "
+                      "reads 28x28 gray digits); SWD and teacher fidelity are reported instead.")
+    return load_feature_net(), None
+
+
+@dataclass
+class SeedSet:
+    """What every variant is compared against for one seed: latents, real images, their features, the teacher."""
+
+    seed: int
+    z: np.ndarray
+    real: np.ndarray  # uint8 N x C x H x W
+    real_features: np.ndarray | None = None
+    teacher: np.ndarray | None = None  # the dense G's float images on z
+
+
+def _latents(n: int, latent_dim: int, seed: int) -> np.ndarray:
+    from engine.train import fixed_latents
+
+    return fixed_latents(n, latent_dim, seed).numpy()
+
+
+def _real_subset(images, n: int, seed: int) -> np.ndarray:
+    if len(images) <= n:
+        return images.numpy()
+    pick = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
+    return images[pick].numpy()
+
+
+# ---- one variant -------------------------------------------------------------------------------------------------
+def _generate(loaded, z: np.ndarray, batch: int, cancel: CancelToken) -> np.ndarray:
+    out = []
+    for i in range(0, len(z), batch):
+        cancel.raise_if_cancelled()
+        out.append(np.asarray(loaded.generate(z[i:i + batch]), dtype=np.float32))
+    return np.concatenate(out)
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.rint((np.clip(x, -1, 1) + 1) * 127.5).astype(np.uint8)
+
+
+def _quality(images: np.ndarray, s: SeedSet, net) -> dict[str, Any]:
+    """All quality numbers of one variant for one seed."""
+    from engine.metrics import quality as q
+    from engine.metrics.feature_net import features_and_classes
+
+    fake = _to_uint8(images)  # the real images are uint8, so the generated ones are measured the same way
+    out: dict[str, Any] = {}
+    if net is not None:
+        feats, ids = features_and_classes(net, fake)
+        out["fid"] = q.fid_from_features(s.real_features, feats)
+        out.update({k: v for k, v in q.manifold_metrics(s.real_features, feats).items() if not k.startswith("k_")})
+        out["class_histogram"] = q.histogram_of(ids, int(net.spec()["classes"]))
+        out["modes_covered"] = q.modes_covered(out["class_histogram"])
+    try:
+        swd = q.sliced_wasserstein(s.real, fake, seed=s.seed)
+        out["swd"], out["swd_per_level"] = swd["mean"], swd["per_level"]
+    except ConfigError:  # images under 16 px: no pyramid to compare
+        out["swd"] = None
+    if s.teacher is not None:
+        out["psnr_vs_teacher"] = q.psnr(images, s.teacher)
+        out["ssim_vs_teacher"] = q.ssim(images[:SSIM_COUNT], s.teacher[:SSIM_COUNT])
+    return out
+
+
+def _mean_std(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Quality numbers as the mean over seeds, with <key>_std beside each (0 for one seed)."""
+    out: dict[str, Any] = {}
+    for key in QUALITY_KEYS:
+        vals = [r[key] for r in per_seed if r.get(key) is not None]
+        out[key] = float(np.mean(vals)) if vals else None
+        out[f"{key}_std"] = float(np.std(vals)) if vals else None
+    for key in ("class_histogram", "swd_per_level"):
+        vals = [r[key] for r in per_seed if r.get(key) is not None]
+        if vals:
+            out[key] = np.mean(np.asarray(vals, np.float64), axis=0).tolist()
+    if any("modes_covered" in r for r in per_seed):
+        out["modes_covered"] = int(min(r.get("modes_covered", 0) for r in per_seed))
+    return out
+
+
+def _latency(loaded, cfg: EvaluateConfig, threads: int) -> dict[str, float | None]:
+    from engine.metrics.latency import empty_latency, ort_latency, torch_latency
+
+    out = empty_latency()
+    if loaded.module is not None:
+        out.update(torch_latency(loaded.module, runs=cfg.latency_runs, threads=threads))
+    else:
+        out.update(ort_latency(loaded.session, loaded.latent_dim, runs=cfg.latency_runs))
+    return out
+
+
+def _failed(v, ws: Workspace, error: str) -> dict[str, Any]:
+    from engine.metrics.latency import empty_latency
+
+    row = {"name": v.name, "status": "failed", "error": error, "kind": v.kind, "path": ws.rel(v.path),
+           "numeric_precision": v.precision, "params": None, "nonzero_params": None, "macs": None,
+           "file_bytes": None, "latency_ms": empty_latency()}
+    row.update({k: None for k in QUALITY_KEYS})
+    return row
+
+
+# ---- the stage ---------------------------------------------------------------------------------------------------
+def run_evaluate(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken | None = None) -> Iterator[Event]:
+    """Evaluate every variant; failed ones are marked in the report and named in the WorkspaceError raised last."""
+    cfg.validate()
+    cancel = cancel or CancelToken()
+    try:
+        yield from _run(cfg.effective(), ws, cancel)
+    except Cancelled:
+        ws.update_stage("evaluate", status="cancelled")
+        yield Log("warning", "Evaluation cancelled; the previous report (if any) is unchanged.")
+
+
+def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
+    import torch
+
+    from engine.data import load_dataset
+    from engine.metrics import report as reports
+    from engine.metrics.feature_net import describe
+    from engine.metrics.latency import empty_latency
+    from engine.metrics.variants import discover, load
+    from engine.pipeline import workspace_config
+
+    t_start = time.perf_counter()
+    variants = discover(ws)
+    if not variants:
+        raise WorkspaceError(f"The workspace {ws.root} has nothing to evaluate (no checkpoint in checkpoints/ and no "
+                             "ONNX in export/); run 'gan-prune train' first.")
+    threads = cfg.threads or torch.get_num_threads()
+    data_cfg = workspace_config(ws).data
+    data = load_dataset(data_cfg)
+    net, fid_note = _feature_net(cfg, data.image_shape)
+    need = 2 * int(net.spec()["feature_dim"]) if net is not None else 2
+    if cfg.samples < need:
+        raise ConfigError(f"--samples {cfg.samples} is too few for {net.spec()['feature_dim']}-d features: the "
+                          f"covariance would be singular; use at least {need}.")
+    n_real = min(cfg.samples, len(data))
+    if n_real < need:
+        raise DataError(f"The data set {data_cfg.dataset} has only {len(data)} images; FID needs at least {need} "
+                        "real images (raise or remove the data limit in config.toml).")
+    if fid_note:
+        yield Log("warning", fid_note)
+    ws.update_stage("evaluate", status="running", samples=cfg.samples, seeds=cfg.seeds)
+    yield Log("info", f"Evaluating {len(variants)} variant(s) on {cfg.samples:,} samples x {cfg.seeds} seed(s) "
+                      f"against {n_real:,} real {data.name} images ({threads} threads).")
+
+    from engine.metrics.feature_net import features_and_classes
+
+    seed_sets = []
+    for k in range(cfg.seeds):
+        cancel.raise_if_cancelled()
+        s = SeedSet(cfg.seed + k, np.zeros((0,)), _real_subset(data.images, n_real, cfg.seed + k))
+        if net is not None:
+            s.real_features = features_and_classes(net, s.real)[0]
+        seed_sets.append(s)
+    total = len(variants) * cfg.seeds
+    meter, done = EtaMeter(total), 0
+    rows, grids = [], {}
+    teacher_latent = None
+    for v in variants:
+        t0 = time.perf_counter()
+        if v.error:
+            rows.append(_failed(v, ws, v.error))
+            yield Log("error", f"{v.name}: {v.error}.")
+            done += cfg.seeds
+            continue
+        try:
+            loaded = load(v, threads)
+            if tuple(loaded.image_shape) != tuple(data.image_shape):
+                raise WorkspaceError(f"{ws.rel(v.path)} makes {list(loaded.image_shape)} images but the data set "
+                                     f"has {list(data.image_shape)}; fix config.toml or re-export")
+        except (WorkspaceError, DataError, ConfigError) as e:
+            rows.append(_failed(v, ws, str(e).rstrip(".")))
+            yield Log("error", f"{v.name}: {e}")
+            done += cfg.seeds
+            continue
+        per_seed = []
+        for s in seed_sets:
+            if s.z.size == 0 or s.z.shape[1] != loaded.latent_dim:
+                s.z = _latents(cfg.samples, loaded.latent_dim, s.seed)
+            images = _generate(loaded, s.z, cfg.batch, cancel)
+            if v.name == "dense":
+                s.teacher, teacher_latent = images, loaded.latent_dim
+            elif teacher_latent != loaded.latent_dim:
+                s.teacher = None  # another latent size: no like-for-like teacher images
+            if s is seed_sets[0]:
+                grids[v.name] = _to_uint8(images[:GRID_COUNT])
+            yield Progress("evaluate", done, total, f"{v.name}: measuring (seed {s.seed})")
+            per_seed.append(_quality(images, s, net))
+            done += 1
+            rate, eta = meter.update(done)
+            yield Progress("evaluate", done, total, f"{v.name} seed {s.seed} done", rate=rate, eta_s=eta)
+        seconds_quality = time.perf_counter() - t0
+        cancel.raise_if_cancelled()
+        latency = _latency(loaded, cfg, threads) if cfg.latency else None
+        row = {"name": v.name, "status": "ok", "kind": v.kind, "path": ws.rel(v.path),
+               "numeric_precision": v.precision, **loaded.complexity,
+               "latency_ms": latency or empty_latency(), "latency_threads": threads}
+        if v.kind == "onnx" and v.source:
+            row["exported_from"] = v.source
+        row.update(_mean_std(per_seed))
+        row["per_seed"] = per_seed if cfg.seeds > 1 else None
+        row["seconds_quality"] = round(seconds_quality, 2)
+        row["seconds"] = round(time.perf_counter() - t0, 2)
+        rows.append(row)
+        yield Metrics("evaluate", done, {k: row[k] for k in QUALITY_KEYS if row.get(k) is not None})
+        yield Samples("evaluate", done, _grid(grids[v.name]), label=v.name)
+        yield Log("info", f"{v.name}: {_summary(row)}; {row['seconds']:.1f} s for {cfg.samples:,} samples x "
+                          f"{cfg.seeds} seed(s).")
+    reports.fill_onnx_macs(rows)
+    report = reports.build_report(rows, feature_net=describe(net) if net is not None else None,
+                                  fid_note=fid_note, seed=cfg.seed, seeds=cfg.seeds, samples=cfg.samples,
+                                  real_count=n_real, data=data.name, image_shape=list(data.image_shape),
+                                  device=f"CPU ({threads} threads)", threads=threads,
+                                  seconds=time.perf_counter() - t_start)
+    written = reports.write_all(ws, report, grids)
+    for kind, rel in written.items():
+        yield Artifact("evaluate", kind, rel)
+    failed = [r["name"] for r in rows if r["status"] == "failed"]
+    ws.update_stage("evaluate", status="failed" if failed else "done", report=written["report"],
+                    html=written["html"], csv=written["csv"], variants=[r["name"] for r in rows], failed=failed,
+                    seconds=round(time.perf_counter() - t_start, 1))
+    if failed:
+        why = "; ".join(f"{r['name']} ({r['error']})" for r in rows if r["status"] == "failed")
+        raise WorkspaceError(f"{len(failed)} of {len(rows)} variants could not be evaluated: {why}; the others are "
+                             f"in {written['report']}.")
+    yield Log("info", f"Evaluation done in {time.perf_counter() - t_start:.1f} s; report {written['html']}.")
+
+
+def _grid(images: np.ndarray) -> np.ndarray:
+    from engine.images import make_grid
+
+    return make_grid(images, nrow=8)
+
+
+def _summary(row: dict) -> str:
+    parts = []
+    for key, fmt in (("fid", "FID {:.2f}"), ("precision", "P {:.3f}"), ("recall", "R {:.3f}"), ("swd", "SWD {:.1f}"),
+                     ("psnr_vs_teacher", "PSNR {:.1f} dB")):
+        if row.get(key) is not None:
+            parts.append(fmt.format(row[key]))
+    return ", ".join(parts) or "no quality numbers"
+
+
+def demo_step(ws: Workspace, cancel: CancelToken, quick: bool = False) -> Iterator[Event]:
+    """The demo's evaluation: fewer samples and timing runs, so the whole demo stays a few minutes on a laptop."""
+    cfg = EvaluateConfig(samples=500 if quick else 2000, latency_runs=3 if quick else 10)
+    yield Log("info", f"Demo: evaluating every model on {cfg.samples:,} samples ...")
+    yield from run_evaluate(cfg, ws, cancel)
