@@ -49,6 +49,44 @@ def open_demo_workspace(path: str | Path, model: str = DEMO_MODEL) -> Workspace:
     return ws
 
 
+# The stages after training, in order: (table name in the config, config class, stage function).
+LATER_STAGES = [
+    ("prune", "engine.prune.config:PruneConfig", "engine.prune.stage:run_prune"),
+    ("finetune", "engine.finetune:FinetuneConfig", "engine.finetune:run_finetune"),
+    ("evaluate", "engine.metrics.evaluate:EvaluateConfig", "engine.metrics.evaluate:run_evaluate"),
+    ("export", "engine.export.stage:ExportConfig", "engine.export.stage:run_export"),
+]
+
+
+def _load(ref: str):
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_config(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
+    """`gan-prune run CONFIG.toml`: train, then every later stage that has a table in the config."""
+    from engine.config import ConfigError, stage_config
+    from engine.train import run_train
+
+    unknown = sorted(set(cfg.stages) - {name for name, _, _ in LATER_STAGES})
+    if unknown:
+        raise ConfigError(f"Unknown section(s) [{'], ['.join(unknown)}] in the config; valid: [data], [model], "
+                          f"[train], {', '.join(f'[{n}]' for n, _, _ in LATER_STAGES)}.")
+    stage_cfgs = []
+    for name, cfg_ref, run_ref in LATER_STAGES:  # validate every table before any work starts
+        if name in cfg.stages:
+            stage_cfg = stage_config(_load(cfg_ref), cfg.stages[name], name)
+            stage_cfg.validate()
+            stage_cfgs.append((name, stage_cfg, _load(run_ref)))
+    save_config(ws, cfg)
+    yield from run_train(cfg, ws, cancel)
+    for name, stage_cfg, run in stage_cfgs:
+        if cancel.cancelled:
+            break
+        yield Log("info", f"Stage {name} ...")
+        yield from run(stage_cfg, ws, cancel)
+
+
 def _optional(module: str, name: str) -> Callable | None:
     """A stage function if its module is installed in this build, else None (stages land one by one)."""
     try:
