@@ -29,6 +29,8 @@ class Probe:
         from PySide6.QtCore import QTimer
 
         self.lates: list[float] = []
+        self.stalls: list[tuple[float, float]] = []  # (seconds since start, ms late) for ticks over 50 ms late
+        self._t0 = time.perf_counter()
         self._last = None
         self.timer = QTimer()
         self.timer.setInterval(PROBE_MS)
@@ -37,11 +39,16 @@ class Probe:
     def _tick(self) -> None:
         now = time.perf_counter()
         if self._last is not None:
-            self.lates.append(max(0.0, (now - self._last) * 1000 - PROBE_MS))
+            late = max(0.0, (now - self._last) * 1000 - PROBE_MS)
+            self.lates.append(late)
+            if late > 50:
+                self.stalls.append((round(now - self._t0, 2), round(late, 1)))
         self._last = now
 
     def start(self) -> None:
         self._last = None
+        self._t0 = time.perf_counter()
+        self.stalls = []
         self.timer.start()
 
     def stop(self) -> list[float]:
@@ -64,6 +71,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--sample-every", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads for training (0 = automatic)")
     args = ap.parse_args()
 
     from PySide6.QtCore import QEventLoop, QTimer
@@ -83,7 +91,8 @@ def main() -> int:
         f = train._fields
         f["arch"].setCurrentIndex(f["arch"].findData(args.arch))
         f["device"].setCurrentIndex(f["device"].findData("cpu"))
-        for key, value in (("steps", args.steps), ("batch_size", args.batch), ("sample_every", args.sample_every),
+        for key, value in (("threads", args.threads), ("steps", args.steps), ("batch_size", args.batch),
+                           ("sample_every", args.sample_every),
                            ("checkpoint_every", 10**6)):
             f[key].setValue(value)
         window.show_page("train")
@@ -108,14 +117,17 @@ def main() -> int:
         probe.start()
         train.start_button.click()
         loop.exec()
+        stalls = probe.stalls
         busy = summary(probe.stop())
         seconds = time.perf_counter() - t0
         window.close()
 
     ui_rate = len(metrics_batches) / seconds
-    result = {"bench": "ui_responsiveness", "arch": args.arch, "steps": args.steps, "batch": args.batch,
+    result = {"bench": "ui_responsiveness", "arch": args.arch, "threads": args.threads or "auto", "steps": args.steps,
+              "batch": args.batch,
               "job_seconds": round(seconds, 2), "idle": idle, "training": busy,
               "plot_updates_per_s": round(ui_rate, 2), "image_updates": len(images),
+              "stalls_over_50ms": [{"at_s": t, "late_ms": ms} for t, ms in stalls],
               "target": {"p99_ms": 30, "max_ms": 100},
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                           "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}}

@@ -106,6 +106,11 @@ class EngineFacade:
         entry = ws.stage("train") or {}
         return bool(entry.get("checkpoint")) and ws.abs(entry["checkpoint"]).exists()
 
+    def trained_steps(self, ws) -> int:
+        """The step the project's trained model is at (0 when there is none)."""
+        entry = ws.stage("train") or {}
+        return int(entry.get("step") or 0) if self.has_trained_model(ws) else 0
+
     def has_pruned_model(self, ws) -> bool:
         entry = ws.stage("prune") or {}
         return bool(entry.get("checkpoint")) and ws.abs(entry["checkpoint"]).exists()
@@ -176,8 +181,10 @@ class EngineFacade:
             data = load_dataset(cfg)
             for w in data.warnings:
                 yield Log("warning", w)
-            first = data.images[:64].numpy()
-            yield Samples("data", 0, make_grid(first, nrow=8), label="data")
+            # Evenly spaced, not the first 64: bundled sets are sorted by class.
+            step = max(1, len(data) // 64)
+            spread = data.images[::step][:64].numpy()
+            yield Samples("data", 0, make_grid(spread, nrow=8), label="data")
             info = {"count": len(data), "shape": list(data.image_shape), "classes": list(data.classes or []),
                     "name": data.name, "warnings": list(data.warnings)}
             yield Artifact("data", "dataset", cfg.dataset, info)

@@ -336,8 +336,9 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             self.job_label.setText("Stopping…")
-            if not self.ctx.jobs.shutdown(timeout_ms=15_000):
-                log.error("the job did not stop within 15 s; closing anyway")
+            # Stages check the cancel flag between steps; a minute covers the longest step (an ONNX export).
+            if not self.ctx.jobs.shutdown(timeout_ms=60_000):
+                log.error("the job did not stop within 60 s; closing anyway")
         self.ctx.calls.shutdown()
         self.ctx.settings.set_geometry(self.saveGeometry())
         self.ctx.settings.set_window_state(self.saveState())

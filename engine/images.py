@@ -44,6 +44,7 @@ def save_png(path: str | os.PathLike, image_hwc: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a PNG should open like any other file
         with os.fdopen(fd, "wb") as f:
             f.write(png_bytes(image_hwc))
         os.replace(tmp, path)

@@ -26,7 +26,7 @@ WORK = ROOT / "build" / "pyinstaller"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from smoke import smoke_sampler, smoke_studio  # noqa: E402
+from smoke import demo_onnx, smoke_sampler, smoke_studio  # noqa: E402
 
 APPS = {
     "sampler": {"spec": "sampler.spec", "name": "gan-sample", "limit_mb": 150, "gzip": 6},
@@ -47,6 +47,19 @@ def exe_path(name: str) -> Path:
 
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def make_icons() -> None:
+    """build/icons/studio.ico (Windows) and studio.icns (macOS) from resources/icons/studio.png; the spec uses them."""
+    from PIL import Image
+
+    out = ROOT / "build" / "icons"
+    out.mkdir(parents=True, exist_ok=True)
+    with Image.open(ROOT / "resources" / "icons" / "studio.png") as im:
+        im = im.convert("RGBA")
+        im.save(out / "studio.ico", sizes=[(16, 16), (32, 32), (48, 48), (64, 64), (128, 128), (256, 256)])
+        if sys.platform == "darwin":
+            im.save(out / "studio.icns")
 
 
 def start_pyinstaller(spec: str, log: Path) -> subprocess.Popen:
@@ -89,18 +102,15 @@ def build_one(key: str, smoke_only: bool, pack: bool) -> bool:
     name = app["name"]
     log = WORK / f"{name}.log"
     t0 = time.perf_counter()
-    ok = True
+    ok, onnx = True, None
     if not smoke_only:
         shutil.rmtree(DIST / name, ignore_errors=True)
+        if key == "studio":
+            make_icons()
         proc = start_pyinstaller(app["spec"], log)
-        onnx = None
         if key == "sampler":  # export the test model with the source engine while PyInstaller works
-            from smoke import demo_onnx
-
             onnx = demo_onnx(WORK / "smoke-model")
         ok = finish_pyinstaller(proc, log)
-    else:
-        onnx = None
     build_s = time.perf_counter() - t0
     if ok and not exe_path(name).exists():
         print(f"FAIL no program at {exe_path(name)} after the build")
@@ -108,21 +118,19 @@ def build_one(key: str, smoke_only: bool, pack: bool) -> bool:
     if not ok:
         return False
     size_mb = folder_bytes(DIST / name) / 1e6
-    print(f"built dist/{name}/ in {build_s:.0f} s: {size_mb:,.0f} MB", flush=True)
+    built = "found" if smoke_only else f"built in {build_s:.0f} s"
+    print(f"dist/{name}/ {built}: {size_mb:,.0f} MB", flush=True)
     if app["limit_mb"] and size_mb > app["limit_mb"]:
         print(f"FAIL dist/{name}/ is {size_mb:.0f} MB, over the {app['limit_mb']} MB limit; "
               "check the spec's EXCLUDES against the build log")
         ok = False
     t1 = time.perf_counter()
     if key == "sampler":
-        if onnx is None:
-            from smoke import demo_onnx
-
-            onnx = demo_onnx(WORK / "smoke-model")
-        ok &= smoke_sampler(exe_path(name), onnx)
+        passed = smoke_sampler(exe_path(name), onnx or demo_onnx(WORK / "smoke-model"))
     else:
-        ok &= smoke_studio(exe_path(name))
-    print(f"smoke test of {name}: {'passed' if ok else 'FAILED'} in {time.perf_counter() - t1:.0f} s", flush=True)
+        passed = smoke_studio(exe_path(name))
+    ok = passed and ok
+    print(f"smoke test of {name}: {'passed' if passed else 'FAILED'} in {time.perf_counter() - t1:.0f} s", flush=True)
     if ok and pack and sys.platform.startswith("linux"):
         t2 = time.perf_counter()
         archive = pack_linux(app)

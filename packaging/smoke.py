@@ -51,14 +51,15 @@ def check(ok: bool, what: str, proc: subprocess.CompletedProcess | None = None) 
 
 
 def valid_png(path: Path) -> tuple[int, int] | None:
+    """The PNG's size if it is a valid, non-blank PNG image; None otherwise."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             im.verify()
         with Image.open(path) as im:
-            im.load()
-            return im.size
+            lo, hi = im.convert("L").getextrema()
+            return im.size if im.format == "PNG" and hi > lo else None
     except Exception:
         return None
 
@@ -86,8 +87,8 @@ def demo_onnx(folder: Path) -> Path:
         G = build_generator(default_specs("dcgan", (1, 28, 28))[0])
         dataset = "random-init"
     out = export_generator(G.eval(), folder / "demo generator.onnx", metadata={"dataset": dataset})
-    print(f"exported {out.name} from {'the pretrained ' + pretrained.name if dataset != 'random-init' else 'a random DCGAN'}",
-          flush=True)
+    source = "a random DCGAN" if dataset == "random-init" else f"the pretrained {pretrained.name}"
+    print(f"exported {out.name} from {source}", flush=True)
     return out
 
 

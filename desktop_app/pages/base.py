@@ -128,6 +128,7 @@ class Page(QWidget):
         root.addWidget(self.progress_label)
 
         self.build()
+        self.form_layout.addStretch(1)  # groups keep their natural height; space collects below them
         self.restore_options()
         for w in self._fields.values():
             _on_change(w, self.validate)

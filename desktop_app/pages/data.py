@@ -55,7 +55,7 @@ class DataPage(Page):
                                 "Train on only the first N images, for a quick trial. 0 uses them all.")
         self.limit.setSpecialValueText("all images")
 
-        self.grid = ImageGrid("Preview", "Press “Load preview” to see the first images")
+        self.grid = ImageGrid("Preview", "Press “Load preview” to see some of the images")
         self.info = QLabel("")
         self.info.setWordWrap(True)
         self.results_layout.addWidget(self.grid, 1)
@@ -92,7 +92,7 @@ class DataPage(Page):
         return self.ctx.facade.data_preview_job(self.values())
 
     def on_samples(self, samples) -> None:
-        self.grid.set_image(samples.image, "The first 64 images")
+        self.grid.set_image(samples.image, "64 images from across the data set")
 
     def on_artifact(self, artifact) -> None:
         if artifact.kind != "dataset":

@@ -33,8 +33,12 @@ COLUMNS = [("name", "Model", "Which variant: dense, pruned, fine-tuned, or an ex
 def _cell(key: str, v: dict) -> str:
     if key == "latency":
         lat = v.get("latency_ms") or {}
-        ms = lat.get("ort_b1", lat.get("torch_b1"))
-        return f"{ms:.2f} ms" if isinstance(ms, (int, float)) else "—"
+        for key, engine in (("ort_b1", "ONNX Runtime"), ("torch_b1", "PyTorch")):
+            if isinstance(lat.get(key), (int, float)):
+                return f"{lat[key]:.2f} ms ({engine})"
+        return "—"
+    if key == "name" and v.get("status") == "failed":
+        return f"{v.get('name', '?')} (failed)"
     x = v.get(key)
     if x is None:
         return "—"
@@ -68,11 +72,12 @@ class EvaluatePage(Page):
         self._fields["latency"].setChecked(True)
         self.field(f, "quick", "Quick", QCheckBox("Fewer images (faster, noisier numbers)"),
                    "Use 1,000 images and fewer timing runs: seconds instead of a minute. Overrides the count above.")
+        quick, samples = self._fields["quick"], self._fields["samples"]
+        quick.toggled.connect(lambda on: samples.setEnabled(not on))
         self.open_button = QPushButton("Open report.html")
         self.open_button.setToolTip("Open the project's report (tables and plots) in your web browser.")
         self.open_button.clicked.connect(self.open_report)
         f.addRow("", self.open_button)
-        self.form_layout.addStretch(1)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels([c[1] for c in COLUMNS])
         for i, c in enumerate(COLUMNS):
@@ -80,7 +85,8 @@ class EvaluatePage(Page):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.chart = ParetoChart()
         self.grid = ImageGrid("Samples", "Each model's samples appear here while it is measured")
         bottom = QSplitter(Qt.Orientation.Horizontal)
@@ -90,11 +96,16 @@ class EvaluatePage(Page):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(bottom)
+        split.setSizes([300, 420])
         self.results_layout.addWidget(split)
         self.ctx.workspace_updated.connect(self.refresh)
 
     def on_samples(self, samples) -> None:
         self.grid.set_image(samples.image, f"{samples.label}: samples used for the numbers")
+
+    def restore_options(self) -> None:
+        super().restore_options()
+        self._fields["samples"].setEnabled(not self._fields["quick"].isChecked())
 
     def blocker(self) -> str | None:
         ws = self.ctx.workspace
@@ -116,6 +127,8 @@ class EvaluatePage(Page):
         for i, v in enumerate(variants):
             for j, (key, _, _) in enumerate(COLUMNS):
                 item = QTableWidgetItem(_cell(key, v))
+                if v.get("error"):
+                    item.setToolTip(str(v["error"]))
                 if j:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, j, item)

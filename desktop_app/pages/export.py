@@ -53,7 +53,6 @@ class ExportPage(Page):
         self.show_button.setToolTip("Open the project's export folder in your file manager.")
         self.show_button.clicked.connect(self.show_in_folder)
         f.addRow("", self.show_button)
-        self.form_layout.addStretch(1)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

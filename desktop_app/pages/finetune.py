@@ -38,7 +38,6 @@ class FinetunePage(Page):
                    "How often to redraw the student's samples.")
         self.field(f, "resume", "Resume", QCheckBox("Continue the last fine-tuning"),
                    "Continue from the saved fine-tuned checkpoint instead of starting from the pruned model.")
-        self.form_layout.addStretch(1)
 
         self.losses = LossPlot("Adversarial losses", {"loss_g": "G loss", "loss_d": "D loss"})
         self.distill_plot = LossPlot("Distillation losses (student vs teacher)",

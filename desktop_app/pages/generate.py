@@ -51,13 +51,15 @@ class GeneratePage(Page):
         self.interp_button.setToolTip("Walk smoothly between two random inputs and show every step.")
         self.interp_button.clicked.connect(self.interpolate)
         f.addRow("", self.interp_button)
-        self.form_layout.addStretch(1)
         self.grid = ImageGrid("Generated images", "Press Generate")
         self.info = QLabel("")
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.results_layout.addWidget(self.grid, 1)
         self.results_layout.addWidget(self.info)
+        self.cancel_button.hide()  # nothing to cancel or follow: it takes milliseconds
+        self.start_button.setMaximumWidth(180)
+        self.progress.hide()
         self._model = None
         self._model_key = None
         self.last_seconds = None

@@ -81,7 +81,6 @@ class PrunePage(Page):
                                    "Fine-tuning steps after each round of a gradual schedule.")
         self.seed = self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
                                "Fixes the random choices (random criterion, latents used for scoring).")
-        self.form_layout.addStretch(1)
 
         self.tables = {"g": LayerTable("g"), "d": LayerTable("d")}
         self.tabs = QTabWidget()
@@ -191,12 +190,23 @@ class PrunePage(Page):
 
     # ---- results ------------------------------------------------------------------------------------------------
     def on_workspace(self, ws) -> None:
-        self.refresh_tables()
+        self.refresh_tables(force=True)
 
-    def refresh_tables(self) -> None:
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if getattr(self, "_tables_stale", False):
+            self.refresh_tables()
+
+    def refresh_tables(self, force: bool = False) -> None:
+        """Reload the layer tables from the project's checkpoints. Loading models takes a moment, so a hidden
+        page only marks itself stale and reloads when it is shown."""
         ws = self.ctx.workspace
         if ws is None or self.ctx.jobs.busy and self.running:
             return
+        if not force and not self.isVisible():
+            self._tables_stale = True
+            return
+        self._tables_stale = False
         try:
             tables = self.ctx.facade.layer_tables(ws)
             sens = self.ctx.facade.sensitivity_results(ws)

@@ -44,6 +44,10 @@ class TrainPage(Page):
         self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
                                                       ("CUDA GPU", "cuda")], "auto"),
                    "Where to train. Automatic uses a CUDA GPU when there is one, else the CPU.")
+        threads = self.field(f, "threads", "CPU threads", self.spin(0, 256, 0),
+                             "How many CPU cores training may use. Automatic uses them all; leave one free to keep "
+                             "other programs snappy.")
+        threads.setSpecialValueText("automatic")
         self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
                    "Fixes all randomness: the same seed and settings give the same model.")
         self.field(f, "sample_every", "Sample every", self.spin(1, 100_000, 100, 10, " steps"),
@@ -53,7 +57,6 @@ class TrainPage(Page):
         self.field(f, "resume", "Resume", QCheckBox("Continue from the saved checkpoint"),
                    "Continue the project's training where it stopped (or the demo's pretrained model) instead of "
                    "starting over. Set Steps to the new total.")
-        self.form_layout.addStretch(1)
 
         self.losses = LossPlot("Losses", {"loss_g": "G loss", "loss_d": "D loss"})
         self.d_out = LossPlot("Discriminator outputs", {"d_real": "D(x) real", "d_fake": "D(G(z)) fake"},
@@ -87,13 +90,20 @@ class TrainPage(Page):
     def values(self) -> dict:
         v = self.field_values()
         return {"data": self.ctx.data_values, "model": {"arch": v["arch"], "latent_dim": v["latent_dim"]},
-                "train": {k: v[k] for k in ("steps", "batch_size", "lr", "loss", "optimizer", "ema", "device", "seed",
-                                            "sample_every", "checkpoint_every", "resume")}}
+                "train": {**{k: v[k] for k in ("steps", "batch_size", "lr", "loss", "optimizer", "ema", "device",
+                                               "seed", "sample_every", "checkpoint_every", "resume")},
+                          "threads": v["threads"] or None}}
 
     def blocker(self) -> str | None:
         ws = self.ctx.workspace
-        if self.field_values()["resume"] and ws is not None and not self.ctx.facade.has_trained_model(ws):
+        v = self.field_values()
+        if not v["resume"] or ws is None:
+            return None
+        if not self.ctx.facade.has_trained_model(ws):
             return "There is no saved model to resume in this project; untick Resume to start fresh."
+        done = self.ctx.facade.trained_steps(ws)
+        if v["steps"] <= done:
+            return f"The saved model is already at step {done:,}; set Steps above {done:,} to train it further."
         return None
 
     def on_workspace(self, ws) -> None:

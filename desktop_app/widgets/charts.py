@@ -59,6 +59,7 @@ class ParetoChart(_Chart):
         super().__init__("Cost vs quality (lower-left is better)", "MACs per image (millions)", "FID", parent)
         self.setToolTip("Each point is one model (dense, pruned, each export precision). Points to the lower left "
                         "are cheaper AND better.")
+        self.plot.getPlotItem().getViewBox().setDefaultPadding(0.12)  # room for the labels at the edges
 
     def set_variants(self, variants: list[dict]) -> None:
         self.clear()
@@ -68,10 +69,22 @@ class ParetoChart(_Chart):
             quality = v.get("fid")
             if isinstance(cost, (int, float)) and isinstance(quality, (int, float)):
                 pts.append((cost / 1e6, quality, v.get("name", "?")))
+        # Variants that land on the same spot (an fp32 export and its checkpoint) share one label.
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        tol_x = 0.02 * ((max(xs) - min(xs)) if pts else 0) or 1e-9
+        tol_y = 0.02 * ((max(ys) - min(ys)) if pts else 0) or 1e-9
+        spots: list[tuple[float, float, list[str]]] = []
         for i, (x, y, name) in enumerate(pts):
             color = PALETTE[i % len(PALETTE)]
-            self.plot.plot([x], [y], pen=None, symbol="o", symbolSize=11, symbolBrush=color, name=name)
-            label = pg.TextItem(name, color="#333", anchor=(0, 1))
+            self.plot.plot([x], [y], pen=None, symbol="o", symbolSize=11, symbolBrush=color)  # labelled, no legend
+            self.series += 1
+            for sx, sy, names in spots:
+                if abs(sx - x) <= tol_x and abs(sy - y) <= tol_y:
+                    names.append(name)
+                    break
+            else:
+                spots.append((x, y, [name]))
+        for i, (x, y, names) in enumerate(spots):  # alternate above/below so close neighbours stay readable
+            label = pg.TextItem(", ".join(names), color="#333", anchor=(0, 1) if i % 2 == 0 else (0, 0))
             label.setPos(x, y)
             self.plot.addItem(label)
-            self.series += 1

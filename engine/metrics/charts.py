@@ -20,12 +20,9 @@ def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     raw = (hi - lo) / max(1, count)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    start = math.floor(lo / step) * step
-    ticks, t = [], start
-    while t <= hi + step * 0.5:
-        ticks.append(round(t, 10))
-        t += step
-    return ticks
+    first = math.floor(lo / step)
+    last = math.ceil(hi / step)  # the last tick at or above the highest value: no point falls off the chart
+    return [round(i * step, 10) for i in range(first, last + 1)]
 
 
 def _fmt(v: float) -> str:
@@ -112,12 +109,25 @@ def scatter(points: list[tuple[str, float, float]], x_label: str, y_label: str, 
         path = " ".join(f"{ax.x(x):.1f},{ax.y(y):.1f}" for _, x, y in front)
         body.append(f'<polyline points="{path}" fill="none" stroke="#2ca02c" stroke-dasharray="4 3"/>')
     on_front = {p[0] for p in front}
+    labels: dict[tuple[int, int], list[str]] = {}  # variants on the same spot (a model and its ONNX) share a label
     for i, (name, x, y) in enumerate(points):
         color = PALETTE[i % len(PALETTE)]
         r = 6 if name in on_front else 4
-        body.append(f'<circle cx="{ax.x(x):.1f}" cy="{ax.y(y):.1f}" r="{r}" fill="{color}"><title>{escape(name)}: '
-                    f'{_fmt(x)}, {y:.3g}</title></circle><text x="{ax.x(x) + 8:.1f}" y="{ax.y(y) - 6:.1f}" '
-                    f'fill="{color}">{escape(name)}</text>')
+        body.append(f'<circle cx="{ax.x(x):.1f}" cy="{ax.y(y):.1f}" r="{r}" fill="{color}" fill-opacity="0.8">'
+                    f'<title>{escape(name)}: {_fmt(x)}, {y:.4g}</title></circle>')
+        labels.setdefault((round(ax.x(x)), round(ax.y(y))), []).append(name)
+    placed: list[tuple[float, float, float]] = []  # (left, right, baseline) of labels already drawn
+    for (px, py), names in labels.items():
+        text = ", ".join(names)
+        right = px > W / 2  # labels on the right half grow leftwards so they stay inside the chart
+        width = 6.5 * len(text)
+        left = px - 8 - width if right else px + 8
+        y = max(py - 8, TOP + 10)
+        while any(a < left + width and left < b and abs(y - by) < 12 for a, b, by in placed):
+            y += 12  # nearby points: stack their labels instead of printing one over the other
+        placed.append((left, left + width, y))
+        body.append(f'<text x="{px - 8 if right else px + 8}" y="{y}" '
+                    f'text-anchor="{"end" if right else "start"}">{escape(text)}</text>')
     return _svg(body, title)
 
 

@@ -5,13 +5,14 @@ MACs, bytes, latency) — written to report.json, report.html and report.csv."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from engine.errors import ConfigError, DataError, WorkspaceError
-from engine.events import Artifact, CancelToken, Cancelled, EtaMeter, Event, Log, Metrics, Progress, Samples
+from engine.events import Artifact, Cancelled, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.workspace import Workspace
 
 FEATURE_NETS = ("auto", "digit-cnn", "none")
@@ -46,7 +47,7 @@ class EvaluateConfig:
             raise ConfigError(f"feature_net must be one of {', '.join(FEATURE_NETS)} or a .pt file "
                               f"(got {self.feature_net!r}).")
 
-    def effective(self) -> "EvaluateConfig":
+    def effective(self) -> EvaluateConfig:
         if not self.quick:
             return self
         return replace(self, samples=min(self.samples, 1000), latency_runs=min(self.latency_runs, 5), quick=False)
@@ -104,7 +105,7 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.rint((np.clip(x, -1, 1) + 1) * 127.5).astype(np.uint8)
 
 
-def _quality(images: np.ndarray, s: SeedSet, net) -> dict[str, Any]:
+def _quality(images: np.ndarray, s: SeedSet, net, teacher: np.ndarray | None) -> dict[str, Any]:
     """All quality numbers of one variant for one seed."""
     from engine.metrics import quality as q
     from engine.metrics.feature_net import features_and_classes
@@ -122,9 +123,9 @@ def _quality(images: np.ndarray, s: SeedSet, net) -> dict[str, Any]:
         out["swd"], out["swd_per_level"] = swd["mean"], swd["per_level"]
     except ConfigError:  # images under 16 px: no pyramid to compare
         out["swd"] = None
-    if s.teacher is not None:
-        out["psnr_vs_teacher"] = q.psnr(images, s.teacher)
-        out["ssim_vs_teacher"] = q.ssim(images[:SSIM_COUNT], s.teacher[:SSIM_COUNT])
+    if teacher is not None:
+        out["psnr_vs_teacher"] = q.psnr(images, teacher)
+        out["ssim_vs_teacher"] = q.ssim(images[:SSIM_COUNT], teacher[:SSIM_COUNT])
     return out
 
 
@@ -168,13 +169,20 @@ def _failed(v, ws: Workspace, error: str) -> dict[str, Any]:
 # ---- the stage ---------------------------------------------------------------------------------------------------
 def run_evaluate(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken | None = None) -> Iterator[Event]:
     """Evaluate every variant; failed ones are marked in the report and named in the WorkspaceError raised last."""
+    import torch
+
     cfg.validate()
     cancel = cancel or CancelToken()
+    old_threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)  # generation and latency both run on the count the report states
     try:
         yield from _run(cfg.effective(), ws, cancel)
     except Cancelled:
         ws.update_stage("evaluate", status="cancelled")
         yield Log("warning", "Evaluation cancelled; the previous report (if any) is unchanged.")
+    finally:
+        torch.set_num_threads(old_threads)
 
 
 def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
@@ -213,6 +221,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     from engine.metrics.feature_net import features_and_classes
 
     seed_sets = []
+    yield Progress("evaluate", 0, len(variants) * cfg.seeds, f"features of {n_real:,} real images")
     for k in range(cfg.seeds):
         cancel.raise_if_cancelled()
         s = SeedSet(cfg.seed + k, np.zeros((0,)), _real_subset(data.images, n_real, cfg.seed + k))
@@ -241,21 +250,32 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
             done += cfg.seeds
             continue
         per_seed = []
-        for s in seed_sets:
-            if s.z.size == 0 or s.z.shape[1] != loaded.latent_dim:
-                s.z = _latents(cfg.samples, loaded.latent_dim, s.seed)
-            images = _generate(loaded, s.z, cfg.batch, cancel)
-            if v.name == "dense":
-                s.teacher, teacher_latent = images, loaded.latent_dim
-            elif teacher_latent != loaded.latent_dim:
-                s.teacher = None  # another latent size: no like-for-like teacher images
-            if s is seed_sets[0]:
-                grids[v.name] = _to_uint8(images[:GRID_COUNT])
-            yield Progress("evaluate", done, total, f"{v.name}: measuring (seed {s.seed})")
-            per_seed.append(_quality(images, s, net))
-            done += 1
-            rate, eta = meter.update(done)
-            yield Progress("evaluate", done, total, f"{v.name} seed {s.seed} done", rate=rate, eta_s=eta)
+        try:
+            for s in seed_sets:
+                if s.z.size == 0 or s.z.shape[1] != loaded.latent_dim:
+                    s.z = _latents(cfg.samples, loaded.latent_dim, s.seed)
+                yield Progress("evaluate", done, total, f"{v.name}: generating {cfg.samples:,} images (seed {s.seed})")
+                images = _generate(loaded, s.z, cfg.batch, cancel)
+                if v.name == "dense":
+                    s.teacher, teacher_latent = images, loaded.latent_dim
+                if s is seed_sets[0]:
+                    grids[v.name] = _to_uint8(images[:GRID_COUNT])
+                yield Progress("evaluate", done, total, f"{v.name}: measuring (seed {s.seed})")
+                # another latent size (a foreign ONNX): no like-for-like teacher images to compare with
+                teacher = s.teacher if teacher_latent == loaded.latent_dim else None
+                per_seed.append(_quality(images, s, net, teacher))
+                done += 1
+                rate, eta = meter.update(done)
+                yield Progress("evaluate", done, total, f"{v.name} seed {s.seed} done", rate=rate, eta_s=eta)
+        except Cancelled:
+            raise
+        except Exception as e:  # a file that loads but does not run (bad graph, wrong output): fail it, go on
+            first = (str(e).strip().splitlines() or [""])[0][:160]
+            rows.append(_failed(v, ws, f"{ws.rel(v.path)} does not run ({type(e).__name__}: {first})"))
+            grids.pop(v.name, None)
+            yield Log("error", f"{v.name}: {rows[-1]['error']}.")
+            done = (variants.index(v) + 1) * cfg.seeds
+            continue
         seconds_quality = time.perf_counter() - t0
         cancel.raise_if_cancelled()
         latency = _latency(loaded, cfg, threads) if cfg.latency else None

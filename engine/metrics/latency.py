@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -15,15 +15,25 @@ import torch
 BATCHES = (1, 64)
 
 
-def median_ms(run: Callable[[], object], runs: int = 20, warmup: int = 3) -> float:
-    """Median wall time of `run()` in milliseconds after `warmup` untimed calls (first calls allocate and plan)."""
+MAX_SECONDS = 5.0  # per runtime and batch size: a big dense model at batch 64 stops early instead of taking minutes
+MIN_RUNS = 3
+
+
+def median_ms(run: Callable[[], object], runs: int = 20, warmup: int = 3, max_seconds: float = MAX_SECONDS) -> float:
+    """Median wall time of `run()` in milliseconds after `warmup` untimed calls (first calls allocate and plan).
+
+    Stops after `runs` timed calls, or once `max_seconds` have passed with at least MIN_RUNS done.
+    """
     for _ in range(max(0, warmup)):
         run()
-    times = []
+    times: list[float] = []
+    start = time.perf_counter()
     for _ in range(max(1, runs)):
         t = time.perf_counter()
         run()
         times.append((time.perf_counter() - t) * 1000.0)
+        if len(times) >= MIN_RUNS and time.perf_counter() - start > max_seconds:
+            break
     return float(statistics.median(times))
 
 
@@ -46,7 +56,7 @@ def torch_latency(G: torch.nn.Module, batches=BATCHES, runs: int = 20, warmup: i
             for b in batches:
                 z = torch.from_numpy(latents(b, int(G.latent_dim))).to(device)
 
-                def step():
+                def step(z=z):
                     G(z)
                     if device.type == "cuda":  # kernels are async; time the work, not the launch
                         torch.cuda.synchronize(device)
@@ -64,7 +74,7 @@ def ort_latency(session, latent_dim: int, batches=BATCHES, runs: int = 20, warmu
     out = {}
     for b in batches:
         feed = {"z": latents(b, latent_dim)}
-        out[f"ort_b{b}"] = round(median_ms(lambda: session.run(["image"], feed), runs, warmup), 4)
+        out[f"ort_b{b}"] = round(median_ms(lambda feed=feed: session.run(["image"], feed), runs, warmup), 4)
     return out
 
 

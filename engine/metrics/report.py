@@ -153,8 +153,10 @@ def _layers(manifest: dict) -> str:
     widths = charts.bars(names, {"width before": [layers[n].get("width_before") for n in names],
                                  "width after": [layers[n].get("width_after") for n in names]},
                          "channels / features", "Generator widths before and after pruning")
-    sparsity = charts.bars(names, {"sparsity %": [100 * (layers[n].get("sparsity") or 0) for n in names]},
-                           "zero weights (%)", "Generator weight sparsity per layer")
+    zeros = [100 * (layers[n].get("sparsity") or 0) for n in names]
+    sparsity = (charts.bars(names, {"sparsity %": zeros}, "zero weights (%)", "Generator weight sparsity per layer")
+                if any(zeros) else '<p class="note">No zero weights: channel pruning removes whole channels '
+                                   'instead (see the widths).</p>')
     return (f'<p class="note">Last pruning: {escape(str(rec.get("method")))}, amount {escape(str(rec.get("amount")))}'
             f', schedule {escape(str(rec.get("schedule")))}.</p><div class="charts">{widths}{sparsity}</div>')
 

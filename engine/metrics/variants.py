@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,8 @@ def discover(ws: Workspace) -> list[Variant]:
             found.append(Variant(name, "torch", path, error=f"{ws.rel(path)} is missing; run '{stage}' again"))
     export = stages.get("export") or {}
     source = export.get("checkpoint")
-    listed = {ws.abs(r["path"]) for r in (export.get("results") or {}).values() if isinstance(r, dict) and r.get("path")}
+    results = (export.get("results") or {}).values()
+    listed = {ws.abs(r["path"]) for r in results if isinstance(r, dict) and r.get("path")}
     files = sorted(p for p in ws.export_dir.glob("*.onnx") if not p.name.startswith("."))
     seen = set()
     for path in sorted(set(files) | listed, key=lambda p: (p.name != "generator.onnx", p.name)):
@@ -120,7 +122,8 @@ def _load_onnx(v: Variant, threads: int | None) -> Loaded:
     latent_text = v.meta.get("gan.latent_dim")
     try:
         latent = int(latent_text) if latent_text else int(session.get_inputs()[0].shape[1])
-        shape = tuple(int(s) for s in shape_text.split(",")) if shape_text else tuple(session.get_outputs()[0].shape[1:])
+        shape = (tuple(int(s) for s in shape_text.split(",")) if shape_text
+                 else tuple(session.get_outputs()[0].shape[1:]))
     except (TypeError, ValueError):
         raise WorkspaceError(f"The ONNX file {v.path} has no usable gan.latent_dim / gan.image_shape metadata; "
                              "export it again.") from None

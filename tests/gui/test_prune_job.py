@@ -3,6 +3,7 @@
 
 def test_prune_job_updates_the_layer_table(make_window, trained_project, qtbot):
     window = make_window(workspace=trained_project)
+    window.show()  # a hidden prune page defers reloading its tables until it is shown
     prune = window.pages["prune"]
     window.show_page("prune")
     g_table = prune.tables["g"]
