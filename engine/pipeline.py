@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 from engine.config import PipelineConfig, load_pipeline_config, to_toml
 from engine.errors import WorkspaceError
-from engine.events import CancelToken, Event, Log
+from engine.events import Artifact, CancelToken, Event, Log
 from engine.resources import resource
 from engine.workspace import Workspace, atomic_write_text, load_checkpoint_file
 
@@ -87,17 +87,18 @@ def run_config(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
         yield from run(stage_cfg, ws, cancel)
 
 
-def _optional(module: str, name: str) -> Callable | None:
-    """A stage function if its module is installed in this build, else None (stages land one by one)."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ModuleNotFoundError, AttributeError):
-        return None
-
-
 def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 50, quick: bool = False) -> Iterator[Event]:
-    """The whole pipeline on the embedded default, starting from the pretrained DCGAN."""
+    """The whole pipeline on the embedded default, from the pretrained DCGAN: a few more training steps →
+    structural prune (half the channels of G) → fine-tune with distillation → export fp32 + int8 → evaluate every
+    variant → a sample grid through the on-device path (onnxruntime only) → report."""
     from engine.config import TrainConfig
+    from engine.export.stage import ExportConfig, run_export
+    from engine.finetune import FinetuneConfig, run_finetune
+    from engine.images import save_png
+    from engine.metrics.evaluate import EvaluateConfig, run_evaluate
+    from engine.ondevice import GeneratorModel, grid
+    from engine.prune.config import PruneConfig
+    from engine.prune.stage import run_prune
     from engine.train import run_train
 
     t0 = time.perf_counter()
@@ -105,21 +106,25 @@ def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 50, quick: b
     cfg = dataclasses.replace(cfg, train=TrainConfig(steps=int(ws.stage("train")["step"]) + train_steps,
                                                      resume=True, sample_every=max(1, train_steps),
                                                      checkpoint_every=10**9, seed=cfg.train.seed))
-    save_config(ws, cfg)
+    stages = [
+        ("prune", PruneConfig(method="channel-l1", amount=0.5, target="g"), run_prune),
+        ("finetune", FinetuneConfig(steps=5 if quick else 300, distill=1.0, sample_every=50), run_finetune),
+        ("export", ExportConfig(precisions=("fp32", "int8"), calibration=64 if quick else 256,
+                                bench_runs=3 if quick else 20), run_export),
+        ("evaluate", EvaluateConfig(samples=500 if quick else 2000, latency_runs=3 if quick else 10), run_evaluate),
+    ]
+    save_config(ws, dataclasses.replace(cfg, stages={name: dataclasses.asdict(c) for name, c, _ in stages}))
     yield Log("info", f"Demo: {train_steps} more training steps of the pretrained {cfg.model.arch} ...")
     yield from run_train(cfg, ws, cancel)
-    for module, fn in _DEMO_STAGES:
-        stage = _optional(module, fn)
-        if stage is None or cancel.cancelled:
-            continue
-        yield from stage(ws, cancel, quick=quick)
-    yield Log("info", f"Demo finished in {time.perf_counter() - t0:.1f} s; workspace {ws.root}.")
-
-
-# Each later stage contributes a `demo_step(ws, cancel, quick)` generator with demo-sized settings.
-_DEMO_STAGES = [
-    ("engine.prune.stage", "demo_step"),
-    ("engine.finetune", "demo_step"),
-    ("engine.metrics.evaluate", "demo_step"),
-    ("engine.export.stage", "demo_step"),
-]
+    for name, stage_cfg, run in stages:
+        if cancel.cancelled:
+            return
+        yield Log("info", f"Demo: {name} ...")
+        yield from run(stage_cfg, ws, cancel)
+    model = GeneratorModel(ws.export_dir / "generator.int8.onnx")
+    out = ws.samples_dir / "ondevice-int8.png"
+    save_png(out, grid(model.sample(64, seed=0), nrow=8))
+    yield Artifact("demo", "samples", ws.rel(out), {"via": "onnxruntime only (engine.ondevice)"})
+    seconds = time.perf_counter() - t0
+    ws.update_stage("demo", status="done", seconds=round(seconds, 1), quick=quick)
+    yield Log("info", f"Demo finished in {seconds:.1f} s; report {ws.rel(ws.root / 'report.html')}.")

@@ -23,12 +23,13 @@ class ConsoleReporter:
         self.tty = self.stream.isatty()
         self._last_line = 0.0
         self._metrics: dict[str, float] = {}
+        self._metrics_stage = ""
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Progress):
             self._progress(event)
         elif isinstance(event, Metrics):
-            self._metrics = event.values
+            self._metrics, self._metrics_stage = event.values, event.stage
         elif isinstance(event, Log):
             self._newline()
             if event.level != "info" or not self.quiet:
@@ -51,7 +52,8 @@ class ConsoleReporter:
         self._last_line = now
         frac = e.step / max(1, e.total)
         bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
-        extras = [f"{k}={v:.3g}" for k, v in list(self._metrics.items())[:4]]
+        shown = self._metrics if self._metrics_stage == e.stage else {}  # never another stage's numbers
+        extras = [f"{k}={v:.3g}" for k, v in list(shown.items())[:4] if isinstance(v, (int, float))]
         if e.rate:
             extras.append(f"{e.rate:.1f}/s")
         if e.eta_s is not None and not done:
