@@ -8,7 +8,6 @@ measured in the same run. Writes bench/results/train_throughput.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile

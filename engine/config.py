@@ -126,9 +126,9 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
     try:
         raw = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"The config file {path} does not exist; check the path.")
+        raise ConfigError(f"The config file {path} does not exist; check the path.") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"The config file {path} is not valid TOML ({e}); fix it and try again.")
+        raise ConfigError(f"The config file {path} is not valid TOML ({e}); fix it and try again.") from None
     cfg = PipelineConfig(
         data=_from_dict(DataConfig, raw.pop("data", {}), "data"),
         model=_from_dict(ModelConfig, raw.pop("model", {}), "model"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +56,7 @@ class Log:
     message: str
 
 
-Event = Union[Progress, Metrics, Samples, Artifact, Log]
+Event = Progress | Metrics | Samples | Artifact | Log
 
 
 class Cancelled(Exception):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from engine.config import PipelineConfig, load_pipeline_config, to_toml
 from engine.errors import WorkspaceError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
 
 
-def make_optimizers(G: nn.Module, D: nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+def make_optimizers(G: nn.Module, D: nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, ...]:
     """Fresh optimizers over the CURRENT parameters (after structural pruning the old ones point at dead tensors)."""
     return make_optimizer(G.parameters(), cfg), make_optimizer(D.parameters(), cfg)
 
@@ -272,7 +272,8 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
     yield Artifact("train", "samples", ws.rel(ws.samples_dir / "train.png"))
     ws.update_stage("train", status=status, step=step)
     if status == "cancelled":
-        yield Log("warning", f"Training cancelled at step {step}; the checkpoint {path} is saved, resume with --resume.")
+        yield Log("warning", f"Training cancelled at step {step}; the checkpoint {path} is saved, "
+                             "resume with --resume.")
     else:
         yield Log("info", f"Training finished at step {step}; checkpoint {path}.")
 

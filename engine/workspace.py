@@ -58,7 +58,8 @@ class Workspace:
             try:
                 self.root.mkdir(parents=True)
             except OSError as e:
-                raise WorkspaceError(f"Cannot create the workspace folder {self.root} ({e.strerror}); choose another.")
+                raise WorkspaceError(f"Cannot create the workspace folder {self.root} ({e.strerror}); "
+                                     "choose another.") from None
         for sub in ("checkpoints", "export", "samples", "logs"):
             (self.root / sub).mkdir(exist_ok=True)
 
@@ -109,7 +110,8 @@ class Workspace:
         try:
             data = json.loads(self.manifest_path.read_text("utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise WorkspaceError(f"The manifest {self.manifest_path} is corrupt ({e}); delete it or use a new workspace.")
+            raise WorkspaceError(f"The manifest {self.manifest_path} is corrupt ({e}); "
+                                 "delete it or use a new workspace.") from None
         if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
             raise WorkspaceError(f"The manifest {self.manifest_path} is not a GAN Pruning Studio manifest.")
         return data
@@ -175,13 +177,13 @@ def load_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
         try:
             raw = lzma.decompress(raw)
         except lzma.LZMAError:
-            raise WorkspaceError(f"The checkpoint {path} is corrupt (bad xz data); restore or retrain it.")
+            raise WorkspaceError(f"The checkpoint {path} is corrupt (bad xz data); restore or retrain it.") from None
     try:
         data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for truncated or foreign files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WorkspaceError(f"The checkpoint {path} is corrupt or not a safe PyTorch file ({first[:120]}); "
-                             "restore it or retrain.")
+                             "restore it or retrain.") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise WorkspaceError(f"The file {path} is not a GAN Pruning Studio checkpoint; choose a checkpoint "
                              "written by this app.")

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig  # noqa: E402
 from engine.events import CancelToken, Log, Progress  # noqa: E402
 from engine.images import save_png  # noqa: E402
-from engine.train import run_train, sample_grid, fixed_latents  # noqa: E402
 from engine.models import generator_from_checkpoint  # noqa: E402
+from engine.train import fixed_latents, run_train, sample_grid  # noqa: E402
 from engine.workspace import Workspace, atomic_write_bytes  # noqa: E402
 
 SETTINGS = {  # per arch: what trains well on 5,000 digits

@@ -5,7 +5,8 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from typing import Iterable, TextIO
+from collections.abc import Iterable
+from typing import TextIO
 
 from engine.events import Artifact, CancelToken, Event, Log, Metrics, Progress, Samples
 

@@ -19,7 +19,7 @@ def load_mnist_5k():
         with np.load(path) as z:
             images, labels = z["images"], z["labels"]
     except (OSError, KeyError, ValueError) as e:
-        raise DataError(f"The bundled data set {path} is missing or damaged ({e}); reinstall the app.")
+        raise DataError(f"The bundled data set {path} is missing or damaged ({e}); reinstall the app.") from None
     return ImageData(images=torch.from_numpy(images).unsqueeze(1).contiguous(),
                      labels=torch.from_numpy(labels.astype(np.int64)), name="mnist-5k",
                      classes=[str(i) for i in range(10)])

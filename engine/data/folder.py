@@ -28,8 +28,9 @@ def _list_images(root: Path) -> tuple[list[Path], list[int], list[str]]:
 
 
 def load_folder(path: str, image_size: int = 28, color: str = "auto"):
-    from engine.data import ImageData
     from PIL import Image, UnidentifiedImageError
+
+    from engine.data import ImageData
 
     root = Path(path).expanduser()
     if not root.exists():

@@ -10,9 +10,9 @@ from engine.resources import user_cache_dir
 
 
 def load_torchvision(name: str):
-    from engine.data import ImageData
-
     import torchvision.datasets as tvd
+
+    from engine.data import ImageData
 
     cls = {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
     root = user_cache_dir() / "datasets"
@@ -21,7 +21,7 @@ def load_torchvision(name: str):
         ds = cls(root=str(root), train=True, download=True)
     except Exception as e:  # URLError, socket errors, HTTP errors, checksum errors
         raise DataError(f"Could not download {name} into {root} ({type(e).__name__}); connect to the internet "
-                        "once, or use a folder of images with --dataset folder:PATH.")
+                        "once, or use a folder of images with --dataset folder:PATH.") from None
     data = ds.data if isinstance(ds.data, np.ndarray) else ds.data.numpy()
     images = torch.from_numpy(np.ascontiguousarray(data))
     images = images.permute(0, 3, 1, 2) if images.ndim == 4 else images.unsqueeze(1)

@@ -6,7 +6,7 @@ from spec + state_dict — never pickled.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch.nn as nn
 
@@ -75,7 +75,7 @@ def _load(model: nn.Module, state: dict, what: str) -> None:
         model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
     except (RuntimeError, KeyError) as e:
         raise WorkspaceError(f"The checkpoint's {what} weights do not fit its architecture spec "
-                             f"({str(e).splitlines()[0][:100]}); the file is damaged or from another model.")
+                             f"({str(e).splitlines()[0][:100]}); the file is damaged or from another model.") from None
 
 
 # Registration happens on import of each arch module.
