@@ -242,12 +242,15 @@ class BackgroundCalls(QObject):
         super().__init__(parent)
         self._thread: _CallThread | None = None
         self._pending: tuple[str, Callable[[], object]] | None = None
+        self._closed = False
 
     @property
     def busy(self) -> bool:
         return self._thread is not None
 
     def request(self, tag: str, fn: Callable[[], object]) -> None:
+        if self._closed:  # a debounce timer firing after the window closed must not start a thread
+            return
         self._pending = (tag, fn)
         if self._thread is None:
             self._next()
@@ -282,6 +285,7 @@ class BackgroundCalls(QObject):
         self._next()
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        self._closed = True
         self._pending = None
         if self._thread is None:
             return True
