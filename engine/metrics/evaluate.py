@@ -15,7 +15,7 @@ from engine.errors import ConfigError, DataError, WorkspaceError
 from engine.events import Artifact, Cancelled, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.workspace import Workspace
 
-FEATURE_NETS = ("auto", "digit-cnn", "none")
+FEATURE_NETS = ("auto", "digit-cnn", "inception", "none")
 GRID_COUNT = 64  # images per variant in the side-by-side grids
 SSIM_COUNT = 1000  # SSIM is ~10x the cost of PSNR; a thousand pairs pin it to the third decimal
 QUALITY_KEYS = ("fid", "precision", "recall", "density", "coverage", "swd", "psnr_vs_teacher", "ssim_vs_teacher")
@@ -27,7 +27,9 @@ class EvaluateConfig:
     seeds: int = 1  # K seeds → every quality number as mean ± std
     batch: int = 500
     latency: bool = True
-    feature_net: str = "auto"  # auto (the digit classifier for 28x28 gray data) | digit-cnn | none | PATH.pt
+    # auto: the digit classifier for MNIST, a classifier trained once and cached for other labelled data, none for
+    # unlabelled data | digit-cnn | inception (weights already on disk) | none | PATH.pt
+    feature_net: str = "auto"
     latency_runs: int = 20  # timed runs per batch size (median reported)
     threads: int | None = None  # CPU threads for torch and ORT; None = torch's current setting
     seed: int = 0
@@ -46,6 +48,10 @@ class EvaluateConfig:
                                                          or self.feature_net.endswith(".pt")):
             raise ConfigError(f"feature_net must be one of {', '.join(FEATURE_NETS)} or a .pt file "
                               f"(got {self.feature_net!r}).")
+        if self.feature_net == "inception":
+            from engine.metrics.inception import require_weights
+
+            require_weights()  # refuse at the edge, before any work, with where to put the file
 
     def effective(self) -> EvaluateConfig:
         if not self.quick:
@@ -54,18 +60,31 @@ class EvaluateConfig:
 
 
 # ---- real data and the feature space -----------------------------------------------------------------------------
-def _feature_net(cfg: EvaluateConfig, image_shape: tuple[int, ...]):
-    """(net or None, why not): the digit classifier serves 28x28 gray data; elsewhere FID says it is unavailable."""
-    from engine.metrics.feature_net import load_feature_net
+def _feature_net(cfg: EvaluateConfig, data, cancel: CancelToken):
+    """Generator of training events returning (net or None, its name for the report or None, why not or None).
+
+    auto: the digit classifier for MNIST, a classifier trained on (or cached for) any other labelled data, and no
+    FID for unlabelled data."""
+    from engine.metrics.feature_cache import prepare_feature_net, why_no_classifier
+    from engine.metrics.feature_net import describe, load_feature_net
 
     if cfg.feature_net == "none":
-        return None, "FID is off (feature_net = none); SWD and teacher fidelity are reported instead."
+        return None, None, "FID is off (feature_net = none); SWD and teacher fidelity are reported instead."
     if cfg.feature_net.endswith(".pt"):
-        return load_feature_net(cfg.feature_net), None
-    if cfg.feature_net == "auto" and tuple(image_shape) != (1, 28, 28):
-        return None, (f"FID is unavailable for {'x'.join(map(str, image_shape))} images (the bundled feature net "
-                      "reads 28x28 gray digits); SWD and teacher fidelity are reported instead.")
-    return load_feature_net(), None
+        net = load_feature_net(cfg.feature_net)
+        return net, describe(net), None
+    if cfg.feature_net == "inception":
+        from engine.metrics.inception import load_inception
+
+        net, name = load_inception()
+        return net, name, None
+    if cfg.feature_net == "digit-cnn":
+        net = load_feature_net()
+        return net, describe(net), None
+    found = yield from prepare_feature_net(data, cancel)
+    if found is None:
+        return None, None, why_no_classifier(data)
+    return found[0], found[1], None
 
 
 @dataclass
@@ -116,8 +135,9 @@ def _quality(images: np.ndarray, s: SeedSet, net, teacher: np.ndarray | None) ->
         feats, ids = features_and_classes(net, fake)
         out["fid"] = q.fid_from_features(s.real_features, feats)
         out.update({k: v for k, v in q.manifold_metrics(s.real_features, feats).items() if not k.startswith("k_")})
-        out["class_histogram"] = q.histogram_of(ids, int(net.spec()["classes"]))
-        out["modes_covered"] = q.modes_covered(out["class_histogram"])
+        if int(net.spec()["classes"]) > 0:  # Inception features come without our classes
+            out["class_histogram"] = q.histogram_of(ids, int(net.spec()["classes"]))
+            out["modes_covered"] = q.modes_covered(out["class_histogram"])
     try:
         swd = q.sliced_wasserstein(s.real, fake, seed=s.seed)
         out["swd"], out["swd_per_level"] = swd["mean"], swd["per_level"]
@@ -190,7 +210,6 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
 
     from engine.data import load_dataset
     from engine.metrics import report as reports
-    from engine.metrics.feature_net import describe
     from engine.metrics.latency import empty_latency
     from engine.metrics.variants import discover, load
     from engine.pipeline import workspace_config
@@ -203,7 +222,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     threads = cfg.threads or torch.get_num_threads()
     data_cfg = workspace_config(ws).data
     data = load_dataset(data_cfg)
-    net, fid_note = _feature_net(cfg, data.image_shape)
+    net, net_name, fid_note = yield from _feature_net(cfg, data, cancel)
     need = 2 * int(net.spec()["feature_dim"]) if net is not None else 2
     if cfg.samples < need:
         raise ConfigError(f"--samples {cfg.samples} is too few for {net.spec()['feature_dim']}-d features: the "
@@ -294,7 +313,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
         yield Log("info", f"{v.name}: {_summary(row)}; {row['seconds']:.1f} s for {cfg.samples:,} samples x "
                           f"{cfg.seeds} seed(s).")
     reports.fill_onnx_macs(rows)
-    report = reports.build_report(rows, feature_net=describe(net) if net is not None else None,
+    report = reports.build_report(rows, feature_net=net_name,
                                   fid_note=fid_note, seed=cfg.seed, seeds=cfg.seeds, samples=cfg.samples,
                                   real_count=n_real, data=data.name, image_shape=list(data.image_shape),
                                   device=f"CPU ({threads} threads)", threads=threads,

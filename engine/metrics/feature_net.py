@@ -24,7 +24,8 @@ DEFAULT_SPEC = {"arch": "digit-cnn", "in_channels": 1, "image_size": 28, "widths
 
 
 class DigitCNN(nn.Module):
-    """Three conv+pool stages, a 128-d feature layer and a linear classifier head."""
+    """Three conv+pool stages, a feature layer and a linear classifier head; channels, size (8 px or more), widths,
+    feature size and class count all come from the spec, so the same family serves any labelled data set."""
 
     def __init__(self, spec: dict | None = None) -> None:
         super().__init__()
@@ -66,6 +67,8 @@ def _as_net_input(net: DigitCNN, images) -> torch.Tensor:
     x = x.float().div(127.5).sub(1.0) if not x.is_floating_point() else x.float()
     if x.shape[1] == 3 and net.in_channels == 1:
         x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    elif x.shape[1] == 1 and net.in_channels == 3:  # gray data in an RGB feature space (Inception)
+        x = x.expand(-1, 3, -1, -1)
     elif x.shape[1] != net.in_channels:
         raise DataError(f"The feature net takes {net.in_channels}-channel images (got {x.shape[1]} channels).")
     if x.shape[-1] != net.image_size or x.shape[-2] != net.image_size:
@@ -80,8 +83,13 @@ def features(net: DigitCNN, images, batch: int = 500) -> np.ndarray:
     net.eval()
     device = next(net.parameters()).device
     out = [net.embedding(_as_net_input(net, chunk).to(device)).double().cpu()
-           for chunk in torch.as_tensor(images).split(batch)]
-    return torch.cat(out).numpy() if out else np.zeros((0, net.embed.out_features))
+           for chunk in torch.as_tensor(images).split(_batch_for(net, batch))]
+    return torch.cat(out).numpy() if out else np.zeros((0, int(net.spec()["feature_dim"])))
+
+
+def _batch_for(net, batch: int) -> int:
+    # a big feature net (Inception at 299 px) names the most images it can take at once without GBs of activations
+    return min(batch, getattr(net, "max_batch", batch))
 
 
 @torch.no_grad()
@@ -107,12 +115,13 @@ def features_and_classes(net: DigitCNN, images, batch: int = 500) -> tuple[np.nd
     net.eval()
     device = next(net.parameters()).device
     feats, ids = [], []
-    for chunk in torch.as_tensor(images).split(batch):
+    for chunk in torch.as_tensor(images).split(_batch_for(net, batch)):
         emb = net.embedding(_as_net_input(net, chunk).to(device))
         feats.append(emb.double().cpu())
-        ids.append(net.head(emb).argmax(1).cpu())
+        # a feature net without a classifier (Inception features) gives no classes: all ids are 0
+        ids.append(net.head(emb).argmax(1).cpu() if net.head is not None else torch.zeros(len(emb), dtype=torch.int64))
     if not feats:
-        return np.zeros((0, net.embed.out_features)), np.zeros((0,), dtype=np.int64)
+        return np.zeros((0, int(net.spec()["feature_dim"]))), np.zeros((0,), dtype=np.int64)
     return torch.cat(feats).numpy(), torch.cat(ids).numpy()
 
 
