@@ -28,6 +28,16 @@ def workspace_config(ws: Workspace) -> PipelineConfig:
     return PipelineConfig()
 
 
+def load_bundled_checkpoint(name: str) -> dict:
+    """A pretrained model from resources/models. Where G and D together would pass 5 MB, D's weights sit in a
+    second file named by 'discriminator_file' (each file stays small)."""
+    ckpt = load_checkpoint_file(resource("models", name))
+    part = ckpt.pop("discriminator_file", None)
+    if part:
+        ckpt["discriminator"] = load_checkpoint_file(resource("models", part))["discriminator"]
+    return ckpt
+
+
 def open_demo_workspace(path: str | Path, model: str = DEMO_MODEL) -> Workspace:
     """A workspace holding the bundled pretrained GAN as its trained ('dense') model."""
     src = resource("models", model)
@@ -35,7 +45,7 @@ def open_demo_workspace(path: str | Path, model: str = DEMO_MODEL) -> Workspace:
         raise WorkspaceError(f"The bundled demo model {src} is missing; reinstall the app or train one with "
                              "'gan-prune train'.")
     ws = Workspace(path)
-    ckpt = load_checkpoint_file(src)
+    ckpt = load_bundled_checkpoint(model)
     to32 = lambda sd: {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
     ckpt["generator"], ckpt["discriminator"] = to32(ckpt["generator"]), to32(ckpt["discriminator"])
     ckpt.pop("format", None), ckpt.pop("version", None)

@@ -34,6 +34,22 @@ SETTINGS = {  # per arch: what trains well on 5,000 digits
 }
 
 
+def write_bundled(payload: dict, out: Path, limit: int = 5_000_000) -> None:
+    """Write a bundled checkpoint; if it would pass `limit` bytes, D's weights go to a second file."""
+    def dump(obj) -> bytes:
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        return buf.getvalue()
+
+    data = dump(payload)
+    if len(data) > limit:
+        part = out.with_name(out.stem + ".discriminator.pt")
+        atomic_write_bytes(part, dump({"format": payload["format"], "version": payload["version"],
+                                       "discriminator": payload["discriminator"]}))
+        data = dump({**payload, "discriminator": {}, "discriminator_file": part.name})
+    atomic_write_bytes(out, data)
+
+
 def domain_fid(G, n: int = 2000) -> float:
     from engine.data import load_dataset, to_float
     from engine.metrics.feature_net import features, load_feature_net
@@ -80,14 +96,18 @@ def main() -> None:
                "pretrained": {"command": " ".join(sys.argv), "train_seconds": round(time.time() - t0),
                               "settings": SETTINGS[args.arch],
                               "domain_fid_2000": fids, "shipped": best}}
-    buf = io.BytesIO()
-    torch.save(payload, buf)
     out = ROOT / "resources" / "models" / f"{args.arch}-mnist5k.pt"
-    atomic_write_bytes(out, buf.getvalue())
+    write_bundled(payload, out)
     G = generator_from_checkpoint(ckpt, use_ema=(best == "ema"))
     save_png(ROOT / "docs" / "images" / f"{args.arch}-mnist5k.png", sample_grid(G, fixed_latents(64, G.latent_dim, 0)))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) in {time.time() - t0:.0f}s")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--split"]:  # re-write an existing bundled file within the size limit
+        from engine.workspace import load_checkpoint_file
+
+        target = Path(sys.argv[2])
+        write_bundled(load_checkpoint_file(target), target)
+    else:
+        main()

@@ -2,6 +2,8 @@
 
 import json
 
+import torch
+
 from engine.cli import main
 
 
@@ -24,3 +26,16 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path, capsys):
 def test_demo_refuses_zero_training_steps(tmp_path, capsys):
     assert main(["demo", "-w", str(tmp_path / "d"), "--train-steps", "0"]) == 2
     assert "--train-steps must be above 0 (got 0)" in capsys.readouterr().err
+
+
+def test_every_bundled_gan_opens_as_a_trained_workspace(tmp_path):
+    from engine.models import discriminator_from_checkpoint, generator_from_checkpoint
+    from engine.pipeline import open_demo_workspace
+
+    for name in ("dcgan-mnist5k.pt", "mlp-mnist5k.pt"):
+        ws = open_demo_workspace(tmp_path / name, model=name)
+        ckpt = ws.load_checkpoint("dense")
+        G, D = generator_from_checkpoint(ckpt), discriminator_from_checkpoint(ckpt)
+        assert G.spec()["image_shape"] == [1, 28, 28] and D.spec()["image_shape"] == [1, 28, 28]
+        assert all(v.dtype.is_floating_point is False or v.dtype == torch.float32 for v in ckpt["generator"].values())
+        assert ws.stage("train")["status"] == "done" and ws.stage("train")["step"] > 1000

@@ -31,7 +31,7 @@ def test_too_few_samples_are_refused_naming_the_minimum(tmp_path):
         list(run_evaluate(EvaluateConfig(samples=100), ws, CancelToken()))
 
 
-@pytest.mark.parametrize("bad", [dict(samples=0), dict(seeds=-1), dict(batch=1.5), dict(feature_net="inception"),
+@pytest.mark.parametrize("bad", [dict(samples=0), dict(seeds=-1), dict(batch=1.5), dict(feature_net="vgg"),
                                  dict(threads=0)])
 def test_settings_out_of_range_are_refused(bad):
     with pytest.raises(ConfigError):
