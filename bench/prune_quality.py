@@ -72,6 +72,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300, help="fine-tuning steps per variant")
     ap.add_argument("--train-steps", type=int, default=600, help="only when no pretrained DCGAN is bundled")
     ap.add_argument("--fid-samples", type=int, default=1000)
+    ap.add_argument("--keeps", default="0.5,0.47,0.25",
+                    help="channel keep ratios (0.47 is the widest that removes >= 4x of the MACs)")
     ap.add_argument("--quick", action="store_true", help="tiny numbers: checks the script runs")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch decides)")
     args = ap.parse_args()
@@ -90,7 +92,7 @@ def main() -> None:
     print(f"dense model: {source}; dense domain-FID {results['dense']['fid']}")
     print(f"{'keep':>5} {'distill':>7} {'MACs':>6} {'params':>6} {'PSNR pruned':>11} {'PSNR tuned':>10} "
           f"{'FID':>8} {'s':>6}")
-    for keep in (0.5, 0.25):
+    for keep in [float(k) for k in args.keeps.split(",")]:
         for distill in (1.0, 0.0):
             t0 = time.perf_counter()
             ws = Workspace(tmp / f"keep{keep}_distill{distill}")
@@ -110,10 +112,21 @@ def main() -> None:
                    "widths": G.spec()["widths"], "psnr_pruned": round(pruned_psnr, 3),
                    "psnr_finetuned": round(teacher_psnr(G, teacher, z), 3), "fid": domain_fid(G, args.fid_samples),
                    "seconds": round(time.perf_counter() - t0, 1)}
+            row["fid_vs_dense"] = round(row["fid"] / results["dense"]["fid"], 3) if row["fid"] else None
             results["variants"].append(row)
             print(f"{keep:>5} {distill:>7} {row['macs_ratio']:>6.3f} {row['params_ratio']:>6.3f} "
                   f"{row['psnr_pruned']:>11.2f} {row['psnr_finetuned']:>10.2f} {str(row['fid']):>8} "
                   f"{row['seconds']:>6}")
+    # The target: at >= 4x fewer MACs, domain-FID <= 1.15x dense, and distillation better than none.
+    rows = results["variants"]
+    at4x = [r for r in rows if r["macs_ratio"] <= 0.25 and r["fid"]]
+    results["target"] = {
+        "best_fid_vs_dense_at_4x_fewer_macs": min((r["fid_vs_dense"] for r in at4x), default=None),
+        "distill_beats_none": {str(k): {"fid": a["fid"] < b["fid"], "psnr": a["psnr_finetuned"] > b["psnr_finetuned"]}
+                               for k in sorted({r["keep"] for r in rows})
+                               for a in rows if a["keep"] == k and a["distill"] > 0
+                               for b in rows if b["keep"] == k and b["distill"] == 0}}
+    print(f"target: {results['target']}")
     results["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                           "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     out = ROOT / "bench" / "results" / "prune_quality.json"
