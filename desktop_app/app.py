@@ -32,6 +32,9 @@ def create_application(argv: list[str] | None = None) -> QApplication:
         app = QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName("GAN Pruning Studio")
     app.setOrganizationName("GAN Pruning Studio")
+    # Hand the GIL over every 1 ms instead of 5: a worker thread running Python between torch ops then delays
+    # the event loop less (part of keeping UI stalls short, see bench/ui_responsiveness.py).
+    sys.setswitchinterval(0.001)
     app.setStyle("Fusion")  # the same look on every platform and offscreen
     app.setWindowIcon(app_icon())
     return app
@@ -41,7 +44,10 @@ def build_main_window(facade: EngineFacade | None = None, settings: StudioSettin
                       jobs: JobRunner | None = None, workspace: str | Path | None = None) -> MainWindow:
     """Everything the window needs, each part injectable (tests pass a temp settings file and their own facade)."""
     jobs = jobs or JobRunner()
-    ctx = StudioContext(facade or EngineFacade(), jobs, settings or StudioSettings())
+    if facade is None:
+        facade = EngineFacade()
+        facade.prepare()
+    ctx = StudioContext(facade, jobs, settings or StudioSettings())
     window = MainWindow(ctx, app_icon())
     jobs.setParent(window)
     ctx.setParent(window)

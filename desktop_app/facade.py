@@ -74,6 +74,19 @@ class EngineFacade:
     def available(self, stage: str) -> bool:
         return _stage(stage) is not None
 
+    def prepare(self) -> None:
+        """Warm torch up once on the UI thread at start-up, before any job.
+
+        Measured in bench/ui_responsiveness.py: the first job's imports (the first optimizer pulls in
+        torch._dynamo) ran in the worker thread holding the GIL and froze the window for up to 200 ms; and with
+        torch on every core the window itself was starved. So: import now, and leave one core to the window
+        (a user can still ask for more threads on the Train page).
+        """
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
     def device_description(self) -> str:
         """'CPU' or the CUDA GPU's name (imports torch: call once, after the window shows)."""
         import torch
