@@ -93,7 +93,8 @@ class EngineFacade:
 
         if torch.cuda.is_available():
             return f"GPU: {torch.cuda.get_device_name(0)}"
-        return f"CPU ({torch.get_num_threads()} threads)"
+        n = torch.get_num_threads()
+        return f"CPU ({n} thread{'s' if n != 1 else ''} for jobs)"
 
     # ---- workspaces -------------------------------------------------------------------------------------------
     def open_workspace(self, path: str | os.PathLike, create: bool = True):

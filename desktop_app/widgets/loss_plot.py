@@ -21,6 +21,8 @@ class LossPlot(QWidget):
         self.plot.setLabel("bottom", "step")
         if y_label:
             self.plot.setLabel("left", y_label)
+        for side in ("left", "bottom"):  # probabilities must read 0-1, not "x0.001" with ticks 200-800
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         self.plot.addLegend(offset=(-10, 10))
         self.plot.setMinimumHeight(160)
         self._keys = dict(curves)
