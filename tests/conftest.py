@@ -11,6 +11,18 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import: tests never need a display
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests run tiny models: on a busy 2-core machine torch's pool spin-waits, and one thread ran them up to ~100x
+    faster (measured). Restored after each test."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _python_threads() -> set[threading.Thread]:
     # _DummyThread: a foreign thread (a QThread) that ran Python code; those are checked through Qt below.
     return {t for t in threading.enumerate() if t.is_alive() and not isinstance(t, threading._DummyThread)}

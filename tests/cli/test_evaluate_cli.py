@@ -2,19 +2,8 @@
 
 import json
 
-import pytest
-import torch
-
 from engine.cli import main
 from tests.engine.evaluate_workspace import keep_only_dense, workspace_copy
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_evaluate_writes_the_report_and_fails_on_a_broken_variant(tmp_path, capsys):

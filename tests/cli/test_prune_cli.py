@@ -9,15 +9,6 @@ from engine.cli import main
 from engine.workspace import Workspace
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """On a busy 2-core machine torch's thread pool spin-waits: one thread runs these tiny models ~100x faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def workspace(tmp_path):
     from engine.models import build_pair, default_specs

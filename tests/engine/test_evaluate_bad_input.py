@@ -3,21 +3,12 @@
 import json
 
 import pytest
-import torch
 
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import CancelToken
 from engine.metrics.evaluate import EvaluateConfig, run_evaluate
 from engine.workspace import Workspace
 from tests.engine.evaluate_workspace import mlp_to_onnx, workspace_copy
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_empty_workspace_has_nothing_to_evaluate(tmp_path):

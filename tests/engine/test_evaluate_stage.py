@@ -2,21 +2,11 @@
 
 import numpy as np
 import pytest
-import torch
 
 from engine.events import Artifact, CancelToken, Metrics, Progress, Samples
 from engine.metrics.evaluate import EvaluateConfig, run_evaluate
 from engine.metrics.quality import PSNR_CAP_DB
 from tests.engine.evaluate_workspace import evaluated_copy, keep_only_dense, workspace_copy
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """On a busy 2-core machine torch's thread pool spin-waits: one thread runs these tiny models much faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_every_variant_is_measured_side_by_side(tmp_path):

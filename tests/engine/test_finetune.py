@@ -8,29 +8,11 @@ from engine.events import CancelToken, Metrics, Samples
 from engine.finetune import FinetuneConfig, run_finetune
 from engine.prune import PruneConfig, run_prune
 from engine.workspace import Workspace
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """On a busy 2-core machine torch's thread pool spin-waits: one thread runs these tiny models ~100x faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from tests.engine.tiny import dense_dcgan_workspace
 
 
 def _pruned_workspace(path):
-    from engine.models import build_pair, default_specs
-
-    ws = Workspace(path)
-    torch.manual_seed(0)
-    gspec, dspec = default_specs("dcgan", (1, 28, 28), latent_dim=16)
-    gspec["widths"], dspec["widths"] = [32, 16], [16, 32]
-    G, D = build_pair({"generator": gspec, "discriminator": dspec})
-    ws.save_checkpoint("dense", {"arch": {"generator": gspec, "discriminator": dspec}, "generator": G.state_dict(),
-                                 "discriminator": D.state_dict(), "step": 0, "loss": "bce",
-                                 "data": {"dataset": "mnist-5k", "image_shape": [1, 28, 28]}})
-    ws.update_stage("train", status="done", checkpoint="checkpoints/dense.pt")
+    ws = dense_dcgan_workspace(path)
     list(run_prune(PruneConfig(method="channel-l1", amount=0.5, target="gd"), ws, CancelToken()))
     return ws
 

@@ -8,15 +8,6 @@ from engine.models import build_generator, default_specs
 from engine.prune.blocks import block_scores, remove_blocks
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """On a busy 2-core machine torch's thread pool spin-waits: one thread runs these tiny models ~100x faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _resnet():
     torch.manual_seed(0)
     spec = default_specs("resnet", (1, 28, 28), latent_dim=16)[0]

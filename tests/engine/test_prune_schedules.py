@@ -9,15 +9,6 @@ from engine.prune.schedules import agp_amounts, relative_step, rewind, snapshot
 from engine.prune.unstructured import make_permanent, prune_weights, sparsity
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """On a busy 2-core machine torch's thread pool spin-waits: one thread runs these tiny models ~100x faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_agp_reaches_the_final_amount_fast_first():
     a = agp_amounts(0.8, 4)
     assert a[-1] == pytest.approx(0.8) and all(x < y for x, y in zip(a, a[1:], strict=False))

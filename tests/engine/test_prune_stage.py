@@ -11,15 +11,6 @@ from engine.train import run_train
 from engine.workspace import Workspace
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """On a busy 2-core machine torch's thread pool spin-waits: one thread runs these tiny models ~100x faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def dense_workspace(path, arch="dcgan"):
     """A workspace holding a small untrained 'dense' model, as run_train would leave it."""
     ws = Workspace(path)

@@ -11,14 +11,6 @@ from engine.prune.structured import prune_channels, widths
 from engine.workspace import Workspace
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """On a busy 2-core machine torch's thread pool spin-waits: one thread runs these tiny models ~100x faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 def small_specs(arch, shape):
     """Default layouts at a quarter of the widths: the same graph shapes, a fraction of the compute."""
     gspec, dspec = default_specs(arch, shape, latent_dim=16)

@@ -8,15 +8,6 @@ from engine.prune.layers import prunable_layers
 from engine.prune.unstructured import lamp_scores, prune_weights, sparsity
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """On a busy 2-core machine torch's thread pool spin-waits: one thread runs these tiny models ~100x faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _generator():
     torch.manual_seed(0)
     spec = default_specs("dcgan", (1, 28, 28), latent_dim=16)[0]
