@@ -104,6 +104,7 @@ def measure(app, args, threads: int) -> dict:
         t0 = time.perf_counter()
         probe.start()
         train.start_button.click()
+        QTimer.singleShot(300_000, loop.quit)  # never hang the bench if the job cannot start
         loop.exec()
         stalls = probe.stalls
         busy = summary(probe.stop())

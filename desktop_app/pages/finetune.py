@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QSplitter, QVBoxLayout, QW
 
 from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
-from desktop_app.widgets.loss_plot import LossPlot
+from desktop_app.widgets.loss_plot import LossPlot, TakingTurns
 
 
 class FinetunePage(Page):
@@ -42,6 +42,7 @@ class FinetunePage(Page):
         self.losses = LossPlot("Adversarial losses", {"loss_g": "G loss", "loss_d": "D loss"})
         self.distill_plot = LossPlot("Distillation losses (student vs teacher)",
                                      {"distill": "pixel L1", "feature_distill": "feature maps"})
+        self.plots = TakingTurns(self.losses, self.distill_plot)
         self.teacher = ImageGrid("Teacher (dense)", "The dense model's samples")
         self.student = ImageGrid("Student (pruned)", "The pruned model's samples, same latents")
         grids = QWidget()
@@ -77,8 +78,10 @@ class FinetunePage(Page):
             self.distill_plot.clear()
 
     def on_metrics(self, metrics: list) -> None:
-        self.losses.add(metrics)
-        self.distill_plot.add(metrics)
+        self.plots.add(metrics)
+
+    def on_job_finished(self, status: str) -> None:
+        self.plots.redraw()  # the last points of a plot whose turn did not come again
 
     def on_samples(self, samples) -> None:
         target = self.teacher if samples.label == "teacher" else self.student

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QListWidget, QSpli
 
 from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
-from desktop_app.widgets.loss_plot import LossPlot
+from desktop_app.widgets.loss_plot import LossPlot, TakingTurns
 
 ARCHS = [("DCGAN (convolutional, recommended)", "dcgan"), ("MLP (the small reference GAN)", "mlp"),
          ("ResNet (residual blocks, for block pruning)", "resnet")]
@@ -61,6 +61,7 @@ class TrainPage(Page):
         self.losses = LossPlot("Losses", {"loss_g": "G loss", "loss_d": "D loss"})
         self.d_out = LossPlot("Discriminator outputs", {"d_real": "D(x) real", "d_fake": "D(G(z)) fake"},
                               "probability 'real'")
+        self.plots = TakingTurns(self.losses, self.d_out)
         self.grid = ImageGrid("Samples from fixed latents", "Samples appear here while training runs")
         self.checkpoints = QListWidget()
         self.checkpoints.setToolTip("Checkpoints this run saved (in the project's checkpoints folder).")
@@ -128,11 +129,13 @@ class TrainPage(Page):
         self.checkpoints.clear()
 
     def on_metrics(self, metrics: list) -> None:
-        self.losses.add(metrics)
-        self.d_out.add(metrics)
+        self.plots.add(metrics)
         rate = metrics[-1].values.get("samples_per_s")
         if rate and rate == rate:
             self.speed.setText(f"{rate:,.0f} images/s")
+
+    def on_job_finished(self, status: str) -> None:
+        self.plots.redraw()  # the last points of a plot whose turn did not come again
 
     def on_samples(self, samples) -> None:
         self.grid.set_image(samples.image, f"step {samples.step:,}")

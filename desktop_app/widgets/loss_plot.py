@@ -28,28 +28,35 @@ class LossPlot(QWidget):
         self._keys = dict(curves)
         self._x: dict[str, list[float]] = {k: [] for k in curves}
         self._y: dict[str, list[float]] = {k: [] for k in curves}
+        self._dirty: set[str] = set()
         self._items = {k: self.plot.plot([], [], name=label, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2))
                        for i, (k, label) in enumerate(curves.items())}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
 
-    def add(self, metrics: list) -> None:
-        """Append a batch of engine Metrics events and redraw once."""
-        changed = set()
+    def add(self, metrics: list, redraw: bool = True) -> None:
+        """Append a batch of engine Metrics events; redraw once (now, or at a later add/redraw)."""
         for m in metrics:
             for k in self._keys:
                 v = m.values.get(k)
                 if v is not None and v == v:  # skip NaN
                     self._x[k].append(float(m.step))
                     self._y[k].append(float(v))
-                    changed.add(k)
-        for k in changed:
+                    self._dirty.add(k)
+        if redraw:
+            self.redraw()
+
+    def redraw(self) -> None:
+        for k in self._dirty:
             if len(self._x[k]) > MAX_POINTS:
                 self._x[k], self._y[k] = self._x[k][::2], self._y[k][::2]
             self._items[k].setData(self._x[k], self._y[k])
+        self._dirty.clear()
+
 
     def clear(self) -> None:
+        self._dirty.clear()
         for k in self._keys:
             self._x[k].clear()
             self._y[k].clear()
@@ -57,3 +64,23 @@ class LossPlot(QWidget):
 
     def point_count(self, key: str) -> int:
         return len(self._x[key])
+
+
+class TakingTurns:
+    """Redraws several plots fed by the same job one per update, in turn.
+
+    Painting two pyqtgraph plots in one update blocked the event loop ~35 ms; one at a time keeps updates under
+    ~20 ms (bench/ui_responsiveness.py), and each plot still redraws a few times a second.
+    """
+
+    def __init__(self, *plots: LossPlot) -> None:
+        self.plots, self._next = plots, 0
+
+    def add(self, metrics: list) -> None:
+        for i, plot in enumerate(self.plots):
+            plot.add(metrics, redraw=(i == self._next))
+        self._next = (self._next + 1) % len(self.plots)
+
+    def redraw(self) -> None:
+        for plot in self.plots:
+            plot.redraw()
