@@ -27,6 +27,7 @@ from engine.prune.layers import prunable_layers
 from engine.train import (
     BatchSampler,
     all_finite,
+    apply_hyperparameters,
     discriminator_loss,
     fixed_latents,
     generator_loss,
@@ -93,12 +94,30 @@ def channel_mean_loss(student: dict[str, torch.Tensor], teacher: dict[str, torch
     return torch.stack(losses).mean() if losses else torch.zeros(())
 
 
+def _zero_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(weight, mask of its nonzeros) for every weight matrix/kernel that has zeros."""
+    out = []
+    for p in model.parameters():
+        if p.dim() > 1 and bool((p == 0).any()):
+            out.append((p, (p != 0).to(p.dtype)))
+    return out
+
+
+@torch.no_grad()
+def _apply_masks(masks: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    for p, mask in masks:
+        p.mul_(mask)
+
+
 class Finetuner:
     """One fine-tuning step at a time over in-memory images; fresh optimizers over the modules as they are now."""
 
     def __init__(self, G: nn.Module, D: nn.Module, teacher: nn.Module | None, images: torch.Tensor,
-                 cfg: FinetuneConfig, loss: str, device: torch.device, step: int = 0) -> None:
+                 cfg: FinetuneConfig, loss: str, device: torch.device, step: int = 0, keep_zeros: bool = False) -> None:
         self.G, self.D = G.to(device), D.to(device)
+        # Weight pruning saved plain zeros; without masks the optimizer would grow them back in a few steps.
+        self.masks_g = _zero_masks(G) if keep_zeros else []
+        self.masks_d = _zero_masks(D) if keep_zeros else []
         self.cfg, self.loss, self.device, self.step = cfg, loss, device, step
         self.teacher = teacher.to(device).eval() if teacher is not None and cfg.distill > 0 else None
         if self.teacher is not None:
@@ -134,6 +153,7 @@ class Finetuner:
         self.optD.zero_grad(set_to_none=True)
         loss_d.backward()
         self.optD.step()
+        _apply_masks(self.masks_d)
 
         adv = generator_loss(D.logits(fake), self.loss)
         pixel = feat = torch.zeros((), device=self.device)
@@ -147,6 +167,7 @@ class Finetuner:
         self.optG.zero_grad(set_to_none=True)
         loss_g.backward()
         self.optG.step()
+        _apply_masks(self.masks_g)
         if not all_finite(loss_d, loss_g):
             raise TrainingDiverged(f"Fine-tuning diverged at step {self.step + 1} (loss D={loss_d.item():.3g}, "
                                    f"G={loss_g.item():.3g}); lower the learning rate (now {cfg.lr}).")
@@ -199,15 +220,22 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         if "optim" not in resume:
             raise WorkspaceError(f"{ws.checkpoint_path(CHECKPOINT)} has no optimizer state; fine-tune without "
                                  "--resume.")
+        if resume.get("pruning") != pruned.get("pruning") or not (ws.stage("finetune") or {}).get("checkpoint"):
+            raise WorkspaceError(f"{ws.checkpoint_path(CHECKPOINT)} was fine-tuned from an earlier pruning; "
+                                 "fine-tune without --resume.")
     src = resume or pruned
     G, D = generator_from_checkpoint(src, use_ema=False), discriminator_from_checkpoint(src)
     loss = cfg.loss or pruned.get("loss") or dense.get("loss") or "bce"
     data = workspace_images(ws, pruned)
     torch.manual_seed(cfg.seed)
-    tuner = Finetuner(G, D, teacher, data.images, cfg, loss, device, step=int(resume["step"]) if resume else 0)
+    weight_pruned = str((pruned.get("pruning") or {}).get("method", "")).endswith("-unstructured")
+    tuner = Finetuner(G, D, teacher, data.images, cfg, loss, device, step=int(resume["step"]) if resume else 0,
+                      keep_zeros=weight_pruned)
     if resume is not None:
         tuner.optG.load_state_dict(resume["optim"]["g"])
         tuner.optD.load_state_dict(resume["optim"]["d"])
+        apply_hyperparameters(tuner.optG, cfg.train_config())
+        apply_hyperparameters(tuner.optD, cfg.train_config())
         tuner.noise.set_state(resume["rng"]["noise"])
         if tuner.ema is not None and resume.get("ema"):
             tuner.ema.load_state_dict(resume["ema"])
@@ -245,6 +273,9 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
                 yield Samples("finetune", tuner.step, sample_grid(tuner.ema or G, z_fixed), label="student")
             if tuner.step % cfg.checkpoint_every == 0 and tuner.step < cfg.steps:
                 yield Artifact("finetune", "checkpoint", checkpoint(), {"step": tuner.step})
+    except Exception as e:
+        ws.update_stage("finetune", status="failed", error=str(e)[:300])
+        raise
     finally:
         tuner.close()
     path = checkpoint()
@@ -253,6 +284,7 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     save_png(ws.samples_dir / "finetune.png", grid)
     yield Samples("finetune", tuner.step, grid, label="student")
     yield Artifact("finetune", "samples", ws.rel(ws.samples_dir / "finetune.png"))
+    ws.mark_stale("export")  # ONNX files of the model before this fine-tuning
     ws.update_stage("finetune", status=status, step=tuner.step)
     if status == "cancelled":
         yield Log("warning", f"Fine-tuning cancelled at step {tuner.step}; {path} is saved, resume with --resume.")

@@ -131,6 +131,8 @@ def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 50, quick: b
             return
         yield Log("info", f"Demo: {name} ...")
         yield from run(stage_cfg, ws, cancel)
+    if cancel.cancelled:
+        return
     model = GeneratorModel(ws.export_dir / "generator.int8.onnx")
     out = ws.samples_dir / "ondevice-int8.png"
     save_png(out, grid(model.sample(64, seed=0), nrow=8))

@@ -59,6 +59,15 @@ def make_optimizers(G: nn.Module, D: nn.Module, cfg: TrainConfig) -> tuple[torch
     return make_optimizer(G.parameters(), cfg), make_optimizer(D.parameters(), cfg)
 
 
+def apply_hyperparameters(opt: torch.optim.Optimizer, cfg: TrainConfig) -> None:
+    for group in opt.param_groups:
+        group["lr"] = cfg.lr
+        if "betas" in group:
+            group["betas"] = tuple(cfg.betas)
+        if "momentum" in group:
+            group["momentum"] = cfg.momentum
+
+
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "hinge":
         return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
@@ -149,6 +158,17 @@ class BatchSampler:
 
 # ---- the stage --------------------------------------------------------------------------------------------------
 def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
+    """Train (or resume) the dense GAN of a workspace; see the module docstring."""
+    try:
+        yield from _run_train(cfg, ws, cancel)
+    except Exception as e:  # the manifest must never keep saying "running" after a crash
+        entry = ws.stage("train")
+        if entry and entry.get("status") == "running":
+            ws.update_stage("train", status="failed", error=str(e)[:300])
+        raise
+
+
+def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
     tc = cfg.train
     if tc.threads:
@@ -193,6 +213,8 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
         if resume.get("optim") and resume.get("rng") and same_optimizer:
             optG.load_state_dict(resume["optim"]["g"])
             optD.load_state_dict(resume["optim"]["d"])
+            apply_hyperparameters(optG, tc)  # the loaded state carries the old lr/betas; this run's settings win
+            apply_hyperparameters(optD, tc)
             noise.set_state(resume["rng"]["noise"])
             torch.set_rng_state(resume["rng"]["torch"])
             yield Log("info", f"Resuming from step {step}.")
@@ -243,6 +265,7 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
         yield Log("info", f"The checkpoint is already at step {step} of {tc.steps}; nothing to train.")
     meter = EtaMeter(tc.steps, start_step=step)
     status = "done"
+    start_step = step
     while step < tc.steps:
         if cancel.cancelled:
             status = "cancelled"
@@ -298,6 +321,10 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
 
     path = checkpoint()
     yield Artifact("train", "checkpoint", path, {"step": step})
+    if step != start_step:  # the dense model changed: models pruned or exported from the old one are out of date
+        stale = ws.mark_stale("prune", "finetune", "export")
+        if stale:
+            yield Log("info", f"The dense model changed; {', '.join(stale)} results are out of date — run them again.")
     grid = sample_grid(ema_ready() or G, z_fixed)
     save_png(ws.samples_dir / "train.png", grid)
     yield Samples("train", step, grid)

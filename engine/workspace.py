@@ -128,6 +128,16 @@ class Workspace:
     def stage(self, stage: str) -> dict[str, Any] | None:
         return self.read_manifest()["stages"].get(stage)
 
+    def mark_stale(self, *stages: str) -> list[str]:
+        """Stages whose models were made from an older model: later stages must not pick them up any more."""
+        marked = []
+        for name in stages:
+            old = self.stage(name)
+            if old and old.get("status") != "stale" and (old.get("checkpoint") or name == "export"):
+                self.update_stage(name, status="stale", checkpoint=None, stale_checkpoint=old.get("checkpoint"))
+                marked.append(name)
+        return marked
+
     def append_record(self, key: str, record: dict[str, Any]) -> None:
         """Append to a list at the manifest's top level (e.g. the pruning history)."""
         manifest = self.read_manifest()

@@ -74,6 +74,11 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
         yield Log("warning", "int8-dynamic makes conv generators smaller but slower; prefer int8 (static) for speed")
     cancel.raise_if_cancelled()
 
+    for precision, name in FILE_NAMES.items():  # an earlier export's files would pass for this model's
+        old = ws.export_dir / name
+        if precision not in wanted and precision != "fp32" and old.exists():
+            old.unlink()
+            yield Log("info", f"removed {ws.rel(old)} from an earlier export (not asked for this time)")
     fp32 = ws.export_dir / FILE_NAMES["fp32"]
     export_generator(G, fp32, {**meta, "precision": "fp32"})
     worst = parity(G, fp32)

@@ -45,6 +45,8 @@ def discover(ws: Workspace) -> list[Variant]:
     found: list[Variant] = []
     for name, stage, default in CHECKPOINT_VARIANTS:
         entry = stages.get(stage) or {}
+        if entry.get("status") == "stale":  # made from an older model: comparing it would mislead
+            continue
         path = ws.abs(entry["checkpoint"]) if entry.get("checkpoint") else ws.checkpoint_path(default)
         if path.exists():
             found.append(Variant(name, "torch", path))
@@ -55,6 +57,8 @@ def discover(ws: Workspace) -> list[Variant]:
     results = (export.get("results") or {}).values()
     listed = {ws.abs(r["path"]) for r in results if isinstance(r, dict) and r.get("path")}
     files = sorted(p for p in ws.export_dir.glob("*.onnx") if not p.name.startswith("."))
+    if export.get("status") == "stale":
+        files, listed = [], set()
     seen = set()
     for path in sorted(set(files) | listed, key=lambda p: (p.name != "generator.onnx", p.name)):
         v = Variant("", "onnx", path, precision=_precision_from_name(path), source=source)

@@ -117,6 +117,10 @@ def run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[
     except Cancelled:
         ws.update_stage("prune", status="cancelled")
         yield Log("warning", "Pruning cancelled; nothing was saved (pruning restarts from the dense model).")
+    except Exception as e:
+        if ws.stage("prune"):
+            ws.update_stage("prune", status="failed", error=str(e)[:300])
+        raise
 
 
 def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
@@ -283,6 +287,7 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
         ws.update_stage("finetune", status="stale", checkpoint=None, stale_checkpoint=old["checkpoint"])
         yield Log("info", "The earlier fine-tuned model belongs to the previous pruning; run 'gan-prune finetune' "
                           "again.")
+    ws.mark_stale("export")  # ONNX files of an earlier model
     ws.update_stage("prune", status="done", checkpoint=ws.rel(path), method=cfg.method, amount=record["amount"],
                     target=cfg.target)
     gr = {k: after["g"]["summary"][k] / max(1, before["g"]["summary"][k]) for k in ("params", "macs")}
