@@ -76,7 +76,6 @@ def _load(ref: str):
 def run_config(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     """`gan-prune run CONFIG.toml`: train, then every later stage that has a table in the config."""
     from engine.config import ConfigError, stage_config
-    from engine.train import run_train
 
     unknown = sorted(set(cfg.stages) - {name for name, _, _ in LATER_STAGES})
     if unknown:
@@ -89,11 +88,18 @@ def run_config(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
             stage_cfg.validate()
             stage_cfgs.append((name, stage_cfg, _load(run_ref)))
     save_config(ws, cfg)
+    yield from _train_then(cfg, ws, cancel, stage_cfgs, "Stage")
+
+
+def _train_then(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken, stages: list, label: str) -> Iterator[Event]:
+    """Train, then each (name, config, run) in order; stop at a cancel between stages."""
+    from engine.train import run_train
+
     yield from run_train(cfg, ws, cancel)
-    for name, stage_cfg, run in stage_cfgs:
+    for name, stage_cfg, run in stages:
         if cancel.cancelled:
-            break
-        yield Log("info", f"Stage {name} ...")
+            return
+        yield Log("info", f"{label} {name} ...")
         yield from run(stage_cfg, ws, cancel)
 
 
@@ -109,7 +115,6 @@ def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 50, quick: b
     from engine.ondevice import GeneratorModel, grid
     from engine.prune.config import PruneConfig
     from engine.prune.stage import run_prune
-    from engine.train import run_train
 
     t0 = time.perf_counter()
     cfg = workspace_config(ws)
@@ -125,12 +130,7 @@ def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 50, quick: b
     ]
     save_config(ws, dataclasses.replace(cfg, stages={name: dataclasses.asdict(c) for name, c, _ in stages}))
     yield Log("info", f"Demo: {train_steps} more training steps of the pretrained {cfg.model.arch} ...")
-    yield from run_train(cfg, ws, cancel)
-    for name, stage_cfg, run in stages:
-        if cancel.cancelled:
-            return
-        yield Log("info", f"Demo: {name} ...")
-        yield from run(stage_cfg, ws, cancel)
+    yield from _train_then(cfg, ws, cancel, stages, "Demo:")
     if cancel.cancelled:
         return
     model = GeneratorModel(ws.export_dir / "generator.int8.onnx")

@@ -194,6 +194,26 @@ class Page(QWidget):
         self._fields[key] = widget
         return widget
 
+    def path_field(self, form: QFormLayout, key: str, label: str, placeholder: str, tip: str, browse_tip: str,
+                   on_browse) -> tuple[QLineEdit, QWidget]:
+        """A path box with a Browse… button on one form row; returns (line edit, row)."""
+        edit = QLineEdit()
+        edit.setPlaceholderText(placeholder)
+        edit.setToolTip(tip)
+        browse = QPushButton("Browse…")
+        browse.setToolTip(browse_tip)
+        browse.clicked.connect(on_browse)
+        row = QWidget()
+        lay = QHBoxLayout(row)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(edit, 1)
+        lay.addWidget(browse)
+        lab = QLabel(label)
+        lab.setToolTip(tip)
+        form.addRow(lab, row)
+        self._fields[key] = edit
+        return edit, row
+
     def spin(self, lo: int, hi: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
         w = QSpinBox()
         w.setRange(lo, hi)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel
 
 from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
@@ -25,23 +25,10 @@ class DataPage(Page):
         form = self.group("Data set")
         self.dataset = self.field(form, "dataset", "Data set", self.combo(DATASETS, "mnist-5k"),
                                   "Which images to learn from. The bundled digits need no download.")
-        self.folder = QLineEdit()
-        self.folder.setPlaceholderText("/path/to/images")
-        browse = QPushButton("Browse…")
-        browse.setToolTip("Pick a folder of PNG or JPEG images (sub-folders are read too).")
-        browse.clicked.connect(self._browse)
-        row = QWidget()
-        lay = QHBoxLayout(row)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.folder, 1)
-        lay.addWidget(browse)
-        tip = "The folder of images to use when the data set is 'A folder of my own images'."
-        label = QLabel("Folder")
-        label.setToolTip(tip)
-        self.folder.setToolTip(tip)
-        form.addRow(label, row)
-        self._fields["folder"] = self.folder
-        self.folder_row = row
+        self.folder, self.folder_row = self.path_field(
+            form, "folder", "Folder", "/path/to/images",
+            "The folder of images to use when the data set is 'A folder of my own images'.",
+            "Pick a folder of PNG or JPEG images (sub-folders are read too).", self._browse)
 
         form2 = self.group("Image format")
         self.image_size = self.field(form2, "image_size", "Image size", self.spin(0, 256, 0, 4, " px"),

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton
 
 from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
@@ -24,22 +24,10 @@ class GeneratePage(Page):
 
     def build(self) -> None:
         f = self.group("Model file")
-        self.path = QLineEdit()
-        self.path.setPlaceholderText("export/generator.onnx")
-        browse = QPushButton("Browse…")
-        browse.setToolTip("Pick an .onnx generator exported by this app.")
-        browse.clicked.connect(self._browse)
-        row = QWidget()
-        lay = QHBoxLayout(row)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.path, 1)
-        lay.addWidget(browse)
-        tip = "The ONNX generator to run. The project's newest export is filled in for you."
-        label = QLabel("ONNX file")
-        label.setToolTip(tip)
-        self.path.setToolTip(tip)
-        f.addRow(label, row)
-        self._fields["onnx"] = self.path
+        self.path, _ = self.path_field(
+            f, "onnx", "ONNX file", "export/generator.onnx",
+            "The ONNX generator to run. The project's newest export is filled in for you.",
+            "Pick an .onnx generator exported by this app.", self._browse)
         f = self.group("Images")
         self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
                    "Picks the random inputs; the same seed gives the same images.")
