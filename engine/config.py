@@ -1,9 +1,17 @@
-"""Frozen settings per stage, validated once at the edge with sentences a person understands."""
+"""Frozen settings per stage, validated once at the edge with sentences a person understands.
+
+Each field's type annotation says what kind of value it takes, and `setting(...)` metadata its range or choices;
+`check_fields` reads both, so a config file, a CLI flag and the studio are refused with the same sentence
+("train.ema must be a number from 0 to below 1 (got 'high')").
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -14,80 +22,176 @@ DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 LOSSES = ("bce", "hinge")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_SEED = 2**32 - 1  # numpy's and torch's generators both take it; the usual limit for a seed
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"{name} must be a whole number above 0 (got {value!r}).")
+def setting(default: Any, *, min: float | None = None, max: float | None = None, above: float | None = None,
+            below: float | None = None, choices: tuple | None = None, note: str = "") -> Any:
+    """A dataclass field with its allowed range: min/max inclusive, above/below exclusive."""
+    meta = {k: v for k, v in (("min", min), ("max", max), ("above", above), ("below", below), ("choices", choices),
+                              ("note", note)) if v not in (None, "")}
+    return field(default=default, metadata=meta)
 
 
+# ---- the one generic check ------------------------------------------------------------------------------------
+def _range_words(meta: dict) -> str:
+    lo = ("min", meta["min"]) if "min" in meta else ("above", meta["above"]) if "above" in meta else None
+    hi = ("max", meta["max"]) if "max" in meta else ("below", meta["below"]) if "below" in meta else None
+    fmt = lambda v: f"{v:g}" if isinstance(v, float) else f"{v:,}" if v >= 10_000 else str(v)
+    if lo and hi:
+        if lo[0] == "min" and hi[0] == "max":
+            return f" between {fmt(lo[1])} and {fmt(hi[1])}"
+        if lo[0] == "min":
+            return f" from {fmt(lo[1])} to {fmt(hi[1])}" if hi[0] == "max" else \
+                f" from {fmt(lo[1])} to below {fmt(hi[1])}"
+        return f" above {fmt(lo[1])} and at most {fmt(hi[1])}" if hi[0] == "max" else \
+            f" above {fmt(lo[1])} and below {fmt(hi[1])}"
+    if lo:
+        return f" of {fmt(lo[1])} or more" if lo[0] == "min" else f" above {fmt(lo[1])}"
+    if hi:
+        return f" of at most {fmt(hi[1])}" if hi[0] == "max" else f" below {fmt(hi[1])}"
+    return ""
+
+
+def _in_range(v: float, meta: dict) -> bool:
+    return (("min" not in meta or v >= meta["min"]) and ("max" not in meta or v <= meta["max"])
+            and ("above" not in meta or v > meta["above"]) and ("below" not in meta or v < meta["below"]))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+def _check_scalar(kind: Any, v: Any, meta: dict) -> str | None:
+    """None when v fits, else the words after 'must be'."""
+    if kind is bool:
+        return None if isinstance(v, bool) else "true or false"
+    if kind is str:
+        choices = meta.get("choices")
+        if choices:
+            return None if v in choices else f"one of {', '.join(map(str, choices))}"
+        return None if isinstance(v, str) else "text"
+    if kind is int:
+        # "above 0" reads better than "of 1 or more" for counts
+        words = "a whole number" + (" above 0" if meta.get("min") == 1 and "max" not in meta else _range_words(meta))
+        return None if _is_int(v) and _in_range(v, meta) else words
+    if kind is float:
+        words = "a number" + _range_words(meta)
+        return None if _is_number(v) and _in_range(v, meta) else words
+    return None  # types this check does not know are left to the class's own validate()
+
+
+def _problem(hint: Any, v: Any, meta: dict) -> str | None:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if v is None:
+            return None
+        rest = [a for a in args if a is not type(None)]
+        words = _problem(rest[0], v, meta) if len(rest) == 1 else None  # X | Y | None: left to validate()
+        return None if words is None else f"{words}, or left unset"
+    if origin is tuple:
+        return _tuple_problem(args, v, meta)
+    if origin is dict or hint is dict:
+        return None if isinstance(v, dict) else "a table"
+    return _check_scalar(hint, v, meta)
+
+
+def _tuple_problem(args: tuple, v: Any, meta: dict) -> str | None:
+    each, count = args[0], None if (len(args) == 2 and args[1] is Ellipsis) else len(args)
+    if each is str:
+        choices = meta.get("choices")
+        words = "a list of text values" + (f" from {', '.join(choices)}" if choices else "")
+    else:
+        words = f"a list of {count or 'one or more'} {'whole numbers' if each is int else 'numbers'}"
+        rng = _range_words(meta).strip()
+        words += f", each {rng}" if rng else ""
+    if not isinstance(v, (list, tuple)) or (count is not None and len(v) != count):
+        return words
+    return None if all(_check_scalar(each, x, meta) is None for x in v) else words
+
+
+def check_fields(obj: Any, where: str, like: type | None = None, ranges: dict[str, dict] | None = None) -> None:
+    """Refuse the first field of a dataclass instance whose value does not fit its type and range.
+
+    `like`: a dataclass whose fields of the same name lend their range (fine-tuning reuses training's limits);
+    `ranges`: extra per-field metadata for classes that do not declare it with setting()."""
+    hints = typing.get_type_hints(type(obj))
+    borrowed = {f.name: f.metadata for f in fields(like)} if like else {}
+    for f in fields(obj):
+        meta = dict(f.metadata) or dict((ranges or {}).get(f.name) or borrowed.get(f.name, {}))
+        v = getattr(obj, f.name)
+        words = _problem(hints[f.name], v, meta)
+        if words is not None:
+            name = f"{where}.{f.name}" if where else f.name
+            note = f"; {meta['note']}" if meta.get("note") else ""
+            raise ConfigError(f"{name} must be {words} (got {_shown(v)}){note}.")
+
+
+def _shown(v: Any) -> str:
+    """A value as the person wrote it in TOML or on the command line."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, tuple):
+        return "[" + ", ".join(_shown(x) for x in v) + "]"
+    return repr(v)
+
+
+# ---- the settings -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "mnist-5k"  # a name in DATASETS or "folder:PATH"
-    image_size: int | None = None  # None: the data set's own size (28 for MNIST, 32 for CIFAR-10, 28 for folders)
-    color: str = "auto"  # auto | gray | rgb
-    limit: int | None = None  # use only the first N images (tests, quick trials)
+    dataset: str = setting("mnist-5k", note=f"use {', '.join(DATASETS)} or folder:PATH")
+    # None: the data's own size (28 for MNIST, 32 for CIFAR-10; a folder's native size when the arch can make it)
+    image_size: int | None = setting(None, min=8, max=256, note="the side in pixels, e.g. 28 or 32")
+    color: str = setting("auto", choices=("auto", "gray", "rgb"))
+    limit: int | None = setting(None, min=1)  # use only the first N images (tests, quick trials)
 
     def validate(self) -> None:
+        check_fields(self, "data")
         if not (self.dataset in DATASETS or self.dataset.startswith("folder:")):
             raise ConfigError(f"Unknown dataset '{self.dataset}'; use one of {', '.join(DATASETS)} "
                               "or folder:PATH for a folder of images.")
         if self.dataset.startswith("folder:") and not self.dataset[len("folder:"):].strip():
             raise ConfigError("folder: needs a path, e.g. folder:/home/me/faces.")
-        if self.image_size is not None and (not isinstance(self.image_size, int) or not 8 <= self.image_size <= 256):
-            raise ConfigError(f"Image size must be between 8 and 256 pixels (got {self.image_size!r}).")
-        if self.color not in ("auto", "gray", "rgb"):
-            raise ConfigError(f"Color must be auto, gray or rgb (got {self.color!r}).")
-        if self.limit is not None:
-            _positive_int("limit", self.limit)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "dcgan"
-    latent_dim: int = 100
+    arch: str = setting("dcgan", note="use mlp, dcgan or resnet")
+    latent_dim: int = setting(100, min=1, max=4096)
 
     def validate(self) -> None:
         from engine.models import arch_names
 
+        check_fields(self, "model")
         if self.arch not in arch_names():
             raise ConfigError(f"Unknown architecture '{self.arch}'; choose one of: {', '.join(arch_names())}.")
-        _positive_int("latent_dim", self.latent_dim)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2000
-    batch_size: int = 64
-    loss: str = "bce"
-    optimizer: str = "adam"
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    momentum: float = 0.5  # for the reference's SGD
-    device: str = "auto"
+    steps: int = setting(2000, min=1)
+    batch_size: int = setting(64, min=1, max=65536)
+    loss: str = setting("bce", choices=LOSSES)
+    optimizer: str = setting("adam", choices=OPTIMIZERS)
+    lr: float = setting(2e-4, above=0, max=1, note="2e-4 is typical")
+    betas: tuple[float, float] = setting((0.5, 0.999), min=0, below=1, note="Adam's two decay rates")
+    momentum: float = setting(0.5, min=0, below=1)  # for the reference's SGD
+    device: str = setting("auto", choices=DEVICES)
     amp: bool = True  # mixed precision, CUDA only
-    ema: float = 0.0  # decay of an exponential moving average of G; 0 = off (0.999 is typical)
-    sample_every: int = 100
-    checkpoint_every: int = 500
-    seed: int = 0
+    # decay of an exponential moving average of G; 0 = off (0.999 is typical)
+    ema: float = setting(0.0, min=0, below=1, note="0 turns it off, 0.999 is typical")
+    sample_every: int = setting(100, min=1)
+    checkpoint_every: int = setting(500, min=1)
+    seed: int = setting(0, min=0, max=MAX_SEED)
     resume: bool = False
-    threads: int | None = None  # CPU threads for torch; None = torch's default
+    threads: int | None = setting(None, min=1, max=1024)  # CPU threads for torch; None = torch's default
 
     def validate(self) -> None:
-        _positive_int("steps", self.steps)
-        _positive_int("batch size", self.batch_size)
-        _positive_int("sample_every", self.sample_every)
-        _positive_int("checkpoint_every", self.checkpoint_every)
-        if self.loss not in LOSSES:
-            raise ConfigError(f"Unknown loss '{self.loss}'; choose one of: {', '.join(LOSSES)}.")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"Unknown optimizer '{self.optimizer}'; choose one of: {', '.join(OPTIMIZERS)}.")
-        if not (isinstance(self.lr, (int, float)) and 0 < self.lr):
-            raise ConfigError(f"Learning rate must be above 0 (got {self.lr!r}).")
-        if self.device not in DEVICES:
-            raise ConfigError(f"Unknown device '{self.device}'; choose one of: {', '.join(DEVICES)}.")
-        if not 0 <= self.ema < 1:
-            raise ConfigError(f"EMA decay must be in [0, 1) (got {self.ema!r}); 0 turns it off.")
+        check_fields(self, "train")
 
 
 @dataclass(frozen=True)
@@ -104,21 +208,25 @@ class PipelineConfig:
         self.train.validate()
 
 
-def _from_dict(cls, table: dict[str, Any], where: str):
+# ---- reading TOML -----------------------------------------------------------------------------------------------
+def _from_dict(cls, table: Any, where: str):
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{where}] must be a table of settings (got {table!r}); write [{where}] on its own line "
+                          "with key = value lines below it.")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(table) - set(known))
     if unknown:
-        raise ConfigError(f"Unknown setting(s) {', '.join(unknown)} in [{where}]; valid: {', '.join(known)}.")
-    values = dict(table)
-    for k, v in values.items():
-        if isinstance(v, list):
-            values[k] = tuple(v)
-    return cls(**values)
+        raise ConfigError(f"Unknown setting(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
+                          f"valid in [{where}]: {', '.join(known)}.")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    obj = cls(**values)
+    check_fields(obj, where)
+    return obj
 
 
 def stage_config(cls, table: dict[str, Any] | None, where: str):
-    """Build a stage's frozen dataclass from a TOML table, naming unknown keys."""
-    return _from_dict(cls, table or {}, where)
+    """Build a stage's frozen dataclass from a TOML table, naming unknown keys and values of the wrong type."""
+    return _from_dict(cls, {} if table is None else table, where)
 
 
 def load_pipeline_config(path: str | Path) -> PipelineConfig:
@@ -127,15 +235,24 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
         raw = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"The config file {path} does not exist; check the path.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"The config path {path} is a folder; give a .toml file.") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"The config file {path} is not valid TOML ({e}); fix it and try again.") from None
-    cfg = PipelineConfig(
-        data=_from_dict(DataConfig, raw.pop("data", {}), "data"),
-        model=_from_dict(ModelConfig, raw.pop("model", {}), "model"),
-        train=_from_dict(TrainConfig, raw.pop("train", {}), "train"),
-        stages={k: v for k, v in raw.items() if isinstance(v, dict)},
-    )
-    cfg.validate()
+    try:
+        loose = [k for k, v in raw.items() if not isinstance(v, dict) and k not in ("data", "model", "train")]
+        if loose:
+            raise ConfigError(f"Setting(s) {', '.join(loose)} sit outside any table; put them under a table "
+                              "such as [train].")
+        cfg = PipelineConfig(
+            data=_from_dict(DataConfig, raw.pop("data", {}), "data"),
+            model=_from_dict(ModelConfig, raw.pop("model", {}), "model"),
+            train=_from_dict(TrainConfig, raw.pop("train", {}), "train"),
+            stages=raw,
+        )
+        cfg.validate()
+    except ConfigError as e:
+        raise ConfigError(f"In {path}: {e}") from None
     return cfg
 
 

@@ -17,9 +17,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.config import DataConfig, TrainConfig, load_pipeline_config
+from engine.config import DataConfig, TrainConfig, check_fields, load_pipeline_config
 from engine.data import ImageData, load_dataset, to_float
-from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
+from engine.errors import TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.images import save_png
 from engine.models import discriminator_from_checkpoint, generator_from_checkpoint
@@ -59,12 +59,9 @@ class FinetuneConfig:
     resume: bool = False
 
     def validate(self) -> None:
-        TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, device=self.device, ema=self.ema,
-                    loss=self.loss or "bce", sample_every=self.sample_every,
-                    checkpoint_every=self.checkpoint_every).validate()
-        for name, v in (("distill", self.distill), ("feature_distill", self.feature_distill)):
-            if not isinstance(v, (int, float)) or v < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more (got {v!r}); 0 turns it off.")
+        # Training's ranges for the fields both share; distillation weights are any finite number from 0.
+        check_fields(self, "finetune", like=TrainConfig, ranges={
+            "distill": {"min": 0, "note": "0 turns it off"}, "feature_distill": {"min": 0, "note": "0 turns it off"}})
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(lr=self.lr, betas=self.betas, batch_size=self.batch_size, device=self.device)
