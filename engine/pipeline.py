@@ -34,7 +34,7 @@ def load_bundled_checkpoint(name: str) -> dict:
     ckpt = load_checkpoint_file(resource("models", name))
     part = ckpt.pop("discriminator_file", None)
     if part:
-        ckpt["discriminator"] = load_checkpoint_file(resource("models", part))["discriminator"]
+        ckpt["discriminator"] = load_checkpoint_file(resource("models", part), check=False)["discriminator"]
     return ckpt
 
 

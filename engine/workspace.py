@@ -173,8 +173,10 @@ class Workspace:
         return None
 
 
-def load_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Load one of our checkpoints safely (weights_only: a user's file can never run code)."""
+def load_checkpoint_file(path: str | os.PathLike, check: bool = True) -> dict[str, Any]:
+    """Load one of our checkpoints safely (weights_only: a user's file can never run code).
+
+    check: refuse a file whose arch, weights or step were edited by hand (off only for a bundled model's part)."""
     import torch
 
     path = Path(path)
@@ -200,4 +202,8 @@ def load_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     if data.get("version") != CHECKPOINT_VERSION:
         raise WorkspaceError(f"The checkpoint {path} has version {data.get('version')}; this app reads version "
                              f"{CHECKPOINT_VERSION}.")
+    if check:
+        from engine.models.checkpoint import check_checkpoint
+
+        check_checkpoint(data, path)
     return data

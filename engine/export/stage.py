@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.config import check_fields
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
 from engine.workspace import Workspace
@@ -28,6 +29,7 @@ class ExportConfig:
     threads: int | None = None  # ORT threads for the latency numbers; None = ORT's default
 
     def validate(self) -> None:
+        check_fields(self, "export")  # types, and no NaN/inf, before the ranges below
         if isinstance(self.precisions, str) or not self.precisions:
             raise ConfigError(f"precisions must be a list of one or more of {', '.join(PRECISIONS)} "
                               f"(got {self.precisions!r}).")

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.config import check_fields
 from engine.errors import ConfigError, DataError, WorkspaceError
 from engine.events import Artifact, Cancelled, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.workspace import Workspace
@@ -36,6 +37,7 @@ class EvaluateConfig:
     quick: bool = False  # the GUI's "fewer images": 1,000 samples and 5 latency runs
 
     def validate(self) -> None:
+        check_fields(self, "evaluate")  # types, and no NaN/inf, before the ranges below
         for name in ("samples", "seeds", "batch", "latency_runs"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:

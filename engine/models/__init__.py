@@ -7,20 +7,26 @@ from spec + state_dict — never pickled.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch.nn as nn
 
 from engine.errors import ConfigError
+from engine.models.spec import SpecError
 
 _GENERATORS: dict[str, Callable[[dict], nn.Module]] = {}
 _DISCRIMINATORS: dict[str, Callable[[dict], nn.Module]] = {}
 _DEFAULTS: dict[str, Callable[..., tuple[dict, dict]]] = {}
+_CHECKS: dict[str, Callable[[dict, str, str], None]] = {}
 
 
-def register_arch(name: str, generator: Callable, discriminator: Callable, defaults: Callable) -> None:
+def register_arch(name: str, generator: Callable, discriminator: Callable, defaults: Callable,
+                  check: Callable[[dict, str, str], None]) -> None:
+    """`check(spec, role, where)` refuses a spec its builders cannot make (raising SpecError naming the key)."""
     _GENERATORS[name] = generator
     _DISCRIMINATORS[name] = discriminator
     _DEFAULTS[name] = defaults
+    _CHECKS[name] = check
 
 
 def arch_names() -> list[str]:
@@ -38,13 +44,23 @@ def default_specs(arch: str, image_shape: tuple[int, int, int], latent_dim: int 
     return _DEFAULTS[arch](tuple(image_shape), latent_dim)
 
 
-def build_generator(spec: dict) -> nn.Module:
-    _check_arch(spec.get("arch", "?"))
+def check_spec(spec: Any, role: str, where: str) -> None:
+    """Refuse a generator/discriminator spec with a missing, mistyped or out-of-range field (SpecError)."""
+    if not isinstance(spec, dict):
+        raise SpecError(f"{where} must be a table of the {role}'s layer sizes (got {type(spec).__name__})")
+    arch = spec.get("arch")
+    if arch not in _GENERATORS:
+        raise SpecError(f"{where}.arch must be one of {', '.join(arch_names())} (got {arch!r})")
+    _CHECKS[arch](spec, role, where)
+
+
+def build_generator(spec: dict, where: str = "arch.generator") -> nn.Module:
+    check_spec(spec, "generator", where)
     return _GENERATORS[spec["arch"]](spec)
 
 
-def build_discriminator(spec: dict) -> nn.Module:
-    _check_arch(spec.get("arch", "?"))
+def build_discriminator(spec: dict, where: str = "arch.discriminator") -> nn.Module:
+    check_spec(spec, "discriminator", where)
     return _DISCRIMINATORS[spec["arch"]](spec)
 
 

@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from engine.errors import ConfigError
 from engine.models import register_arch
+from engine.models.spec import MAX_LATENT, conv_plan, need_image_shape, need_int, need_int_list
 
 
 def size_plan(image_shape: tuple[int, int, int]) -> tuple[int, int]:
@@ -103,9 +104,23 @@ def _defaults(image_shape: tuple[int, int, int], latent_dim: int) -> tuple[dict,
     return g, d
 
 
+def check_conv_discriminator(spec: dict, where: str) -> None:
+    k = conv_plan(need_image_shape(spec, where), where)
+    need_int_list(spec, "widths", where, length=k)
+
+
+def _check(spec: dict, role: str, where: str) -> None:
+    if role == "discriminator":
+        return check_conv_discriminator(spec, where)
+    k = conv_plan(need_image_shape(spec, where), where)
+    need_int(spec, "latent_dim", where, 1, MAX_LATENT)
+    need_int_list(spec, "widths", where, length=k)
+
+
 register_arch(
     "dcgan",
     generator=lambda s: DCGANGenerator(s["latent_dim"], tuple(s["image_shape"]), s["widths"]),
     discriminator=lambda s: ConvDiscriminator(tuple(s["image_shape"]), s["widths"], "dcgan"),
     defaults=_defaults,
+    check=_check,
 )

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from engine.models import register_arch
+from engine.models.spec import MAX_LATENT, need_image_shape, need_int, need_int_list, need_number
 
 
 class MLPGenerator(nn.Module):
@@ -70,9 +71,19 @@ def _defaults(image_shape: tuple[int, int, int], latent_dim: int) -> tuple[dict,
     return g, d
 
 
+def _check(spec: dict, role: str, where: str) -> None:
+    need_image_shape(spec, where)
+    if role == "generator":
+        need_int(spec, "latent_dim", where, 1, MAX_LATENT)
+    need_int_list(spec, "widths", where)
+    if role == "discriminator" and "dropout" in spec:
+        need_number(spec, "dropout", where, 0.0, 1.0)
+
+
 register_arch(
     "mlp",
     generator=lambda s: MLPGenerator(s["latent_dim"], tuple(s["image_shape"]), s["widths"]),
     discriminator=lambda s: MLPDiscriminator(tuple(s["image_shape"]), s["widths"], s.get("dropout", 0.3)),
     defaults=_defaults,
+    check=_check,
 )

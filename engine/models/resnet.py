@@ -12,7 +12,13 @@ import torch.nn as nn
 
 from engine.errors import ConfigError
 from engine.models import register_arch
-from engine.models.dcgan import ConvDiscriminator, default_discriminator_widths, size_plan
+from engine.models.dcgan import (
+    ConvDiscriminator,
+    check_conv_discriminator,
+    default_discriminator_widths,
+    size_plan,
+)
+from engine.models.spec import MAX_LATENT, SpecError, conv_plan, need_image_shape, need_int, need_int_list
 
 
 class ResBlock(nn.Module):
@@ -95,9 +101,23 @@ def _defaults(image_shape: tuple[int, int, int], latent_dim: int) -> tuple[dict,
     return g, d
 
 
+def _check(spec: dict, role: str, where: str) -> None:
+    if role == "discriminator":
+        return check_conv_discriminator(spec, where)
+    k = conv_plan(need_image_shape(spec, where), where)
+    need_int(spec, "latent_dim", where, 1, MAX_LATENT)
+    need_int_list(spec, "channels", where, length=k + 1)
+    blocks = spec.get("blocks")
+    if not isinstance(blocks, (list, tuple)) or len(blocks) != k + 1:
+        raise SpecError(f"{where}.blocks must be a list of {k + 1} lists of block widths (got {blocks!r})")
+    for i, stage in enumerate(blocks):  # a stage may hold no blocks at all (they were pruned away)
+        need_int_list({f"blocks[{i}]": stage}, f"blocks[{i}]", where)
+
+
 register_arch(
     "resnet",
     generator=lambda s: ResNetGenerator(s["latent_dim"], tuple(s["image_shape"]), s["channels"], s["blocks"]),
     discriminator=lambda s: ConvDiscriminator(tuple(s["image_shape"]), s["widths"], "resnet"),
     defaults=_defaults,
+    check=_check,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.config import check_fields
 from engine.errors import ConfigError
 from engine.prune.blocks import BLOCK_CRITERIA
 from engine.prune.schedules import SCHEDULES
@@ -44,6 +45,7 @@ class PruneConfig:
         return self.method in CHANNEL_METHODS
 
     def validate(self) -> None:
+        check_fields(self, "prune")  # types, and no NaN/inf, before the ranges below
         if self.method not in METHODS:
             raise ConfigError(f"Unknown pruning method '{self.method}'; choose one of: {', '.join(METHODS)}.")
         if self.target_macs is None and not (isinstance(self.amount, (int, float)) and 0 < self.amount < 1):

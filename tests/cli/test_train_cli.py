@@ -19,7 +19,7 @@ def err_line(capsys):
     (["--dataset", "imagenet"], "Unknown dataset 'imagenet'"),
     (["--arch", "vit"], "Unknown architecture 'vit'"),
     (["--steps", "0"], "steps must be a whole number above 0 (got 0)"),
-    (["--image-size", "4"], "Image size must be between 8 and 256 pixels (got 4)"),
+    (["--image-size", "4"], "data.image_size must be a whole number between 8 and 256, or left unset (got 4)"),
     (["--arch", "dcgan", "--image-size", "30"], "Image size 30 is not supported"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, fragment):

@@ -8,7 +8,7 @@ from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, Progress
 from engine.export.onnx import read_metadata
 from engine.export.stage import ExportConfig, run_export
-from engine.models import build_generator, default_specs
+from engine.models import build_discriminator, build_generator, default_specs
 from engine.workspace import Workspace
 
 
@@ -16,9 +16,9 @@ def _workspace_with_generator(path):
     ws = Workspace(path)
     gspec = {**default_specs("dcgan", (1, 28, 28), latent_dim=8)[0], "widths": [8, 4]}
     dspec = {**default_specs("dcgan", (1, 28, 28))[1], "widths": [4, 8]}
-    G = build_generator(gspec)
+    G, D = build_generator(gspec), build_discriminator(dspec)
     ck = ws.save_checkpoint("pruned", {"arch": {"generator": gspec, "discriminator": dspec},
-                                       "generator": G.state_dict(), "discriminator": {}, "ema": None,
+                                       "generator": G.state_dict(), "discriminator": D.state_dict(), "ema": None,
                                        "optim": {}, "step": 3, "data": {"dataset": "mnist-5k",
                                                                         "image_shape": [1, 28, 28]}, "seed": 0})
     ws.update_stage("prune", status="done", checkpoint=ws.rel(ck), method="channel-l1", amount=0.5)

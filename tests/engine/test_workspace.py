@@ -28,7 +28,7 @@ def test_manifest_updates_merge_and_leave_no_temp_files(tmp_path):
 def test_checkpoint_round_trip_with_weights_only(tmp_path):
     ws = Workspace(tmp_path)
     ws.save_checkpoint("dense", {"arch": {"generator": {"arch": "mlp"}}, "generator": {"w": torch.ones(2)}, "step": 3})
-    ck = load_checkpoint_file(ws.checkpoint_path("dense"))
+    ck = load_checkpoint_file(ws.checkpoint_path("dense"), check=False)  # a file format test, not a model
     assert ck["step"] == 3 and torch.equal(ck["generator"]["w"], torch.ones(2))
 
 

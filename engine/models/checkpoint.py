@@ -1,0 +1,107 @@
+"""A loaded checkpoint checked before it becomes models: each key a hand edit could break, named with the file.
+
+Runs on every checkpoint `engine.workspace.load_checkpoint_file` reads (after torch.load(weights_only=True)), so
+train --resume, prune, fine-tune, export, evaluate, info and the studio all refuse the same file the same way.
+The state dicts are compared with the spec on torch's meta device: no memory is spent on a spec that lies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from engine.errors import WorkspaceError
+from engine.models.spec import SpecError
+
+LOSSES = ("bce", "hinge")
+OPTIMIZERS = ("adam", "sgd")
+
+
+class _Bad(Exception):
+    """One key that does not fit, in words that follow the key's name."""
+
+
+def check_checkpoint(ckpt: dict, source: str | Path, discriminator_elsewhere: bool = False) -> dict:
+    """Return ckpt unchanged, or raise WorkspaceError naming the file and the key that does not fit.
+
+    discriminator_elsewhere: a bundled model whose D sits in a second file (checked once the two are joined)."""
+    try:
+        _check(ckpt, discriminator_elsewhere or bool(ckpt.get("discriminator_file")))
+    except (SpecError, _Bad) as e:
+        raise WorkspaceError(f"The checkpoint {source} was edited or damaged: {str(e).rstrip('.')}; restore it "
+                             "from a backup or train again.") from None
+    return ckpt
+
+
+def _check(ckpt: dict, discriminator_elsewhere: bool) -> None:
+    from engine.models import check_spec
+
+    arch = ckpt.get("arch")
+    if not isinstance(arch, dict):
+        raise _Bad("'arch' (every layer's width) is missing" if arch is None
+                   else f"'arch' must be a table with generator and discriminator specs (got {arch!r:.60})")
+    for role in ("generator", "discriminator"):
+        check_spec(arch.get(role), role, f"arch.{role}")
+    g, d = arch["generator"], arch["discriminator"]
+    if g["arch"] != d["arch"] or list(g["image_shape"]) != list(d["image_shape"]):
+        raise _Bad(f"arch.generator ({g['arch']}, {g['image_shape']}) and arch.discriminator ({d['arch']}, "
+                   f"{d['image_shape']}) are not one model")
+    _check_state(ckpt, "generator", g)
+    if ckpt.get("ema") is not None:
+        _check_state(ckpt, "ema", g)
+    if not discriminator_elsewhere:
+        _check_state(ckpt, "discriminator", d)
+    _check_fields(ckpt, g)
+
+
+def _check_fields(ckpt: dict, g: dict) -> None:
+    step = ckpt.get("step", 0)
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise _Bad(f"'step' must be a whole number of 0 or more (got {step!r:.60})")
+    for key, choices in (("loss", LOSSES), ("optimizer", OPTIMIZERS)):
+        if key in ckpt and ckpt[key] not in choices:
+            raise _Bad(f"'{key}' must be one of {', '.join(choices)} (got {ckpt[key]!r:.60})")
+    for key in ("data", "pruning", "rng"):
+        if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):
+            raise _Bad(f"'{key}' must be a table (got {ckpt[key]!r:.60})")
+    data = ckpt.get("data") or {}
+    if "image_shape" in data and list(data["image_shape"] or []) != list(g["image_shape"]):
+        raise _Bad(f"data.image_shape {data['image_shape']!r:.60} is not the generator's {g['image_shape']}")
+    if "dataset" in data and not isinstance(data["dataset"], str):
+        raise _Bad(f"data.dataset must be a data set name (got {data['dataset']!r:.60})")
+    optim = ckpt.get("optim")
+    if optim and not (isinstance(optim, dict) and all(isinstance(optim.get(k), dict) for k in "gd")):
+        raise _Bad("'optim' must hold the optimizer states 'g' and 'd'")
+
+
+def _check_state(ckpt: dict, key: str, spec: dict) -> None:
+    """The stored tensors have exactly the names and shapes the spec builds, and hold finite numbers."""
+    from engine.models import _DISCRIMINATORS, _GENERATORS
+
+    state = ckpt.get(key)
+    if state is None:
+        raise _Bad(f"'{key}' (the {key} weights) is missing")
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise _Bad(f"'{key}' must map layer names to weight tensors")
+    build = _DISCRIMINATORS if key == "discriminator" else _GENERATORS
+    with torch.device("meta"):
+        wanted = build[spec["arch"]](spec).state_dict()
+    role = "discriminator" if key == "discriminator" else "generator"
+    missing = [k for k in wanted if k not in state]
+    if missing:
+        raise _Bad(f"{key}['{missing[0]}'] is missing, which arch.{role} needs")
+    extra = [k for k in state if k not in wanted]
+    if extra:
+        raise _Bad(f"{key}['{extra[0]}'] is not a layer of arch.{role}")
+    for name, want in wanted.items():
+        have = state[name]
+        if tuple(have.shape) != tuple(want.shape):
+            raise _Bad(f"{key}['{name}'] has shape {list(have.shape)} but arch.{role} needs {list(want.shape)}")
+        if have.is_floating_point() and not _finite(have):
+            raise _Bad(f"{key}['{name}'] holds NaN or infinite values")
+
+
+def _finite(t: torch.Tensor) -> bool:
+    return bool(torch.isfinite(t).all())  # an empty tensor is finite
