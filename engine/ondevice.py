@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import statistics
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,49 +40,84 @@ class GeneratorModel:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise OnDeviceError(f"The file {self.path} is not a readable ONNX model ({first[:100]}); "
                                 "export it again with gan-prune export.") from None
-        self.warnings: list[str] = []
+        self.warnings: list[str] = []  # fallbacks taken, each a short phrase; the caller shows them as one note
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 2 or inputs[0].type != "tensor(float)":
             shapes = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
             raise OnDeviceError(f"The model {self.path.name} is not a generator: it must take one 2-D float latent "
                                 f"input [batch, latent] (it takes {shapes}).")
-        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        out = outputs[0]
+        if out.type != "tensor(float)" or len(out.shape or []) not in (0, 4):  # no shape declared: the probe decides
+            raise OnDeviceError(f"The model {self.path.name} is not an image generator: its output {out.name} is "
+                                f"{out.type} {out.shape}, not float [batch, channels, height, width].")
+        self.input_name, self.output_name = inputs[0].name, out.name
         self.latent_dim = self._latent_dim(inputs[0].shape)
-        self.image_shape = self._image_shape(outputs[0].shape)
+        self.image_shape = self._image_shape(out.shape)
         self.output_range = self._output_range()
 
-    # ---- reading what the model is ------------------------------------------------------------------------------
+    # ---- reading what the model is: metadata checked against the graph, never trusted blindly -------------------
+    def _bad(self, key: str, words: str) -> OnDeviceError:
+        return OnDeviceError(f"The model {self.path.name} has a wrong {key} ({words}); export it again with "
+                             "gan-prune export.")
+
     def _latent_dim(self, shape) -> int:
-        if "gan.latent_dim" in self.metadata:
-            return int(self.metadata["gan.latent_dim"])
-        self._warn("has no gan.latent_dim metadata; using its input shape")
-        if not isinstance(shape[1], int):
-            raise OnDeviceError(f"The model {self.path.name} has no latent size in its metadata or input shape; "
-                                "export it with gan-prune export.")
-        return shape[1]
+        static = shape[1] if isinstance(shape[1], int) and shape[1] > 0 else None
+        text = self.metadata.get("gan.latent_dim")
+        if text is None:
+            if static is None:
+                raise OnDeviceError(f"The model {self.path.name} has no latent size in its gan.latent_dim metadata "
+                                    "or its input shape; export it with gan-prune export.")
+            self.warnings.append(f"no gan.latent_dim: using the input's size {static}")
+            return static
+        value = _whole(text)
+        if value is None or not 0 < value <= 1_000_000:
+            raise self._bad("gan.latent_dim", f"{text!r} is not a whole number above 0")
+        if static is not None and static != value:
+            raise self._bad("gan.latent_dim", f"{value}, but its input takes latents of size {static}")
+        return value
 
     def _image_shape(self, shape) -> tuple[int, int, int]:
-        if "gan.image_shape" in self.metadata:
-            return tuple(int(v) for v in self.metadata["gan.image_shape"].split(","))
-        self._warn("has no gan.image_shape metadata; using its output shape")
-        out = self._run(np.zeros((1, self.latent_dim), np.float32))
-        if out.ndim != 4 or out.shape[1] not in (1, 3):
-            raise OnDeviceError(f"The model {self.path.name} is not an image generator: its output has shape "
-                                f"{list(out.shape)}, not [batch, 1 or 3, height, width].")
-        return tuple(int(v) for v in out.shape[1:])
+        """From gan.image_shape, checked against the output's static shape and one real run at batch 1."""
+        text = self.metadata.get("gan.image_shape")
+        if text is not None:
+            parts = [_whole(v) for v in text.split(",")]
+            if len(parts) != 3 or any(v is None or v <= 0 for v in parts) or parts[0] not in (1, 3):
+                raise self._bad("gan.image_shape", f"{text!r} is not channels,height,width with 1 or 3 channels")
+        try:
+            probe = self._run(np.zeros((1, self.latent_dim), np.float32))
+        except Exception as e:  # ORT's own error types for a graph that cannot take this latent
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise OnDeviceError(f"The model {self.path.name} does not run on a latent of size {self.latent_dim} "
+                                f"({first[:100]}); check gan.latent_dim or export it again.") from None
+        made = tuple(int(v) for v in probe.shape[1:])
+        if probe.ndim != 4 or probe.shape[0] != 1 or made[0] not in (1, 3):
+            raise OnDeviceError(f"The model {self.path.name} is not an image generator: one latent gives an output "
+                                f"of shape {list(probe.shape)}, not [1, 1 or 3, height, width].")
+        if text is None:
+            self.warnings.append(f"no gan.image_shape: using the output's shape {','.join(map(str, made))}")
+            return made
+        if tuple(parts) != made:
+            raise self._bad("gan.image_shape", f"{text!r}, but the model makes images of {','.join(map(str, made))}")
+        return made
 
     def _output_range(self) -> tuple[float, float]:
-        if "gan.output_range" in self.metadata:
-            lo, hi = (float(v) for v in self.metadata["gan.output_range"].split(","))
-            return lo, hi
-        self._warn("has no gan.output_range metadata; assuming -1,1 (tanh)")
-        return -1.0, 1.0
+        text = self.metadata.get("gan.output_range")
+        if text is None:
+            self.warnings.append("no gan.output_range: assuming -1,1 (a tanh output)")
+            return -1.0, 1.0
+        try:
+            lo, hi = (float(v) for v in text.split(","))
+        except ValueError:
+            lo = hi = float("nan")
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise self._bad("gan.output_range", f"{text!r} is not two numbers low,high with low below high, "
+                                                "e.g. -1,1")
+        return lo, hi
 
-    def _warn(self, what: str) -> None:
-        message = f"{self.path.name} {what}"
-        self.warnings.append(message)
-        warnings.warn(message, stacklevel=3)
+    def note(self) -> str | None:
+        """One line saying which metadata was missing and what was used instead (None when nothing was)."""
+        return f"{self.path.name}: " + "; ".join(self.warnings) + "." if self.warnings else None
 
     # ---- generating ---------------------------------------------------------------------------------------------
     def latents(self, n: int, seed: int = 0) -> np.ndarray:
@@ -97,6 +131,12 @@ class GeneratorModel:
         """uint8 images N x H x W x C for the given latents (run in chunks to bound memory)."""
         outs = [self._run(z[i:i + chunk]) for i in range(0, len(z), chunk)]
         x = np.concatenate(outs, axis=0)
+        if x.shape != (len(z), *self.image_shape):
+            raise OnDeviceError(f"The model {self.path.name} made images of shape {list(x.shape)}, not "
+                                f"{[len(z), *self.image_shape]}; export it again with gan-prune export.")
+        if not np.isfinite(x).all():
+            raise OnDeviceError(f"The model {self.path.name} made NaN or infinite pixels; its weights are damaged, "
+                                "export it again.")
         lo, hi = self.output_range
         x = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
         return np.round(x * 255.0).astype(np.uint8).transpose(0, 2, 3, 1)
@@ -128,6 +168,13 @@ class GeneratorModel:
                 times.append((time.perf_counter() - t) * 1000.0)
             out[b] = statistics.median(times)
         return out
+
+
+def _whole(text: str) -> int | None:
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:

@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+MAX_IMAGES = 65536  # one grid; more would only exhaust memory
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
@@ -45,20 +47,45 @@ def _writable_folder(folder: Path, what: str) -> Path:
     return folder
 
 
+def _check_numbers(args) -> None:
+    from engine.ondevice import OnDeviceError
+
+    for flag, value, lo, hi in (("--n", args.n, 1, MAX_IMAGES), ("--seed", args.seed, 0, 2**32 - 1),
+                                ("--nrow", args.nrow, 1, MAX_IMAGES), ("--interpolate", args.interpolate, 2, 1024),
+                                ("--threads", args.threads, 1, 1024)):
+        if value is not None and not lo <= value <= hi:
+            raise OnDeviceError(f"{flag} must be a whole number between {lo} and {hi:,} (got {value}).")
+
+
+def _output_file(out: Path) -> Path:
+    """--out names a PNG file in a folder that exists (a typo should not leave new folders behind)."""
+    from engine.ondevice import OnDeviceError
+
+    if out.is_dir():
+        raise OnDeviceError(f"--out {out} is a folder; give a file name such as {out / 'grid.png'}.")
+    if out.suffix.lower() != ".png":
+        raise OnDeviceError(f"--out {out} must end in .png (the grid is written as PNG).")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.exists():
+        raise OnDeviceError(f"The folder {parent} for --out does not exist; create it or choose another --out.")
+    _writable_folder(parent, "output")
+    return out
+
+
 def run(args) -> int:
     from engine.ondevice import GeneratorModel, OnDeviceError, grid, save_png
 
-    if args.n <= 0:
-        raise OnDeviceError(f"--n must be a whole number above 0 (got {args.n}).")
-    if args.interpolate is not None and args.interpolate < 2:
-        raise OnDeviceError(f"--interpolate needs at least 2 steps (got {args.interpolate}).")
-    out = Path(args.out)
-    _writable_folder(out.parent if str(out.parent) else Path("."), "output")
-    separate = _writable_folder(Path(args.separate), "--separate") if args.separate else None
+    _check_numbers(args)
+    out = _output_file(Path(args.out))
+    separate = Path(args.separate) if args.separate else None
+    if separate is not None and separate.exists() and not separate.is_dir():
+        raise OnDeviceError(f"The --separate folder {separate} is a file, not a folder; choose another.")
     model = GeneratorModel(args.model, threads=args.threads)
-    for w in model.warnings:
-        print(f"gan-sample: warning: {w}", file=sys.stderr)
+    if model.note():
+        print(f"gan-sample: note: {model.note()}", file=sys.stderr)
     images = model.sample(args.n, args.seed)
+    if separate is not None:  # created only now: a refused run leaves no new folder behind
+        _writable_folder(separate, "--separate")
     nrow = args.nrow or max(1, int(round(args.n ** 0.5)))
     save_png(grid(images, nrow), out)
     print(f"wrote {out} ({args.n} images, {'x'.join(map(str, model.image_shape))}, seed {args.seed})")
@@ -84,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except OnDeviceError as e:
         print(f"gan-sample: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # disk full, permission denied while writing: save_png leaves no partial file
+        print(f"gan-sample: error: cannot write {e.filename or args.out} ({e.strerror or e}); free space or "
+              "choose another --out.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gan-sample: interrupted", file=sys.stderr)

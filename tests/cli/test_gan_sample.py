@@ -26,6 +26,7 @@ sys.exit(code)
 def test_gan_sample_runs_without_importing_torch(tmp_path):
     model = tiny_generator(tmp_path / "g.onnx", shape=(1, 4, 4))
     out = tmp_path / "out" / "grid.png"
+    out.parent.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     r = subprocess.run([sys.executable, "-c", NO_TORCH, str(model), "--n", "6", "--seed", "1", "--out", str(out),
                         "--separate", str(tmp_path / "sep"), "--interpolate", "5", "--bench"],

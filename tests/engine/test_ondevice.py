@@ -69,10 +69,11 @@ def test_bench_reports_each_batch(tmp_path):
     assert set(times) == {1, 3} and all(t > 0 for t in times.values())
 
 
-def test_model_without_metadata_falls_back_with_warning(tmp_path):
-    with pytest.warns(UserWarning, match="metadata"):
-        m = GeneratorModel(tiny_generator(tmp_path / "g.onnx", latent=5, shape=(1, 2, 2), metadata=False))
+def test_model_without_metadata_falls_back_with_one_note(tmp_path):
+    m = GeneratorModel(tiny_generator(tmp_path / "g.onnx", latent=5, shape=(1, 2, 2), metadata=False))
     assert (m.latent_dim, m.image_shape) == (5, (1, 2, 2)) and len(m.warnings) == 3
+    assert m.note() == ("g.onnx: no gan.latent_dim: using the input's size 5; no gan.image_shape: using the output's "
+                        "shape 1,2,2; no gan.output_range: assuming -1,1 (a tanh output).")
     assert m.sample(2).shape == (2, 2, 2, 1)
 
 
