@@ -52,3 +52,42 @@ def save_png(path: str | os.PathLike, image_hwc: np.ndarray) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+# Pillow opens a 16-bit grayscale PNG as "I;16" (or "I"); its convert() to 8 bits clips instead of scaling, so
+# every value above 255 becomes white. These modes are scaled here, by their real bit depth.
+WIDE_GRAY_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+GRAY_MODES = ("1", "L", "LA", "La", *WIDE_GRAY_MODES)
+
+
+def to_8bit(im) -> tuple[object, bool]:
+    """A Pillow image as 8-bit "L" or "RGB", and whether it had transparency (composited over black).
+
+    16-bit and 32-bit gray are scaled to 0..255 (65535 → 255), float images from 0..1; palette images whose colors
+    are all gray become "L"; alpha multiplies the color, so a transparent pixel is black like an empty background."""
+    from PIL import Image
+
+    mode = im.mode
+    if mode in WIDE_GRAY_MODES:
+        a = np.asarray(im).astype(np.float64)
+        if mode.startswith("I;16") or (mode == "I" and a.size and a.max() > 255):
+            a = a / 257.0  # 16-bit: 65535 / 257 = 255 exactly
+        elif mode == "F" and a.size and np.nanmax(a) <= 1.0:
+            a = a * 255.0
+        return Image.fromarray(np.clip(np.round(np.nan_to_num(a)), 0, 255).astype(np.uint8), "L"), False
+    has_alpha = mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and "transparency" in im.info)
+    if has_alpha:
+        rgba = np.asarray(im.convert("RGBA")).astype(np.float64)
+        rgb = np.round(rgba[..., :3] * rgba[..., 3:] / 255.0).astype(np.uint8)
+        gray = mode in GRAY_MODES or (mode in ("P", "PA") and _all_gray(rgb))
+        return (Image.fromarray(rgb[..., 0], "L") if gray else Image.fromarray(rgb, "RGB")), True
+    if mode in GRAY_MODES:
+        return im.convert("L"), False
+    rgb = im.convert("RGB")
+    if mode == "P" and _all_gray(np.asarray(rgb)):  # a gray palette is gray data
+        return rgb.convert("L"), False
+    return rgb, False
+
+
+def _all_gray(rgb: np.ndarray) -> bool:
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())

@@ -62,7 +62,7 @@ def load_dataset(cfg: DataConfig) -> ImageData:
     elif cfg.dataset.startswith("folder:"):
         from engine.data.folder import load_folder
 
-        data = load_folder(cfg.dataset[len("folder:"):], image_size=cfg.image_size or 28, color=cfg.color)
+        data = load_folder(cfg.dataset[len("folder:"):], image_size=cfg.image_size, color=cfg.color)
     elif cfg.dataset in ("mnist", "fashion-mnist", "cifar10"):
         from engine.data.torchvision_sets import load_torchvision
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,55 @@ def _list_images(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return flat, [], []
 
 
-def load_folder(path: str, image_size: int = 28, color: str = "auto"):
+# Sides the conv models make (4 or 7 doubled, see engine.models.dcgan.size_plan) up to the largest the studio trains
+# by default; a folder of pictures at one of these sizes trains at its own size.
+DEFAULT_SIDES = (8, 14, 16, 28, 32, 56, 64)
+
+
+def default_side(sizes: list[tuple[int, int]]) -> tuple[int, str | None]:
+    """The side to train a folder at when none was asked for: its most common size when the conv models make it,
+    else the nearest size they make, with a note saying so."""
+    (w, h), _ = Counter(sizes).most_common(1)[0]
+    native = min(w, h)
+    side = min(DEFAULT_SIDES, key=lambda s: (abs(s - native), s))
+    if side == native and w == h:
+        return side, None
+    return side, (f"The images are {w}x{h}; training at {side}x{side}, the nearest size the conv models make "
+                  "(choose another with --image-size).")
+
+
+def _read(path: Path, image_size: int | None):
+    """(8-bit L or RGB image, whether it was gray, whether it had transparency), resized when a size is given."""
+    from PIL import Image
+
+    from engine.images import GRAY_MODES, to_8bit
+
+    with Image.open(path) as im:
+        im.load()
+        gray = im.mode in GRAY_MODES
+        img, alpha = to_8bit(im)
+    gray = gray or img.mode == "L"
+    if image_size:
+        img = img.resize((image_size, image_size), Image.BICUBIC)
+    return img, gray, alpha
+
+
+def _sizes(files: list[Path]) -> list[tuple[int, int]]:
+    """Each readable file's size, from its header only (cheap)."""
+    from PIL import Image, UnidentifiedImageError
+
+    sizes = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                sizes.append(im.size)
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            pass
+    return sizes
+
+
+def load_folder(path: str, image_size: int | None = None, color: str = "auto"):
+    """image_size None: the folder's own size when the conv models make it (see default_side)."""
     from PIL import Image, UnidentifiedImageError
 
     from engine.data import ImageData
@@ -40,25 +89,36 @@ def load_folder(path: str, image_size: int = 28, color: str = "auto"):
     files, labels, classes = _list_images(root)
     if not files:
         raise DataError(f"The folder {root} has no png/jpg/bmp/webp images; add some or choose another folder.")
-    arrays, kept_labels, gray_flags, bad = [], [], [], 0
+    warnings: list[str] = []
+    if not image_size:
+        sizes = _sizes(files)
+        if not sizes:
+            raise DataError(f"None of the {len(files)} images in {root} could be read; check the files.")
+        image_size, note = default_side(sizes)
+        warnings += [note] if note else []
+    arrays, kept_labels, gray_flags, bad, transparent = [], [], [], 0, 0
     for i, f in enumerate(files):
         try:
-            with Image.open(f) as im:
-                im.load()
-                gray_flags.append(im.mode in ("1", "L", "LA", "I", "I;16", "F"))
-                arrays.append(im.convert("RGB").resize((image_size, image_size), Image.BICUBIC))
-                if labels:
-                    kept_labels.append(labels[i])
+            img, gray, alpha = _read(f, image_size)
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
             bad += 1
+            continue
+        arrays.append(img)
+        gray_flags.append(gray)
+        transparent += alpha
+        if labels:
+            kept_labels.append(labels[i])
     if not arrays:
         raise DataError(f"None of the {len(files)} images in {root} could be read; check the files.")
     mode = color if color != "auto" else ("gray" if all(gray_flags) else "rgb")
     if mode == "gray":
         stack = np.stack([np.asarray(a.convert("L")) for a in arrays])[:, None]
     else:
-        stack = np.stack([np.asarray(a) for a in arrays]).transpose(0, 3, 1, 2)
-    warnings = [f"Skipped {bad} unreadable file(s) of {len(files)} in {root}."] if bad else []
+        stack = np.stack([np.asarray(a.convert("RGB")) for a in arrays]).transpose(0, 3, 1, 2)
+    if bad:
+        warnings.append(f"Skipped {bad} unreadable file(s) of {len(files)} in {root}.")
+    if transparent:
+        warnings.append(f"{transparent} image(s) have transparency; transparent parts are black.")
     return ImageData(images=torch.from_numpy(np.ascontiguousarray(stack)),
                      labels=torch.tensor(kept_labels, dtype=torch.int64) if kept_labels else None,
                      name=f"folder:{root.name}", classes=classes, warnings=warnings)
