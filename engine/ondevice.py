@@ -90,6 +90,9 @@ class GeneratorModel:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise OnDeviceError(f"The model {self.path.name} does not run on a latent of size {self.latent_dim} "
                                 f"({first[:100]}); check gan.latent_dim or export it again.") from None
+        if not np.isfinite(probe).all():
+            raise OnDeviceError(f"The model {self.path.name} made NaN or infinite pixels; its weights are damaged, "
+                                "export it again.")
         made = tuple(int(v) for v in probe.shape[1:])
         if probe.ndim != 4 or probe.shape[0] != 1 or made[0] not in (1, 3):
             raise OnDeviceError(f"The model {self.path.name} is not an image generator: one latent gives an output "

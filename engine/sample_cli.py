@@ -81,9 +81,9 @@ def run(args) -> int:
     if separate is not None and separate.exists() and not separate.is_dir():
         raise OnDeviceError(f"The --separate folder {separate} is a file, not a folder; choose another.")
     model = GeneratorModel(args.model, threads=args.threads)
-    if model.note():
-        print(f"gan-sample: note: {model.note()}", file=sys.stderr)
     images = model.sample(args.n, args.seed)
+    if model.note():  # only once the model has run: a refused model gets its one error line and nothing else
+        print(f"gan-sample: note: {model.note()}", file=sys.stderr)
     if separate is not None:  # created only now: a refused run leaves no new folder behind
         _writable_folder(separate, "--separate")
     nrow = args.nrow or max(1, int(round(args.n ** 0.5)))
