@@ -56,7 +56,7 @@ def _read(path: Path, image_size: int | None):
         gray = im.mode in GRAY_MODES
         img, alpha = to_8bit(im)
     gray = gray or img.mode == "L"
-    if image_size:
+    if image_size and img.size != (image_size, image_size):  # resizing to the same size would still blur
         img = img.resize((image_size, image_size), Image.BICUBIC)
     return img, gray, alpha
 
