@@ -177,7 +177,7 @@ class TrainConfig:
     batch_size: int = setting(64, min=1, max=65536)
     loss: str = setting("bce", choices=LOSSES)
     optimizer: str = setting("adam", choices=OPTIMIZERS)
-    lr: float = setting(2e-4, above=0, max=1, note="2e-4 is typical")
+    lr: float = setting(2e-4, above=0, note="2e-4 is typical")
     betas: tuple[float, float] = setting((0.5, 0.999), min=0, below=1, note="Adam's two decay rates")
     momentum: float = setting(0.5, min=0, below=1)  # for the reference's SGD
     device: str = setting("auto", choices=DEVICES)

@@ -24,7 +24,8 @@ def register(sub) -> None:
     p.add_argument("--ema", type=float, help="EMA decay of G, e.g. 0.999 (0 = off)")
     p.add_argument("--sample-every", type=int)
     p.add_argument("--checkpoint-every", type=int)
-    p.add_argument("--image-size", type=int, help="resize images to this side (default: the data's own size; a folder's nearest of 8-64 px)")
+    p.add_argument("--image-size", type=int, help="resize images to this side (default: the data's own size; "
+                                                     "a folder's nearest of 8-64 px)")
     p.add_argument("--color", choices=["auto", "gray", "rgb"])
     p.add_argument("--limit", type=int, help="use only the first N images")
     p.add_argument("--threads", type=int, help="CPU threads for torch")

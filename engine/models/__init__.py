@@ -71,21 +71,33 @@ def build_pair(arch_spec: dict) -> tuple[nn.Module, nn.Module]:
 
 def generator_from_checkpoint(ckpt: dict, use_ema: bool = True) -> nn.Module:
     """Rebuild G from a checkpoint's spec and load its weights (the EMA copy when present and asked for)."""
-    g = build_generator(ckpt["arch"]["generator"])
-    state = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["generator"]
+    g = build_generator(_arch(ckpt)["generator"])
+    state = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt.get("generator")
     _load(g, state, "generator")
     return g.eval()
 
 
 def discriminator_from_checkpoint(ckpt: dict) -> nn.Module:
-    d = build_discriminator(ckpt["arch"]["discriminator"])
-    _load(d, ckpt["discriminator"], "discriminator")
+    d = build_discriminator(_arch(ckpt)["discriminator"])
+    _load(d, ckpt.get("discriminator"), "discriminator")
     return d.eval()
+
+
+def _arch(ckpt: dict) -> dict:
+    """engine.models.checkpoint checked every file read from disk; this guards dicts made in memory."""
+    from engine.errors import WorkspaceError
+
+    arch = ckpt.get("arch")
+    if not isinstance(arch, dict):
+        raise WorkspaceError("The checkpoint has no 'arch' (every layer's width); restore it or train again.")
+    return arch
 
 
 def _load(model: nn.Module, state: dict, what: str) -> None:
     from engine.errors import WorkspaceError
 
+    if not isinstance(state, dict):
+        raise WorkspaceError(f"The checkpoint has no {what} weights; restore it or train again.")
     try:
         # float16 bundled weights upcast to the model's float32
         model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})

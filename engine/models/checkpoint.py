@@ -11,11 +11,9 @@ from pathlib import Path
 
 import torch
 
+from engine.config import LOSSES, OPTIMIZERS
 from engine.errors import WorkspaceError
 from engine.models.spec import SpecError
-
-LOSSES = ("bce", "hinge")
-OPTIMIZERS = ("adam", "sgd")
 
 
 class _Bad(Exception):
@@ -47,12 +45,16 @@ def _check(ckpt: dict, discriminator_elsewhere: bool) -> None:
     if g["arch"] != d["arch"] or list(g["image_shape"]) != list(d["image_shape"]):
         raise _Bad(f"arch.generator ({g['arch']}, {g['image_shape']}) and arch.discriminator ({d['arch']}, "
                    f"{d['image_shape']}) are not one model")
+    _check_fields(ckpt, g)
+    if "layers" in ckpt and "generator" not in ckpt:  # the lottery ticket's step-k weights, not a model
+        if not isinstance(ckpt["layers"], dict):
+            raise _Bad(f"'layers' must be a table of weights (got {ckpt['layers']!r:.60})")
+        return
     _check_state(ckpt, "generator", g)
     if ckpt.get("ema") is not None:
         _check_state(ckpt, "ema", g)
     if not discriminator_elsewhere:
         _check_state(ckpt, "discriminator", d)
-    _check_fields(ckpt, g)
 
 
 def _check_fields(ckpt: dict, g: dict) -> None:
