@@ -28,6 +28,8 @@ class GeneratorModel:
         import onnxruntime as ort
 
         self.path = Path(path)
+        if self.path.is_dir():
+            raise OnDeviceError(f"{self.path} is a folder; give the .onnx file itself.")
         if not self.path.is_file():
             raise OnDeviceError(f"The model file {self.path} does not exist; check the path.")
         opts = ort.SessionOptions()

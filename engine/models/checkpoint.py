@@ -50,11 +50,14 @@ def _check(ckpt: dict, discriminator_elsewhere: bool) -> None:
         if not isinstance(ckpt["layers"], dict):
             raise _Bad(f"'layers' must be a table of weights (got {ckpt['layers']!r:.60})")
         return
-    _check_state(ckpt, "generator", g)
+    shapes = {"g": _check_state(ckpt, "generator", g)}
     if ckpt.get("ema") is not None:
         _check_state(ckpt, "ema", g)
     if not discriminator_elsewhere:
-        _check_state(ckpt, "discriminator", d)
+        shapes["d"] = _check_state(ckpt, "discriminator", d)
+    for role, params in shapes.items():
+        if ckpt.get("optim"):
+            _check_optimizer(ckpt["optim"][role], params, f"optim.{role}")
 
 
 def _check_fields(ckpt: dict, g: dict) -> None:
@@ -75,10 +78,15 @@ def _check_fields(ckpt: dict, g: dict) -> None:
     optim = ckpt.get("optim")
     if optim and not (isinstance(optim, dict) and all(isinstance(optim.get(k), dict) for k in "gd")):
         raise _Bad("'optim' must hold the optimizer states 'g' and 'd'")
+    for key, value in (ckpt.get("rng") or {}).items():
+        if not (isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 1):
+            raise _Bad(f"rng.{key} must be a random generator's state (a 1-D uint8 tensor)")
 
 
-def _check_state(ckpt: dict, key: str, spec: dict) -> None:
-    """The stored tensors have exactly the names and shapes the spec builds, and hold finite numbers."""
+def _check_state(ckpt: dict, key: str, spec: dict) -> list[tuple[int, ...]]:
+    """The stored tensors have exactly the names and shapes the spec builds, and hold finite numbers.
+
+    Returns the shapes of the model's parameters in order (what its optimizer state must match)."""
     from engine.models import _DISCRIMINATORS, _GENERATORS
 
     state = ckpt.get(key)
@@ -103,6 +111,30 @@ def _check_state(ckpt: dict, key: str, spec: dict) -> None:
             raise _Bad(f"{key}['{name}'] has shape {list(have.shape)} but arch.{role} needs {list(want.shape)}")
         if have.is_floating_point() and not _finite(have):
             raise _Bad(f"{key}['{name}'] holds NaN or infinite values")
+    with torch.device("meta"):
+        return [tuple(p.shape) for p in build[spec["arch"]](spec).parameters()]
+
+
+def _check_optimizer(state: dict, params: list[tuple[int, ...]], where: str) -> None:
+    """An optimizer state that torch would refuse (or misapply) on resume: wrong count or shapes of its tensors."""
+    groups = state.get("param_groups")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and isinstance(g.get("params"), list)
+                                               for g in groups):
+        raise _Bad(f"{where}.param_groups must be a list of parameter groups")
+    ids = [i for g in groups for i in g["params"]]
+    if len(ids) != len(params):
+        raise _Bad(f"{where} is for {len(ids)} tensors but the model has {len(params)}")
+    shape_of = dict(zip(ids, params))
+    per_param = state.get("state")
+    if not isinstance(per_param, dict):
+        raise _Bad(f"{where}.state must be a table")
+    for i, entry in per_param.items():
+        if i not in shape_of or not isinstance(entry, dict):
+            raise _Bad(f"{where}.state[{i!r}] belongs to no parameter of the model")
+        for name, t in entry.items():
+            if isinstance(t, torch.Tensor) and t.dim() > 0 and tuple(t.shape) != shape_of[i]:
+                raise _Bad(f"{where}.state[{i}].{name} has shape {list(t.shape)} but its parameter is "
+                           f"{list(shape_of[i])}")
 
 
 def _finite(t: torch.Tensor) -> bool:

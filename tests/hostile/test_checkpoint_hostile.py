@@ -70,6 +70,10 @@ EDITS = {
     "NaN weights": (_nan_weight, ["generator['net.0.weight']", "NaN"]),
     "data is text": (_set("data", "mnist"), ["'data' must be a table"]),
     "unknown loss": (_set("loss", "wasserstein"), ["'loss'", "'wasserstein'"]),
+    "optimizer state of another model": (_set("optim", {"g": {"state": {}, "param_groups": [{"params": [0, 1]}]},
+                                                        "d": {"state": {}, "param_groups": []}}),
+                                         ["optim.g", "is for 2 tensors but the model has"]),
+    "random state is text": (_set("rng", {"noise": "abc"}), ["rng.noise", "uint8"]),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hostile.conftest import assert_consistent, assert_refused, snapshot
+from tests.hostile.conftest import assert_consistent, assert_refused, run_cli, snapshot
 from tests.hostile.inprocess import gan_prune
 
 # (TOML text, words the one line must contain)
@@ -94,3 +94,19 @@ def test_prune_flags_nan_and_inf_are_refused(tiny_ws, capsys, flags, words):
     r = gan_prune(capsys, "prune", "-w", str(tiny_ws.root), "--method", "channel-l1", *flags)
     assert_refused(r, *words)
     assert snapshot(tiny_ws.root) == before
+
+
+def test_the_studio_shows_the_same_sentence_next_to_the_form():
+    from desktop_app.facade import EngineFacade
+
+    message = EngineFacade().check("train", {"data": {"dataset": "mnist-5k"}, "model": {"arch": "dcgan"},
+                                             "train": {"ema": "high"}})
+    assert message == "train.ema must be a number from 0 to below 1 (got 'high'); 0 turns it off, 0.999 is typical."
+
+
+def test_a_real_process_refuses_a_bad_config_in_one_line(tmp_path):
+    config = tmp_path / "pipeline.toml"
+    config.write_text('[train]\nema = "high"\n')
+    r = run_cli("run", str(config), "-w", str(tmp_path / "ws"))
+    assert_refused(r, "pipeline.toml", "train.ema", "(got 'high')")
+    assert snapshot(tmp_path / "ws") == {}

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from tests.engine.test_ondevice import tiny_generator
-from tests.hostile.conftest import assert_refused, snapshot
+from tests.hostile.conftest import assert_refused, run_cli, snapshot
 from tests.hostile.inprocess import gan_sample
 
 
@@ -86,6 +86,8 @@ BAD_MODELS = {
     "NaN output": (_nan_maker, ["g.onnx", "NaN"]),
     "not ONNX at all": (lambda p: p.write_text("this is a text file, not a model") or p,
                         ["g.onnx", "not a readable ONNX model"]),
+    "a folder named like a model": (lambda p: p.mkdir() or p, ["g.onnx", "is a folder"]),
+    "an empty file": (lambda p: p.write_bytes(b"") or p, ["g.onnx", "not a readable ONNX model"]),
 }
 
 
@@ -151,3 +153,10 @@ def test_missing_metadata_falls_back_on_the_graph_with_one_note(tmp_path, capsys
                               "(a tanh output).")
     grid = np.asarray(Image.open(tmp_path / "grid.png"))
     assert grid.shape == (2 * 4 + 2, 2 * 4 + 2) and grid.std() > 0  # real images, not a flat grid
+
+
+def test_a_real_process_refuses_an_empty_output_range_without_writing(tmp_path):
+    _with_metadata(tmp_path / "g.onnx", output_range="1,1")
+    r = run_cli(str(tmp_path / "g.onnx"), "--out", str(tmp_path / "grid.png"), module="engine.sample_cli")
+    assert_refused(r, "g.onnx", "gan.output_range", "'1,1'")
+    assert not (tmp_path / "grid.png").exists()
