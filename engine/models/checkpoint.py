@@ -20,12 +20,12 @@ class _Bad(Exception):
     """One key that does not fit, in words that follow the key's name."""
 
 
-def check_checkpoint(ckpt: dict, source: str | Path, discriminator_elsewhere: bool = False) -> dict:
+def check_checkpoint(ckpt: dict, source: str | Path) -> dict:
     """Return ckpt unchanged, or raise WorkspaceError naming the file and the key that does not fit.
 
-    discriminator_elsewhere: a bundled model whose D sits in a second file (checked once the two are joined)."""
+    A bundled model whose D sits in a second file ('discriminator_file') is checked without D's weights."""
     try:
-        _check(ckpt, discriminator_elsewhere or bool(ckpt.get("discriminator_file")))
+        _check(ckpt, bool(ckpt.get("discriminator_file")))
     except (SpecError, _Bad) as e:
         raise WorkspaceError(f"The checkpoint {source} was edited or damaged: {str(e).rstrip('.')}; restore it "
                              "from a backup or train again.") from None
@@ -71,7 +71,8 @@ def _check_fields(ckpt: dict, g: dict) -> None:
         if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):
             raise _Bad(f"'{key}' must be a table (got {ckpt[key]!r:.60})")
     data = ckpt.get("data") or {}
-    if "image_shape" in data and list(data["image_shape"] or []) != list(g["image_shape"]):
+    shape = data.get("image_shape", g["image_shape"])
+    if not isinstance(shape, (list, tuple)) or list(shape) != list(g["image_shape"]):
         raise _Bad(f"data.image_shape {data['image_shape']!r:.60} is not the generator's {g['image_shape']}")
     if "dataset" in data and not isinstance(data["dataset"], str):
         raise _Bad(f"data.dataset must be a data set name (got {data['dataset']!r:.60})")
@@ -97,7 +98,8 @@ def _check_state(ckpt: dict, key: str, spec: dict) -> list[tuple[int, ...]]:
         raise _Bad(f"'{key}' must map layer names to weight tensors")
     build = _DISCRIMINATORS if key == "discriminator" else _GENERATORS
     with torch.device("meta"):
-        wanted = build[spec["arch"]](spec).state_dict()
+        model = build[spec["arch"]](spec)
+    wanted = model.state_dict()
     role = "discriminator" if key == "discriminator" else "generator"
     missing = [k for k in wanted if k not in state]
     if missing:
@@ -111,8 +113,7 @@ def _check_state(ckpt: dict, key: str, spec: dict) -> list[tuple[int, ...]]:
             raise _Bad(f"{key}['{name}'] has shape {list(have.shape)} but arch.{role} needs {list(want.shape)}")
         if have.is_floating_point() and not _finite(have):
             raise _Bad(f"{key}['{name}'] holds NaN or infinite values")
-    with torch.device("meta"):
-        return [tuple(p.shape) for p in build[spec["arch"]](spec).parameters()]
+    return [tuple(p.shape) for p in model.parameters()]
 
 
 def _check_optimizer(state: dict, params: list[tuple[int, ...]], where: str) -> None:

@@ -69,6 +69,7 @@ EDITS = {
     "an extra layer": (_extra_layer, ["generator['net.99.weight']", "not a layer"]),
     "NaN weights": (_nan_weight, ["generator['net.0.weight']", "NaN"]),
     "data is text": (_set("data", "mnist"), ["'data' must be a table"]),
+    "data.image_shape is a number": (_set("data", {"image_shape": 5}), ["data.image_shape", "5"]),
     "unknown loss": (_set("loss", "wasserstein"), ["'loss'", "'wasserstein'"]),
     "optimizer state of another model": (_set("optim", {"g": {"state": {}, "param_groups": [{"params": [0, 1]}]},
                                                         "d": {"state": {}, "param_groups": []}}),
