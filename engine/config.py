@@ -63,7 +63,7 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+    return _is_int(v) or (isinstance(v, float) and math.isfinite(v))
 
 
 def _check_scalar(kind: Any, v: Any, meta: dict) -> str | None:
@@ -137,7 +137,8 @@ def _shown(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, tuple):
         return "[" + ", ".join(_shown(x) for x in v) + "]"
-    return repr(v)
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."  # one line, even for a pasted paragraph
 
 
 # ---- the settings -----------------------------------------------------------------------------------------------
