@@ -242,6 +242,9 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
         raise ConfigError(f"The config file {path} is not valid TOML ({e}); fix it and try again.") from None
     try:
         loose = [k for k, v in raw.items() if not isinstance(v, dict) and k not in ("data", "model", "train")]
+        repeated = [k for k in loose if isinstance(raw[k], list) and raw[k] and isinstance(raw[k][0], dict)]
+        if repeated:
+            raise ConfigError(f"[[{repeated[0]}]] repeats a section; write it once as [{repeated[0]}].")
         if loose:
             raise ConfigError(f"Setting(s) {', '.join(loose)} sit outside any table; put them under a table "
                               "such as [train].")

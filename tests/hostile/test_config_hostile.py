@@ -20,6 +20,7 @@ BAD_TOML = {
     "unknown key": ("[train]\nepochs = 3", ["train.epochs", "unknown setting"]),
     "table is a number": ("data = 5", ["[data] must be a table", "(got 5)"]),
     "loose key": ("steps = 5\n[train]\nema = 0.5", ["steps", "outside any table"]),
+    "repeated section": ("[[prune]]\namount = 0.5\n[[prune]]\namount = 0.7", ["[[prune]]", "write it once"]),
     "lr zero": ("[train]\nlr = 0", ["train.lr", "above 0", "(got 0)"]),
     "lr NaN": ("[train]\nlr = nan", ["train.lr", "(got nan)"]),
     "steps infinite": ("[train]\nsteps = inf", ["train.steps", "whole number", "(got inf)"]),
