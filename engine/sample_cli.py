@@ -77,13 +77,21 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    from engine.errors import UserError, cannot_write
     from engine.ondevice import OnDeviceError
 
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM ends like Ctrl-C: 130, no traceback
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except OnDeviceError as e:
+    except (OnDeviceError, UserError) as e:
         print(f"gan-sample: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only folder: one line naming the file
+        refused = cannot_write(e)
+        print(f"gan-sample: error: {refused or f'{e.strerror or e} ({e.filename})'}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gan-sample: interrupted", file=sys.stderr)
