@@ -100,8 +100,8 @@ class Tmpfs:
         subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
 
 
-@pytest.fixture
-def tmpfs(tmp_path):
+@pytest.fixture(name="tmpfs")
+def tmpfs_mounts(tmp_path):
     mounts: list[Tmpfs] = []
 
     def make(size_kb: int = 2048) -> Tmpfs:
@@ -113,3 +113,15 @@ def tmpfs(tmp_path):
     yield make
     for m in mounts:
         m.unmount()
+
+
+def assert_failed_once(r: Result, *fragments: str) -> str:
+    """A stage that failed after it started: exit 2, no traceback, and ONE error line, last, with every fragment
+    (progress lines before it are the stage's own output, not part of the error)."""
+    assert r.code == 2, f"exit {r.code} (wanted 2); stderr:\n{r.err}"
+    assert "Traceback" not in r.err, r.err
+    errors = [line for line in r.err_lines if "error:" in line]
+    assert errors == r.err_lines[-1:], f"wanted one error line, last:\n{r.err}"
+    for f in fragments:
+        assert f.lower() in errors[0].lower(), f"{f!r} not in {errors[0]!r}"
+    return errors[0]

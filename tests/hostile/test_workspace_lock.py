@@ -137,7 +137,7 @@ TRAIN = ["--dataset", "mnist-5k", "--arch", "mlp", "--limit", "256", "--batch-si
 
 def test_two_trains_on_one_workspace_one_is_refused_the_other_completes(tmp_path):
     ws = tmp_path / "ws"
-    first = spawn_cli("train", "-w", str(ws), "--steps", "600", *TRAIN)
+    first = spawn_cli("train", "-w", str(ws), "--steps", "300", *TRAIN)
     try:
         wait_for_status(ws, "train", "running", first)
         second = finish(spawn_cli("train", "-w", str(ws), "--steps", "5", *TRAIN))
@@ -149,7 +149,7 @@ def test_two_trains_on_one_workspace_one_is_refused_the_other_completes(tmp_path
             first.kill()
     assert done.code == 0, done.err
     entry = json.loads((ws / "manifest.json").read_text())["stages"]["train"]
-    assert (entry["status"], entry["step"], entry["total_steps"]) == ("done", 600, 600)
-    assert load_checkpoint_file(ws / "checkpoints" / "dense.pt")["step"] == 600
-    assert "steps = 600" in (ws / "config.toml").read_text()
+    assert (entry["status"], entry["step"], entry["total_steps"]) == ("done", 300, 300)
+    assert load_checkpoint_file(ws / "checkpoints" / "dense.pt")["step"] == 300
+    assert "steps = 300" in (ws / "config.toml").read_text()
     assert_consistent(ws)
