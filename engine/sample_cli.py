@@ -78,12 +78,15 @@ def run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     import signal
+    import threading
 
     from engine.errors import UserError, cannot_write
     from engine.ondevice import OnDeviceError
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM ends like Ctrl-C: 130, no traceback
     args = build_parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    # SIGTERM ends like Ctrl-C: exit 130, no traceback.
+    old = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None
     try:
         return run(args)
     except (OnDeviceError, UserError) as e:
@@ -96,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gan-sample: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 if __name__ == "__main__":

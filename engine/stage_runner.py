@@ -93,10 +93,11 @@ def workspace_lock(ws: Workspace, stage: str) -> Iterator[bool]:
                 f.close()
                 raise WorkspaceBusy(f"workspace busy ({who}): {root} is being written by another command or the "
                                     "studio; wait for it to finish or use another workspace.")
-            f.seek(0)
-            f.truncate()
-            f.write(f"pid={os.getpid()} stage={stage}\n".encode())
-            f.flush()
+            with contextlib.suppress(OSError):  # who holds it is a courtesy for the next writer; a full disk
+                f.seek(0)                        # must not leave the lock taken and unrecorded
+                f.truncate()
+                f.write(f"pid={os.getpid()} stage={stage}\n".encode())
+                f.flush()
             _held[root] = [f, 1]
             outer = True
     try:

@@ -47,8 +47,8 @@ def _sigterm_as_ctrl_c(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c) if main_thread else None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, Cancelled):
         print("gan-prune: cancelled; what was saved before the stop is kept", file=sys.stderr)
         return 130
+    finally:
+        if old is not None:  # main() also runs inside tests and the studio's process: leave their handler as found
+            signal.signal(signal.SIGTERM, old)
 
 
 def _run(args) -> int:
