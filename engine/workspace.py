@@ -71,7 +71,10 @@ class Workspace:
                 raise WorkspaceError(f"Cannot create the workspace folder {self.root} ({e.strerror}); "
                                      "choose another.") from None
         for sub in ("checkpoints", "export", "samples", "logs"):
-            (self.root / sub).mkdir(exist_ok=True)
+            try:
+                (self.root / sub).mkdir(exist_ok=True)
+            except OSError:
+                pass  # a read-only workspace still opens for reading; a write there names its own file
 
     # ---- paths -------------------------------------------------------------------------------------------------
     @property

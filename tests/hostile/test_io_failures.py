@@ -58,6 +58,17 @@ def test_read_only_workspace_is_one_line_naming_the_folder(tmpfs, command):
     assert snapshot(ws) == before
 
 
+def test_a_read_only_workspace_still_reads(tmpfs):
+    """info and layers write nothing, so a read-only workspace (even one missing a subfolder) serves them."""
+    mount = tmpfs(2048)
+    ws = copy_tiny_workspace(mount.path / "ws")
+    (ws / "logs").rmdir()
+    mount.read_only()
+    r = run_cli("info", "-w", str(ws))
+    assert (r.code, r.err) == (0, "")
+    assert r.out.splitlines()[0] == "checkpoint checkpoints/dense.pt (step 0)"
+
+
 def test_gan_sample_into_a_read_only_folder(tmpfs, onnx_model):
     mount = tmpfs(512)
     mount.read_only()

@@ -83,6 +83,20 @@ def test_the_studio_is_refused_while_the_cli_writes(tiny_ws, lock_holder):
     assert stage_status(tiny_ws.root, "prune") is None
 
 
+def test_the_cli_is_refused_while_a_studio_job_writes(tiny_ws):
+    from desktop_app.facade import EngineFacade
+
+    job = EngineFacade().export_job(tiny_ws, {"precisions": ["fp32"]})(CancelToken())
+    next(job)  # the job has started: it holds the lock, as on the studio's worker thread
+    try:
+        r = run_cli("train", "-w", str(tiny_ws.root), "--resume", "--arch", "dcgan", "--steps", "3")
+        assert_refused(r, f"workspace busy (pid {os.getpid()}, stage export)")
+    finally:
+        job.close()
+    assert stage_status(tiny_ws.root, "export") is None  # closed before its first write: nothing to record
+    assert stage_status(tiny_ws.root, "train") == "done"
+
+
 def test_the_lock_is_reentrant_inside_one_process_and_released_after(tiny_ws):
     ws2 = Workspace(tiny_ws.root)  # another handle on the same folder, as a pipeline's stages have
     with workspace_lock(tiny_ws, "demo") as outer:
