@@ -176,6 +176,7 @@ def test_gan_sample_into_a_folder_without_permission(tmp_path, onnx_model):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow  # two exports; the failure half is test_disk_full_during_export_fails_export_only
 def test_export_works_again_once_space_is_freed(tmpfs):
     """Export after a disk-full failure works once space is freed: the failure left nothing in the way."""
     mount = tmpfs(2048)
