@@ -24,7 +24,7 @@ test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/pytest -q --durations=15
 
 demo: $(STAMP)
-	$(BIN)/gan-prune demo --workspace demo-workspace
+	$(BIN)/gan-prune demo --workspace demo-workspace --force
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

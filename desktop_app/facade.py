@@ -103,7 +103,11 @@ class EngineFacade:
         return Workspace(path, create=create)
 
     def open_demo(self, path: str | os.PathLike):
-        return _need("demo")(path)
+        from engine.stage_runner import workspace_lock
+
+        ws = self.open_workspace(path)
+        with workspace_lock(ws, "demo"):  # it writes the model and manifest: one writer per workspace
+            return _need("demo")(path)
 
     def manifest(self, ws) -> dict:
         return ws.read_manifest()
@@ -212,10 +216,12 @@ class EngineFacade:
 
         def make(cancel):
             from engine.config import to_toml
+            from engine.stage_runner import run_stage
             from engine.workspace import atomic_write_text
 
-            atomic_write_text(ws.config_path, to_toml(cfg))  # later stages read the data set from here
-            yield from run_train(cfg, ws, cancel)
+            # Later stages read the data set from config.toml; it is written once training accepted the input.
+            write = lambda: atomic_write_text(ws.config_path, to_toml(cfg))  # noqa: E731
+            return run_stage("train", ws, run_train(cfg, ws, cancel), cancel, before_first_event=write)
         return make
 
     def prune_job(self, ws, values: dict) -> MakeEvents:
@@ -237,7 +243,12 @@ class EngineFacade:
         fn = _need(stage)
         cfg = self._config(stage, values)
         cfg.validate()
-        return lambda cancel: fn(cfg, ws, cancel)
+
+        def make(cancel):
+            from engine.stage_runner import run_stage
+
+            return run_stage(stage, ws, fn(cfg, ws, cancel), cancel)  # the lock: one writer, CLI or studio
+        return make
 
     # ---- pruning helpers (fast, on the UI thread) -------------------------------------------------------------
     def _networks(self, ws, which: str):

@@ -212,7 +212,10 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     pruned = ws.load_checkpoint(pruned_path)
     dense, teacher = load_teacher(ws)
     resume = None
-    if cfg.resume and ws.checkpoint_path(CHECKPOINT).exists():
+    if cfg.resume and not ws.checkpoint_path(CHECKPOINT).exists():
+        raise WorkspaceError(f"Nothing to resume in {ws.root}: checkpoints/{CHECKPOINT}.pt is missing; fine-tune "
+                             "without --resume.")
+    if cfg.resume:
         resume = ws.load_checkpoint(CHECKPOINT)
         if "optim" not in resume:
             raise WorkspaceError(f"{ws.checkpoint_path(CHECKPOINT)} has no optimizer state; fine-tune without "

@@ -40,17 +40,26 @@ def save_png(path: str | os.PathLike, image_hwc: np.ndarray) -> None:
     import tempfile
     from pathlib import Path
 
+    from engine.errors import cannot_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    data = png_bytes(image_hwc)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # a read-only folder, a full disk: one sentence naming the PNG, not the temp file
+        raise (cannot_write(e, path) or e) from None
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a PNG should open like any other file
         with os.fdopen(fd, "wb") as f:
-            f.write(png_bytes(image_hwc))
+            f.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        refused = cannot_write(e, path)
+        if refused is not None:
+            raise refused from None
         raise
 
 

@@ -87,20 +87,22 @@ def run_config(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
             stage_cfg = stage_config(_load(cfg_ref), cfg.stages[name], name)
             stage_cfg.validate()
             stage_cfgs.append((name, stage_cfg, _load(run_ref)))
-    save_config(ws, cfg)
-    yield from _train_then(cfg, ws, cancel, stage_cfgs, "Stage")
+    yield from _train_then(cfg, ws, cancel, stage_cfgs, "Stage", write_config=lambda: save_config(ws, cfg))
 
 
-def _train_then(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken, stages: list, label: str) -> Iterator[Event]:
-    """Train, then each (name, config, run) in order; stop at a cancel between stages."""
+def _train_then(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken, stages: list, label: str,
+                write_config=None) -> Iterator[Event]:
+    """Train, then each (name, config, run) in order; stop at a cancel between stages. Each stage goes through
+    the stage runner (lock, manifest record); `write_config` runs once training has accepted its input."""
+    from engine.stage_runner import run_stage
     from engine.train import run_train
 
-    yield from run_train(cfg, ws, cancel)
+    yield from run_stage("train", ws, run_train(cfg, ws, cancel), cancel, before_first_event=write_config)
     for name, stage_cfg, run in stages:
         if cancel.cancelled:
             return
         yield Log("info", f"{label} {name} ...")
-        yield from run(stage_cfg, ws, cancel)
+        yield from run_stage(name, ws, run(stage_cfg, ws, cancel), cancel)
 
 
 def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 50, quick: bool = False) -> Iterator[Event]:

@@ -104,21 +104,31 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
+    from engine.errors import UserError, cannot_write
     from engine.ondevice import OnDeviceError
 
     args = build_parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    # SIGTERM ends like Ctrl-C: exit 130, no traceback.
+    old = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None
     try:
         return run(args)
-    except OnDeviceError as e:
+    except (OnDeviceError, UserError) as e:
         print(f"gan-sample: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # disk full, permission denied while writing: save_png leaves no partial file
-        print(f"gan-sample: error: cannot write {e.filename or args.out} ({e.strerror or e}); free space or "
-              "choose another --out.", file=sys.stderr)
+    except OSError as e:  # a full disk, a read-only folder: one line naming the file
+        refused = cannot_write(e)
+        print(f"gan-sample: error: {refused or f'{e.strerror or e} ({e.filename})'}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gan-sample: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 if __name__ == "__main__":

@@ -10,18 +10,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.errors import WorkspaceError
+from engine.errors import WorkspaceError, cannot_write
 
+# Temp files older than this were left by another (killed) process; see stage_runner.sweep_stale_temp_files.
+PROCESS_START = time.time()
 CHECKPOINT_FORMAT = "gan-prune-studio/checkpoint"
 CHECKPOINT_VERSION = 1
 MANIFEST_VERSION = 1
+# Entry keys that name a file in the workspace (relative paths); read_manifest keeps them inside it.
+MANIFEST_PATH_KEYS = ("checkpoint", "stale_checkpoint", "report", "csv", "html")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename: a crash never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # a read-only folder, a full disk, no permission: one sentence naming the file
+        raise (cannot_write(e, path) or e) from None
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a workspace file should read like any other file
         with os.fdopen(fd, "wb") as f:
@@ -29,11 +36,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
+        except OSError:
             pass
+        refused = cannot_write(e, path)
+        if refused is not None:
+            raise refused from None
         raise
 
 
@@ -61,7 +71,10 @@ class Workspace:
                 raise WorkspaceError(f"Cannot create the workspace folder {self.root} ({e.strerror}); "
                                      "choose another.") from None
         for sub in ("checkpoints", "export", "samples", "logs"):
-            (self.root / sub).mkdir(exist_ok=True)
+            try:
+                (self.root / sub).mkdir(exist_ok=True)
+            except OSError:
+                pass  # a read-only workspace still opens for reading; a write there names its own file
 
     # ---- paths -------------------------------------------------------------------------------------------------
     @property
@@ -101,7 +114,16 @@ class Workspace:
             return str(p)
 
     def abs(self, rel_path: str) -> Path:
-        return (self.root / rel_path).resolve()
+        """A path the manifest names, resolved; it must stay inside the workspace (a hand-edited manifest
+        must not make a stage read or overwrite /etc/passwd)."""
+        if not isinstance(rel_path, str) or not rel_path:
+            raise WorkspaceError(f"{self.manifest_path} names a file as {rel_path!r}, not a path inside the "
+                                 "workspace; fix or delete the manifest.")
+        p = (self.root / rel_path).resolve()
+        if not p.is_relative_to(self.root):
+            raise WorkspaceError(f"{self.manifest_path} names {rel_path!r}, which is outside the workspace "
+                                 f"{self.root}; fix or delete the manifest.")
+        return p
 
     # ---- manifest ----------------------------------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any]:
@@ -113,8 +135,25 @@ class Workspace:
             raise WorkspaceError(f"The manifest {self.manifest_path} is corrupt ({e}); "
                                  "delete it or use a new workspace.") from None
         if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
-            raise WorkspaceError(f"The manifest {self.manifest_path} is not a GAN Pruning Studio manifest.")
+            raise WorkspaceError(f"The manifest {self.manifest_path} is not a GAN Pruning Studio manifest ('stages' "
+                                 "must be a JSON object of stage entries); fix or delete it.")
+        self._check_stages(data["stages"])
         return data
+
+    def _check_stages(self, stages: dict[str, Any]) -> None:
+        """Each stage entry is an object, and every file it names lies inside the workspace."""
+        for name, entry in stages.items():
+            if not isinstance(entry, dict):
+                raise WorkspaceError(f"The manifest {self.manifest_path} has stages.{name} as a "
+                                     f"{type(entry).__name__}, not an object; fix or delete the manifest.")
+            for key in MANIFEST_PATH_KEYS:
+                value = entry.get(key)
+                if value is None:
+                    continue
+                inside = isinstance(value, str) and value and (self.root / value).resolve().is_relative_to(self.root)
+                if not inside:
+                    raise WorkspaceError(f"The manifest {self.manifest_path} has stages.{name}.{key} = {value!r}, "
+                                         "which is not a path inside the workspace; fix or delete the manifest.")
 
     def update_stage(self, stage: str, **fields: Any) -> dict[str, Any]:
         """Merge fields into manifest['stages'][stage] and write the manifest atomically."""

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
 
 from engine import __version__
-from engine.errors import UserError
+from engine.errors import UserError, cannot_write
 from engine.events import Cancelled
 
 # Subcommand modules under engine/cli/; each defines register(subparsers) and sets func=handler(args) -> int.
@@ -39,22 +42,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sigterm_as_ctrl_c(signum, frame) -> None:
+    raise KeyboardInterrupt  # a stage's drive() turns it into a clean stop; elsewhere the command just ends, 130
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c) if main_thread else None
     try:
-        return int(args.func(args) or 0)
-    except UserError as e:
-        if args.debug:
-            raise
-        print(f"gan-prune: error: {e}", file=sys.stderr)
-        return 2
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return _run(args)
     except (KeyboardInterrupt, Cancelled):
         print("gan-prune: cancelled; what was saved before the stop is kept", file=sys.stderr)
         return 130
+    finally:
+        if old is not None:  # main() also runs inside tests and the studio's process: leave their handler as found
+            signal.signal(signal.SIGTERM, old)
+
+
+def _run(args) -> int:
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (`gan-prune info | head -1`): that is not an error. Python's documented recipe:
+        # point stdout at devnull so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except (UserError, OSError) as e:
+        if args.debug:
+            raise
+        print(f"gan-prune: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(e: Exception) -> str:
+    """A UserError's own sentence; an OSError from a write as 'cannot write PATH (reason) ...'."""
+    if isinstance(e, OSError):
+        refused = cannot_write(e)
+        if refused is not None:
+            return str(refused)
+        where = f" ({e.filename})" if e.filename else ""
+        return f"{e.strerror or e}{where}; check the path and try again."
+    return " ".join(str(e).split())
 
 
 if __name__ == "__main__":

@@ -1,14 +1,14 @@
-"""What every subcommand shares: the workspace flag, the event printer with a progress bar, and Ctrl-C."""
+"""What every subcommand shares: the workspace flag, the event printer with a progress bar, Ctrl-C and SIGTERM."""
 
 from __future__ import annotations
 
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TextIO
 
-from engine.events import Artifact, CancelToken, Event, Log, Metrics, Progress, Samples
+from engine.events import Artifact, Cancelled, CancelToken, Event, Log, Metrics, Progress, Samples
 
 
 def add_workspace_arg(p) -> None:
@@ -71,22 +71,40 @@ class ConsoleReporter:
 
 
 def drive(events: Iterable[Event], cancel: CancelToken, quiet: bool = False) -> None:
-    """Consume a stage generator; the first Ctrl-C asks the stage to stop cleanly (it saves first)."""
+    """Consume a stage generator; the first Ctrl-C (or SIGTERM) asks the stage to stop cleanly (it saves first).
+
+    A stop raises Cancelled at the end, so the command exits 130 even when the stage wound down normally:
+    `train && prune` must not go on with an unfinished model.
+    """
     reporter = ConsoleReporter(quiet=quiet)
 
-    def on_sigint(signum, frame):
+    def on_stop(signum, frame):
         if cancel.cancelled:
             raise KeyboardInterrupt
         print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
         cancel.cancel()
 
-    old = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+    handled = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, on_stop) for s in handled} if _main_thread() else {}
     try:
         for event in events:
             reporter(event)
     finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()  # on an abort the stage's bookkeeping (lock, manifest) runs now, not at garbage collection
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    if cancel.cancelled:
+        raise Cancelled()
+
+
+def drive_stage(name: str, ws, events: Iterator[Event], cancel: CancelToken, quiet: bool = False,
+                before_first_event: Callable[[], None] | None = None) -> None:
+    """drive() a stage through engine.stage_runner: the workspace lock and the manifest's record of how it ended."""
+    from engine.stage_runner import run_stage
+
+    drive(run_stage(name, ws, events, cancel, before_first_event), cancel, quiet=quiet)
 
 
 def _main_thread() -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, drive
+from engine.cli.common import add_workspace_arg, drive_stage
 
 
 def register(sub) -> None:
@@ -37,5 +37,5 @@ def handle(args) -> int:
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
     cancel = CancelToken()
-    drive(run_evaluate(cfg, ws, cancel), cancel, quiet=args.quiet)
-    return 130 if cancel.cancelled else 0
+    drive_stage("evaluate", ws, run_evaluate(cfg, ws, cancel), cancel, quiet=args.quiet)
+    return 0

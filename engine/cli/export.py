@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, drive
+from engine.cli.common import add_workspace_arg, drive_stage
 
 
 def register(sub) -> None:
@@ -34,5 +34,5 @@ def handle(args) -> int:
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
     cancel = CancelToken()
-    drive(run_export(cfg, ws, cancel), cancel)
+    drive_stage("export", ws, run_export(cfg, ws, cancel), cancel)
     return 0

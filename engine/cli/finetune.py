@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, drive
+from engine.cli.common import add_workspace_arg, drive_stage
 from engine.events import CancelToken
 
 
@@ -34,5 +34,5 @@ def run(args) -> int:
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
     cancel = CancelToken()
-    drive(run_finetune(cfg, ws, cancel), cancel, quiet=args.quiet)
+    drive_stage("finetune", ws, run_finetune(cfg, ws, cancel), cancel, quiet=args.quiet)
     return 0

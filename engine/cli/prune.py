@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, drive
+from engine.cli.common import add_workspace_arg, drive_stage
 from engine.errors import ConfigError
 from engine.events import CancelToken
 
@@ -71,7 +71,7 @@ def run_prune_cmd(args) -> int:
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
     cancel = CancelToken()
-    drive(run_prune(cfg, ws, cancel), cancel, quiet=args.quiet)
+    drive_stage("prune", ws, run_prune(cfg, ws, cancel), cancel, quiet=args.quiet)
     return 0
 
 
@@ -105,5 +105,5 @@ def run_sensitivity_cmd(args) -> int:
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
     cancel = CancelToken()
-    drive(run_sensitivity(cfg, ws, cancel), cancel, quiet=args.quiet)
+    drive_stage("sensitivity", ws, run_sensitivity(cfg, ws, cancel), cancel, quiet=args.quiet)
     return 0

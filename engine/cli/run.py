@@ -14,7 +14,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.cli.common import drive
+    from engine.cli.common import drive_stage
     from engine.config import load_pipeline_config
     from engine.events import CancelToken
     from engine.pipeline import run_config
@@ -23,5 +23,5 @@ def run(args) -> int:
     cfg = load_pipeline_config(args.config)
     ws = Workspace(args.workspace)
     cancel = CancelToken()
-    drive(run_config(cfg, ws, cancel), cancel, quiet=args.quiet)
+    drive_stage("run", ws, run_config(cfg, ws, cancel), cancel, quiet=args.quiet)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine.cli.common import add_workspace_arg, drive
+from engine.cli.common import add_workspace_arg, drive_stage
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
 from engine.events import CancelToken
 
@@ -60,6 +60,8 @@ def run(args) -> int:
     base = workspace_config(ws) if args.resume else PipelineConfig(DataConfig(), ModelConfig(), TrainConfig())
     cfg = config_from_args(args, base)
     cfg.validate()
-    save_config(ws, cfg)
-    drive(run_train(cfg, ws, CancelToken_ := CancelToken()), CancelToken_, quiet=args.quiet)
+    cancel = CancelToken()
+    # config.toml is written once training has accepted every input: a refused command leaves the old one.
+    drive_stage("train", ws, run_train(cfg, ws, cancel), cancel, quiet=args.quiet,
+                before_first_event=lambda: save_config(ws, cfg))
     return 0

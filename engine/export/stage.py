@@ -75,6 +75,7 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
         # Dynamic int8 turns convs into ConvInteger, which ORT runs slower than float; it only saves bytes.
         yield Log("warning", "int8-dynamic makes conv generators smaller but slower; prefer int8 (static) for speed")
     cancel.raise_if_cancelled()
+    ws.update_stage("export", status="running")  # from here files change; the stage runner records the end
 
     for precision, name in FILE_NAMES.items():  # an earlier export's files would pass for this model's
         old = ws.export_dir / name
