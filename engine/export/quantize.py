@@ -125,9 +125,12 @@ def quantize_int8_dynamic(fp32_path: str | os.PathLike, out_path: str | os.PathL
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre))
-        exclude = first_last_compute_nodes(onnx.load(str(pre))) if keep_first_last_float else []
+        pre_model = onnx.load(str(pre))
+        exclude = first_last_compute_nodes(pre_model) if keep_first_last_float else []
         staged = Path(tmp) / "dyn.onnx"
-        quantize_dynamic(str(pre), str(staged), weight_type=QuantType.QInt8, per_channel=False,
+        # onnxruntime before 1.17 has ConvInteger for uint8 weights only (int8 ones fail to load there).
+        weights = QuantType.QUInt8 if any(n.op_type == "Conv" for n in pre_model.graph.node) else QuantType.QInt8
+        quantize_dynamic(str(pre), str(staged), weight_type=weights, per_channel=False,
                          nodes_to_exclude=exclude or None)
         _finish(meta, staged, "int8-dynamic", opset)
         os.replace(staged, out_path)
