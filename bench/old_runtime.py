@@ -54,18 +54,19 @@ try:
     np.save(out_path, s.run(None, {"z": np.load(z_path)})[0])
     print("ok")
 except Exception as e:
-    print("refused: " + (str(e).strip().splitlines() or [type(e).__name__])[0][:200])
+    text = " ".join(str(e).split()) or type(e).__name__
+    print("refused: " + text[text.find("Unsupported"):][:200] if "Unsupported" in text else "refused: " + text[:200])
 """
 
 
 def find_python(version: str) -> str | None:
+    """A Python interpreter that onnxruntime==version has a wheel for (pyenv shims may exist yet not run)."""
     for minor in PYTHONS.get(".".join(version.split(".")[:2]), ("3.11",)):
-        for candidate in (shutil.which(f"python{minor}"), f"/root/.pyenv/versions/{minor}/bin/python{minor}"):
-            if candidate and Path(candidate).exists():
-                return candidate
-        pyenv = sorted(Path("/root/.pyenv/versions").glob(f"{minor}.*/bin/python{minor}"))
-        if pyenv:
-            return str(pyenv[-1])
+        candidates = [str(p) for p in sorted(Path.home().glob(f".pyenv/versions/{minor}.*/bin/python{minor}"))]
+        candidates += [c for c in (shutil.which(f"python{minor}"),) if c]
+        for c in candidates:
+            if subprocess.run([c, "-c", "import venv"], capture_output=True).returncode == 0:
+                return c
     return None
 
 

@@ -40,10 +40,12 @@ def open_session(path: str | os.PathLike, threads: int):
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def time_ms(session, feed: dict, runs: int, max_seconds: float) -> float:
-    """Median milliseconds of `runs` calls (fewer once `max_seconds` have passed, at least 3)."""
+def time_ms(session, feed: dict, runs: int, max_seconds: float, warmup: int = 1) -> float:
+    """Median milliseconds of `runs` calls (fewer once `max_seconds` have passed, at least 3) after `warmup`
+    untimed ones (the first call at a batch size plans its memory)."""
     name = session.get_outputs()[0].name
-    session.run([name], feed)  # warm-up: the first call plans memory
+    for _ in range(warmup):
+        session.run([name], feed)
     times: list[float] = []
     start = time.perf_counter()
     for _ in range(max(1, runs)):
@@ -71,10 +73,11 @@ def pick_threads(path: str | os.PathLike, latent_dim: int, batches=BATCHES, runs
     feeds = {b: {input_name: rng.standard_normal((b, latent_dim)).astype(np.float32)} for b in batches}
     per_round: dict[int, dict[int, list[float]]] = {t: {b: [] for b in batches} for t in counts}
     per_round_runs = max(1, runs // max(1, rounds))
-    for _ in range(max(1, rounds)):
+    for r in range(max(1, rounds)):
         for t in counts:
             for b in batches:
-                per_round[t][b].append(time_ms(sessions[t], feeds[b], per_round_runs, max_seconds / rounds))
+                per_round[t][b].append(time_ms(sessions[t], feeds[b], per_round_runs, max_seconds / rounds,
+                                               warmup=2 if r == 0 else 0))
     tried = {t: {f"ort_b{b}": round(statistics.median(v), 4) for b, v in per_round[t].items()} for t in counts}
     best_at = {k: min(tried[t][k] for t in counts) for k in tried[counts[0]]}
     best = min(counts, key=lambda t: (sum(tried[t][k] / best_at[k] for k in best_at), t))
