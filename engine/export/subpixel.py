@@ -2,8 +2,10 @@
 
 ONNX Runtime has no int8 ConvTranspose: a quantized ConvTranspose model dequantizes around every layer and
 ends up slower than float. The same arithmetic written as an ordinary convolution producing s*s phases of the
-output, cropped per phase and interleaved (DepthToSpace), runs as QLinearConv. A ConvTranspose applied to a
-1x1 map (the latent projection) is a plain matrix product, so it becomes a Linear and a reshape.
+output, interleaved (DepthToSpace) and cropped, runs as QLinearConv. The conv's output channels are ordered so
+that one DepthToSpace and one crop serve every phase (see _shuffle_order): three nodes per layer that ORT runs
+on uint8, where a crop per phase + concat + 6-D transpose cost more than the int8 conv saved on small models.
+A ConvTranspose applied to a 1x1 map (the latent projection) is a plain matrix product: a Linear and a reshape.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def _phase_taps(k: int, s: int, p: int) -> list[list[tuple[int, int]]]:
 
 
 class SubPixelConvTranspose2d(nn.Module):
-    """ConvTranspose2d(k, stride s, padding p) as pad → Conv2d(s*s*Cout, KxK) → per-phase crop → depth-to-space.
+    """ConvTranspose2d(k, stride s, padding p) as Conv2d(s*s*Cout, KxK, padded) → depth-to-space → one crop.
 
     A 1x1 input (the first layer of a generator) takes the matrix-product path instead: Linear to Cout*k*k.
     """
