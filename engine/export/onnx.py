@@ -101,9 +101,12 @@ def prepare_for_export(G: nn.Module, subpixel: bool = False) -> nn.Module:
     make_pruning_permanent(m)
     fold_batchnorm(m)
     if subpixel:
+        from engine.export.phases import fold_last_pair
         from engine.export.subpixel import to_subpixel
 
-        m = to_subpixel(m)
+        m = fold_last_pair(to_subpixel(m))
+        with torch.no_grad():  # one eager pass builds the folded layer's constants before tracing sees them
+            m(torch.zeros(2, int(G.latent_dim)))
     return m  # note: after the sub-pixel rewrite G.latent_dim may not read back; ask the original G
 
 

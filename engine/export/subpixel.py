@@ -84,22 +84,36 @@ class SubPixelConvTranspose2d(nn.Module):
             return slice(phase * cout, (phase + 1) * cout)
         return torch.arange(cout) * s * s + self.order[rh] * s + self.order[rw]
 
+    def geometry(self, H: int, W: int) -> tuple[int, int, int]:
+        """(q_h, q_w, pad): output side / s per axis, and the conv's padding for an H x W input.
+
+        One symmetric padding for both sides and axes: it stays the Conv's own `pads` (no Pad node); rows it
+        adds beyond what a phase reads are cropped away after the shuffle."""
+        k, s, p = self.k, self.s, self.p
+        q_h, q_w = (H * s - 2 * p + k - s) // s, (W * s - 2 * p + k - s) // s  # divisible by s (checked)
+        need = max(max(lo + q + self.kernel - 1 for lo in self.lows) - n for q, n in ((q_h, H), (q_w, W)))
+        return q_h, q_w, max(self.pad, need)
+
+    def crop_start(self, pad: int) -> int:
+        """Where the output starts in the shuffled conv output (one-crop form only)."""
+        return self.s * (self.lows[0] + pad) + self.order[0]
+
+    def phases(self, x: torch.Tensor, pad: int) -> torch.Tensor:
+        """The conv output before the shuffle: s*s phases per channel, activation applied."""
+        return self.activation(F.conv2d(x, self.conv.weight, self.conv.bias, padding=pad))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, _, H, W = x.shape
         k, s, p, C = self.k, self.s, self.p, self.cout
         if H == 1 and W == 1:  # static under export: only the batch axis is dynamic
             y = self.activation(self.project(x.flatten(1))).reshape(B, C, k, k)
             return y[:, :, p:k - p, p:k - p] if p else y
-        q_h, q_w = (H * s - 2 * p + k - s) // s, (W * s - 2 * p + k - s) // s  # divisible by s (checked)
-        # One symmetric padding for both sides and axes: it stays the Conv's own `pads` (no Pad node); rows it
-        # adds beyond what a phase reads are cropped away below.
-        need = max(max(lo + q + self.kernel - 1 for lo in self.lows) - n for q, n in ((q_h, H), (q_w, W)))
-        pad = max(self.pad, need)
-        y = self.activation(F.conv2d(x, self.conv.weight, self.conv.bias, padding=pad))
+        q_h, q_w, pad = self.geometry(H, W)
+        y = self.phases(x, pad)
         tops = [lo + pad for lo in self.lows]
         if self.order is not None:
             # out[s*q + r] = phase r at row q + tops[r] = shuffled row s*(q + tops[r]) + order[r]: one crop.
-            c = s * tops[0] + self.order[0]
+            c = self.crop_start(pad)
             y = F.pixel_shuffle(y, s)
             return y[:, :, c:c + s * q_h, c:c + s * q_w]
         parts = []

@@ -28,10 +28,11 @@ def int8_dcgan(tmp_path_factory):
     return fp32, quantize_int8_static(fp32, tmp / "g.int8.onnx", calibration=16)
 
 
-def test_sub_pixel_export_is_one_conv_shuffle_and_crop_per_layer(int8_dcgan):
+def test_sub_pixel_export_shuffles_once(int8_dcgan):
+    # latent projection, then the two stride-2 layers as convs over phases (engine.export.phases): the only
+    # DepthToSpace is the last node, and its crop fits exactly (no Slice).
     ops = [n.op_type for n in onnx.load(str(int8_dcgan[0])).graph.node]
-    assert ops == ["Gemm", "Relu", "Reshape", "Conv", "Relu", "DepthToSpace", "Slice",
-                   "Conv", "Tanh", "DepthToSpace", "Slice"]
+    assert ops == ["Gemm", "Relu", "Reshape", "Conv", "Relu", "Mul", "Conv", "Tanh", "DepthToSpace"]
 
 
 def test_int8_graph_has_no_stand_alone_quantize_or_dequantize(int8_dcgan, tmp_path):
@@ -40,7 +41,7 @@ def test_int8_graph_has_no_stand_alone_quantize_or_dequantize(int8_dcgan, tmp_pa
     assert stray_qdq(ran) == []
     # One QuantizeLinear for the latent, one DequantizeLinear before tanh; every layer an int8 kernel.
     assert (ops.count("QuantizeLinear"), ops.count("DequantizeLinear")) == (1, 1)
-    assert ops.count("QLinearConv") == 2 and ops.count("QGemm") == 1
+    assert ops.count("QLinearConv") == 2 and ops.count("QGemm") == 1 and ops.count("QLinearMul") == 1
     assert not {"Conv", "Gemm", "MatMul"} & set(ops)
 
 
