@@ -160,6 +160,9 @@ def ratios(models: dict) -> dict:
         for b in BATCHES:
             out[f"{m}: int8 vs fp32 b{b} best threads"] = round(
                 v["fp32"]["best"][f"b{b}"]["ms"] / v["int8"]["best"][f"b{b}"]["ms"], 2)
+            # the same comparison against the faster fp32 form (sub-pixel, which fp32 files do not use)
+            out[f"{m}: int8 vs fp32 subpixel b{b} best threads"] = round(
+                v["fp32 subpixel"]["best"][f"b{b}"]["ms"] / v["int8"]["best"][f"b{b}"]["ms"], 2)
     for b in BATCHES:
         dense = models["dense"]["variants"]["fp32"]["best"][f"b{b}"]["ms"]
         out[f"pruned int8 vs dense fp32 b{b} best threads"] = round(
