@@ -103,11 +103,10 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
         yield Log("warning", f"ONNX output differs from torch by {worst:.2e} (more than 1e-4)")
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(dir=ws.export_dir) as tmp:
-        sources = Sources(fp32, fp32, cfg.calibration, cfg.seed, cfg.keep_first_last_float)
+        sources = Sources(fp32, Path(tmp) / "generator.subpixel.onnx" if subpixel else fp32, cfg.calibration,
+                          cfg.seed, cfg.keep_first_last_float)
         if subpixel:
             cancel.raise_if_cancelled()
-            sources = Sources(fp32, Path(tmp) / "generator.subpixel.onnx", cfg.calibration, cfg.seed,
-                              cfg.keep_first_last_float)
             export_generator(G, sources.subpixel, {**meta, "precision": "fp32"}, subpixel=True, opset=cfg.opset)
             step += 1
             yield Progress("export", step, total, f"sub-pixel form exported, parity {parity(G, sources.subpixel):.1e}")
