@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import UserError
+from engine.export.precisions import PRECISIONS as ENGINE_PRECISIONS  # a plain table: no onnx/torch import
 
 MakeEvents = Callable[[Any], Iterator]  # cancel token -> events
 
@@ -39,7 +40,9 @@ CRITERIA = {  # the pruning page's (kind, criterion) -> the engine's method name
     "weights": {"l1": "l1-unstructured", "lamp": "lamp-unstructured", "random": "random-unstructured"},
     "blocks": {"l1": "block", "psnr": "block"},
 }
-PRECISION_CHOICES = ("fp32", "fp16", "int8", "int8-dynamic")
+# The engine's precision table as plain tuples for the Export page: (name, label, help, checked by default).
+PRECISIONS = tuple((p.name, p.label, p.help, p.default) for p in ENGINE_PRECISIONS)
+PRECISION_CHOICES = tuple(p[0] for p in PRECISIONS)
 
 
 class StageUnavailable(UserError):

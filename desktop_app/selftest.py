@@ -47,6 +47,7 @@ def _say(line: str) -> None:
 
 def run_self_test(app: QApplication) -> int:
     from desktop_app.app import build_main_window
+    from desktop_app.facade import PRECISION_CHOICES
     from desktop_app.settings import StudioSettings
 
     t0 = time.perf_counter()
@@ -84,7 +85,7 @@ def run_self_test(app: QApplication) -> int:
                 ok &= status == "done"
             if ok and window.ctx.facade.available("export"):
                 export = window.pages["export"]
-                for key in ("fp32", "fp16", "int8", "int8-dynamic"):
+                for key in PRECISION_CHOICES:
                     export._fields[f"p_{key}"].setChecked(key == "fp32")
                 export._fields["bench_runs"].setValue(2)
                 status = run_job(window, "export")

@@ -28,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--separate", metavar="DIR", default=None, help="also write each image as DIR/NNNN.png")
     p.add_argument("--interpolate", type=int, metavar="STEPS", default=None,
                    help="also write a latent walk of STEPS images next to --out (NAME.interpolate.png)")
-    p.add_argument("--bench", action="store_true", help="print ONNX Runtime latency at batch 1 and 64")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--bench", action="store_true",
+                   help="print ONNX Runtime latency at batch 1 and 64 on the fastest thread count (timed)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: ORT's; with --bench, "
+                                                             "the fastest count, measured)")
     return p
 
 
@@ -98,9 +100,19 @@ def run(args) -> int:
         save_png(model.interpolate(args.interpolate, args.seed), strip)
         print(f"wrote {strip}")
     if args.bench:
-        for b, ms in model.bench((1, 64)).items():
-            print(f"batch {b:>3}: {ms:8.2f} ms  ({b / ms * 1000:,.0f} images/s)")
+        _bench(model, args.threads)
     return 0
+
+
+def _bench(model, threads: int | None) -> None:
+    """Latency at batch 1 and 64 on the fastest ONNX Runtime thread count here (timed), or on --threads."""
+    from engine.export.threads import pick_threads
+
+    picked = pick_threads(model.path, model.latent_dim, (1, 64), candidates=[threads] if threads else None)
+    how = "as asked" if threads else f"fastest of {', '.join(picked['tried'])}"
+    for b in (1, 64):
+        ms = picked["latency_ms"][f"ort_b{b}"]
+        print(f"batch {b:>3}: {ms:8.2f} ms  ({b / ms * 1000:,.0f} images/s, {picked['threads']} thread(s), {how})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,14 +16,9 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
+from desktop_app.facade import PRECISIONS
 from desktop_app.pages.base import Page
 
-PRECISIONS = [("fp32", "Full precision (fp32)", "The reference file: exact, the largest."),
-              ("fp16", "Half precision (fp16)", "Half the size; nearly identical images."),
-              ("int8", "8-bit, calibrated (int8 static)", "About a quarter of the size and usually the fastest on "
-                                                          "CPUs; calibrated on random latents."),
-              ("int8-dynamic", "8-bit, dynamic (int8 dynamic)", "Quarter size without calibration; speed-up depends "
-                                                                "on the layers.")]
 COLUMNS = ("Precision", "File", "Size", "Latency b1", "Latency b64", "Difference")
 
 
@@ -37,9 +32,9 @@ class ExportPage(Page):
 
     def build(self) -> None:
         f = self.group("Precisions")
-        for key, text, tip in PRECISIONS:
+        for key, text, tip, checked in PRECISIONS:
             box = QCheckBox(text)
-            box.setChecked(key in ("fp32", "int8"))
+            box.setChecked(checked)
             self.field(f, f"p_{key}", "", box, tip)
         f = self.group("Options")
         self.field(f, "calibration", "Calibration", self.spin(8, 100_000, 256, 64, " latents"),
@@ -69,7 +64,7 @@ class ExportPage(Page):
 
     def values(self) -> dict:
         v = self.field_values()
-        return {"precisions": [k for k, _, _ in PRECISIONS if v[f"p_{k}"]], "calibration": v["calibration"],
+        return {"precisions": [p[0] for p in PRECISIONS if v[f"p_{p[0]}"]], "calibration": v["calibration"],
                 "subpixel": v["subpixel"], "bench_runs": v["bench_runs"]}
 
     def blocker(self) -> str | None:

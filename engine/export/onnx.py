@@ -20,7 +20,8 @@ from engine import APP_NAME, __version__
 from engine.errors import WorkspaceError
 from engine.workspace import atomic_write_bytes
 
-METADATA_KEYS = ("latent_dim", "image_shape", "output_range", "arch", "dataset", "precision", "pruning", "producer")
+METADATA_KEYS = ("latent_dim", "image_shape", "output_range", "arch", "dataset", "precision", "pruning", "producer",
+                 "opset")
 
 
 # ---- preparing the module ----------------------------------------------------------------------------------------
@@ -100,9 +101,12 @@ def prepare_for_export(G: nn.Module, subpixel: bool = False) -> nn.Module:
     make_pruning_permanent(m)
     fold_batchnorm(m)
     if subpixel:
+        from engine.export.phases import fold_last_pair
         from engine.export.subpixel import to_subpixel
 
-        m = to_subpixel(m)
+        m = fold_last_pair(to_subpixel(m))
+        with torch.no_grad():  # one eager pass builds the folded layer's constants before tracing sees them
+            m(torch.zeros(2, int(G.latent_dim)))
     return m  # note: after the sub-pixel rewrite G.latent_dim may not read back; ask the original G
 
 
@@ -185,9 +189,15 @@ def _cache_torchlib_op_list() -> None:
 
 
 def export_generator(G: nn.Module, path: str | os.PathLike, metadata: dict[str, Any] | None = None,
-                     batch_example: int = 2, subpixel: bool = False) -> Path:
-    """Write G as a single-file ONNX (input 'z' [batch, latent], output 'image' [batch, C, H, W] in [-1, 1])."""
+                     batch_example: int = 2, subpixel: bool = False, opset: int | None = None) -> Path:
+    """Write G as a single-file ONNX (input 'z' [batch, latent], output 'image' [batch, C, H, W] in [-1, 1]).
+
+    `opset` (default graph.DEFAULT_OPSET) is the ai.onnx version the file declares, with the lowest IR
+    version that allows it: what decides whether an older onnxruntime on a device loads it at all.
+    """
     import warnings
+
+    from engine.export.graph import DEFAULT_OPSET, retarget, simplify
 
     path = Path(path)
     _cache_torchlib_op_list()
@@ -202,7 +212,10 @@ def export_generator(G: nn.Module, path: str | os.PathLike, metadata: dict[str, 
     proto = program.model_proto
     proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
     proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
-    set_metadata(proto, meta)
+    simplify(proto)
+    opset = opset or DEFAULT_OPSET
+    proto = retarget(proto, opset)  # the exporter writes its own newest opset; the version converter steps down
+    set_metadata(proto, {**meta, "gan.opset": str(opset)})
     save_model_atomic(proto, path)
     return path
 

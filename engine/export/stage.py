@@ -11,37 +11,40 @@ from pathlib import Path
 from engine.config import check_fields
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
+from engine.export.graph import DEFAULT_OPSET, OPSET_RANGE
+from engine.export.precisions import BY_NAME, DEFAULT_NAMES, NAMES, PRECISIONS, Sources
 from engine.workspace import Workspace
-
-PRECISIONS = ("fp32", "int8", "int8-dynamic", "fp16")
-FILE_NAMES = {"fp32": "generator.onnx", "int8": "generator.int8.onnx", "int8-dynamic": "generator.int8-dynamic.onnx",
-              "fp16": "generator.fp16.onnx"}
 
 
 @dataclass(frozen=True)
 class ExportConfig:
-    precisions: tuple[str, ...] = ("fp32", "int8")
+    precisions: tuple[str, ...] = DEFAULT_NAMES
     calibration: int = 256  # latents used to calibrate static int8
     subpixel: bool = True  # rewrite ConvTranspose as Conv + DepthToSpace for the int8 files
     keep_first_last_float: bool = False
     seed: int = 0
     bench_runs: int = 20  # timed runs per batch size (median reported)
-    threads: int | None = None  # ORT threads for the latency numbers; None = ORT's default
+    threads: int | None = None  # ORT threads for the latency numbers; None = the fastest, measured
+    opset: int = DEFAULT_OPSET  # ai.onnx opset of every file; 17 loads in onnxruntime 1.14 and newer
 
     def validate(self) -> None:
         check_fields(self, "export")  # types, and no NaN/inf, before the ranges below
         if isinstance(self.precisions, str) or not self.precisions:
-            raise ConfigError(f"precisions must be a list of one or more of {', '.join(PRECISIONS)} "
+            raise ConfigError(f"precisions must be a list of one or more of {', '.join(NAMES)} "
                               f"(got {self.precisions!r}).")
-        bad = [p for p in self.precisions if p not in PRECISIONS]
+        bad = [p for p in self.precisions if p not in BY_NAME]
         if bad:
-            raise ConfigError(f"Unknown precision {', '.join(map(str, bad))}; choose from {', '.join(PRECISIONS)}.")
+            raise ConfigError(f"Unknown precision {', '.join(map(str, bad))}; choose from {', '.join(NAMES)}.")
         for name in ("calibration", "bench_runs"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise ConfigError(f"{name} must be a whole number above 0 (got {v!r}).")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads <= 0):
             raise ConfigError(f"threads must be a whole number above 0 or left unset (got {self.threads!r}).")
+        low, high = OPSET_RANGE
+        if not isinstance(self.opset, int) or isinstance(self.opset, bool) or not low <= self.opset <= high:
+            raise ConfigError(f"opset must be a whole number from {low} to {high} (got {self.opset!r}); "
+                              f"{DEFAULT_OPSET} loads in onnxruntime 1.14 and newer.")
 
 
 def _pruning_summary(ws: Workspace) -> dict:
@@ -52,9 +55,27 @@ def _pruning_summary(ws: Workspace) -> dict:
     return out if len(json.dumps(out)) < 400 else {k: out[k] for k in ("method", "amount") if k in out}
 
 
+def _remove_stale(ws: Workspace, wanted: list[str]) -> Iterator[Event]:
+    """An earlier export's files would pass for this model's: remove the ones not asked for (fp32 stays)."""
+    for p in PRECISIONS:
+        old = ws.export_dir / p.file_name
+        if p.name not in wanted and p.convert is not None and old.exists():
+            old.unlink()
+            yield Log("info", f"removed {ws.rel(old)} from an earlier export (not asked for this time)")
+
+
+def _summary(results: dict[str, dict]) -> str:
+    def one(p: str, r: dict) -> str:
+        lat = r.get("latency_ms") or {}
+        speed = f", {lat['ort_b64']:.1f} ms@64 ({lat.get('threads')} thr)" if lat.get("ort_b64") else ""
+        return f"{p}: {r['bytes'] / 1e6:.2f} MB{speed}"
+
+    return ", ".join(one(p, r) for p, r in results.items())
+
+
 def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = None) -> Iterator[Event]:
     from engine.export.onnx import export_generator, parity
-    from engine.export.quantize import convert_fp16, measure, quantize_int8_dynamic, quantize_int8_static
+    from engine.export.quantize import measure
     from engine.models import generator_from_checkpoint
 
     cfg.validate()
@@ -64,26 +85,20 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
         raise WorkspaceError(f"The workspace {ws.root} has no generator checkpoint; run 'gan-prune train' first.")
     ckpt = ws.load_checkpoint(ckpt_path)
     G = generator_from_checkpoint(ckpt)
-    dataset = (ckpt.get("data") or {}).get("dataset", "unknown")
-    meta = {"dataset": dataset, "pruning": _pruning_summary(ws)}
+    meta = {"dataset": (ckpt.get("data") or {}).get("dataset", "unknown"), "pruning": _pruning_summary(ws)}
     wanted = list(dict.fromkeys(cfg.precisions))
-    total = 1 + len(wanted) + (1 if cfg.subpixel and any(p.startswith("int8") for p in wanted) else 0)
-    step = 0
+    subpixel = cfg.subpixel and any(BY_NAME[p].uses_subpixel for p in wanted)
+    total, step = 1 + len(wanted) + int(subpixel), 0
     arch = G.spec()["arch"]
-    yield Log("info", f"exporting {ws.rel(ckpt_path)} ({arch}) as {', '.join(wanted)}")
+    yield Log("info", f"exporting {ws.rel(ckpt_path)} ({arch}) as {', '.join(wanted)}, opset {cfg.opset}")
     if "int8-dynamic" in wanted and arch != "mlp":
         # Dynamic int8 turns convs into ConvInteger, which ORT runs slower than float; it only saves bytes.
         yield Log("warning", "int8-dynamic makes conv generators smaller but slower; prefer int8 (static) for speed")
     cancel.raise_if_cancelled()
     ws.update_stage("export", status="running")  # from here files change; the stage runner records the end
-
-    for precision, name in FILE_NAMES.items():  # an earlier export's files would pass for this model's
-        old = ws.export_dir / name
-        if precision not in wanted and precision != "fp32" and old.exists():
-            old.unlink()
-            yield Log("info", f"removed {ws.rel(old)} from an earlier export (not asked for this time)")
-    fp32 = ws.export_dir / FILE_NAMES["fp32"]
-    export_generator(G, fp32, {**meta, "precision": "fp32"})
+    yield from _remove_stale(ws, wanted)
+    fp32 = ws.export_dir / BY_NAME["fp32"].file_name
+    export_generator(G, fp32, {**meta, "precision": "fp32"}, opset=cfg.opset)
     worst = parity(G, fp32)
     step += 1
     yield Progress("export", step, total, f"fp32 exported, parity {worst:.1e}")
@@ -91,36 +106,30 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
         yield Log("warning", f"ONNX output differs from torch by {worst:.2e} (more than 1e-4)")
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(dir=ws.export_dir) as tmp:
-        int8_source = fp32
-        if cfg.subpixel and any(p.startswith("int8") for p in wanted):
+        sources = Sources(fp32, Path(tmp) / "generator.subpixel.onnx" if subpixel else fp32, cfg.calibration,
+                          cfg.seed, cfg.keep_first_last_float)
+        if subpixel:
             cancel.raise_if_cancelled()
-            int8_source = Path(tmp) / "generator.subpixel.onnx"
-            export_generator(G, int8_source, {**meta, "precision": "fp32"}, subpixel=True)
+            export_generator(G, sources.subpixel, {**meta, "precision": "fp32"}, subpixel=True, opset=cfg.opset)
             step += 1
-            yield Progress("export", step, total, f"sub-pixel form exported, parity {parity(G, int8_source):.1e}")
-        for precision in wanted:
+            yield Progress("export", step, total, f"sub-pixel form exported, parity {parity(G, sources.subpixel):.1e}")
+        for name in wanted:
             cancel.raise_if_cancelled()
-            path = ws.export_dir / FILE_NAMES[precision]
-            if precision == "int8":
-                quantize_int8_static(int8_source, path, cfg.calibration, cfg.seed, cfg.keep_first_last_float)
-            elif precision == "int8-dynamic":
-                quantize_int8_dynamic(int8_source, path, cfg.keep_first_last_float)
-            elif precision == "fp16":
-                convert_fp16(fp32, path)
-            info = measure(path, reference=None if precision == "fp32" else fp32, runs=cfg.bench_runs,
+            precision = BY_NAME[name]
+            path = ws.export_dir / precision.file_name
+            if precision.convert is not None:
+                precision.convert(sources, path)
+            info = measure(path, reference=None if precision.convert is None else fp32, runs=cfg.bench_runs,
                            threads=cfg.threads, seed=cfg.seed)
-            if precision == "fp32":
+            if precision.convert is None:
                 info["parity"] = worst
             info["path"] = ws.rel(path)
-            results[precision] = info
+            results[name] = info
             step += 1
-            yield Progress("export", step, total, f"{precision} done")
-            yield Artifact("export", "onnx", ws.rel(path), {"precision": precision, **info})
+            yield Progress("export", step, total, f"{name} done")
+            yield Artifact("export", "onnx", ws.rel(path), {"precision": name, **info})
     if "fp32" not in wanted:  # it was written as the reference for the others; keep it, but say so
         results["fp32"] = {"path": ws.rel(fp32), "bytes": fp32.stat().st_size, "parity": worst, "reference_only": True}
     ws.update_stage("export", status="done", checkpoint=ws.rel(ckpt_path), subpixel=cfg.subpixel,
-                    calibration=cfg.calibration, results=results)
-    summary = ", ".join(f"{p}: {r['bytes'] / 1e6:.2f} MB" + (f", {r['latency_ms']['ort_b64']:.1f} ms@64"
-                                                             if "latency_ms" in r else "")
-                        for p, r in results.items())
-    yield Log("info", f"export done ({summary})")
+                    calibration=cfg.calibration, opset=cfg.opset, results=results)
+    yield Log("info", f"export done ({_summary(results)})")

@@ -167,14 +167,14 @@ def _mean_std(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _latency(loaded, cfg: EvaluateConfig, threads: int) -> dict[str, float | None]:
-    from engine.metrics.latency import empty_latency, ort_latency, torch_latency
+def _latency(loaded, cfg: EvaluateConfig, threads: int, path) -> dict[str, float | None]:
+    from engine.metrics.latency import empty_latency, ort_latency_fastest, torch_latency
 
     out = empty_latency()
     if loaded.module is not None:
-        out.update(torch_latency(loaded.module, runs=cfg.latency_runs, threads=threads))
-    else:
-        out.update(ort_latency(loaded.session, loaded.latent_dim, runs=cfg.latency_runs))
+        out.update(torch_latency(loaded.module, runs=cfg.latency_runs, threads=threads), threads=threads)
+    else:  # ONNX Runtime on the thread count measured fastest here, unless the user fixed one
+        out.update(ort_latency_fastest(path, loaded.latent_dim, runs=cfg.latency_runs, threads=cfg.threads))
     return out
 
 
@@ -299,7 +299,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
             continue
         seconds_quality = time.perf_counter() - t0
         cancel.raise_if_cancelled()
-        latency = _latency(loaded, cfg, threads) if cfg.latency else None
+        latency = _latency(loaded, cfg, threads, v.path) if cfg.latency else None
         row = {"name": v.name, "status": "ok", "kind": v.kind, "path": ws.rel(v.path),
                "numeric_precision": v.precision, **loaded.complexity,
                "latency_ms": latency or empty_latency(), "latency_threads": threads}

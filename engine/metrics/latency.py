@@ -1,6 +1,7 @@
 """How long one forward pass takes, in PyTorch and in ONNX Runtime, at batch 1 and 64 (warm-up, then median of N).
 
-The thread count is part of every number: the same model is 2x apart on 1 vs 2 cores, so it is recorded beside it.
+The thread count is part of every number: the same model is 2x apart on 1 vs 2 cores, so it is recorded beside it
+(latency_ms["threads"]). ONNX Runtime's count is picked by timing (engine.export.threads): more is not always faster.
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ def ort_latency(session, latent_dim: int, batches=BATCHES, runs: int = 20, warmu
     return out
 
 
+def ort_latency_fastest(path, latent_dim: int, batches=BATCHES, runs: int = 20,
+                        threads: int | None = None) -> dict[str, float | int]:
+    """{"ort_b1": ms, "ort_b64": ms, "threads": n} at the fastest thread count on this machine (or `threads`)."""
+    from engine.export.threads import pick_threads
+
+    return pick_threads(path, latent_dim, batches, runs=runs, candidates=[threads] if threads else None)["latency_ms"]
+
+
 def ort_session(path, threads: int | None = None):
     """An ORT CPU session with a fixed intra-op thread count, so its latency compares with torch's."""
     from engine.export.onnx import ort_session as _open
@@ -86,5 +95,5 @@ def ort_session(path, threads: int | None = None):
 
 
 def empty_latency() -> dict[str, float | None]:
-    """The contract's four keys; a variant only fills the runtime it runs in."""
-    return {f"{rt}_b{b}": None for rt in ("torch", "ort") for b in BATCHES}
+    """The contract's keys; a variant only fills the runtime it runs in, and the thread count it ran on."""
+    return {**{f"{rt}_b{b}": None for rt in ("torch", "ort") for b in BATCHES}, "threads": None}

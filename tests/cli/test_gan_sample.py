@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from engine.export.threads import candidate_threads
 from engine.sample_cli import main as gan_sample
 from tests.engine.test_ondevice import tiny_generator
 
@@ -36,6 +37,7 @@ def test_gan_sample_runs_without_importing_torch(tmp_path):
     assert len(list((tmp_path / "sep").glob("*.png"))) == 6
     assert Image.open(tmp_path / "out" / "grid.interpolate.png").size == (5 * 6 + 2, 6 + 2)
     assert "batch  64" in r.stdout
+    assert f"fastest of {', '.join(str(t) for t in candidate_threads())}" in r.stdout  # the count was measured
 
 
 def test_same_seed_same_grid(tmp_path):

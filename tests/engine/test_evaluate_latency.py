@@ -18,7 +18,9 @@ def test_torch_and_ort_latency_at_batch_1_and_64(tmp_path):
     session = latency.ort_session(mlp_to_onnx(G, tmp_path / "g.onnx"), threads=1)
     o = latency.ort_latency(session, 16, runs=3, warmup=1)
     assert set(o) == {"ort_b1", "ort_b64"} and all(v > 0 for v in o.values())
-    assert set(latency.empty_latency()) == set(t) | set(o)
+    assert set(latency.empty_latency()) == set(t) | set(o) | {"threads"}
+    fastest = latency.ort_latency_fastest(tmp_path / "g.onnx", 16, runs=3, threads=2)  # a count asked for is kept
+    assert set(fastest) == {"ort_b1", "ort_b64", "threads"} and fastest["threads"] == 2
 
 
 def test_median_stops_at_the_time_cap():

@@ -23,7 +23,7 @@ def test_report_json_has_the_contract_keys(tmp_path):
     assert report["feature_net"].startswith("digit-cnn") and report["seed"] == 0 and "CPU" in report["device"]
     for v in report["variants"]:
         assert set(CONTRACT_KEYS) <= set(v)
-        assert set(v["latency_ms"]) == {"torch_b1", "torch_b64", "ort_b1", "ort_b64"}
+        assert set(v["latency_ms"]) == {"torch_b1", "torch_b64", "ort_b1", "ort_b64", "threads"}
         assert isinstance(v["params"], int) and isinstance(v["macs"], int) and isinstance(v["file_bytes"], int)
         assert isinstance(v["fid"], float) and isinstance(v["psnr_vs_teacher"], float)
     rows = list(csv.DictReader(io.StringIO((ws.root / "report.csv").read_text("utf-8"))))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from engine.events import Artifact, CancelToken, Metrics, Progress, Samples
+from engine.export.threads import candidate_threads
 from engine.metrics.evaluate import EvaluateConfig, run_evaluate
 from engine.metrics.quality import PSNR_CAP_DB
 from tests.engine.evaluate_workspace import evaluated_copy, keep_only_dense, workspace_copy
@@ -30,6 +31,7 @@ def test_every_variant_is_measured_side_by_side(tmp_path):
         assert v["swd"] > 0 and v["seconds"] > 0 and sum(v["class_histogram"]) == pytest.approx(1.0)
         runtime = "ort" if v["kind"] == "onnx" else "torch"
         assert v["latency_ms"][f"{runtime}_b1"] > 0 and v["latency_ms"][f"{runtime}_b64"] > 0
+        assert v["latency_ms"]["threads"] in (candidate_threads() if runtime == "ort" else [v["latency_threads"]])
         assert (ws.samples_dir / f"evaluate-{v['name']}.png").exists()
     progress = [e for e in events if isinstance(e, Progress)]
     assert progress[-1].step == progress[-1].total == 4
@@ -48,7 +50,8 @@ def test_several_seeds_give_mean_and_spread(tmp_path):
     fids = [s["fid"] for s in dense["per_seed"]]
     assert len(fids) == 2 and fids[0] != fids[1]
     assert dense["fid"] == pytest.approx(np.mean(fids)) and dense["fid_std"] == pytest.approx(np.std(fids))
-    assert dense["latency_ms"] == {"torch_b1": None, "torch_b64": None, "ort_b1": None, "ort_b64": None}
+    assert dense["latency_ms"] == {"torch_b1": None, "torch_b64": None, "ort_b1": None, "ort_b64": None,
+                                   "threads": None}
 
 
 def test_cancel_leaves_no_report(tmp_path):

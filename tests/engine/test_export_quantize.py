@@ -20,6 +20,7 @@ from engine.export.quantize import (
     quantize_int8_dynamic,
     quantize_int8_static,
 )
+from engine.export.threads import candidate_threads
 from engine.models import build_generator, default_specs
 
 PSNR_BOUND_DB = 30.0
@@ -62,9 +63,12 @@ def test_precision_close_to_fp32_with_metadata(fp32_subpixel, tmp_path, precisio
     meta = read_metadata(out)
     assert meta["gan.precision"] == precision.replace("-first-last-float", "")
     assert meta["gan.latent_dim"] == "16" and meta["gan.image_shape"] == "1,28,28"
+    assert meta["gan.opset"] == "17"
     assert out.stat().st_size < fp32_subpixel.stat().st_size
 
     model = onnx.load(str(out))
+    assert model.ir_version == 8 and {(o.domain, o.version) for o in model.opset_import} <= {("", 17),
+                                                                                            ("com.microsoft", 1)}
     ops = [n.op_type for n in model.graph.node]
     if precision == "int8":
         # Every Conv/Gemm reads int8 weights through DequantizeLinear: ORT fuses these into QLinearConv.
@@ -84,5 +88,9 @@ def test_measure_reports_bytes_latency_and_psnr(fp32_subpixel, tmp_path):
     out = quantize_int8_static(fp32_subpixel, tmp_path / "g.int8.onnx", calibration=32)
     info = measure(out, reference=fp32_subpixel, batches=(1, 4), runs=2)
     assert info["bytes"] == out.stat().st_size
-    assert set(info["latency_ms"]) == {"ort_b1", "ort_b4"} and all(v > 0 for v in info["latency_ms"].values())
+    latency, tried = info["latency_ms"], info["threads_tried"]
+    assert set(latency) == {"ort_b1", "ort_b4", "threads"}
+    assert set(tried) == {str(t) for t in candidate_threads()}  # every count on this machine was timed ...
+    assert {k: latency[k] for k in ("ort_b1", "ort_b4")} == tried[str(latency["threads"])]  # ... the winner kept
+    assert (info["opset"], info["ir_version"]) == (17, 8)
     assert info["psnr_vs_fp32"] >= PSNR_BOUND_DB

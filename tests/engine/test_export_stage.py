@@ -1,5 +1,6 @@
 """The export stage writes every precision from the workspace's newest generator and records them."""
 
+import onnx
 import pytest
 import torch
 
@@ -37,9 +38,11 @@ def test_run_export_writes_all_precisions(tmp_path):
     assert results["fp32"]["parity"] <= 1e-4
     for precision, rel in written.items():
         assert (ws.root / rel).stat().st_size == results[precision]["bytes"]
-        assert set(results[precision]["latency_ms"]) == {"ort_b1", "ort_b64"}
+        assert set(results[precision]["latency_ms"]) == {"ort_b1", "ort_b64", "threads"}
+        assert str(results[precision]["latency_ms"]["threads"]) in results[precision]["threads_tried"]
         meta = read_metadata(ws.root / rel)
         assert meta["gan.precision"] == precision and meta["gan.dataset"] == "mnist-5k"
+        assert meta["gan.opset"] == "17" and results[precision]["opset"] == 17
         assert '"method":"channel-l1"' in meta["gan.pruning"]
     assert results["int8"]["psnr_vs_fp32"] > 20
     assert not list(ws.export_dir.glob("tmp*"))  # the sub-pixel intermediate is cleaned up
@@ -48,10 +51,12 @@ def test_run_export_writes_all_precisions(tmp_path):
 def test_bad_input_is_a_user_error(tmp_path):
     with pytest.raises(WorkspaceError, match="no generator checkpoint"):
         list(run_export(ExportConfig(), Workspace(tmp_path / "empty"), None))
-    with pytest.raises(ConfigError, match="int4.*fp32, int8, int8-dynamic, fp16"):
+    with pytest.raises(ConfigError, match="int4.*fp32, fp16, int8, int8-dynamic"):
         ExportConfig(precisions=("int4",)).validate()
     with pytest.raises(ConfigError, match="calibration"):
         ExportConfig(calibration=0).validate()
+    with pytest.raises(ConfigError, match=r"opset must be a whole number from 14 to 21 \(got 13\)"):
+        ExportConfig(opset=13).validate()
 
 
 def test_cli_bad_precision_exits_2_with_one_line(tmp_path, capsys):
@@ -67,6 +72,12 @@ def test_cli_bad_precision_exits_2_with_one_line(tmp_path, capsys):
 def test_cli_export_fp32(tmp_path, capsys):
     ws = _workspace_with_generator(tmp_path / "ws")
     torch.manual_seed(0)
-    assert gan_prune(["export", "--workspace", str(ws.root), "--precision", "fp32"]) == 0
-    assert (ws.export_dir / "generator.onnx").exists()
+    assert gan_prune(["export", "--workspace", str(ws.root), "--precision", "fp32", "--opset", "18"]) == 0
+    model = onnx.load(str(ws.export_dir / "generator.onnx"))
+    assert (model.ir_version, [(o.domain, o.version) for o in model.opset_import]) == (8, [("", 18)])
+    assert read_metadata(ws.export_dir / "generator.onnx")["gan.opset"] == "18"
     assert "generator.onnx" in capsys.readouterr().err
+    assert gan_prune(["export", "--workspace", str(ws.root), "--opset", "22"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "gan-prune: error: opset must be a whole number from 14 to 21 (got 22); 17 loads in onnxruntime 1.14 "
+        "and newer."]
