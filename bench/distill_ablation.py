@@ -43,17 +43,18 @@ from engine.prune.sensitivity import model_macs  # noqa: E402
 from engine.workspace import Workspace, atomic_write_json  # noqa: E402
 
 ALL = {"distill_output": 1.0, "distill_features": 1.0, "distill_perceptual": 1.0}
-ROWS = [  # (name, how the student is made, fine-tune settings)
-    ("all terms, D kept (teacher's)", "oneshot", dict(ALL, discriminator="teacher")),
-    ("all terms, D co-pruned", "oneshot", dict(ALL, discriminator="match")),
-    ("features off", "oneshot", dict(ALL, distill_features=0.0, discriminator="match")),
-    ("perceptual off", "oneshot", dict(ALL, distill_perceptual=0.0, discriminator="match")),
-    ("output off", "oneshot", dict(ALL, distill_output=0.0, discriminator="match")),
+KEPT, COPRUNED = {"discriminator": "teacher"}, {"discriminator": "match"}
+ROWS = [  # (name, how the student is made, fine-tune settings); D is the teacher's unless the name says otherwise
+    ("all terms, D kept (teacher's)", "oneshot", dict(ALL, **KEPT)),
+    ("all terms, D co-pruned to G's share", "oneshot", dict(ALL, **COPRUNED)),
+    ("features off", "oneshot", dict(ALL, distill_features=0.0, **KEPT)),
+    ("perceptual off", "oneshot", dict(ALL, distill_perceptual=0.0, **KEPT)),
+    ("output off", "oneshot", dict(ALL, distill_output=0.0, **KEPT)),
     ("output L1 only (before this change)", "oneshot",
-     dict(distill_output=1.0, distill_features=0.0, distill_perceptual=0.0, discriminator="match")),
-    ("no distillation", "oneshot", dict(distill=0.0, discriminator="match")),
-    ("slim student from scratch, all terms", "slim", dict(ALL, discriminator="match")),
-    ("iterative prune (3 rounds) + all terms", "iterative", dict(ALL, discriminator="match")),
+     dict(distill_output=1.0, distill_features=0.0, distill_perceptual=0.0, **KEPT)),
+    ("no distillation", "oneshot", dict(distill=0.0, **KEPT)),
+    ("slim student from scratch, all terms", "slim", dict(ALL, **KEPT)),
+    ("iterative prune (3 rounds) + all terms", "iterative", dict(ALL, **KEPT)),
 ]
 
 
@@ -116,9 +117,10 @@ def run_row(base: Workspace, root: Path, pruned: dict, row: tuple, args, seed: i
     return out
 
 
-def summarize(name: str, runs: list[dict], dense_fid: float, dense_macs: int) -> dict:
+def summarize(row_def: tuple, runs: list[dict], dense_fid: float, dense_macs: int) -> dict:
+    name, kind, settings = row_def
     fids = [r["fid"] for r in runs]
-    row = {"name": name, "fid_mean": round(statistics.fmean(fids), 3),
+    row = {"name": name, "student": kind, "settings": settings, "fid_mean": round(statistics.fmean(fids), 3),
            "fid_std": round(statistics.stdev(fids), 3) if len(fids) > 1 else 0.0,
            "fid_ratio_vs_dense": round(statistics.fmean(fids) / dense_fid, 3),
            "macs_reduction": round(dense_macs / runs[0]["macs"], 2), "runs": runs}
@@ -137,6 +139,7 @@ def main() -> None:
     ap.add_argument("--probe-samples", type=int, default=500, help="images per quick FID probe while fine-tuning")
     ap.add_argument("--rows", default="", help="comma-separated row numbers to run (default all)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="distill_ablation.json", help="file name under bench/results/")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -154,7 +157,7 @@ def main() -> None:
         results = []
         for row in rows:
             runs = [run_row(base, root, pruned, row, args, seed, scorer) for seed in range(args.seeds)]
-            results.append(summarize(row[0], runs, dense_fid, dense_macs))
+            results.append(summarize(row, runs, dense_fid, dense_macs))
     out = {"protocol": {"teacher": "resources/models/dcgan-mnist5k.pt (bundled)", "prune": "channel-l1",
                         "amount": args.amount, "steps": args.steps, "samples": args.samples, "seeds": args.seeds,
                         "probe_samples": args.probe_samples, "feature_net": "bundled digit classifier",
@@ -164,7 +167,7 @@ def main() -> None:
            "rows": results, "seconds": round(time.perf_counter() - t_start, 1),
            "machine": {"python": platform.python_version(), "torch": torch.__version__,
                        "cpu": platform.processor() or platform.machine()}}
-    dest = ROOT / "bench" / "results" / "distill_ablation.json"
+    dest = ROOT / "bench" / "results" / args.out
     atomic_write_json(dest, out)
     print(f"wrote {dest.relative_to(ROOT)} in {out['seconds']:.0f} s")
     print(json.dumps({r["name"]: r["fid_mean"] for r in results}, indent=1))

@@ -166,7 +166,7 @@ def _load_resume(ws: Workspace, cfg: FinetuneConfig, src: StudentSource) -> dict
 def _restore(tuner: Finetuner, resume: dict, cfg: FinetuneConfig, keeper: BestKeeper, ws: Workspace) -> None:
     try:
         tuner.optG.load_state_dict(resume["optim"]["g"])
-    except ValueError:  # the distillation terms changed, so the adapters did: their moments start afresh
+    except ValueError:  # other distillation terms, so other adapters: G's optimizer starts afresh
         pass
     tuner.optD.load_state_dict(resume["optim"]["d"])
     apply_hyperparameters(tuner.optG, cfg.train_config())

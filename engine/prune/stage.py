@@ -162,9 +162,6 @@ def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator
             pruned_roles.add("d")
             chosen_amounts["d"] = round(g_lost, 4)
             yield Log("info", f"--match-d: pruned D's channels by {g_lost:.0%}, the share G lost.")
-        elif g_lost > 0.5:
-            yield Log("info", f"G lost {g_lost:.0%} of its channels while D is untouched; a much stronger D can "
-                              "overpower the small G in fine-tuning. Consider --match-d (prunes D by the same share).")
     for note in dict.fromkeys(run.notes):
         yield Log("warning", note)
 
