@@ -158,6 +158,10 @@ def _load_resume(ws: Workspace, cfg: FinetuneConfig, src: StudentSource) -> dict
             or not (ws.stage("finetune") or {}).get("checkpoint"):
         raise WorkspaceError(f"{path} was fine-tuned from an earlier pruning or another student; fine-tune "
                              "without --resume.")
+    was = (resume.get("finetune") or {}).get("discriminator", "pruned")
+    if was != src.d_kind:
+        raise WorkspaceError(f"{path} was fine-tuned against the '{was}' discriminator; resume with "
+                             f"--discriminator {was}, or fine-tune without --resume.")
     src.G.load_state_dict(resume["generator"])
     src.D.load_state_dict(resume["discriminator"])
     return resume
