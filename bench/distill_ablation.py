@@ -135,6 +135,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=600, help="fine-tuning steps per row")
     ap.add_argument("--samples", type=int, default=2000, help="generated and real images per FID")
     ap.add_argument("--seeds", type=int, default=1, help="fine-tuning seeds per row (mean ± std)")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed + seeds - 1")
     ap.add_argument("--amount", type=float, default=0.8, help="share of each hidden G layer's channels removed")
     ap.add_argument("--probe-samples", type=int, default=500, help="images per quick FID probe while fine-tuning")
     ap.add_argument("--rows", default="", help="comma-separated row numbers to run (default all)")
@@ -156,10 +157,11 @@ def main() -> None:
               f"fine-tuning: FID {pruned_fid:.2f}, {dense_macs / model_macs(pruned_G):.1f}x fewer MACs", flush=True)
         results = []
         for row in rows:
-            runs = [run_row(base, root, pruned, row, args, seed, scorer) for seed in range(args.seeds)]
+            runs = [run_row(base, root, pruned, row, args, seed, scorer) for seed in range(args.first_seed, args.first_seed + args.seeds)]
             results.append(summarize(row, runs, dense_fid, dense_macs))
     out = {"protocol": {"teacher": "resources/models/dcgan-mnist5k.pt (bundled)", "prune": "channel-l1",
                         "amount": args.amount, "steps": args.steps, "samples": args.samples, "seeds": args.seeds,
+                        "first_seed": args.first_seed,
                         "probe_samples": args.probe_samples, "feature_net": "bundled digit classifier",
                         "threads": args.threads},
            "dense": {"fid": round(dense_fid, 3), "macs": dense_macs},
