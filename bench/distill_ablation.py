@@ -157,7 +157,8 @@ def main() -> None:
               f"fine-tuning: FID {pruned_fid:.2f}, {dense_macs / model_macs(pruned_G):.1f}x fewer MACs", flush=True)
         results = []
         for row in rows:
-            runs = [run_row(base, root, pruned, row, args, seed, scorer) for seed in range(args.first_seed, args.first_seed + args.seeds)]
+            seeds = range(args.first_seed, args.first_seed + args.seeds)
+            runs = [run_row(base, root, pruned, row, args, seed, scorer) for seed in seeds]
             results.append(summarize(row, runs, dense_fid, dense_macs))
     out = {"protocol": {"teacher": "resources/models/dcgan-mnist5k.pt (bundled)", "prune": "channel-l1",
                         "amount": args.amount, "steps": args.steps, "samples": args.samples, "seeds": args.seeds,
