@@ -2,7 +2,7 @@
 
 Mixed precision on a GPU (autocast + a GradScaler for float16), the frozen-D trick (the G step needs gradients
 through D, not of D's weights: ~15% less work), optional masks that keep weight-pruning zeros at zero, and extra
-generator terms (distillation) added inside the same autocast region.
+generator terms (distillation) added inside the same autocast region. `BatchSampler` gives both loops their batches.
 """
 
 from __future__ import annotations
