@@ -102,7 +102,7 @@ def main() -> None:
                 pass
             rec = ws.read_manifest()["pruning"][-1]
             pruned_psnr = teacher_psnr(generator_from_checkpoint(ws.load_checkpoint("pruned")), teacher, z)
-            for _ in run_finetune(FinetuneConfig(steps=args.steps, distill=distill, feature_distill=distill,
+            for _ in run_finetune(FinetuneConfig(steps=args.steps, distill=distill, distill_features=distill,
                                                  sample_every=10**6, checkpoint_every=10**6), ws, CancelToken()):
                 pass
             G = generator_from_checkpoint(ws.load_checkpoint("finetuned"))

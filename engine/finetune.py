@@ -1,52 +1,59 @@
-"""Fine-tuning a pruned GAN: the adversarial loss with the (possibly pruned) D, plus distillation from the frozen
-dense teacher on the same latents (pixel L1 and channel-mean feature matching).
+"""The fine-tune stage: train a student from the dense teacher and keep its best step by a quick FID probe.
 
-Optimizers and the EMA are built fresh from the pruned modules: the trained ones point at tensors that structural
-pruning removed (the stale-optimizer bug). `Finetuner` is one readable step; the pruning schedules reuse it
-between rounds.
+The student is the pruned model (`checkpoints/pruned.pt`) or, with `student_widths`, a slim generator of those
+widths trained from scratch. Its D is the one saved with the pruned model, the teacher's D, or the teacher's D
+co-pruned to G's share (`discriminator`). The distillation terms live in engine/distill.
+
+`checkpoints/finetuned.pt` holds the best probed step (what evaluate and export use);
+`checkpoints/finetuned-last.pt` holds the last step with optimizer state, for --resume.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-from engine.config import DataConfig, TrainConfig, check_fields, load_pipeline_config
-from engine.data import ImageData, load_dataset, to_float
-from engine.errors import TrainingDiverged, WorkspaceError
+from engine.checkpoints import save_gan
+from engine.config import TrainConfig, check_fields
+from engine.devices import pick_device
+from engine.distill import OUTPUT_LOSSES, DistillWeights
+from engine.distill.probe import BestKeeper, FidProbe
+from engine.distill.students import DISCRIMINATORS, StudentSource, build_student
+from engine.distill.trainer import Finetuner, StudentSettings
+from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
+from engine.grids import sample_grid
 from engine.images import save_png
-from engine.models import discriminator_from_checkpoint, generator_from_checkpoint
-from engine.prune.layers import prunable_layers
-from engine.train import (
-    BatchSampler,
-    all_finite,
-    apply_hyperparameters,
-    discriminator_loss,
-    fixed_latents,
-    generator_loss,
-    make_optimizer,
-    pick_device,
-    sample_grid,
-    update_ema,
-)
+from engine.inputs import load_teacher, workspace_images
+from engine.latents import fixed_latents
+from engine.metrics.feature_cache import prepare_feature_net
+from engine.optim import apply_hyperparameters
 from engine.workspace import Workspace
 
 CHECKPOINT = "finetuned"
+LAST = "finetuned-last"
 GRID_SIZE = 64
+
+__all__ = ["FinetuneConfig", "Finetuner", "run_finetune"]
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
     steps: int = 500
-    distill: float = 1.0  # weight of the pixel L1 to the teacher's image; 0 turns distillation off
-    feature_distill: float = 1.0  # weight of the channel-mean feature matching; used only when distill > 0
+    # The overall teacher weight: each term's weight below is multiplied by it, so with the default
+    # distill_output = 1 it is the output weight (as before) and 0 turns every distillation term off.
+    distill: float = 1.0
+    distill_output: float = 1.0  # L1 (or MSE) to the teacher's image for the same z
+    distill_features: float = 1.0  # every hidden G layer through a learned 1x1 adapter to the teacher's
+    distill_perceptual: float = 1.0  # feature-net activations of the student's vs the teacher's image
+    output_loss: str = "l1"  # l1 | mse
+    discriminator: str = "pruned"  # pruned (as the prune stage saved it) | teacher | match (co-pruned to G's share)
+    student_widths: tuple[int, ...] | None = None  # a slim G of these widths trained from scratch by distillation
+    probe_every: int = 250  # quick FID on held-out latents; the best probed step is the one kept
+    probe_samples: int = 1000  # 0 turns the probe off (the last step is kept)
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 64
@@ -59,145 +66,38 @@ class FinetuneConfig:
     resume: bool = False
 
     def validate(self) -> None:
-        # Training's ranges for the fields both share; distillation weights are any finite number from 0.
+        # Types, NaN/inf and training's ranges for the fields both share, in one sentence naming the key.
+        zero_off = {"min": 0, "note": "0 turns it off"}
         check_fields(self, "finetune", like=TrainConfig, ranges={
-            "distill": {"min": 0, "note": "0 turns it off"}, "feature_distill": {"min": 0, "note": "0 turns it off"}})
+            name: zero_off for name in ("distill", "distill_output", "distill_features", "distill_perceptual")})
+        for name in ("distill", "distill_output", "distill_features", "distill_perceptual"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more (got {v!r}); 0 turns it off.")
+        if self.output_loss not in OUTPUT_LOSSES:
+            raise ConfigError(f"--output-loss must be one of {', '.join(OUTPUT_LOSSES)} (got {self.output_loss!r}).")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ConfigError(f"--discriminator must be one of {', '.join(DISCRIMINATORS)} "
+                              f"(got {self.discriminator!r}).")
+        if self.student_widths is not None and (
+                not self.student_widths or any(not isinstance(w, int) or w < 1 for w in self.student_widths)):
+            raise ConfigError(f"--student-widths must be whole numbers above 0, e.g. 64,32 "
+                              f"(got {self.student_widths!r}).")
+        for name in ("probe_every", "probe_samples"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be a whole number, 0 or more (got {v!r}).")
+
+    def weights(self) -> DistillWeights:
+        return DistillWeights(self.distill_output, self.distill_features, self.distill_perceptual,
+                              self.output_loss).scaled(self.distill)
+
+    def settings(self) -> StudentSettings:
+        return StudentSettings(lr=self.lr, betas=tuple(self.betas), batch_size=self.batch_size, seed=self.seed,
+                               ema=self.ema)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(lr=self.lr, betas=self.betas, batch_size=self.batch_size, device=self.device)
-
-
-class FeatureTap:
-    """Records the outputs of G's hidden prunable layers by name (the same names in student and teacher)."""
-
-    def __init__(self, model: nn.Module, names: list[str]) -> None:
-        self.out: dict[str, torch.Tensor] = {}
-        modules = dict(model.named_modules())
-        self._hooks = [modules[n].register_forward_hook(self._keep(n)) for n in names]
-
-    def _keep(self, name: str):
-        def hook(_m, _i, out):
-            self.out[name] = out
-        return hook
-
-    def close(self) -> None:
-        for h in self._hooks:
-            h.remove()
-
-
-def channel_mean_loss(student: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean over channels makes maps of different widths comparable without adapters (a spatial attention map)."""
-    losses = [F.l1_loss(s.mean(1), teacher[n].mean(1)) for n, s in student.items() if n in teacher]
-    return torch.stack(losses).mean() if losses else torch.zeros(())
-
-
-def _zero_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(weight, mask of its nonzeros) for every weight matrix/kernel that has zeros."""
-    out = []
-    for p in model.parameters():
-        if p.dim() > 1 and bool((p == 0).any()):
-            out.append((p, (p != 0).to(p.dtype)))
-    return out
-
-
-@torch.no_grad()
-def _apply_masks(masks: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    for p, mask in masks:
-        p.mul_(mask)
-
-
-class Finetuner:
-    """One fine-tuning step at a time over in-memory images; fresh optimizers over the modules as they are now."""
-
-    def __init__(self, G: nn.Module, D: nn.Module, teacher: nn.Module | None, images: torch.Tensor,
-                 cfg: FinetuneConfig, loss: str, device: torch.device, step: int = 0, keep_zeros: bool = False) -> None:
-        self.G, self.D = G.to(device), D.to(device)
-        # Weight pruning saved plain zeros; without masks the optimizer would grow them back in a few steps.
-        self.masks_g = _zero_masks(G) if keep_zeros else []
-        self.masks_d = _zero_masks(D) if keep_zeros else []
-        self.cfg, self.loss, self.device, self.step = cfg, loss, device, step
-        self.teacher = teacher.to(device).eval() if teacher is not None and cfg.distill > 0 else None
-        if self.teacher is not None:
-            for p in self.teacher.parameters():
-                p.requires_grad_(False)
-        tc = cfg.train_config()
-        self.optG, self.optD = make_optimizer(G.parameters(), tc), make_optimizer(D.parameters(), tc)
-        self.ema = None
-        if cfg.ema > 0:
-            self.ema = copy.deepcopy(G).eval()
-            for p in self.ema.parameters():
-                p.requires_grad_(False)
-        self.images = images
-        self.sampler = BatchSampler(len(images), cfg.batch_size, cfg.seed + 1)
-        self.noise = torch.Generator().manual_seed(cfg.seed + 1)
-        names = [n for n, _ in prunable_layers(G, structural=True)]
-        use_feat = self.teacher is not None and cfg.feature_distill > 0
-        self.tap_s = FeatureTap(G, names) if use_feat else None
-        self.tap_t = FeatureTap(self.teacher, [n for n in names if n in dict(self.teacher.named_modules())]) \
-            if use_feat else None
-
-    def close(self) -> None:
-        for tap in (self.tap_s, self.tap_t):
-            if tap is not None:
-                tap.close()
-
-    def train_step(self) -> dict[str, float]:
-        G, D, cfg = self.G.train(), self.D.train(), self.cfg
-        real = to_float(self.images[self.sampler.indices(self.step)]).to(self.device)
-        z = torch.randn(real.shape[0], G.latent_dim, generator=self.noise).to(self.device)
-        fake = G(z)
-        loss_d = discriminator_loss(D.logits(real), D.logits(fake.detach()), self.loss)
-        self.optD.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.optD.step()
-        _apply_masks(self.masks_d)
-
-        adv = generator_loss(D.logits(fake), self.loss)
-        pixel = feat = torch.zeros((), device=self.device)
-        if self.teacher is not None:
-            with torch.no_grad():
-                target = self.teacher(z)
-            pixel = F.l1_loss(fake, target)
-            if self.tap_s is not None:
-                feat = channel_mean_loss(self.tap_s.out, self.tap_t.out)
-        loss_g = adv + cfg.distill * pixel + (cfg.distill and cfg.feature_distill) * feat
-        self.optG.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.optG.step()
-        _apply_masks(self.masks_g)
-        if not all_finite(loss_d, loss_g):
-            raise TrainingDiverged(f"Fine-tuning diverged at step {self.step + 1} (loss D={loss_d.item():.3g}, "
-                                   f"G={loss_g.item():.3g}); lower the learning rate (now {cfg.lr}).")
-        if self.ema is not None:
-            update_ema(self.ema, G, cfg.ema)
-        self.step += 1
-        return {"loss_g": loss_g.item(), "loss_d": loss_d.item(), "adv": adv.item(),
-                "distill": pixel.item(), "feature_distill": feat.item()}
-
-
-def workspace_images(ws: Workspace, ckpt: dict) -> ImageData:
-    """The data set the model was trained on: from config.toml when there is one, else the checkpoint's note."""
-    shape = list(ckpt.get("data", {}).get("image_shape") or ckpt["arch"]["generator"]["image_shape"])
-    if ws.config_path.exists():
-        data_cfg = load_pipeline_config(ws.config_path).data
-    else:
-        name = ckpt.get("data", {}).get("dataset") or "mnist-5k"
-        data_cfg = DataConfig(dataset=name, image_size=shape[1], color="gray" if shape[0] == 1 else "rgb")
-    data = load_dataset(data_cfg)
-    if list(data.image_shape) != shape:
-        raise WorkspaceError(f"The data set {data_cfg.dataset} gives {list(data.image_shape)} images but the model "
-                             f"makes {shape}; fix config.toml in {ws.root}.")
-    return data
-
-
-def load_teacher(ws: Workspace) -> tuple[dict, nn.Module]:
-    entry = ws.stage("train") or {}
-    path = ws.abs(entry["checkpoint"]) if entry.get("checkpoint") else ws.checkpoint_path("dense")
-    if not path.exists():
-        raise WorkspaceError(f"No trained model in {ws.root} (checkpoints/dense.pt is missing); run 'gan-prune "
-                             "train' first.")
-    ckpt = ws.load_checkpoint(path)
-    return ckpt, generator_from_checkpoint(ckpt)
 
 
 def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
@@ -205,88 +105,160 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     device, note = pick_device(cfg.device)
     if note:
         yield Log("info", note)
-    pruned_path = ws.checkpoint_path("pruned")
-    if not pruned_path.exists():
+    if not cfg.student_widths and not ws.checkpoint_path("pruned").exists():
         raise WorkspaceError(f"No pruned model in {ws.root} (checkpoints/pruned.pt is missing); run 'gan-prune "
-                             "prune' first.")
-    pruned = ws.load_checkpoint(pruned_path)
+                             "prune' first, or give --student-widths to train a slim student from scratch.")
     dense, teacher = load_teacher(ws)
-    resume = None
-    if cfg.resume and not ws.checkpoint_path(CHECKPOINT).exists():
-        raise WorkspaceError(f"Nothing to resume in {ws.root}: checkpoints/{CHECKPOINT}.pt is missing; fine-tune "
+    src = build_student(ws, cfg, dense)
+    resume = _load_resume(ws, cfg, src) if cfg.resume else None
+    if cfg.resume and resume is None:
+        raise WorkspaceError(f"Nothing to resume in {ws.root}: checkpoints/{LAST}.pt is missing; fine-tune "
                              "without --resume.")
-    if cfg.resume:
-        resume = ws.load_checkpoint(CHECKPOINT)
-        if "optim" not in resume:
-            raise WorkspaceError(f"{ws.checkpoint_path(CHECKPOINT)} has no optimizer state; fine-tune without "
-                                 "--resume.")
-        if resume.get("pruning") != pruned.get("pruning") or not (ws.stage("finetune") or {}).get("checkpoint"):
-            raise WorkspaceError(f"{ws.checkpoint_path(CHECKPOINT)} was fine-tuned from an earlier pruning; "
-                                 "fine-tune without --resume.")
-    src = resume or pruned
-    G, D = generator_from_checkpoint(src, use_ema=False), discriminator_from_checkpoint(src)
-    loss = cfg.loss or pruned.get("loss") or dense.get("loss") or "bce"
-    data = workspace_images(ws, pruned)
+    for line in src.notes:
+        yield Log("info", line)
+    data = workspace_images(ws, src.record)
+    feature_net = None
+    if cfg.probe_samples > 0 or cfg.weights().perceptual > 0:
+        found = yield from prepare_feature_net(data, cancel)
+        feature_net = found[0] if found else None
+    loss = cfg.loss or src.record.get("loss") or dense.get("loss") or "bce"
     torch.manual_seed(cfg.seed)
-    weight_pruned = str((pruned.get("pruning") or {}).get("method", "")).endswith("-unstructured")
-    tuner = Finetuner(G, D, teacher, data.images, cfg, loss, device, step=int(resume["step"]) if resume else 0,
-                      keep_zeros=weight_pruned)
+    tuner = Finetuner(src.G, src.D, teacher, data.images, cfg.settings(), cfg.weights(), loss, device,
+                      perceptual_net=feature_net, step=int(resume["step"]) if resume else 0,
+                      keep_zeros=src.weight_pruned)
+    if cfg.weights().perceptual > 0 and tuner.weights.perceptual == 0:
+        yield Log("warning", "No feature classifier for these data; the perceptual term is off.")
+    keeper = BestKeeper()
     if resume is not None:
-        tuner.optG.load_state_dict(resume["optim"]["g"])
-        tuner.optD.load_state_dict(resume["optim"]["d"])
-        apply_hyperparameters(tuner.optG, cfg.train_config())
-        apply_hyperparameters(tuner.optD, cfg.train_config())
-        tuner.noise.set_state(resume["rng"]["noise"])
-        if tuner.ema is not None and resume.get("ema"):
-            tuner.ema.load_state_dict(resume["ema"])
+        _restore(tuner, resume, cfg, keeper, ws)
         yield Log("info", f"Resuming fine-tuning from step {tuner.step}.")
-    z_fixed = fixed_latents(GRID_SIZE, G.latent_dim, cfg.seed).to(device)
+    probe = FidProbe(feature_net, data.images, src.G.latent_dim, cfg.probe_samples, cfg.seed, device) \
+        if feature_net is not None and cfg.probe_samples > 0 else None
+    z_fixed = fixed_latents(GRID_SIZE, src.G.latent_dim, cfg.seed).to(device)
     yield Samples("finetune", tuner.step, sample_grid(teacher.to(device), z_fixed), label="teacher")
-    ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=tuner.step, distill=cfg.distill)
-
-    def checkpoint() -> str:
-        state = lambda m: {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}  # noqa: E731
-        payload = {"arch": {"generator": G.spec(), "discriminator": D.spec()}, "generator": state(G),
-                   "discriminator": state(D), "ema": state(tuner.ema) if tuner.ema is not None else None,
-                   "optim": {"g": tuner.optG.state_dict(), "d": tuner.optD.state_dict()},
-                   "rng": {"noise": tuner.noise.get_state()}, "step": tuner.step, "data": pruned.get("data", {}),
-                   "seed": cfg.seed, "loss": loss, "pruning": pruned.get("pruning"),
-                   "finetune": {"distill": cfg.distill, "feature_distill": cfg.feature_distill}}
-        path = ws.save_checkpoint(CHECKPOINT, payload)
-        ws.update_stage("finetune", checkpoint=ws.rel(path), step=tuner.step)
-        return ws.rel(path)
-
-    meter = EtaMeter(cfg.steps, start_step=tuner.step)
+    ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=tuner.step, distill=cfg.distill,
+                    weights=vars(cfg.weights()), student=src.kind)
     status = "done"
     try:
-        while tuner.step < cfg.steps:
-            if cancel.cancelled:
-                status = "cancelled"
-                break
-            t0 = time.perf_counter()
-            values = tuner.train_step()
-            values["samples_per_s"] = cfg.batch_size / max(1e-9, time.perf_counter() - t0)
-            rate, eta = meter.update(tuner.step)
-            yield Metrics("finetune", tuner.step, values)
-            yield Progress("finetune", tuner.step, cfg.steps, rate=rate, eta_s=eta)
-            if tuner.step % cfg.sample_every == 0 or tuner.step == cfg.steps:
-                yield Samples("finetune", tuner.step, sample_grid(tuner.ema or G, z_fixed), label="student")
-            if tuner.step % cfg.checkpoint_every == 0 and tuner.step < cfg.steps:
-                yield Artifact("finetune", "checkpoint", checkpoint(), {"step": tuner.step})
+        status = yield from _loop(cfg, ws, cancel, tuner, src, probe, keeper, z_fixed)
     except Exception as e:
         ws.update_stage("finetune", status="failed", error=str(e)[:300])
         raise
     finally:
         tuner.close()
-    path = checkpoint()
-    yield Artifact("finetune", "checkpoint", path, {"step": tuner.step})
-    grid = sample_grid(tuner.ema or G, z_fixed)
+    yield from _finish(cfg, ws, tuner, src, probe, keeper, z_fixed, status)
+
+
+def _load_resume(ws: Workspace, cfg: FinetuneConfig, src: StudentSource) -> dict | None:
+    path = ws.checkpoint_path(LAST)
+    if not path.exists():
+        path = ws.checkpoint_path(CHECKPOINT)  # a workspace fine-tuned before the best-step probe
+    if not path.exists():
+        return None
+    resume = ws.load_checkpoint(path)
+    if "optim" not in resume:
+        raise WorkspaceError(f"{path} has no optimizer state; fine-tune without --resume.")
+    if resume.get("pruning") != src.record.get("pruning") or resume.get("student") != src.student \
+            or not (ws.stage("finetune") or {}).get("checkpoint"):
+        raise WorkspaceError(f"{path} was fine-tuned from an earlier pruning or another student; fine-tune "
+                             "without --resume.")
+    was = (resume.get("finetune") or {}).get("discriminator", "pruned")
+    if was != src.d_kind:
+        raise WorkspaceError(f"{path} was fine-tuned against the '{was}' discriminator; resume with "
+                             f"--discriminator {was}, or fine-tune without --resume.")
+    src.G.load_state_dict(resume["generator"])
+    src.D.load_state_dict(resume["discriminator"])
+    return resume
+
+
+def _restore(tuner: Finetuner, resume: dict, cfg: FinetuneConfig, keeper: BestKeeper, ws: Workspace) -> None:
+    try:
+        tuner.optG.load_state_dict(resume["optim"]["g"])
+    except ValueError:  # other distillation terms, so other adapters: G's optimizer starts afresh
+        pass
+    tuner.optD.load_state_dict(resume["optim"]["d"])
+    apply_hyperparameters(tuner.optG, cfg.train_config())
+    apply_hyperparameters(tuner.optD, cfg.train_config())
+    tuner.load_resume_state(resume)
+    if tuner.ema is not None and resume.get("ema"):
+        tuner.ema.load_state_dict(resume["ema"])
+    best = resume.get("best") or {}
+    kept = ws.checkpoint_path(CHECKPOINT)
+    if best.get("probe_fid") is not None and kept.exists():  # the earlier run's best stays a candidate
+        ckpt = ws.load_checkpoint(kept)
+        keeper.step, keeper.fid, keeper.history = best["step"], best["probe_fid"], list(best.get("probes", []))
+        keeper.states = {"G": ckpt["generator"], "D": ckpt["discriminator"]}
+        if ckpt.get("ema"):
+            keeper.states["ema"] = ckpt["ema"]
+
+
+def _probe(tuner: Finetuner, probe: FidProbe | None, keeper: BestKeeper) -> Iterator[Event]:
+    if probe is None:
+        return
+    fid = probe(tuner.ema or tuner.G)
+    kept = keeper.offer(tuner.step, fid, {"G": tuner.G, "D": tuner.D, "ema": tuner.ema})
+    yield Log("info", f"Probe at step {tuner.step}: FID {fid:.2f} on {probe.n} held-out latents"
+                      + (" (best so far)." if kept else f" (best stays step {keeper.step}, {keeper.fid:.2f})."))
+
+
+def _loop(cfg, ws, cancel, tuner: Finetuner, src: StudentSource, probe, keeper, z_fixed):
+    meter = EtaMeter(cfg.steps, start_step=tuner.step)
+    while tuner.step < cfg.steps:
+        if cancel.cancelled:
+            return "cancelled"
+        t0 = time.perf_counter()
+        values = tuner.train_step()
+        values["samples_per_s"] = cfg.batch_size / max(1e-9, time.perf_counter() - t0)
+        rate, eta = meter.update(tuner.step)
+        yield Metrics("finetune", tuner.step, values)
+        yield Progress("finetune", tuner.step, cfg.steps, rate=rate, eta_s=eta)
+        if tuner.step % cfg.sample_every == 0 or tuner.step == cfg.steps:
+            yield Samples("finetune", tuner.step, sample_grid(tuner.ema or tuner.G, z_fixed), label="student")
+        if cfg.probe_every and tuner.step % cfg.probe_every == 0 and tuner.step < cfg.steps:
+            yield from _probe(tuner, probe, keeper)
+        if tuner.step % cfg.checkpoint_every == 0 and tuner.step < cfg.steps:
+            yield Artifact("finetune", "checkpoint", _save_last(cfg, ws, tuner, src, keeper), {"step": tuner.step})
+    return "done"
+
+
+def _fields(cfg: FinetuneConfig, src: StudentSource, tuner: Finetuner) -> dict:
+    return {"data": src.record.get("data", {}), "seed": cfg.seed, "loss": tuner.loss,
+            "pruning": src.record.get("pruning"), "student": src.student,
+            "finetune": {"distill": cfg.distill, "weights": vars(tuner.weights), "discriminator": src.d_kind}}
+
+
+def _save_last(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, keeper: BestKeeper) -> str:
+    """The resume state of the step just taken (optimizers, RNG, adapters, the best probe so far)."""
+    best = {"step": keeper.step, "probe_fid": keeper.fid if keeper.step is not None else None,
+            "probes": keeper.history}
+    path = save_gan(ws, LAST, tuner.G, tuner.D, ema=tuner.ema, optimizers=(tuner.optG, tuner.optD),
+                    step=tuner.step, best=best, **tuner.resume_state(), **_fields(cfg, src, tuner))
+    ws.update_stage("finetune", resume_checkpoint=path, step=tuner.step)
+    return path
+
+
+def _finish(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, probe, keeper: BestKeeper, z_fixed,
+            status: str) -> Iterator[Event]:
+    last_step = tuner.step
+    if probe is not None and last_step not in {h["step"] for h in keeper.history}:
+        yield from _probe(tuner, probe, keeper)
+    _save_last(cfg, ws, tuner, src, keeper)
+    kept_step, fid = last_step, None
+    if keeper.step is not None:
+        keeper.restore({"G": tuner.G, "D": tuner.D, "ema": tuner.ema})  # the best step's weights, adapters dropped
+        kept_step, fid = keeper.step, round(keeper.fid, 4)
+    path = save_gan(ws, CHECKPOINT, tuner.G, tuner.D, ema=tuner.ema, step=kept_step, last_step=last_step,
+                    probe_fid=fid, probes=keeper.history, **_fields(cfg, src, tuner))
+    ws.update_stage("finetune", checkpoint=path, step=last_step, kept_step=kept_step, probe_fid=fid)
+    yield Artifact("finetune", "checkpoint", path, {"step": kept_step, "probe_fid": fid})
+    grid = sample_grid(tuner.ema or tuner.G, z_fixed)
     save_png(ws.samples_dir / "finetune.png", grid)
-    yield Samples("finetune", tuner.step, grid, label="student")
+    yield Samples("finetune", kept_step, grid, label="student")
     yield Artifact("finetune", "samples", ws.rel(ws.samples_dir / "finetune.png"))
     ws.mark_stale("export")  # ONNX files of the model before this fine-tuning
-    ws.update_stage("finetune", status=status, step=tuner.step)
+    ws.update_stage("finetune", status=status, step=last_step)
+    kept = f"kept step {kept_step} (probe FID {fid:.2f})" if fid is not None else f"kept the last step {kept_step}"
     if status == "cancelled":
-        yield Log("warning", f"Fine-tuning cancelled at step {tuner.step}; {path} is saved, resume with --resume.")
+        yield Log("warning", f"Fine-tuning cancelled at step {last_step}; {kept} in {path}; resume with --resume.")
     else:
-        yield Log("info", f"Fine-tuning finished at step {tuner.step}; checkpoint {path}.")
+        yield Log("info", f"Fine-tuning finished at step {last_step}; {kept} in {path}.")

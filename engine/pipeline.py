@@ -8,9 +8,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.config import PipelineConfig, load_pipeline_config, to_toml
+from engine.config import PipelineConfig, to_toml
 from engine.errors import WorkspaceError
 from engine.events import Artifact, CancelToken, Event, Log
+from engine.inputs import workspace_config
 from engine.resources import resource
 from engine.workspace import Workspace, atomic_write_text, load_checkpoint_file
 
@@ -19,13 +20,6 @@ DEMO_MODEL = "dcgan-mnist5k.pt"
 
 def save_config(ws: Workspace, cfg: PipelineConfig) -> None:
     atomic_write_text(ws.config_path, to_toml(cfg))
-
-
-def workspace_config(ws: Workspace) -> PipelineConfig:
-    """The config a workspace was run with (defaults where it has none yet)."""
-    if ws.config_path.exists():
-        return load_pipeline_config(ws.config_path)
-    return PipelineConfig()
 
 
 def load_bundled_checkpoint(name: str) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLineEdit, QSplitter, QVBoxLayout, QWidget
 
 from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
@@ -22,13 +22,33 @@ class FinetunePage(Page):
         f = self.group("Fine-tuning")
         self.field(f, "steps", "Steps", self.spin(1, 1_000_000, 500, 50),
                    "How many training steps. A few hundred usually recover most of the quality.")
-        self.field(f, "distill", "Teacher weight", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
-                   "How strongly the student copies the teacher's images (pixel L1). 0 trains without a teacher.")
-        self.field(f, "feature_distill", "Feature weight", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
-                   "How strongly the student's inner feature maps follow the teacher's.")
         self.field(f, "lr", "Learning rate", self.dspin(0.000001, 1.0, 0.0002, 0.0001, 6),
                    "Step size of the optimizer; lower it if the losses jump about.")
         self.field(f, "batch_size", "Batch size", self.spin(1, 4096, 64, 8), "Images per step.")
+        f = self.group("Teacher (distillation)")
+        self.field(f, "distill", "Teacher weight", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
+                   "Multiplies every term below. 0 trains without a teacher (adversarial loss only).")
+        self.field(f, "distill_output", "Image match", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
+                   "How closely the student's image follows the teacher's for the same input. 0 = off.")
+        self.field(f, "output_loss", "Image distance", self.combo([("L1 (absolute)", "l1"), ("MSE (squared)", "mse")],
+                                                                  "l1"),
+                   "How the image match is measured.")
+        self.field(f, "distill_features", "Inner feature maps", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
+                   "How closely every inner layer follows the teacher's, through small learned adapters that are "
+                   "thrown away afterwards. 0 = off.")
+        self.field(f, "distill_perceptual", "Perceptual", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
+                   "How alike the two images look to the quality classifier (its inner features). 0 = off.")
+        f = self.group("Student")
+        self.field(f, "discriminator", "Discriminator", self.combo(
+            [("As pruned", "pruned"), ("Teacher's full D", "teacher"), ("Teacher's D cut to G's share", "match")],
+            "pruned"), "Which D the student trains against. A full-size D can overpower a much smaller G.")
+        widths = QLineEdit()
+        widths.setPlaceholderText("empty: the pruned model; e.g. 64,32: a slim G from scratch")
+        self.field(f, "student_widths", "Slim student widths", widths,
+                   "Leave empty to fine-tune the pruned model. Channel widths separated by commas train a slim "
+                   "generator of those widths from scratch, taught by the dense model (no pruning needed).")
+        self.field(f, "probe_every", "Quality probe every", self.spin(0, 1_000_000, 250, 50, " steps"),
+                   "How often a quick FID on held-out inputs is taken; the best step is the one kept. 0 = at the end.")
         f = self.group("Run")
         self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
                                                       ("CUDA GPU", "cuda")], "auto"),
@@ -41,7 +61,8 @@ class FinetunePage(Page):
 
         self.losses = LossPlot("Adversarial losses", {"loss_g": "G loss", "loss_d": "D loss"})
         self.distill_plot = LossPlot("Distillation losses (student vs teacher)",
-                                     {"distill": "pixel L1", "feature_distill": "feature maps"})
+                                     {"distill_output": "image", "distill_features": "feature maps",
+                                      "distill_perceptual": "perceptual"})
         self.plots = TakingTurns(self.losses, self.distill_plot)
         self.teacher = ImageGrid("Teacher (dense)", "The dense model's samples")
         self.student = ImageGrid("Student (pruned)", "The pruned model's samples, same latents")
@@ -63,14 +84,24 @@ class FinetunePage(Page):
         box.addWidget(split)
         self.results_layout.addLayout(box)
 
+    def values(self) -> dict:
+        """The form's values with the slim-student widths as numbers (text the engine will name if it is wrong)."""
+        values = self.field_values()
+        text = str(values.get("student_widths") or "").replace(" ", "")
+        try:
+            values["student_widths"] = tuple(int(w) for w in text.split(",")) if text else None
+        except ValueError:
+            values["student_widths"] = (text,)
+        return values
+
     def blocker(self) -> str | None:
         ws = self.ctx.workspace
-        if ws is not None and not self.ctx.facade.has_pruned_model(ws):
-            return "Prune the model first; fine-tuning starts from the pruned model."
+        if ws is not None and not self.values()["student_widths"] and not self.ctx.facade.has_pruned_model(ws):
+            return "Prune the model first (fine-tuning starts from it), or give slim student widths."
         return None
 
     def make_job(self):
-        return self.ctx.facade.finetune_job(self.ctx.workspace, self.field_values())
+        return self.ctx.facade.finetune_job(self.ctx.workspace, self.values())
 
     def before_start(self) -> None:
         if not self.field_values()["resume"]:

@@ -101,7 +101,7 @@ class SeedSet:
 
 
 def _latents(n: int, latent_dim: int, seed: int) -> np.ndarray:
-    from engine.train import fixed_latents
+    from engine.latents import fixed_latents
 
     return fixed_latents(n, latent_dim, seed).numpy()
 
@@ -211,10 +211,10 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     import torch
 
     from engine.data import load_dataset
+    from engine.inputs import workspace_config
     from engine.metrics import report as reports
     from engine.metrics.latency import empty_latency
     from engine.metrics.variants import discover, load
-    from engine.pipeline import workspace_config
 
     t_start = time.perf_counter()
     variants = discover(ws)

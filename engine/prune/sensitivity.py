@@ -15,6 +15,8 @@ import torch.nn as nn
 
 from engine.errors import ConfigError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
+from engine.inputs import load_teacher
+from engine.latents import fixed_latents
 from engine.metrics.complexity import layer_table, summarize
 from engine.prune.layers import pick_layers
 from engine.prune.structured import CHANNEL_METHODS, coupled_layers, prune_channels
@@ -150,9 +152,6 @@ def write_results(ws: Workspace, result: dict) -> list[str]:
 
 
 def run_sensitivity(cfg: SensitivityConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
-    from engine.finetune import load_teacher
-    from engine.train import fixed_latents
-
     cfg.validate()
     _, G = load_teacher(ws)
     z = fixed_latents(cfg.n_latents, G.latent_dim, cfg.seed)

@@ -12,9 +12,17 @@ from collections.abc import Iterator
 import torch
 import torch.nn as nn
 
+from engine.checkpoints import save_gan
+from engine.devices import pick_device
+from engine.distill import DistillWeights
+from engine.distill.probe import cached_feature_net
+from engine.distill.trainer import Finetuner, StudentSettings
 from engine.errors import ConfigError
 from engine.events import Artifact, Cancelled, CancelToken, Event, Log, Metrics, Progress, Samples
+from engine.grids import sample_grid
 from engine.images import save_png
+from engine.inputs import load_teacher, workspace_images
+from engine.latents import fixed_latents
 from engine.models import build_discriminator, build_generator, discriminator_from_checkpoint
 from engine.prune.blocks import remove_blocks
 from engine.prune.config import PruneConfig
@@ -56,8 +64,6 @@ class _Run:
     """State shared by the schedules: the networks, their teachers, fixed inputs and fine-tuning between rounds."""
 
     def __init__(self, cfg: PruneConfig, ws: Workspace, dense: dict, teacher: nn.Module, cancel: CancelToken) -> None:
-        from engine.train import fixed_latents
-
         self.cfg, self.ws, self.dense, self.cancel = cfg, ws, dense, cancel
         self.G = copy.deepcopy(teacher).train()
         self.D = discriminator_from_checkpoint(dense).train()
@@ -65,7 +71,8 @@ class _Run:
         self.z = fixed_latents(64, self.G.latent_dim, cfg.seed)
         with torch.no_grad():
             self.inputs = {"g": self.z, "d": teacher(self.z)}
-        self._images = None
+        self._data = None
+        self._feature_net = None
         self.notes: list[str] = []
 
     def net(self, role: str) -> nn.Module:
@@ -82,20 +89,19 @@ class _Run:
         return prune_weights(layers, cfg.method, amount, cfg.scope, cfg.seed, permanent=permanent)
 
     def finetune(self, steps: int, on_step=None) -> Iterator[Event]:
-        """`steps` adversarial + distillation steps with fresh optimizers over the modules as they are now."""
-        from engine.finetune import FinetuneConfig, Finetuner, workspace_images
-        from engine.train import pick_device
-
+        """`steps` adversarial + distillation steps (output, feature-adapter and perceptual terms, each scaled by
+        cfg.distill) with fresh optimizers over the modules as they are now."""
         if steps <= 0:
             return
         cfg = self.cfg
-        if self._images is None:
-            self._images = workspace_images(self.ws, self.dense).images
+        if self._data is None:
+            self._data = workspace_images(self.ws, self.dense)
+            self._feature_net = cached_feature_net(self._data)
         device, _ = pick_device(cfg.device)
-        ft = FinetuneConfig(steps=steps, distill=cfg.distill, lr=cfg.lr, batch_size=cfg.batch_size,
-                            device=cfg.device, seed=cfg.seed)
-        tuner = Finetuner(self.G, self.D, self.teachers["g"], self._images, ft, self.dense.get("loss") or "bce",
-                          device)
+        settings = StudentSettings(lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
+        tuner = Finetuner(self.G, self.D, self.teachers["g"], self._data.images, settings,
+                          DistillWeights().scaled(cfg.distill), self.dense.get("loss") or "bce", device,
+                          perceptual_net=self._feature_net)
         try:
             while tuner.step < steps:
                 self.cancel.raise_if_cancelled()
@@ -124,8 +130,6 @@ def run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[
 
 
 def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
-    from engine.finetune import load_teacher
-
     dense, teacher = load_teacher(ws)
     arch = dense["arch"]["generator"]["arch"]
     run = _Run(cfg, ws, dense, teacher, cancel)
@@ -159,8 +163,8 @@ def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator
             chosen_amounts["d"] = round(g_lost, 4)
             yield Log("info", f"--match-d: pruned D's channels by {g_lost:.0%}, the share G lost.")
         elif g_lost > 0.5:
-            yield Log("info", f"G lost {g_lost:.0%} of its channels while D is untouched; a much stronger D can "
-                              "overpower the small G in fine-tuning. Consider --match-d (prunes D by the same share).")
+            yield Log("info", f"G lost {g_lost:.0%} of its channels; D stays whole, which fine-tuned better than a D "
+                              "cut to G's share in bench/distill_ablation.py (--match-d cuts it).")
     for note in dict.fromkeys(run.notes):
         yield Log("warning", note)
 
@@ -245,8 +249,6 @@ def _per_round(amount: float | dict, rounds: int) -> list:
 
 def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict, amounts: dict, roles: list[str],
           seconds: float) -> Iterator[Event]:
-    from engine.train import sample_grid
-
     G, D = run.G.eval(), run.D.eval()
     after = {r: {"summary": measure(run.net(r)), "layers": layer_stats(run.net(r))} for r in ("g", "d")}
     psnr = teacher_psnr(G, run.teachers["g"], run.z)
@@ -270,12 +272,8 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
               "macs_after": {r: after[r]["summary"]["macs"] for r in ("g", "d")},
               "teacher_psnr": psnr_for_json(psnr), "seconds": round(seconds, 2),
               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    state = lambda m: {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}  # noqa: E731
-    payload = {"arch": {"generator": G.spec(), "discriminator": D.spec()}, "generator": state(G),
-               "discriminator": state(D), "ema": None, "step": 0, "data": dense.get("data", {}),
-               "seed": cfg.seed, "loss": dense.get("loss", "bce"), "teacher": "checkpoints/dense.pt",
-               "pruning": record}
-    path = ws.save_checkpoint(CHECKPOINT, payload)
+    path = ws.abs(save_gan(ws, CHECKPOINT, G, D, step=0, data=dense.get("data", {}), seed=cfg.seed,
+                           loss=dense.get("loss", "bce"), teacher="checkpoints/dense.pt", pruning=record))
     # Round trip: the saved spec + state_dict rebuild the same network (no pickled modules anywhere).
     back = ws.load_checkpoint(path)
     G2 = build_generator(back["arch"]["generator"])

@@ -28,7 +28,7 @@ def test_finetuning_changes_the_pruned_weights_and_reports_distillation(tmp_path
         assert tuned["generator"][key].shape == pruned["generator"][key].shape
         assert not torch.equal(tuned["generator"][key], pruned["generator"][key])
     metrics = [e.values for e in events if isinstance(e, Metrics)]
-    assert len(metrics) == 3 and metrics[-1]["distill"] > 0 and "feature_distill" in metrics[-1]
+    assert len(metrics) == 3 and metrics[-1]["distill"] > 0 and "distill_features" in metrics[-1]
     labels = {e.label for e in events if isinstance(e, Samples)}
     assert {"student", "teacher"} <= labels
     assert ws.stage("finetune")["checkpoint"] == "checkpoints/finetuned.pt"

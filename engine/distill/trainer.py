@@ -1,0 +1,130 @@
+"""The student trainer: the shared GAN step plus the distillation terms, one step at a time over in-memory images.
+
+Optimizers and the EMA are built fresh over the modules as they are now: the trained ones point at tensors that
+structural pruning removed. The fine-tune stage and the iterative pruning schedule both drive it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from engine.config import TrainConfig
+from engine.data import to_float
+from engine.distill.terms import (
+    DistillWeights,
+    FeatureAdapters,
+    FeatureTap,
+    PerceptualLoss,
+    feature_loss,
+    layer_widths,
+    output_loss,
+    supports_perceptual,
+)
+from engine.ema import frozen_copy, update_ema
+from engine.errors import TrainingDiverged
+from engine.gan_step import BatchSampler, GanStep, all_finite, zero_masks
+from engine.optim import make_optimizer
+from engine.prune.layers import prunable_layers
+
+
+@dataclass(frozen=True)
+class StudentSettings:
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 64
+    seed: int = 0
+    ema: float = 0.0
+    amp: bool = True
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(lr=self.lr, betas=self.betas, batch_size=self.batch_size)
+
+
+def hidden_layer_names(student: nn.Module, teacher: nn.Module) -> list[str]:
+    """The student's hidden weight layers that the teacher has under the same name (every block of the G)."""
+    teacher_names = dict(teacher.named_modules())
+    return [n for n, _ in prunable_layers(student, structural=True) if n in teacher_names]
+
+
+class Finetuner:
+    """One step = one D step + one G step (adversarial + the distillation terms that are on)."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, teacher: nn.Module | None, images: torch.Tensor,
+                 settings: StudentSettings, weights: DistillWeights, loss: str, device: torch.device,
+                 perceptual_net: nn.Module | None = None, step: int = 0, keep_zeros: bool = False) -> None:
+        self.G, self.D = G.to(device), D.to(device)
+        self.settings, self.loss, self.device, self.step = settings, loss, device, step
+        self.teacher = frozen_copy(teacher).to(device) if teacher is not None and weights.any else None
+        if self.teacher is None:
+            weights = DistillWeights(0.0, 0.0, 0.0, weights.output_loss)
+        if not supports_perceptual(perceptual_net):
+            weights = DistillWeights(weights.output, weights.features, 0.0, weights.output_loss)
+        self.weights = weights
+        self.taps: list[FeatureTap] = []
+        self.adapters = None
+        if weights.features > 0:
+            names = hidden_layer_names(G, self.teacher)
+            ws = layer_widths(G, names, G.latent_dim)
+            wt = layer_widths(self.teacher, names, G.latent_dim)
+            self.adapters = FeatureAdapters({n: (ws[n], wt[n]) for n in names}).to(device)
+            self.taps = [FeatureTap(G, names), FeatureTap(self.teacher, names)]
+        self.perceptual = PerceptualLoss(perceptual_net).to(device) if weights.perceptual > 0 else None
+        tc = settings.train_config()
+        g_params = list(G.parameters()) + (list(self.adapters.parameters()) if self.adapters is not None else [])
+        self.optG, self.optD = make_optimizer(g_params, tc), make_optimizer(D.parameters(), tc)
+        # Weight pruning saved plain zeros; without masks the optimizer would grow them back in a few steps.
+        self.gan = GanStep(G, D, self.optG, self.optD, loss, device, amp=settings.amp,
+                           masks_g=zero_masks(G) if keep_zeros else None,
+                           masks_d=zero_masks(D) if keep_zeros else None)
+        self.ema = frozen_copy(G) if settings.ema > 0 else None
+        self.images = images
+        self.sampler = BatchSampler(len(images), settings.batch_size, settings.seed + 1)
+        self.noise = torch.Generator().manual_seed(settings.seed + 1)
+
+    def close(self) -> None:
+        for tap in self.taps:
+            tap.close()
+
+    def distill_terms(self, fake: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The weighted terms that are on, by metric name; a term that is off is absent."""
+        w = self.weights
+        with torch.no_grad():
+            target = self.teacher(z)
+        terms = {}
+        if w.output > 0:
+            terms["distill_output"] = w.output * output_loss(fake, target, w.output_loss)
+        if self.adapters is not None:
+            student_maps, teacher_maps = self.taps[0].out, self.taps[1].out
+            terms["distill_features"] = w.features * feature_loss(self.adapters, student_maps, teacher_maps)
+        if self.perceptual is not None:
+            terms["distill_perceptual"] = w.perceptual * self.perceptual(fake, target)
+        return terms
+
+    def train_step(self) -> dict[str, float]:
+        self.G.train(), self.D.train()
+        real = to_float(self.images[self.sampler.indices(self.step)]).to(self.device)
+        z = torch.randn(real.shape[0], self.G.latent_dim, generator=self.noise).to(self.device)
+        out = self.gan(real, z, self.distill_terms if self.teacher is not None else None)
+        if not all_finite(out.loss_d, out.loss_g):
+            raise TrainingDiverged(f"Fine-tuning diverged at step {self.step + 1} (loss D={out.loss_d.item():.3g}, "
+                                   f"G={out.loss_g.item():.3g}); lower the learning rate (now {self.settings.lr}).")
+        if self.ema is not None:
+            update_ema(self.ema, self.G, self.settings.ema)
+        self.step += 1
+        values = {"loss_g": out.loss_g.item(), "loss_d": out.loss_d.item(), "adv": out.adv.item(),
+                  "distill": float(sum(v.item() for v in out.terms.values()))}
+        values.update({k: v.item() for k, v in out.terms.items()})
+        return values
+
+    def resume_state(self) -> dict:
+        """What a resumed run needs beyond G and D: the adapters (never part of the model) and the noise RNG."""
+        return {"adapters": {k: v.detach().cpu().clone() for k, v in self.adapters.state_dict().items()}
+                if self.adapters is not None else None, "rng": {"noise": self.noise.get_state()}}
+
+    def load_resume_state(self, ckpt: dict) -> None:
+        if self.adapters is not None and ckpt.get("adapters"):
+            self.adapters.load_state_dict(ckpt["adapters"])
+        self.noise.set_state(ckpt["rng"]["noise"])
