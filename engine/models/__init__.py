@@ -84,7 +84,7 @@ def discriminator_from_checkpoint(ckpt: dict) -> nn.Module:
 
 
 def _arch(ckpt: dict) -> dict:
-    """engine.models.checkpoint checked every file read from disk; this guards dicts made in memory."""
+    """engine.checkpoint_check checked every file read from disk; this guards dicts made in memory."""
     from engine.errors import WorkspaceError
 
     arch = ckpt.get("arch")
