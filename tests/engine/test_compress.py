@@ -88,3 +88,16 @@ def test_a_cancelled_search_keeps_its_best_so_far(tmp_path):
     assert table["status"] == "cancelled" and len(table["candidates"]) == 1
     assert table["best"] is not None and ws.checkpoint_path("finetuned").exists()
     assert ws.stage("compress")["status"] == "cancelled"
+
+
+def test_the_report_carries_the_search(tmp_path):
+    from engine.metrics.evaluate import EvaluateConfig, run_evaluate
+
+    ws = dense_dcgan_workspace(tmp_path / "ws")
+    list(run_compress(CompressConfig(max_fid_rise=10.0, time_budget=0.2, probe_samples=256, batch_size=16), ws,
+                      CancelToken()))
+    list(run_evaluate(EvaluateConfig(samples=300, latency=False), ws, CancelToken()))
+    report = json.loads(ws.report_path.read_text())
+    assert report["compress"]["candidates"] == json.loads((ws.root / "compress.json").read_text())["candidates"]
+    assert {"dense", "finetuned"} <= {v["name"] for v in report["variants"]}
+    assert "Compress search" in (ws.root / "report.html").read_text()
