@@ -94,6 +94,7 @@ def run_compress(cfg: CompressConfig, ws: Workspace, cancel: CancelToken) -> Ite
         trial = yield from _try(ctx, reduction, search.seconds_for_next(ctx.seconds_left()))
         candidates.append(trial.candidate)
         search.record(reduction, trial.candidate.feasible)
+        yield Metrics(STAGE, len(candidates), candidate_values(trial.candidate))
         if trial.candidate.feasible and (winner is None or trial.candidate.macs < winner.candidate.macs):
             winner = trial
         trial.tuner.close()
@@ -219,6 +220,13 @@ def _polish(ctx: _Context, winner: Trial) -> Iterator[Event]:
     yield from _train(ctx, winner, ctx.deadline, label)
     winner.candidate.seconds = round(winner.candidate.seconds + time.perf_counter() - t0, 1)
     winner.tuner.close()
+
+
+def candidate_values(c: Candidate) -> dict[str, float]:
+    """A finished candidate as a Metrics event's numbers (the studio's table reads them; "candidate" marks them)."""
+    return {"candidate": 1.0, "reduction": c.reduction, "macs": float(c.macs), "params": float(c.params),
+            "probe_fid": c.probe_fid, "fid_rise": c.fid_rise, "feasible": float(c.feasible),
+            "latency_ms": c.latency_ms, "steps": float(c.steps), "seconds": c.seconds}
 
 
 def latency_ms(G: nn.Module, batch: int = 64, repeats: int = 5) -> float:
