@@ -25,6 +25,7 @@ STAGES: dict[str, list[tuple[str, str]]] = {
     "prune": [("engine.prune.stage", "run_prune")],
     "sensitivity": [("engine.prune.sensitivity", "run_sensitivity")],
     "finetune": [("engine.finetune", "run_finetune")],
+    "compress": [("engine.compress.stage", "run_compress")],
     "evaluate": [("engine.metrics.evaluate", "run_evaluate"), ("engine.evaluate", "run_evaluate"),
                  ("engine.metrics.report", "run_evaluate")],
     "export": [("engine.export.stage", "run_export")],
@@ -164,6 +165,10 @@ class EngineFacade:
             from engine.finetune import FinetuneConfig
 
             return _replace(FinetuneConfig, values)
+        if stage == "compress":
+            from engine.compress.config import CompressConfig
+
+            return _replace(CompressConfig, values)
         if stage == "export":
             from engine.export.stage import ExportConfig
 
@@ -235,6 +240,9 @@ class EngineFacade:
 
     def finetune_job(self, ws, values: dict) -> MakeEvents:
         return self._stage_job("finetune", ws, values)
+
+    def compress_job(self, ws, values: dict) -> MakeEvents:
+        return self._stage_job("compress", ws, values)
 
     def evaluate_job(self, ws, values: dict) -> MakeEvents:
         return self._stage_job("evaluate", ws, values)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from desktop_app.context import StudioContext
 from desktop_app.errors import show_exception, show_failure
 from desktop_app.pages.base import Page
+from desktop_app.pages.compress import CompressPage
 from desktop_app.pages.data import DataPage
 from desktop_app.pages.evaluate import EvaluatePage
 from desktop_app.pages.export import ExportPage
@@ -39,7 +40,7 @@ from desktop_app.welcome import WelcomePanel
 
 log = logging.getLogger("desktop_app")
 
-PAGE_CLASSES = (DataPage, TrainPage, PrunePage, FinetunePage, EvaluatePage, ExportPage, GeneratePage)
+PAGE_CLASSES = (DataPage, TrainPage, PrunePage, FinetunePage, CompressPage, EvaluatePage, ExportPage, GeneratePage)
 STAGE_OF_PAGE = {"train": "train", "prune": "prune", "finetune": "finetune", "evaluate": "evaluate",
                  "export": "export"}
 

@@ -183,6 +183,28 @@ def _histograms(report: dict) -> str:
             f'histogram at {100 / k:.0f}% is ideal, a collapsed generator piles into a few classes.</p>{chart}')
 
 
+def _compress(search: dict | None) -> str:
+    """The compress search's candidates: a table and MACs vs probe FID (the teacher's probe FID for scale)."""
+    if not search or not search.get("candidates"):
+        return ""
+    cols = [("reduction", "asked"), ("macs", "MACs"), ("params", "params"), ("latency_ms", "torch ms/img"),
+            ("probe_fid", "probe FID"), ("fid_rise", "FID rise"), ("feasible", "keeps quality"), ("steps", "steps"),
+            ("seconds", "s")]
+    head = "<tr>" + "".join(f"<th>{label}</th>" for _, label in cols) + "</tr>"
+    cell = lambda v: {True: "yes", False: "no"}[v] if isinstance(v, bool) else _num(v)
+    body = "".join("<tr>" + "".join(f"<td>{cell(c.get(k))}</td>" for k, _ in cols) + "</tr>"
+                   for c in search["candidates"])
+    points = [("teacher", search.get("dense_macs"), search.get("teacher_probe_fid"))]
+    points += [(f"{c['reduction']:g}x", c.get("macs"), c.get("probe_fid")) for c in search["candidates"]]
+    chart = charts.scatter(points, "MACs per image", "probe FID (lower is better)", "Compress candidates", log_x=True)
+    budget = (search.get("teacher_probe_fid") or 0) * (1 + (search.get("max_fid_rise") or 0))
+    return (f'<h2>Compress search</h2><p class="note">Status {escape(str(search.get("status")))}; quality budget: '
+            f'probe FID at most {budget:.2f} (teacher {_num(search.get("teacher_probe_fid"))} '
+            f'+{100 * (search.get("max_fid_rise") or 0):.0f} %) on {search.get("probe_samples")} held-out latents; '
+            f'{_num(search.get("seconds"))} s of a {_num(search.get("time_budget_min"))}-minute budget.</p>'
+            f'<table>{head}{body}</table><div class="charts">{chart}</div>')
+
+
 def render_html(report: dict, grids: dict[str, np.ndarray], manifest: dict, sensitivity: dict | None) -> str:
     grid_html = "".join(f'<figure><img class="grid" alt="{escape(n)}" src="data:image/png;base64,{_png_b64(g)}">'
                         f"<figcaption>{escape(n)}</figcaption></figure>" for n, g in grids.items())
@@ -208,6 +230,7 @@ pruning shows; MACs and latency are where channel pruning shows.</p>
 {_histograms(report)}
 <h2>Pruned layers</h2>{_layers(manifest)}
 {_sensitivity(sensitivity)}
+{_compress(report.get("compress"))}
 </body></html>
 """
 
@@ -223,6 +246,12 @@ def write_all(ws: Workspace, report: dict, grids: dict[str, np.ndarray]) -> dict
         sensitivity = json.loads(sens_path.read_text("utf-8")) if sens_path.exists() else None
     except (OSError, ValueError):
         sensitivity = None  # a broken scan file must not cost the user the whole report
+    search_path = ws.root / "compress.json"
+    try:
+        if search_path.exists():
+            report = {**report, "compress": json.loads(search_path.read_text("utf-8"))}
+    except (OSError, ValueError):
+        pass  # a broken search table must not cost the user the whole report
     atomic_write_json(ws.report_path, report)
     csv_path, html_path = ws.root / "report.csv", ws.root / "report.html"
     atomic_write_text(csv_path, to_csv(report))

@@ -10,7 +10,7 @@ KNOBS = (QAbstractSpinBox, QComboBox, QLineEdit, QSlider, QAbstractButton)
 def test_every_page_builds_with_tooltips(make_window):
     window = make_window()
     assert [p.key for p in window.pages.values()] == [c.key for c in PAGE_CLASSES]
-    assert window.sidebar.count() == 7
+    assert window.sidebar.count() == len(PAGE_CLASSES) == 8
     assert window.current_page() == "welcome"  # no project yet: the welcome panel offers the demo
     for key, page in window.pages.items():
         window.show_page(key)

@@ -1,0 +1,50 @@
+"""What `gan-prune compress` is asked: the quality budget, an optional size goal, and a time budget."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.errors import ConfigError
+
+CHANNEL_METHODS = ("channel-l1", "channel-l2", "channel-bn", "channel-random")  # Taylor needs gradients per try
+DISCRIMINATORS = ("match", "teacher")
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    max_fid_rise: float = 0.10  # the quality budget: FID at most (1 + this) x the teacher's
+    target_macs: float | None = None  # a goal: keep at most this share of G's MACs; the search stops once met
+    time_budget: float = 15.0  # minutes for everything (scan, tries, polishing the winner)
+    method: str = "channel-l1"
+    discriminator: str = "match"  # the teacher's D cut to G's share (GCC) | the teacher's full D
+    probe_samples: int = 1000
+    batch_size: int = 64
+    lr: float = 2e-4
+    device: str = "auto"
+    seed: int = 0
+
+    def validate(self) -> None:
+        def number(v) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        if not (number(self.max_fid_rise) and 0 <= self.max_fid_rise <= 10):
+            raise ConfigError(f"--max-fid-rise must be a number between 0 and 10, e.g. 0.10 for 10 % "
+                              f"(got {self.max_fid_rise!r}).")
+        if self.target_macs is not None and not (number(self.target_macs) and 0 < self.target_macs < 1):
+            raise ConfigError(f"--target-macs is the share of G's MACs to keep, between 0 and 1, e.g. 0.05 for "
+                              f"20x fewer (got {self.target_macs!r}).")
+        if not (number(self.time_budget) and 0 < self.time_budget <= 24 * 60):
+            raise ConfigError(f"--time-budget is minutes, above 0 and at most 1440 (got {self.time_budget!r}).")
+        if self.method not in CHANNEL_METHODS:
+            valid = ", ".join(CHANNEL_METHODS)
+            raise ConfigError(f"compress removes channels; --method must be one of {valid} (got {self.method!r}).")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ConfigError(f"--discriminator must be one of {', '.join(DISCRIMINATORS)} "
+                              f"(got {self.discriminator!r}).")
+        for name in ("probe_samples", "batch_size"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a whole number above 0 (got {v!r}).")
+        if not (number(self.lr) and self.lr > 0):
+            raise ConfigError(f"--lr must be a number above 0 (got {self.lr!r}).")

@@ -1,0 +1,103 @@
+"""compress: the search's order on a toy budget, and a real (tiny, seconds-long) search that saves its winner."""
+
+import json
+
+import pytest
+
+from engine.compress.config import CompressConfig
+from engine.compress.search import Candidate, Search, pareto
+from engine.compress.stage import run_compress
+from engine.errors import ConfigError
+from engine.events import CancelToken, Metrics
+from engine.models import generator_from_checkpoint
+from engine.prune.sensitivity import model_macs
+from tests.engine.tiny import dense_dcgan_workspace
+
+
+def settle(search: Search, keeps_quality) -> list[float]:
+    while (r := search.next()) is not None:
+        search.record(r, keeps_quality(r))
+    return search.tried
+
+
+def test_search_finds_the_largest_reduction_that_keeps_quality():
+    search = Search(ladder=(2, 3, 4, 6, 8, 12, 16, 20, 24, 32, 40))
+    tried = settle(search, lambda r: r <= 12)
+    assert tried == [12, 24, 16]  # middle of 11 rungs, then halves of what is left
+    assert search.ladder[search.lo] == 12 and search.ladder[search.hi] == 16
+
+
+def test_a_goal_is_tried_first_and_ends_the_search_when_it_holds():
+    search = Search(ladder=(2, 4, 8, 16, 32), goal=20)
+    assert settle(search, lambda r: True) == [20]
+    search = Search(ladder=(2, 4, 8, 16, 32), goal=20)
+    assert settle(search, lambda r: r <= 4) == [20, 4, 8]  # the goal fails: the search goes to larger models
+
+
+def test_time_is_split_over_the_tries_still_needed_and_a_polish_share():
+    search = Search(ladder=(2, 4, 8, 16, 32, 64, 128))  # 7 rungs: at most 3 tries
+    assert search.tries_left() == 3
+    assert search.seconds_for_next(900) == pytest.approx(900 * 0.75 / 3)
+    search.record(16, True)
+    assert search.tries_left() == 2
+
+
+def test_pareto_keeps_only_candidates_no_other_beats_on_both():
+    c = [Candidate(4, macs=100, probe_fid=10), Candidate(8, macs=50, probe_fid=12),
+         Candidate(6, macs=70, probe_fid=13), Candidate(16, macs=25, probe_fid=30)]
+    assert [x.reduction for x in pareto(c)] == [16, 8, 4]
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("max_fid_rise", -0.1, "--max-fid-rise"), ("target_macs", 1.5, "--target-macs"),
+    ("time_budget", 0, "--time-budget"), ("method", "channel-taylor", "--method"),
+    ("discriminator", "pruned", "--discriminator"), ("probe_samples", 0, "--probe-samples"),
+])
+def test_bad_settings_are_refused_in_one_sentence(field, value, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        CompressConfig(**{field: value}).validate()
+
+
+def test_a_tiny_search_saves_the_smallest_candidate_that_kept_quality(tmp_path):
+    ws = dense_dcgan_workspace(tmp_path / "ws")
+    dense_macs = model_macs(generator_from_checkpoint(ws.load_checkpoint("dense")))
+    cfg = CompressConfig(max_fid_rise=10.0, time_budget=0.2, probe_samples=256, batch_size=16)
+    events = list(run_compress(cfg, ws, CancelToken()))
+    table = json.loads((ws.root / "compress.json").read_text())
+    assert table["status"] == "done" and table["candidates"], table
+    assert all(c["feasible"] for c in table["candidates"])  # a 10x FID budget: everything keeps "quality"
+    best = table["best"]
+    assert best["reduction"] == max(c["reduction"] for c in table["candidates"])
+    student = generator_from_checkpoint(ws.load_checkpoint("finetuned"), use_ema=False)
+    assert model_macs(student) == best["macs"] < dense_macs
+    stages = ws.read_manifest()["stages"]
+    assert stages["compress"]["status"] == "done"
+    assert stages["finetune"]["checkpoint"] == "checkpoints/finetuned.pt" and stages["prune"]["status"] == "done"
+    assert any(isinstance(e, Metrics) and "probe_fid" in e.values for e in events)
+    assert table["seconds"] <= 0.2 * 60 + 5  # the budget, give or take the last step
+
+
+def test_a_cancelled_search_keeps_its_best_so_far(tmp_path):
+    ws = dense_dcgan_workspace(tmp_path / "ws")
+    cancel = CancelToken()
+    cfg = CompressConfig(max_fid_rise=10.0, time_budget=1.0, probe_samples=256, batch_size=16)
+    for e in run_compress(cfg, ws, cancel):
+        if isinstance(e, Metrics) and "probe_fid" in e.values:
+            cancel.cancel()  # during the first try, after its first probe
+    table = json.loads((ws.root / "compress.json").read_text())
+    assert table["status"] == "cancelled" and len(table["candidates"]) == 1
+    assert table["best"] is not None and ws.checkpoint_path("finetuned").exists()
+    assert ws.stage("compress")["status"] == "cancelled"
+
+
+def test_the_report_carries_the_search(tmp_path):
+    from engine.metrics.evaluate import EvaluateConfig, run_evaluate
+
+    ws = dense_dcgan_workspace(tmp_path / "ws")
+    list(run_compress(CompressConfig(max_fid_rise=10.0, time_budget=0.2, probe_samples=256, batch_size=16), ws,
+                      CancelToken()))
+    list(run_evaluate(EvaluateConfig(samples=300, latency=False), ws, CancelToken()))
+    report = json.loads(ws.report_path.read_text())
+    assert report["compress"]["candidates"] == json.loads((ws.root / "compress.json").read_text())["candidates"]
+    assert {"dense", "finetuned"} <= {v["name"] for v in report["variants"]}
+    assert "Compress search" in (ws.root / "report.html").read_text()

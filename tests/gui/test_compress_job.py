@@ -1,0 +1,24 @@
+"""A compress job from the studio: candidates fill the table and the chart, and the winner is what Evaluate sees."""
+
+
+def test_compress_job_fills_the_candidate_table(make_window, trained_project, qtbot):
+    window = make_window(workspace=trained_project)
+    page = window.pages["compress"]
+    window.show_page("compress")
+    page._fields["max_fid_rise"].setValue(10.0)  # a loose budget: the tiny model's first candidate keeps "quality"
+    page._fields["time_budget"].setValue(0.4)
+    assert page.field_values()["target_macs"] is None
+    with qtbot.waitSignal(window.ctx.jobs.finished, timeout=180_000) as finished:
+        page.start_button.click()
+    assert finished.args == ["compress", "done"]
+    assert page.table.rowCount() >= 1 and page.table.item(0, 5).text() == "yes"
+    assert page.teacher.has_image() and page.student.has_image()
+    manifest = window.ctx.facade.manifest(window.ctx.workspace)
+    assert manifest["stages"]["compress"]["status"] == "done"
+    assert manifest["stages"]["finetune"]["checkpoint"] == "checkpoints/finetuned.pt"
+
+
+def test_a_size_goal_becomes_a_share_of_macs(make_window):
+    page = make_window().pages["compress"]
+    page._fields["goal"].setValue(20)
+    assert page.field_values()["target_macs"] == 1 / 20
