@@ -55,6 +55,9 @@ def _check(ckpt: dict, discriminator_elsewhere: bool) -> None:
         _check_state(ckpt, "ema", g)
     if not discriminator_elsewhere:
         shapes["d"] = _check_state(ckpt, "discriminator", d)
+    adapters = ckpt.get("adapters")
+    if isinstance(adapters, dict) and "g" in shapes:  # fine-tuning trains its 1x1 feature adapters with G
+        shapes["g"] = shapes["g"] + [tuple(t.shape) for t in adapters.values() if isinstance(t, torch.Tensor)]
     for role, params in shapes.items():
         if ckpt.get("optim"):
             _check_optimizer(ckpt["optim"][role], params, f"optim.{role}")

@@ -45,10 +45,11 @@ class CompressPage(Page):
         self.field(f, "time_budget", "Time budget", self.dspin(0.1, 1440.0, 15.0, 1.0, 1),
                    "Minutes for the whole search, including extra training of the winner.")
         f = self.group("Run")
-        self.field(f, "discriminator", "Discriminator", self.combo([("Cut to the generator's share", "match"),
-                                                                    ("The dense model's, full size", "teacher")],
-                                                                   "match"),
-                   "A full-size discriminator can overpower a small generator; cutting it in step keeps a fair game.")
+        self.field(f, "discriminator", "Discriminator", self.combo([("The dense model's, full size", "teacher"),
+                                                                    ("Cut to the generator's share", "match")],
+                                                                   "teacher"),
+                   "What judges the small generator's images. The dense model's own measured best; cutting it to the "
+                   "generator's share is the other choice (GCC).")
         self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
                                                       ("CUDA GPU", "cuda")], "auto"), "Where to train.")
         self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0), "Fixes all randomness of this run.")

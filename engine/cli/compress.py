@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, drive
+from engine.cli.common import add_workspace_arg, drive_stage
 from engine.events import CancelToken
 
 
@@ -41,5 +41,5 @@ def run(args) -> int:
     cfg.validate()  # before anything is opened or written
     ws = Workspace(args.workspace, create=False)
     cancel = CancelToken()
-    drive(run_compress(cfg, ws, cancel), cancel, quiet=args.quiet)
-    return 130 if cancel.cancelled else 0
+    drive_stage("compress", ws, run_compress(cfg, ws, cancel), cancel, quiet=args.quiet)
+    return 0

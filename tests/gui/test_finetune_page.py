@@ -35,4 +35,4 @@ def test_widths_that_are_not_numbers_are_named_inline(make_window, trained_proje
     page = window.pages["finetune"]
     page._fields["student_widths"].setText("64,abc")
     page.validate()
-    assert "--student-widths" in page.error_label.text() and not page.start_button.isEnabled()
+    assert "student_widths" in page.error_label.text() and not page.start_button.isEnabled()
