@@ -20,13 +20,15 @@ from torch.nn import functional as F
 
 from engine.events import CancelToken, Event, Log, Progress
 
-METHODS = ("simclr", "rotation", "denoise")
+METHODS = ("simclr", "rotation", "denoise", "simclr+rotation")
 DEFAULT_METHOD = "simclr"
 RECIPE = "ssl-v1"  # part of the cache key (with the method): change it when the training below changes
 MAX_TRAIN_IMAGES = 10_000
 BATCH = 128
-TARGET_STEPS = 400  # about 10 epochs of 5,000 images: ~1 min on one core for 28x28 gray (bench/unlabelled_features)
-MIN_EPOCHS, MAX_EPOCHS = 3, 60
+TARGET_STEPS = 800  # for 28x28 gray: ~20 epochs of 5,000 images, ~1.5 min on one core (bench/unlabelled_features)
+MIN_STEPS = 200  # bigger or colour images cost more per step: fewer steps, down to this
+MIN_EPOCHS, MAX_EPOCHS = 1, 60
+MAX_SIZE = 32  # larger images are learnt (and measured) at 32 px: the training time stays bounded
 LR = 2e-3
 TEMPERATURE = 0.2  # NT-Xent; small batches on small images separate better with a sharp softmax
 
@@ -36,7 +38,7 @@ def ssl_spec(data, n_train: int, method: str) -> dict:
     from engine.metrics.feature_cache import feature_dim_for, widths_for
 
     c, h, _ = data.image_shape
-    return {"arch": "cnn-ssl", "in_channels": c, "image_size": h, "widths": widths_for(c),
+    return {"arch": "cnn-ssl", "in_channels": c, "image_size": min(h, MAX_SIZE), "widths": widths_for(c),
             "feature_dim": feature_dim_for(n_train), "classes": 0, "trained_on": data.name,
             "trained_by": f"self-supervised:{method}"}
 
@@ -121,8 +123,23 @@ class Denoise(nn.Module):
         return loss, -float(loss.detach())
 
 
+class Both(nn.Module):
+    """SimCLR and rotation prediction on the same encoder, losses added: instance-level and orientation cues."""
+
+    def __init__(self, feature_dim: int) -> None:
+        super().__init__()
+        self.simclr, self.rotation = SimCLR(feature_dim), Rotation(feature_dim)
+
+    def loss(self, encoder, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, float]:
+        a, score = self.simclr.loss(encoder, x, gen)
+        b, _ = self.rotation.loss(encoder, x, gen)
+        return a + b, score
+
+
 def pretext_for(method: str, spec: dict) -> nn.Module:
     fd = int(spec["feature_dim"])
+    if method == "simclr+rotation":
+        return Both(fd)
     if method == "simclr":
         return SimCLR(fd)
     if method == "rotation":
@@ -133,10 +150,13 @@ def pretext_for(method: str, spec: dict) -> nn.Module:
 
 
 # ---- training -----------------------------------------------------------------------------------------------------
-def plan(n_images: int) -> tuple[int, int]:
-    """(epochs, steps per epoch): about TARGET_STEPS steps whatever the size, within MIN/MAX_EPOCHS."""
+def plan(n_images: int, spec: dict) -> tuple[int, int]:
+    """(epochs, steps per epoch): TARGET_STEPS for 28x28 gray, fewer where a step costs more (pixels x first width,
+    at least MIN_STEPS), whatever the number of images, within MIN/MAX_EPOCHS."""
     per_epoch = max(1, n_images // BATCH)
-    return int(np.clip(math.ceil(TARGET_STEPS / per_epoch), MIN_EPOCHS, MAX_EPOCHS)), per_epoch
+    cost = int(spec["image_size"]) ** 2 * int(spec["widths"][0]) / (28 * 28 * 16)
+    steps = max(MIN_STEPS, TARGET_STEPS / max(cost, 1.0))
+    return int(np.clip(math.ceil(steps / per_epoch), MIN_EPOCHS, MAX_EPOCHS)), per_epoch
 
 
 def train_self_supervised(data, cancel: CancelToken | None = None, method: str = DEFAULT_METHOD, seed: int = 0,
@@ -147,9 +167,12 @@ def train_self_supervised(data, cancel: CancelToken | None = None, method: str =
 
     cancel = cancel or CancelToken()
     pool = np.sort(np.random.default_rng(seed).permutation(len(data))[:MAX_TRAIN_IMAGES])
-    x_train = to_float(data.images[pool])
     spec = ssl_spec(data, len(pool), method)
-    epochs, per_epoch = plan(len(pool))
+    x_train = to_float(data.images[pool])
+    if x_train.shape[-1] != spec["image_size"]:  # features() resizes measured images the same way
+        x_train = F.interpolate(x_train, size=(spec["image_size"],) * 2, mode="bilinear", antialias=True,
+                                align_corners=False)
+    epochs, per_epoch = plan(len(pool), spec)
     if steps is not None:  # a test's or a benchmark's budget
         epochs, per_epoch = max(1, math.ceil(steps / per_epoch)), min(per_epoch, steps)
     batch = min(BATCH, len(pool))

@@ -20,7 +20,7 @@ from engine.metrics.quality import fid_from_features
 def _cache_threads_and_budget(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_STUDIO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(ssl_features, "TARGET_STEPS", 4)  # the loop's limit_batches knob: 4 steps, not ~400
-    monkeypatch.setattr(ssl_features, "MIN_EPOCHS", 1)
+    monkeypatch.setattr(ssl_features, "MIN_STEPS", 4)
     n = torch.get_num_threads()
     torch.set_num_threads(1)  # other tests run beside these on 2 cores
     yield
