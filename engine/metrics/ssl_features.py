@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from engine.events import CancelToken, Event, Log, Progress
 
 METHODS = ("simclr", "rotation", "denoise", "simclr+rotation")
-DEFAULT_METHOD = "simclr"
+DEFAULT_METHOD = "simclr+rotation"
 RECIPE = "ssl-v1"  # part of the cache key (with the method): change it when the training below changes
 MAX_TRAIN_IMAGES = 10_000
 BATCH = 128

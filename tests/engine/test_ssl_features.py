@@ -15,6 +15,8 @@ from engine.metrics.evaluate import EvaluateConfig, run_evaluate
 from engine.metrics.feature_net import describe, features, load_feature_net
 from engine.metrics.quality import fid_from_features
 
+METHOD = "simclr+rotation"  # the default, chosen by bench/unlabelled_features.py
+
 
 @pytest.fixture(autouse=True)
 def _cache_threads_and_budget(tmp_path, monkeypatch):
@@ -46,9 +48,9 @@ def test_unlabelled_folder_gets_a_net_trained_without_labels_then_the_cached_one
     assert feature_cache.why_no_feature_net(data) is None
     events = []
     net, name = feature_cache.feature_net_for(data, CancelToken(), on_event=events.append)
-    assert name == f"cnn-ssl-folder:{blobs_folder.name} (simclr, no labels, trained now)" and net.from_cache is False
+    assert name == f"cnn-ssl-folder:{blobs_folder.name} ({METHOD}, no labels, trained now)" and net.from_cache is False
     assert net.head is None and net.spec()["classes"] == 0 and net.spec()["feature_dim"] == 32
-    assert net.train_info["steps"] == 4 and net.train_info["method"] == "simclr"
+    assert net.train_info["steps"] == 4 and net.train_info["method"] == "simclr+rotation"
     assert [e.step for e in events if isinstance(e, Progress) and e.stage == "feature-net"] == [1, 2, 3, 4]
     assert any(isinstance(e, Log) and "without labels" in e.message for e in events)
     (cached,) = (tmp_path / "cache" / "feature-nets").glob("*.pt")
@@ -56,18 +58,18 @@ def test_unlabelled_folder_gets_a_net_trained_without_labels_then_the_cached_one
     mtime = cached.stat().st_mtime_ns
 
     again, again_name = feature_cache.feature_net_for(data)
-    assert again.from_cache is True and again_name.endswith("(simclr, no labels, cached)")
+    assert again.from_cache is True and again_name.endswith("(simclr+rotation, no labels, cached)")
     assert cached.stat().st_mtime_ns == mtime  # a cache hit writes nothing
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True))
 
     # the file is a plain weights_only dict that says how the net learnt
     payload = torch.load(cached, map_location="cpu", weights_only=True)
     assert payload["format"] == "gan-prune-studio/feature-net" and payload["training"] == "self-supervised"
-    assert payload["spec"]["trained_by"] == "self-supervised:simclr" and payload["recipe"] == "ssl-v1-simclr"
+    assert payload["spec"]["trained_by"] == f"self-supervised:{METHOD}" and payload["recipe"] == f"ssl-v1-{METHOD}"
     assert payload["dataset"] == data.name and payload["train"] == 240
     by_path = load_feature_net(cached)
     assert by_path.head is None and torch.equal(by_path.embed.weight, net.embed.weight)
-    assert describe(by_path).startswith("cnn-ssl-folder:") and describe(by_path).endswith("(simclr, no labels)")
+    assert describe(by_path).startswith("cnn-ssl-folder:") and describe(by_path).endswith(f"({METHOD}, no labels)")
 
 
 def test_fid_in_the_unlabelled_feature_space_is_zero_for_the_same_images_and_larger_for_shifted_ones(blobs_folder):
@@ -113,7 +115,7 @@ def test_cancel_stops_training_and_caches_nothing(tmp_path):
     assert not list((tmp_path / "cache").rglob("*.pt"))
 
 
-@pytest.mark.parametrize("method", ["rotation", "denoise"])
+@pytest.mark.parametrize("method", ["simclr", "rotation", "denoise"])
 def test_the_other_pretext_tasks_train_and_give_features(method):
     images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (64, 3, 16, 16), dtype=np.uint8))
     gen = ssl_features.train_self_supervised(ImageData(images=images, labels=None, name="x"), method=method, steps=2)
@@ -143,8 +145,8 @@ def test_evaluate_on_an_unlabelled_folder_reports_fid_precision_recall_in_that_s
     report = json.loads(ws.report_path.read_text("utf-8"))
     (dense,) = report["variants"]
     assert report["fid_available"] is True and report["fid_note"] is None and report["quality_metric"] == "fid"
-    assert report["feature_net"] == f"cnn-ssl-folder:{blobs_folder.name} (simclr, no labels, trained now)"
-    assert report["feature_net_training"] == "self-supervised:simclr"
+    assert report["feature_net"] == f"cnn-ssl-folder:{blobs_folder.name} ({METHOD}, no labels, trained now)"
+    assert report["feature_net_training"] == "self-supervised:simclr+rotation"
     assert report["feature_net_id"].startswith("folder-") and "-ssl-" in report["feature_net_id"]
     assert dense["fid"] > 0 and 0 <= dense["precision"] <= 1 and 0 <= dense["recall"] <= 1
     assert dense["coverage"] is not None and "class_histogram" not in dense and dense["swd"] > 0
