@@ -1,10 +1,16 @@
 """A feature space for unlabelled images: the same small CNN as the classifiers, trained without labels on the user's
 own images (self-supervised), so FID, precision/recall, density/coverage work on any folder.
 
-Three pretext tasks are implemented and compared in bench/unlabelled_features.py on mnist-5k with labels hidden;
-DEFAULT_METHOD is the one that measured best there (see that file's docstring and bench/results). The augmentations
-are only geometric and photometric-gain ones: noise and blur are left out on purpose, since a feature space that is
-invariant to them could not tell a noisy or blurry generator from the real data.
+Four pretext tasks are implemented and compared in bench/unlabelled_features.py (mnist-5k with labels hidden, and a
+synthetic RGB shapes set), each against a classifier trained with the labels. DEFAULT_METHOD is rotation prediction:
+it was the most sensitive to dropped classes on both sets (FID of "one class missing" 21x the two-halves noise floor
+on mnist-5k, the supervised digit net 20x; 8.7x on shapes, SimCLR+rotation 2.8x), FID rose monotonically with every
+corruption, it ranked the corruptions as the supervised nets do (Spearman 0.87 mnist, 0.96 shapes), and it is the
+cheapest (30 s of one core for 5,000 28x28 images). SimCLR keys on colour and brightness on RGB data and was less
+sensitive to missing classes; the denoising bottleneck learns to ignore noise. Rotation's blind spot: images with no
+upright orientation (textures, top-down views) give it little to learn; the report names the method used.
+Augmentations are geometric and gain jitter only: noise and blur are left out on purpose, since a feature space that
+is invariant to them could not tell a noisy or blurry generator from the real data.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from torch.nn import functional as F
 from engine.events import CancelToken, Event, Log, Progress
 
 METHODS = ("simclr", "rotation", "denoise", "simclr+rotation")
-DEFAULT_METHOD = "simclr+rotation"
+DEFAULT_METHOD = "rotation"
 RECIPE = "ssl-v1"  # part of the cache key (with the method): change it when the training below changes
 MAX_TRAIN_IMAGES = 10_000
 BATCH = 128

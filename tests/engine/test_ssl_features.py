@@ -15,7 +15,7 @@ from engine.metrics.evaluate import EvaluateConfig, run_evaluate
 from engine.metrics.feature_net import describe, features, load_feature_net
 from engine.metrics.quality import fid_from_features
 
-METHOD = "simclr+rotation"  # the default, chosen by bench/unlabelled_features.py
+METHOD = "rotation"  # the default, chosen by bench/unlabelled_features.py
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +50,7 @@ def test_unlabelled_folder_gets_a_net_trained_without_labels_then_the_cached_one
     net, name = feature_cache.feature_net_for(data, CancelToken(), on_event=events.append)
     assert name == f"cnn-ssl-folder:{blobs_folder.name} ({METHOD}, no labels, trained now)" and net.from_cache is False
     assert net.head is None and net.spec()["classes"] == 0 and net.spec()["feature_dim"] == 32
-    assert net.train_info["steps"] == 4 and net.train_info["method"] == "simclr+rotation"
+    assert net.train_info["steps"] == 4 and net.train_info["method"] == METHOD
     assert [e.step for e in events if isinstance(e, Progress) and e.stage == "feature-net"] == [1, 2, 3, 4]
     assert any(isinstance(e, Log) and "without labels" in e.message for e in events)
     (cached,) = (tmp_path / "cache" / "feature-nets").glob("*.pt")
@@ -58,7 +58,7 @@ def test_unlabelled_folder_gets_a_net_trained_without_labels_then_the_cached_one
     mtime = cached.stat().st_mtime_ns
 
     again, again_name = feature_cache.feature_net_for(data)
-    assert again.from_cache is True and again_name.endswith("(simclr+rotation, no labels, cached)")
+    assert again.from_cache is True and again_name.endswith(f"({METHOD}, no labels, cached)")
     assert cached.stat().st_mtime_ns == mtime  # a cache hit writes nothing
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True))
 
@@ -115,7 +115,7 @@ def test_cancel_stops_training_and_caches_nothing(tmp_path):
     assert not list((tmp_path / "cache").rglob("*.pt"))
 
 
-@pytest.mark.parametrize("method", ["simclr", "rotation", "denoise"])
+@pytest.mark.parametrize("method", ["simclr", "simclr+rotation", "denoise"])
 def test_the_other_pretext_tasks_train_and_give_features(method):
     images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (64, 3, 16, 16), dtype=np.uint8))
     gen = ssl_features.train_self_supervised(ImageData(images=images, labels=None, name="x"), method=method, steps=2)
@@ -146,7 +146,7 @@ def test_evaluate_on_an_unlabelled_folder_reports_fid_precision_recall_in_that_s
     (dense,) = report["variants"]
     assert report["fid_available"] is True and report["fid_note"] is None and report["quality_metric"] == "fid"
     assert report["feature_net"] == f"cnn-ssl-folder:{blobs_folder.name} ({METHOD}, no labels, trained now)"
-    assert report["feature_net_training"] == "self-supervised:simclr+rotation"
+    assert report["feature_net_training"] == f"self-supervised:{METHOD}"
     assert report["feature_net_id"].startswith("folder-") and "-ssl-" in report["feature_net_id"]
     assert dense["fid"] > 0 and 0 <= dense["precision"] <= 1 and 0 <= dense["recall"] <= 1
     assert dense["coverage"] is not None and "class_histogram" not in dense and dense["swd"] > 0
