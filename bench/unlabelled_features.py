@@ -15,7 +15,8 @@ Protocol (one CPU thread, seed 0):
 
     .venv/bin/python bench/unlabelled_features.py [--methods simclr+rotation simclr ...] [--steps N]
         [--sets mnist-5k shapes-rgb]
-Writes bench/results/unlabelled_features.json. No asserts: numbers to read.
+Writes bench/results/unlabelled_features.json (each --sets run merges into it). No asserts: numbers to read. The
+screening runs that chose the method (denoise included) are in bench/results/unlabelled_features_screening.json.
 """
 
 from __future__ import annotations
@@ -190,8 +191,11 @@ def main() -> None:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     out = Path(args.out)
-    results = {"protocol": __doc__.split("Protocol (one CPU thread, seed 0):")[1].split("\n\n")[0].strip(),
-                    "machine": platform.processor() or platform.machine(), "threads": 1}
+    from engine.metrics.ssl_features import DEFAULT_METHOD
+
+    results = {"default_method": DEFAULT_METHOD,
+               "protocol": __doc__.split("Protocol (one CPU thread, seed 0):")[1].split("\n\n")[0].strip(),
+               "machine": platform.processor() or platform.machine(), "threads": 1}
     if "mnist-5k" in args.sets:
         from engine.config import DataConfig
 
