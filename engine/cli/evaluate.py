@@ -18,8 +18,9 @@ def register(sub) -> None:
     p.add_argument("--latency-runs", type=int, default=20, metavar="N", help="timed runs per batch size (median)")
     p.add_argument("--batch", type=int, default=500, help="generation batch size")
     p.add_argument("--feature-net", default="auto",
-                   help="auto (a classifier for the data: bundled for MNIST, trained and cached for other labelled "
-                        "data), digit-cnn, inception (weights on disk only), none, or a .pt file")
+                   help="auto (bundled digit net for MNIST; for other data a net trained once and cached: a "
+                        "classifier on labelled data, self-supervised on unlabelled), digit-cnn, inception (weights "
+                        "on disk only), none, or a .pt file")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime")
     p.add_argument("--seed", type=int, default=0, help="first seed (latents and the real-image subset)")
     p.add_argument("--quiet", "-q", action="store_true")

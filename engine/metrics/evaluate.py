@@ -28,8 +28,8 @@ class EvaluateConfig:
     seeds: int = 1  # K seeds → every quality number as mean ± std
     batch: int = 500
     latency: bool = True
-    # auto: the digit classifier for MNIST, a classifier trained once and cached for other labelled data, none for
-    # unlabelled data | digit-cnn | inception (weights already on disk) | none | PATH.pt
+    # auto: the digit classifier for MNIST, a classifier trained once and cached for other labelled data, a net trained
+    # without labels (self-supervised) and cached for unlabelled data | digit-cnn | inception (on disk) | none | PATH.pt
     feature_net: str = "auto"
     latency_runs: int = 20  # timed runs per batch size (median reported)
     threads: int | None = None  # CPU threads for torch and ORT; None = torch's current setting
@@ -65,9 +65,9 @@ class EvaluateConfig:
 def _feature_net(cfg: EvaluateConfig, data, cancel: CancelToken):
     """Generator of training events returning (net or None, its name for the report or None, why not or None).
 
-    auto: the digit classifier for MNIST, a classifier trained on (or cached for) any other labelled data, and no
-    FID for unlabelled data."""
-    from engine.metrics.feature_cache import prepare_feature_net, why_no_classifier
+    auto: the digit classifier for MNIST, a classifier trained on (or cached for) any other labelled data, a net
+    trained without labels for unlabelled data; no FID only when why_no_feature_net says why."""
+    from engine.metrics.feature_cache import prepare_feature_net, why_no_feature_net
     from engine.metrics.feature_net import describe, load_feature_net
 
     if cfg.feature_net == "none":
@@ -85,7 +85,7 @@ def _feature_net(cfg: EvaluateConfig, data, cancel: CancelToken):
         return net, describe(net), None
     found = yield from prepare_feature_net(data, cancel)
     if found is None:
-        return None, None, why_no_classifier(data)
+        return None, None, why_no_feature_net(data)
     return found[0], found[1], None
 
 
@@ -111,6 +111,16 @@ def _real_subset(images, n: int, seed: int) -> np.ndarray:
         return images.numpy()
     pick = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
     return images[pick].numpy()
+
+
+def _feature_net_fields(net) -> dict[str, str | None]:
+    """How the feature space learnt (labels, self-supervised:METHOD, imagenet) and which file it is, so reports from
+    different feature nets are never compared as if they were one scale."""
+    if net is None:
+        return {"feature_net_training": None, "feature_net_id": None}
+    spec = net.spec() if hasattr(net, "spec") else {}
+    training = spec.get("trained_by") or ("imagenet" if "inception" in str(spec.get("arch", "")) else "labels")
+    return {"feature_net_training": training, "feature_net_id": getattr(net, "cache_key", None) or spec.get("arch")}
 
 
 # ---- one variant -------------------------------------------------------------------------------------------------
@@ -315,7 +325,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
         yield Log("info", f"{v.name}: {_summary(row)}; {row['seconds']:.1f} s for {cfg.samples:,} samples x "
                           f"{cfg.seeds} seed(s).")
     reports.fill_onnx_macs(rows)
-    report = reports.build_report(rows, feature_net=net_name,
+    report = reports.build_report(rows, feature_net=net_name, **_feature_net_fields(net),
                                   fid_note=fid_note, seed=cfg.seed, seeds=cfg.seeds, samples=cfg.samples,
                                   real_count=n_real, data=data.name, image_shape=list(data.image_shape),
                                   device=f"CPU ({threads} threads)", threads=threads,

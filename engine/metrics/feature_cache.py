@@ -1,5 +1,6 @@
-"""A feature space for any labelled data set: the bundled digit net for MNIST, otherwise a small CNN of the same family
-trained once on the data (CPU, fixed seed) and cached under the user cache, keyed by the data it saw."""
+"""A feature space for any data set: the bundled digit net for MNIST, a small CNN of the same family trained once on
+labelled data (CPU, fixed seed), or the same CNN trained without labels (engine/metrics/ssl_features.py) on a folder
+that has none; both cached under the user cache, keyed by the data they saw."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ DIGIT_DATA = ("mnist-5k", "mnist")  # the bundled net was trained on these digit
 RECIPE = "cnn-v1"  # part of the cache key: change it when the training below changes, so old nets retrain
 MAX_TRAIN_IMAGES = 10_000
 MIN_IMAGES_PER_CLASS = 5
+MIN_UNLABELLED_IMAGES = 100  # the smallest feature size (32) needs 64 real images for FID; a few more to learn from
 BATCH = 64
 TARGET_STEPS = 300  # small data sets get more epochs, large ones at least MIN_EPOCHS
 MIN_EPOCHS, MAX_EPOCHS = 5, 20
@@ -47,41 +49,61 @@ def widths_for(channels: int) -> list[int]:
 
 
 def cache_key(data) -> str:
-    """<name>-<CxHxW>-<K>c-<hash>: the hash covers the labels and the first images, so a changed folder retrains."""
+    """<name>-<CxHxW>-<K>c-<hash> (or -ssl-<hash> for a net trained without labels): the hash covers the recipe, the
+    labels and the first images, so a changed folder retrains."""
     c, h, w = data.image_shape
-    k = _class_count(data)
-    digest = hashlib.sha256(RECIPE.encode())
-    digest.update(np.ascontiguousarray(data.labels.numpy(), dtype=np.int64).tobytes())
+    supervised = _classes_usable(data)
+    digest = hashlib.sha256((RECIPE if supervised else ssl_recipe()).encode())
+    if supervised:
+        digest.update(np.ascontiguousarray(data.labels.numpy(), dtype=np.int64).tobytes())
     digest.update(np.ascontiguousarray(data.images[:256].numpy()).tobytes())
     digest.update(str(len(data)).encode())
     name = re.sub(r"[^A-Za-z0-9]+", "-", data.name).strip("-").lower() or "data"
-    return f"{name}-{c}x{h}x{w}-{k}c-{digest.hexdigest()[:12]}"
+    return f"{name}-{c}x{h}x{w}-{f'{_class_count(data)}c' if supervised else 'ssl'}-{digest.hexdigest()[:12]}"
+
+
+def ssl_recipe() -> str:
+    from engine.metrics.ssl_features import DEFAULT_METHOD
+    from engine.metrics.ssl_features import RECIPE as SSL_RECIPE
+
+    return f"{SSL_RECIPE}-{DEFAULT_METHOD}"
 
 
 def _class_count(data) -> int:
     return max(len(data.classes), int(data.labels.max()) + 1) if len(data) else len(data.classes)
 
 
-def why_no_classifier(data) -> str | None:
-    """None when a classifier can be trained on the data; otherwise the sentence the report shows."""
-    shape = "x".join(map(str, data.image_shape))
-    if data.labels is None:
-        return (f"FID is unavailable for the unlabelled data set {data.name} ({shape} images): no classifier can be "
-                "trained without classes (use one subfolder per class); SWD and teacher fidelity are reported instead.")
+def _classes_usable(data) -> bool:
+    """Labels a classifier can learn from: 2+ classes with MIN_IMAGES_PER_CLASS+ images each."""
+    if data.labels is None or not len(data):
+        return False
     counts = np.bincount(data.labels.numpy(), minlength=_class_count(data))
-    if (counts > 0).sum() < 2 or counts[counts > 0].min() < MIN_IMAGES_PER_CLASS:
-        return (f"FID is unavailable for {data.name}: a feature classifier needs at least 2 classes with "
-                f"{MIN_IMAGES_PER_CLASS}+ images each (got {counts.tolist()}); SWD and teacher fidelity are reported "
-                "instead.")
+    return bool((counts > 0).sum() >= 2 and counts[counts > 0].min() >= MIN_IMAGES_PER_CLASS)
+
+
+def why_no_feature_net(data) -> str | None:
+    """None when the data gets a feature net (the digit net, a classifier, or one trained without labels); otherwise
+    the sentence the report shows."""
+    shape = "x".join(map(str, data.image_shape))
+    if data.name in DIGIT_DATA:
+        return None
     if min(data.image_shape[1:]) < 8:
-        return f"FID is unavailable for {shape} images (the feature classifier needs 8 px or more)."
+        return (f"FID is unavailable for {shape} images (the feature net needs 8 px or more); SWD and teacher "
+                "fidelity are reported instead.")
+    if not _classes_usable(data) and len(data) < MIN_UNLABELLED_IMAGES:
+        return (f"FID is unavailable for {data.name}: a feature net learnt from its images needs at least "
+                f"{MIN_UNLABELLED_IMAGES} of them (got {len(data)}); add images, or SWD and teacher fidelity are "
+                "reported instead.")
     return None
+
+
+why_no_classifier = why_no_feature_net  # the older name, still imported elsewhere
 
 
 def feature_net_for(data, cancel: CancelToken | None = None,
                     on_event: Callable[[Event], None] | None = None) -> FeatureNet | None:
-    """(net, description) for the data's feature space, or None for unlabelled data. Trains and caches on first use;
-    `on_event` sees the training progress (Log and Progress events)."""
+    """(net, description) for the data's feature space, or None when why_no_feature_net says why not. Trains and
+    caches on first use; `on_event` sees the training progress (Log and Progress events)."""
     gen = prepare_feature_net(data, cancel)
     while True:
         try:
@@ -98,23 +120,45 @@ def prepare_feature_net(data, cancel: CancelToken | None = None) -> Generator[Ev
 
     if data.name in DIGIT_DATA:
         net = load_feature_net()
+        net.cache_key = "digit-classifier"
         return net, describe(net)
-    if why_no_classifier(data):
+    if why_no_feature_net(data):
         return None
+    supervised = _classes_usable(data)
+    what = "feature classifier" if supervised else "feature net (trained without labels)"
     path = cache_dir() / f"{cache_key(data)}.pt"
     if path.exists():
         try:
             net = load_feature_net(path)
-            net.from_cache = True
-            yield Log("info", f"Feature classifier for {data.name} loaded from the cache ({path}).")
-            return net, f"cnn-{data.name} (val acc {net.val_accuracy:.2f}, cached)"
+            net.from_cache, net.cache_key = True, path.stem
+            yield Log("info", f"The {what} for {data.name} loaded from the cache ({path}).")
+            return net, _name(net, data, "cached")
         except Exception as e:  # a truncated or foreign file: train again and overwrite it
-            yield Log("warning", f"The cached feature classifier {path} cannot be read ({e}); training it again.")
-    net, acc = yield from _train(data, cancel or CancelToken())
-    _save(net, acc, path, data)
-    net.from_cache = False
-    yield Log("info", f"Feature classifier for {data.name}: held-out accuracy {acc:.3f}; cached as {path}.")
-    return net, f"cnn-{data.name} (val acc {acc:.2f}, trained now)"
+            yield Log("warning", f"The cached {what} {path} cannot be read ({e}); training it again.")
+    if supervised:
+        net, acc = yield from _train(data, cancel or CancelToken())
+        _save(net, acc, path, data)
+        yield Log("info", f"Feature classifier for {data.name}: held-out accuracy {acc:.3f}; cached as {path}.")
+    else:
+        from engine.metrics.ssl_features import train_self_supervised
+
+        net = yield from train_self_supervised(data, cancel or CancelToken())
+        _save(net, float("nan"), path, data, training="self-supervised")
+        yield Log("info", f"Feature net for {data.name} trained without labels ({net.train_info['method']}, "
+                          f"{net.train_info['train_seconds']:.0f} s); cached as {path}.")
+    net.from_cache, net.cache_key = False, path.stem
+    return net, _name(net, data, "trained now")
+
+
+def _name(net, data, origin: str) -> str:
+    """The report's name of the feature space: which data, how trained, so nets are never mixed up."""
+    from engine.metrics.ssl_features import is_self_supervised
+
+    spec = net.spec()
+    if is_self_supervised(spec):
+        method = str(spec["trained_by"]).split(":", 1)[-1]
+        return f"cnn-ssl-{data.name} ({method}, no labels, {origin})"
+    return f"cnn-{data.name} (val acc {net.val_accuracy:.2f}, {origin})"
 
 
 def split_indices(labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +192,8 @@ def _train(data, cancel: CancelToken, seed: int = 0) -> Generator[Event, None, t
     train_idx, val_idx = split_indices(labels, seed)
     c, h, _ = data.image_shape
     spec = {"arch": "cnn", "in_channels": c, "image_size": h, "widths": widths_for(c),
-            "feature_dim": feature_dim_for(len(train_idx)), "classes": _class_count(data), "trained_on": data.name}
+            "feature_dim": feature_dim_for(len(train_idx)), "classes": _class_count(data), "trained_on": data.name,
+            "trained_by": "labels"}
     epochs = int(np.clip(math.ceil(TARGET_STEPS * BATCH / len(train_idx)), MIN_EPOCHS, MAX_EPOCHS))
     steps_per_epoch = math.ceil(len(train_idx) / BATCH)
     yield Log("info", f"Training a feature classifier for {data.name} ({len(train_idx):,} images, "
@@ -187,13 +232,14 @@ def _train(data, cancel: CancelToken, seed: int = 0) -> Generator[Event, None, t
     return net, acc
 
 
-def _save(net, acc: float, path: Path, data) -> None:
-    """Atomic write (temp file + os.replace) of a weights_only-readable payload."""
+def _save(net, acc: float, path: Path, data, training: str = "labels") -> None:
+    """Atomic write (temp file + os.replace) of a weights_only-readable payload; `training` says how it learnt."""
     from engine.metrics.feature_net import feature_net_payload
     from engine.workspace import atomic_write_bytes
 
-    payload = feature_net_payload(net, acc, recipe=RECIPE, dataset=data.name, classes=list(data.classes),
-                                  **net.train_info)
+    recipe = RECIPE if training == "labels" else ssl_recipe()
+    payload = feature_net_payload(net, acc, recipe=recipe, dataset=data.name, classes=list(data.classes),
+                                  training=training, **net.train_info)
     buf = io.BytesIO()
     torch.save(payload, buf)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,14 +42,16 @@ class DigitCNN(nn.Module):
         )
         side = self.image_size // 8
         self.embed = nn.Linear(w3 * side * side, int(spec["feature_dim"]))
-        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(0.2), nn.Linear(int(spec["feature_dim"]), int(spec["classes"])))
+        # a net trained without labels (classes 0) has no classifier: features only, no class histogram
+        classes, dim = int(spec["classes"]), int(spec["feature_dim"])
+        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(0.2), nn.Linear(dim, classes)) if classes > 0 else None
 
     def embedding(self, x: torch.Tensor) -> torch.Tensor:
         # Pre-activation features: full rank (no dead ReLU units), so the covariance in FID stays well conditioned.
         return self.embed(self.body(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embedding(x))
+        return self.head(self.embedding(x)) if self.head is not None else self.embedding(x)
 
     def spec(self) -> dict:
         return dict(self.spec_dict)
@@ -155,9 +157,12 @@ def load_feature_net(path=None, device: str | torch.device = "cpu") -> DigitCNN:
 
 
 def describe(net: DigitCNN) -> str:
-    """The name report.json gives the feature space, e.g. "digit-cnn-mnist5k (val acc 0.97)"."""
+    """The name report.json gives the feature space, e.g. "digit-cnn-mnist5k (val acc 0.97)" or
+    "cnn-ssl-folder:faces (simclr, no labels)"."""
     spec = net.spec()
     data = str(spec.get("trained_on", "mnist-5k")).replace("-", "")
+    if str(spec.get("trained_by", "")).startswith("self-supervised"):  # no accuracy to give: say how it learnt
+        return f"{spec.get('arch', 'cnn-ssl')}-{data} ({spec['trained_by'].split(':', 1)[-1]}, no labels)"
     acc = getattr(net, "val_accuracy", float("nan"))
     return f"{spec.get('arch', 'digit-cnn')}-{data} (val acc {acc:.3f})"
 

@@ -1,4 +1,5 @@
-"""Colour data from a folder: FID is said to be unavailable; SWD and teacher fidelity are still reported."""
+"""Colour data from a folder too small to learn a feature net from (40 images): FID is said to be unavailable; SWD
+and teacher fidelity are still reported. (A bigger unlabelled folder gets FID: tests/engine/test_ssl_features.py.)"""
 
 import json
 
@@ -14,7 +15,7 @@ from engine.train import run_train
 from engine.workspace import Workspace
 
 
-def test_rgb_folder_reports_swd_and_says_fid_is_unavailable(tmp_path):
+def test_small_rgb_folder_reports_swd_and_says_fid_is_unavailable(tmp_path):
     rng = np.random.default_rng(0)
     folder = tmp_path / "images"
     folder.mkdir()

@@ -1,4 +1,5 @@
-"""Feature spaces beyond MNIST: a classifier trained once per labelled data set and cached; Inception only from disk."""
+"""Feature spaces beyond MNIST: a classifier trained once per labelled data set and cached; Inception only from disk.
+(Unlabelled data: tests/engine/test_ssl_features.py.)"""
 
 import json
 
@@ -98,8 +99,8 @@ def test_fashion_mnist_uses_its_own_cached_net_not_the_digit_net():
     assert digit_name.startswith("digit-cnn-mnist5k") and not list(feature_cache.cache_dir().glob("mnist-*"))
     unlabelled = _labelled("folder:faces")
     unlabelled.labels = None
-    assert feature_cache.feature_net_for(unlabelled) is None
-    assert "unlabelled" in feature_cache.why_no_classifier(unlabelled)
+    assert feature_cache.feature_net_for(unlabelled) is None  # 60 images: too few to learn from without labels
+    assert "needs at least 100 of them (got 60)" in feature_cache.why_no_classifier(unlabelled)
 
 
 def test_evaluate_on_a_labelled_folder_reports_fid_in_the_trained_feature_space(shapes_folder, tmp_path):
