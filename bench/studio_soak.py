@@ -167,7 +167,10 @@ def _summarise(args, code: int, samples: list[dict], events: list[dict], wall: f
         out["rss_mb"] = {"at_start_of_main_job": during[0]["rss_mb"] if during else None,
                          "after_warmup": base, "peak_after_warmup": peak,
                          "final": during[-1]["rss_mb"] if during else None,
-                         "growth_after_warmup": round(peak - base, 1) if base is not None else None}
+                         "growth_after_warmup": round(peak - base, 1) if base is not None else None,
+                         # a drift check that one early dip cannot exaggerate: medians of the first and last tenth
+                         "median_first_tenth": _median_rss(after[: max(1, len(after) // 10)]),
+                         "median_last_tenth": _median_rss(after[-max(1, len(after) // 10):])}
     refs = [e["none_refs"] for e in ticks]
     out["none_refcount"] = {"first": refs[0] if refs else None, "last": refs[-1] if refs else None,
                             "min": min(refs, default=None), "samples": len(refs)}
@@ -178,6 +181,11 @@ def _summarise(args, code: int, samples: list[dict], events: list[dict], wall: f
     out["passed"] = bool(code == 0 and out.get("main_job", {}).get("status") == "done"
                          and growth is not None and growth <= TARGET_GROWTH_MB)
     return out
+
+
+def _median_rss(samples: list[dict]) -> float | None:
+    values = sorted(s["rss_mb"] for s in samples)
+    return round(values[len(values) // 2], 1) if values else None
 
 
 def parent(args) -> int:
