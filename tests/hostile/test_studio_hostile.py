@@ -106,6 +106,7 @@ def test_a_workspace_that_is_a_file_is_one_line_and_exit_2(tmp_path):
     assert not_a_folder.read_text() == "hello"
 
 
+@pytest.mark.slow  # a whole studio start for a path the in-process tests also cover
 def test_a_damaged_checkpoint_still_gives_a_screenshot_and_no_traceback(tmp_path, tiny_ws):
     (tiny_ws.root / "checkpoints" / "dense.pt").write_bytes(b"\x80\x02garbage")
     r = studio(tmp_path, str(tiny_ws.root), "--screenshot", str(tmp_path / "s.png"), "--page", "prune")
