@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return take_screenshot(app, window, args, interrupts)
 
-    interrupts.received.connect(lambda _signum: quit_on_interrupt(app, window))
+    interrupts.received.connect(lambda _signum: quit_on_interrupt(window, app.exit))
     code = app.exec()
     return INTERRUPTED if interrupts.interrupted else code
 

@@ -55,9 +55,10 @@ class Interrupts(QObject):
         self._previous.clear()
 
 
-def quit_on_interrupt(app, window) -> None:
+def quit_on_interrupt(window, exit_loop) -> None:
     """What the studio does on SIGTERM/Ctrl-C: close like File ▸ Quit, without the question (nobody may be there to
-    answer it): closeEvent cancels the job and waits for its worker; then the event loop ends with 130."""
+    answer it): closeEvent cancels the job and waits for its worker; then `exit_loop(130)` (QApplication.exit in the
+    app; only while app.exec() runs, since an exit() outside it makes every later local event loop return at once)."""
     window.confirm_close = lambda: True
     window.close()
-    app.exit(INTERRUPTED)
+    exit_loop(INTERRUPTED)

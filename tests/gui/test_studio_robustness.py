@@ -9,7 +9,6 @@ import signal
 import warnings
 
 import pytest
-from PySide6.QtWidgets import QApplication
 
 from desktop_app.interrupts import Interrupts, quit_on_interrupt
 
@@ -43,7 +42,8 @@ def test_sigterm_during_training_cancels_the_job_and_closes_the_window(make_wind
     tiny_training(window, steps=1_000_000, sample_every=5)
     jobs = window.ctx.jobs
     interrupts = Interrupts()
-    interrupts.received.connect(lambda _s: quit_on_interrupt(QApplication.instance(), window))
+    exit_codes = []  # the app passes QApplication.exit; outside app.exec() that would stop later tests' event loops
+    interrupts.received.connect(lambda _s: quit_on_interrupt(window, exit_codes.append))
     try:
         with qtbot.waitSignal(jobs.progress, timeout=60_000):
             window.pages["train"].start_button.click()
@@ -51,7 +51,7 @@ def test_sigterm_during_training_cancels_the_job_and_closes_the_window(make_wind
             os.kill(os.getpid(), signal.SIGTERM)
     finally:
         interrupts.restore()
-    assert finished.args == ["train", "cancelled"]
+    assert finished.args == ["train", "cancelled"] and exit_codes == [130]
     assert interrupts.signum == signal.SIGTERM
     assert not jobs.busy and not window.isVisible()
     manifest = json.loads((tmp_path / "project" / "manifest.json").read_text())
