@@ -51,39 +51,96 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--page", choices=PAGES, default=None, help="the page to show for --screenshot")
     p.add_argument("--run", action="store_true", help="with --screenshot: press the page's Start and wait for the "
                                                       "job to finish before the screenshot")
+    p.add_argument("--wait", type=float, default=300, metavar="SECONDS",
+                   help="with --screenshot --run: how long to wait for the job (default 300); after that the "
+                        "picture is taken, the job cancelled and the app exits 1")
     p.add_argument("--settings", metavar="INI", help="keep settings in this file instead of the user's settings")
     p.add_argument("--size", default="1400x900", help="window size for --screenshot (default 1400x900)")
     return p.parse_args(argv)
 
 
+def _fail(message: str) -> int:
+    """Bad input on a headless path: one line on stderr and exit 2 (the same promise as every gan-prune command)."""
+    print(message, file=sys.stderr, flush=True)
+    return 2
+
+
+def _qt_messages_to_log() -> None:
+    """Qt's own warnings ("This plugin does not support propagateSizeHints()") go to the log file: the terminal
+    keeps the one line a headless run promises."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    qt_log = logging.getLogger("qt")
+    levels = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING}
+    qInstallMessageHandler(lambda mode, _ctx, message: qt_log.log(levels.get(mode, logging.ERROR), "%s", message))
+
+
+def workspace_problem(path: str) -> str | None:
+    """Why the project cannot be opened (one sentence), checked before the window and torch load; None if fine."""
+    from desktop_app.facade import EngineFacade
+    from desktop_app.jobs import describe_failure
+
+    try:
+        EngineFacade().open_workspace(path).read_manifest()
+    except Exception as e:  # the window would show this as a dialog; headless, it is the one stderr line
+        return describe_failure("open project", e).message
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     args = parse_args(argv)
-    headless = args.self_test or args.screenshot
+    headless = bool(args.self_test or args.screenshot)
     if headless and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
             and sys.platform.startswith("linux"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from desktop_app.selftest import parse_size, screenshot_problem
+
+    if args.screenshot:  # say so before a minute of work, not after
+        problem = screenshot_problem(args.screenshot) or parse_size(args.size)[1]
+        if problem:
+            return _fail(problem)
+    if args.wait <= 0:
+        return _fail(f"--wait must be a positive number of seconds (got {args.wait:g}).")
+    if headless and args.workspace is not None:
+        problem = workspace_problem(args.workspace)
+        if problem:
+            return _fail(problem)
     path = setup_logging()
     logging.getLogger("desktop_app").info("starting (log file %s)", path)
 
     from desktop_app.app import build_main_window, create_application
+    from desktop_app.interrupts import INTERRUPTED, Interrupts, quit_on_interrupt
     from desktop_app.settings import StudioSettings
 
     app = create_application(sys.argv[:1])
+    _qt_messages_to_log()
+    interrupts = Interrupts(app)
     if args.self_test:
         from desktop_app.selftest import run_self_test
 
-        return run_self_test(app)
+        return run_self_test(app, interrupts)
     settings = StudioSettings(args.settings) if args.settings else None
-    window = build_main_window(settings=settings, workspace=args.workspace)
+    window = build_main_window(settings=settings)
+    if headless:
+        window.confirm_close = lambda: True  # nobody can answer a question offscreen: never wait on a dialog
+    else:
+        window.show()  # first, so a dialog about the project opens over the window
+    if args.workspace is not None and not window.open_workspace(args.workspace) and headless:
+        message = window.last_dialog.text() if window.last_dialog is not None else "could not open the project"
+        window.close()
+        return _fail(message)
     if args.demo and args.workspace is None:
         window.open_demo()
     if args.screenshot:
         from desktop_app.selftest import take_screenshot
 
-        return take_screenshot(app, window, args.screenshot, args.page, args.run, args.size)
-    window.show()
-    return app.exec()
+        return take_screenshot(app, window, args, interrupts)
+
+    interrupts.received.connect(lambda _signum: quit_on_interrupt(window, app.exit))
+    code = app.exec()
+    return INTERRUPTED if interrupts.interrupted else code
 
 
 if __name__ == "__main__":

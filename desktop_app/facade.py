@@ -125,17 +125,15 @@ class EngineFacade:
                 "train": dataclasses.asdict(cfg.train)}
 
     def has_trained_model(self, ws) -> bool:
-        entry = ws.stage("train") or {}
-        return bool(entry.get("checkpoint")) and ws.abs(entry["checkpoint"]).exists()
+        return _has_checkpoint(ws, _entry(ws, "train"))
 
     def trained_steps(self, ws) -> int:
         """The step the project's trained model is at (0 when there is none)."""
-        entry = ws.stage("train") or {}
-        return int(entry.get("step") or 0) if self.has_trained_model(ws) else 0
+        step = _entry(ws, "train").get("step")
+        return step if isinstance(step, int) and self.has_trained_model(ws) else 0
 
     def has_pruned_model(self, ws) -> bool:
-        entry = ws.stage("prune") or {}
-        return bool(entry.get("checkpoint")) and ws.abs(entry["checkpoint"]).exists()
+        return _has_checkpoint(ws, _entry(ws, "prune"))
 
     # ---- validation (inline, before Start) --------------------------------------------------------------------
     def check(self, stage: str, values: dict) -> str | None:
@@ -265,10 +263,10 @@ class EngineFacade:
     def _networks(self, ws, which: str):
         from engine.models import discriminator_from_checkpoint, generator_from_checkpoint
 
-        entry = ws.stage("prune" if which == "pruned" else "train") or {}
-        path = ws.abs(entry["checkpoint"]) if entry.get("checkpoint") else None
-        if path is None or not path.exists():
+        entry = _entry(ws, "prune" if which == "pruned" else "train")
+        if not _has_checkpoint(ws, entry):
             return None
+        path = ws.abs(entry["checkpoint"])
         ckpt = ws.load_checkpoint(path)
         return ckpt, generator_from_checkpoint(ckpt, use_ema=False), discriminator_from_checkpoint(ckpt)
 
@@ -361,7 +359,8 @@ class EngineFacade:
         return path if path.exists() else None
 
     def export_results(self, ws) -> dict[str, dict]:
-        return dict((ws.stage("export") or {}).get("results") or {})
+        results = _entry(ws, "export").get("results")
+        return dict(results) if isinstance(results, dict) else {}
 
     def onnx_files(self, ws) -> list[Path]:
         return sorted(ws.export_dir.glob("*.onnx")) if ws is not None else []
@@ -382,6 +381,23 @@ class EngineFacade:
 
     def interpolate(self, model, steps: int, seed: int):
         return model.interpolate(steps, seed)
+
+
+def _entry(ws, stage: str) -> dict:
+    """A stage's manifest entry; a hand-edited entry that is not a table counts as 'not run' (pages read the
+    manifest on every refresh: one odd value must not break the window)."""
+    entry = ws.stage(stage)
+    return entry if isinstance(entry, dict) else {}
+
+
+def _has_checkpoint(ws, entry: dict) -> bool:
+    path = entry.get("checkpoint")
+    if not isinstance(path, str) or not path:
+        return False
+    try:
+        return ws.abs(path).is_file()
+    except (OSError, ValueError):  # a path the workspace refuses (outside it) or cannot stat
+        return False
 
 
 class _NoConfig:

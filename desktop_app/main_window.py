@@ -270,7 +270,8 @@ class MainWindow(QMainWindow):
                 stages = {}
         for i, page in enumerate(self.pages.values()):
             stage = STAGE_OF_PAGE.get(page.key)
-            done = stage is not None and (stages.get(stage) or {}).get("status") == "done"
+            entry = stages.get(stage) if stage is not None else None
+            done = isinstance(entry, dict) and entry.get("status") == "done"
             self.sidebar.item(i).setText(f"{'✓' if done else str(i + 1)}  {page.title}")
 
     # ---- jobs ---------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -10,6 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
+from desktop_app.interrupts import INTERRUPTED
+
 
 def wait_ms(ms: int) -> None:
     loop = QEventLoop()
@@ -17,8 +20,12 @@ def wait_ms(ms: int) -> None:
     loop.exec()
 
 
-def run_job(window, page_key: str, timeout_s: float = 300, button=None) -> str:
-    """Press a page's Start (or `button`) and run the event loop until its job ends; the job's status."""
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def run_job(window, page_key: str, timeout_s: float = 300, button=None, interrupts=None) -> str:
+    """Press a page's Start (or `button`) and run the event loop until its job ends; the job's status, "timed out"
+    (the job is still running: the caller cancels it) or "interrupted" (SIGTERM/Ctrl-C arrived)."""
     jobs = window.ctx.jobs
     loop = QEventLoop()
     result: dict[str, str] = {}
@@ -27,25 +34,78 @@ def run_job(window, page_key: str, timeout_s: float = 300, button=None) -> str:
         result["status"] = status
         loop.quit()
 
+    def interrupted(_signum: int) -> None:
+        result["status"] = "interrupted"
+        loop.quit()
+
     jobs.finished.connect(finished)
+    if interrupts is not None:
+        interrupts.received.connect(interrupted)
     try:
         page = window.pages[page_key]
         window.show_page(page_key)
         (button or page.start_button).click()
         if not jobs.busy:
             return "not started: " + (page.start_blocker() or "see the dialog")
-        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        timer = QTimer()
+        timer.setSingleShot(True)
+        timer.timeout.connect(loop.quit)
+        timer.start(int(timeout_s * 1000))
         loop.exec()
+        timer.stop()
     finally:
         jobs.finished.disconnect(finished)
+        if interrupts is not None:
+            interrupts.received.disconnect(interrupted)
     return result.get("status", "timed out")
+
+
+def parse_size(size: str) -> tuple[tuple[int, int], str | None]:
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+        if w > 0 and h > 0:
+            return (w, h), None
+    except ValueError:
+        pass
+    return (0, 0), f"--size must look like 1400x900 (got {size!r})."
+
+
+def screenshot_problem(png: str) -> str | None:
+    """Why the screenshot could not be written there (one sentence), or None; checked before any work."""
+    out = Path(png)
+    if out.is_dir():
+        return f"The screenshot path {png} is a folder; give a file name such as {out / 'studio.png'}."
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        return f"The screenshot {png} must end in .png, .jpg or .bmp; choose such a file name."
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return f"Cannot write the screenshot {png}: {folder} is not a writable folder; choose another path."
+    return None
+
+
+def save_screenshot(pixmap, png: str) -> str | None:
+    """Write atomically (a temp file, then rename); why it failed, or None."""
+    out = Path(png)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not pixmap.save(str(tmp), out.suffix.lstrip(".").upper()):
+            raise OSError("the image could not be written")
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        reason = e.strerror or str(e)
+        return f"Cannot write the screenshot {png} ({reason}); choose a writable folder."
+    return None
 
 
 def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def run_self_test(app: QApplication) -> int:
+def run_self_test(app: QApplication, interrupts=None) -> int:
     from desktop_app.app import build_main_window
     from desktop_app.facade import PRECISION_CHOICES
     from desktop_app.settings import StudioSettings
@@ -54,6 +114,7 @@ def run_self_test(app: QApplication) -> int:
     ok = True
     with tempfile.TemporaryDirectory(prefix="studio-selftest-") as tmp:
         window = build_main_window(settings=StudioSettings(Path(tmp) / "settings.ini"))
+        window.confirm_close = lambda: True  # headless: closing cancels a running job, never asks
         window.resize(1200, 800)
         window.show()
         try:
@@ -69,7 +130,10 @@ def run_self_test(app: QApplication) -> int:
             train._fields["arch"].setCurrentIndex(train._fields["arch"].findData("mlp"))
             train._fields["device"].setCurrentIndex(train._fields["device"].findData("cpu"))
             train._fields["resume"].setChecked(False)
-            status = run_job(window, "train")
+            status = run_job(window, "train", interrupts=interrupts)
+            if status == "interrupted":
+                _say("interrupted: the job was cancelled")
+                return INTERRUPTED
             grid_ok = train.grid.updates > 0
             _say(f"{'ok  ' if status == 'done' and grid_ok else 'FAIL'} train: {status}, "
                  f"{train.grid.updates} sample grid update(s), {train.losses.point_count('loss_g')} loss points")
@@ -80,7 +144,7 @@ def run_self_test(app: QApplication) -> int:
                 prune.amount.setValue(50)
                 prune.auto.setChecked(False)
                 prune.schedule.setCurrentIndex(prune.schedule.findData("oneshot"))
-                status = run_job(window, "prune")
+                status = run_job(window, "prune", interrupts=interrupts)
                 _say(f"{'ok  ' if status == 'done' else 'FAIL'} prune: {status}")
                 ok &= status == "done"
             if ok and window.ctx.facade.available("export"):
@@ -88,7 +152,7 @@ def run_self_test(app: QApplication) -> int:
                 for key in PRECISION_CHOICES:
                     export._fields[f"p_{key}"].setChecked(key == "fp32")
                 export._fields["bench_runs"].setValue(2)
-                status = run_job(window, "export")
+                status = run_job(window, "export", interrupts=interrupts)
                 _say(f"{'ok  ' if status == 'done' else 'FAIL'} export: {status}, {export.table.rowCount()} file(s)")
                 ok &= status == "done"
                 if status == "done" and window.ctx.facade.available("generate"):
@@ -109,31 +173,35 @@ def run_self_test(app: QApplication) -> int:
     return 0 if ok else 1
 
 
-def take_screenshot(app: QApplication, window, png: str, page: str | None, run: bool, size: str) -> int:
-    try:
-        w, h = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        print(f"--size must look like 1400x900 (got {size!r}).", file=sys.stderr)
-        return 2
+def take_screenshot(app: QApplication, window, args, interrupts=None) -> int:
+    """`--screenshot PNG [--page P] [--run [--wait S]]`. Never waits on a dialog: a job that outlasts --wait is
+    photographed, then cancelled and waited for; SIGTERM/Ctrl-C cancels the job and exits 130 without a picture."""
+    (w, h), _ = parse_size(args.size)
     window.resize(w, h)
     window.show()
+    page, status = args.page, "done"
     if page:
         window.show_page(page)
     wait_ms(300)  # let the device probe and layouts settle
-    status = "done"
-    if run and page == "generate":  # not a background job: it runs on the click
+    if args.run and page == "generate":  # not a background job: it runs on the click
         window.pages[page].start_button.click()
-    elif run and page and page != "welcome":
-        status = run_job(window, page)
-        wait_ms(300)
+    elif args.run and page and page != "welcome":
+        status = run_job(window, page, timeout_s=args.wait, interrupts=interrupts)
+        if status != "interrupted":
+            wait_ms(300)
     app.processEvents()
-    out = Path(png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    saved = window.grab().save(str(out))
-    window.close()
+    problem = None if status == "interrupted" else save_screenshot(window.grab(), args.screenshot)
+    window.close()  # cancels a job that is still running and waits for its worker (confirm_close says yes)
     app.processEvents()
-    if not saved:
-        print(f"Could not write the screenshot {out}; check the folder.", file=sys.stderr)
+    if status == "interrupted":
+        print("interrupted: the job was cancelled; no screenshot written", file=sys.stderr)
+        return INTERRUPTED
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    if status == "timed out":
+        print(f"wrote {args.screenshot}; the {page} job did not finish within {args.wait:g} s (--wait), so it was "
+              "cancelled", file=sys.stderr)
         return 1
-    print(f"wrote {out} (job: {status})" if run else f"wrote {out}")
+    print(f"wrote {args.screenshot} (job: {status})" if args.run else f"wrote {args.screenshot}")
     return 0 if status == "done" else 1

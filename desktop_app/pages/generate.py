@@ -3,6 +3,7 @@ path the sampler app uses on a device (no PyTorch). Runs in a blink, so it needs
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton
 
 from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
+
+log = logging.getLogger("desktop_app")
 
 
 class GeneratePage(Page):
@@ -93,6 +96,22 @@ class GeneratePage(Page):
             self._model, self._model_key = self.ctx.facade.load_onnx(path), key
         return self._model
 
+    def _show_bad_model(self, exc: Exception):
+        import traceback
+
+        from desktop_app.errors import error_box
+        from engine.errors import UserError
+
+        if isinstance(exc, UserError):
+            message = str(exc)
+        else:  # a file this app did not export can fail anywhere in ONNX Runtime or numpy: name the file instead
+            first = (str(exc).strip().splitlines() or [""])[0][:120]
+            message = (f"The file {Path(self.path.text().strip()).name} cannot be used as a generator "
+                       f"({type(exc).__name__}: {first}); choose an .onnx file made by this app's Export step.")
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        log.warning("generate: %s", message)
+        return error_box(self, "Generate did not finish", message, details)
+
     def on_start(self) -> None:
         self._run(lambda m, v: self.ctx.facade.sample_grid(m, v["count"], v["seed"], v["nrow"]),
                   lambda v: f"{v['count']} images, seed {v['seed']}")
@@ -102,8 +121,6 @@ class GeneratePage(Page):
                   lambda v: f"{v['steps']}-step walk, seed {v['seed']}")
 
     def _run(self, make, caption) -> None:
-        from desktop_app.errors import show_exception
-
         if self.start_blocker() is not None:
             return
         v = self.field_values()
@@ -112,8 +129,9 @@ class GeneratePage(Page):
             t = time.perf_counter()
             image = make(model, v)
             self.last_seconds = time.perf_counter() - t
-        except Exception as e:
-            self.last_dialog = show_exception(self, "Generate", e)
+        except Exception as e:  # any file a user picks: a dialog with one sentence, never a traceback
+            self._model = self._model_key = None
+            self.last_dialog = self._show_bad_model(e)
             return
         self.save_options()
         self.grid.set_image(image, caption(v))
