@@ -39,7 +39,8 @@ def _feed(window, step: int) -> None:
     for key in ("train", "finetune"):
         pages[key].plots.add([Metrics(key, step, dict(values, distill=0.2, feature_distill=0.1))])
     for grid in (pages["train"].grid, pages["data"].grid, pages["prune"].grid, pages["finetune"].teacher,
-                 pages["finetune"].student, pages["evaluate"].grid, pages["generate"].grid):
+                 pages["finetune"].student, pages["compress"].teacher, pages["compress"].student,
+                 pages["evaluate"].grid, pages["generate"].grid):
         grid.set_image(_grid(step), f"step {step}")
 
 
@@ -53,6 +54,9 @@ def _fill_once(window) -> None:
     variants = [{"name": n, "macs": m, "fid": f, "params": m // 10} for n, m, f in
                 (("dense", 27e6, 96.0), ("pruned", 7e6, 107.0), ("int8", 7e6, 108.0))]
     window.pages["evaluate"].chart.set_variants(variants)
+    for i, r in enumerate((4.0, 8.0, 12.0)):
+        window.pages["compress"]._add_row({"reduction": r, "macs": 27e6 / r, "params": 1.8e6 / r, "probe_fid": 100 + i,
+                                           "fid_rise": 0.01 * i, "feasible": 1.0, "steps": 100.0, "latency_ms": 1.0})
 
 
 def test_repainting_every_page_keeps_the_references_to_none(make_window, qtbot):
@@ -85,7 +89,7 @@ def test_repainting_every_page_keeps_the_references_to_none(make_window, qtbot):
     after = sys.getrefcount(None)
     print(f"references to None: {before} -> {after} over {painted} repaints")
 
-    assert painted == len(keys) * (10 + ROUNDS) == 7 * 50
+    assert painted == len(keys) * (10 + ROUNDS) == 8 * 50
     assert window.pages["train"].losses.point_count("loss_g") == 10 + ROUNDS
     # A leaking binding loses one reference per setFont/setPen: thousands here. Small ups and downs are objects
     # that hold None being made and freed; allow 1 lost reference per 10 repaints at most.
