@@ -57,7 +57,7 @@ def test_finetune_resume_with_nothing_to_resume_says_so(configured_ws):
     list(run_prune(PruneConfig(method="channel-l1", amount=0.5), configured_ws, CancelToken()))
     before = snapshot(configured_ws.root)
     r = run_cli("finetune", "-w", str(configured_ws.root), "--steps", "2", "--resume", "--device", "cpu")
-    assert_refused(r, "nothing to resume", "finetuned.pt", "without --resume")
+    assert_refused(r, "nothing to resume", "finetuned-last.pt", "without --resume")
     assert snapshot(configured_ws.root) == before
     assert "finetune" not in json.loads((configured_ws.root / "manifest.json").read_text())["stages"]
 
