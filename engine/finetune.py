@@ -252,6 +252,9 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
                    "rng": {"noise": tuner.noise.get_state()}, "step": tuner.step, "data": pruned.get("data", {}),
                    "seed": cfg.seed, "loss": loss, "pruning": pruned.get("pruning"),
                    "finetune": {"distill": cfg.distill, "feature_distill": cfg.feature_distill}}
+        # ONNX files of the model before this fine-tuning go out of date before finetuned.pt changes, so a kill in
+        # between never leaves them offered next to the newer model.
+        ws.mark_stale("export")
         path = ws.save_checkpoint(CHECKPOINT, payload)
         ws.update_stage("finetune", checkpoint=ws.rel(path), step=tuner.step)
         return ws.rel(path)
@@ -284,7 +287,6 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     save_png(ws.samples_dir / "finetune.png", grid)
     yield Samples("finetune", tuner.step, grid, label="student")
     yield Artifact("finetune", "samples", ws.rel(ws.samples_dir / "finetune.png"))
-    ws.mark_stale("export")  # ONNX files of the model before this fine-tuning
     ws.update_stage("finetune", status=status, step=tuner.step)
     if status == "cancelled":
         yield Log("warning", f"Fine-tuning cancelled at step {tuner.step}; {path} is saved, resume with --resume.")

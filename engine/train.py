@@ -250,6 +250,7 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
         return ema
 
     def checkpoint() -> str:
+        nonlocal stale
         ema_ready()
         payload = {"arch": {"generator": G.spec(), "discriminator": D.spec()},
                    "generator": _cpu_state(G), "discriminator": _cpu_state(D),
@@ -257,6 +258,8 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
                    "optim": {"g": optG.state_dict(), "d": optD.state_dict()},
                    "rng": {"noise": noise.get_state(), "torch": torch.get_rng_state()},
                    "step": step, "data": meta, "seed": tc.seed, "loss": tc.loss, "optimizer": tc.optimizer}
+        if step != start_step and stale is None:  # before dense.pt changes, so a kill never leaves them offered
+            stale = ws.mark_stale("prune", "finetune", "export")
         path = ws.save_checkpoint(CHECKPOINT, payload)
         ws.update_stage("train", checkpoint=ws.rel(path), step=step)
         return ws.rel(path)
@@ -266,6 +269,7 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
     meter = EtaMeter(tc.steps, start_step=step)
     status = "done"
     start_step = step
+    stale: list[str] | None = None  # the later stages this run marked out of date (None: not checked yet)
     while step < tc.steps:
         if cancel.cancelled:
             status = "cancelled"
@@ -321,10 +325,8 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
 
     path = checkpoint()
     yield Artifact("train", "checkpoint", path, {"step": step})
-    if step != start_step:  # the dense model changed: models pruned or exported from the old one are out of date
-        stale = ws.mark_stale("prune", "finetune", "export")
-        if stale:
-            yield Log("info", f"The dense model changed; {', '.join(stale)} results are out of date — run them again.")
+    if stale:  # the dense model changed: models pruned or exported from the old one are out of date
+        yield Log("info", f"The dense model changed; {', '.join(stale)} results are out of date — run them again.")
     grid = sample_grid(ema_ready() or G, z_fixed)
     save_png(ws.samples_dir / "train.png", grid)
     yield Samples("train", step, grid)

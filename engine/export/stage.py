@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ConfigError, WorkspaceError
-from engine.events import Artifact, CancelToken, Event, Log, Progress
+from engine.events import Artifact, Cancelled, CancelToken, Event, Log, Progress
 from engine.workspace import Workspace
 
 PRECISIONS = ("fp32", "int8", "int8-dynamic", "fp16")
@@ -51,12 +51,23 @@ def _pruning_summary(ws: Workspace) -> dict:
 
 
 def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = None) -> Iterator[Event]:
+    """Export the newest generator; the manifest says "running" while files are replaced, never "done" over them."""
+    try:
+        yield from _run_export(cfg, ws, cancel or CancelToken())
+    except Exception as e:
+        entry = ws.stage("export")
+        if entry and entry.get("status") == "running":
+            ws.update_stage("export", status="cancelled" if isinstance(e, Cancelled) else "failed",
+                            error=str(e)[:300])
+        raise
+
+
+def _run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     from engine.export.onnx import export_generator, parity
     from engine.export.quantize import convert_fp16, measure, quantize_int8_dynamic, quantize_int8_static
     from engine.models import generator_from_checkpoint
 
     cfg.validate()
-    cancel = cancel or CancelToken()
     ckpt_path = ws.latest_generator_checkpoint()
     if ckpt_path is None:
         raise WorkspaceError(f"The workspace {ws.root} has no generator checkpoint; run 'gan-prune train' first.")
@@ -73,6 +84,8 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
         # Dynamic int8 turns convs into ConvInteger, which ORT runs slower than float; it only saves bytes.
         yield Log("warning", "int8-dynamic makes conv generators smaller but slower; prefer int8 (static) for speed")
     cancel.raise_if_cancelled()
+    # From here files of the earlier export are replaced or removed: a kill must not leave it looking "done".
+    ws.update_stage("export", status="running", checkpoint=ws.rel(ckpt_path))
 
     for precision, name in FILE_NAMES.items():  # an earlier export's files would pass for this model's
         old = ws.export_dir / name

@@ -1,0 +1,39 @@
+"""kill -9 and full disks against real `gan-prune` processes (bench/fault_injection.py, bench/fault_disk_full.py),
+with a small round count. Slow: run with `pytest -m slow tests/slow/test_fault_injection.py`.
+
+FAULT_DEBRIS=report counts temp files left after the next command without failing on them (the default, strict,
+fails: a workspace is swept of stale temp files when it is opened).
+"""
+
+import os
+import subprocess
+
+import pytest
+
+from bench import fault_disk_full, fault_injection
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_kill_leaves_loadable_files_an_agreeing_manifest_and_a_command_that_finishes(tmp_path):
+    result = fault_injection.main(["--rounds", "1", "--seed", "1", "--debris", os.environ.get("FAULT_DEBRIS", "strict"),
+                                   "--no-checkpoint-write", "--out", str(tmp_path / "faults.json")])
+    assert result["rounds"] == 6  # one SIGKILL in each of train, train --resume, prune, finetune, export, evaluate
+    assert result["failures"] == []
+    assert result["survived"] == 6
+
+
+def test_a_full_disk_stops_the_command_with_one_line_and_keeps_the_earlier_files(tmp_path):
+    probe = tmp_path / "mnt"
+    probe.mkdir()
+    why = fault_disk_full.mount_tmpfs(probe, 1 << 20)
+    if why:
+        pytest.skip(f"cannot mount a tmpfs on this machine ({why})")
+    subprocess.run(["umount", str(probe)], check=True)
+    rows = fault_disk_full.main(["--out", str(tmp_path / "faults.json")])
+    assert len(rows) == 4
+    for row in rows:
+        assert row["checks"]["integrity"] == [], row  # nothing half-written; the previous checkpoint/ONNX load
+        assert all(row["earlier_models_unchanged"].values()), row
+        assert row["debris"] == [], row
+        assert (row["exit"], row["stderr_lines"], row["traceback"], row["names_path"]) == (2, 1, False, True), row
