@@ -53,15 +53,18 @@ COMMANDS = {
 }
 
 
-def gan_prune(args: list[str], ws: Path, timeout: float = 300) -> subprocess.Popen:
+def gan_prune(args: list[str], ws: Path | None, module: str = "engine.cli") -> subprocess.Popen:
+    """`gan-prune ARGS --workspace WS` (or another entry point's module, without a workspace) in its own session."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", *args, "--workspace", str(ws)], env=env,
+    where = ["--workspace", str(ws)] if ws is not None else []
+    return subprocess.Popen([sys.executable, "-m", module, *args, *where], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def run_to_end(args: list[str], ws: Path, timeout: float = 300) -> tuple[int, str, float]:
+def run_to_end(args: list[str], ws: Path | None, timeout: float = 300,
+               module: str = "engine.cli") -> tuple[int, str, float]:
     t0 = time.perf_counter()
-    p = gan_prune(args, ws)
+    p = gan_prune(args, ws, module)
     try:
         _, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

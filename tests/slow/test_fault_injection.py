@@ -31,7 +31,7 @@ def test_a_full_disk_stops_the_command_with_one_line_and_keeps_the_earlier_files
         pytest.skip(f"cannot mount a tmpfs on this machine ({why})")
     subprocess.run(["umount", str(probe)], check=True)
     rows = fault_disk_full.main(["--out", str(tmp_path / "faults.json")])
-    assert len(rows) == 4
+    assert len(rows) == 5
     for row in rows:
         assert row["checks"]["integrity"] == [], row  # nothing half-written; the previous checkpoint/ONNX load
         assert all(row["earlier_models_unchanged"].values()), row
