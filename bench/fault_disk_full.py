@@ -102,6 +102,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="fault-disk-full-src-") as tmp:
         base = Path(tmp)
+        (base / "probe").mkdir()
+        why = mount_tmpfs(base / "probe", 1 << 20)
+        if why:
+            rows = [{"case": name, "skipped": f"cannot mount a tmpfs here ({why})"} for name in CASES]
+            print(f"disk-full cases skipped: cannot mount a tmpfs here ({why})")
+            return _write(Path(args.out), rows)
+        subprocess.run(["umount", str(base / "probe")], check=True)
         (base / "empty").mkdir()
         build_full(base / "full")
         for name, src, cmd in (("big", "empty", BIG_TRAIN), ("big-exported", "big", BIG_EXPORT)):
@@ -117,7 +124,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                  f"{row['traceback']}, debris {len(row['debris'])}, status {row['stage_status']}, "
                                  f"promise {'kept' if row['promise_kept'] else 'BROKEN'}: {row['last_line'][:160]}"),
                   flush=True)
-    out = Path(args.out)
+    return _write(Path(args.out), rows)
+
+
+def _write(out: Path, rows: list[dict]) -> list[dict]:
     result = json.loads(out.read_text("utf-8")) if out.exists() else {}
     result["disk_full"] = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "cases": rows}
     atomic_write_json(out, result)

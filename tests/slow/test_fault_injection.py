@@ -6,7 +6,6 @@ fails: a workspace is swept of stale temp files when it is opened).
 """
 
 import os
-import subprocess
 
 import pytest
 
@@ -24,13 +23,9 @@ def test_every_kill_leaves_loadable_files_an_agreeing_manifest_and_a_command_tha
 
 
 def test_a_full_disk_stops_the_command_with_one_line_and_keeps_the_earlier_files(tmp_path):
-    probe = tmp_path / "mnt"
-    probe.mkdir()
-    why = fault_disk_full.mount_tmpfs(probe, 1 << 20)
-    if why:
-        pytest.skip(f"cannot mount a tmpfs on this machine ({why})")
-    subprocess.run(["umount", str(probe)], check=True)
     rows = fault_disk_full.main(["--out", str(tmp_path / "faults.json")])
+    if "skipped" in rows[0]:
+        pytest.skip(rows[0]["skipped"])
     assert len(rows) == 5
     for row in rows:
         assert row["checks"]["integrity"] == [], row  # nothing half-written; the previous checkpoint/ONNX load
