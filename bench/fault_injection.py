@@ -118,7 +118,7 @@ def kill_round(name: str, start: Path, work: Path, duration: float, rng: random.
     after = fault_checks.file_hashes(work)
     stages, _ = fault_checks.read_stages(work)
     row = {"command": name, "delay_s": round(delay, 3), "killed": not finished,
-           "changed": sorted(k for k in after if before.get(k) != after[k]),
+           "changed": sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)),
            "stage_status_after_kill": {k: v.get("status") for k, v in stages.items()},
            "debris_after_kill": fault_checks.debris(work), "after_kill": fault_checks.check(work, before)}
     args = recovery_args(name, work)
