@@ -1,8 +1,8 @@
-"""Disk full: train, train --resume, export and evaluate run on a workspace inside a small tmpfs, sized so their
-writes fail midway (ENOSPC). Records what each command does today: exit code, stderr (the promise: exit 2 and
-one line naming the path), temp debris, the stage status, and whether the files from before the command are
-intact (the previous checkpoint and ONNX files still load). Needs root (mount); otherwise each case is skipped
-with the reason.
+"""Disk full: train, train --resume, export, evaluate and gan-sample --out run on a workspace inside a small tmpfs,
+sized so their writes fail midway (ENOSPC). Records what each command does today: the exit code, stderr (the
+promise: exit 2 and one error line, the last, naming the path), temp debris, the stage status, and whether the
+files from before the command are intact (the previous checkpoint and ONNX files still load). Needs root (mount);
+otherwise each case is skipped with the reason.
 
     .venv/bin/python bench/fault_disk_full.py [--out FILE]      (merged into bench/results/fault_injection.json)
 """
@@ -81,16 +81,21 @@ def run_case(name: str, start: Path, args: list[str], free: int) -> dict:
             code, err, seconds = run_to_end(args, ws)
         lines = [line for line in err.splitlines() if line.strip()]
         frames = [line.strip() for line in lines if line.strip().startswith('File "')]
+        errors = [line for line in lines if line.startswith(("gan-prune: error:", "gan-sample: error:"))]
         stages, _ = fault_checks.read_stages(ws)
         after = fault_checks.file_hashes(ws)
         kept = {rel: after.get(rel) == h for rel, h in before.items() if rel.endswith((".pt", ".onnx"))}
         row = {"case": name, "command": " ".join(args), "free_bytes": free, "exit": code,
-               "seconds": round(seconds, 1), "stderr_lines": len(lines), "last_line": lines[-1][:300] if lines else "",
+               "seconds": round(seconds, 1), "stderr_lines": len(lines), "error_lines": len(errors),
+               "error_is_last_line": bool(errors) and lines[-1] == errors[-1],
+               "last_line": lines[-1][:300] if lines else "",
                "traceback": "Traceback" in err, "failed_in": frames[-1][-160:] if frames else None,
                "names_path": str(ws) in err or "/ws/" in err,
                "debris": fault_checks.debris(ws), "stage_status": {k: v.get("status") for k, v in stages.items()},
                "earlier_models_unchanged": kept, "checks": fault_checks.check(ws, before)}
-    row["promise_kept"] = (row["exit"] == 2 and row["stderr_lines"] == 1 and not row["traceback"]
+    # The promise is about the error: one line, last, no traceback (progress lines before it are normal output).
+    row["promise_kept"] = (row["exit"] == 2 and row["error_lines"] == 1 and row["error_is_last_line"]
+                           and not row["traceback"]
                            and row["names_path"] and not row["debris"] and not row["checks"]["integrity"])
     return row
 
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             row = run_case(name, base / src, cmd, free)
             rows.append(row)
             print(f"{name}: " + (row["skipped"] if "skipped" in row else
-                                 f"exit {row['exit']}, {row['stderr_lines']} stderr line(s), traceback "
+                                 f"exit {row['exit']}, {row['error_lines']} error line(s), traceback "
                                  f"{row['traceback']}, debris {len(row['debris'])}, status {row['stage_status']}, "
                                  f"promise {'kept' if row['promise_kept'] else 'BROKEN'}: {row['last_line'][:160]}"),
                   flush=True)

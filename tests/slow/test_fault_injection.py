@@ -31,4 +31,5 @@ def test_a_full_disk_stops_the_command_with_one_line_and_keeps_the_earlier_files
         assert row["checks"]["integrity"] == [], row  # nothing half-written; the previous checkpoint/ONNX load
         assert all(row["earlier_models_unchanged"].values()), row
         assert row["debris"] == [], row
-        assert (row["exit"], row["stderr_lines"], row["traceback"], row["names_path"]) == (2, 1, False, True), row
+        assert (row["exit"], row["error_lines"], row["error_is_last_line"], row["traceback"], row["names_path"]) \
+            == (2, 1, True, False, True), row
