@@ -247,6 +247,7 @@ def _finish(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, probe, kee
     if keeper.step is not None:
         keeper.restore({"G": tuner.G, "D": tuner.D, "ema": tuner.ema})  # the best step's weights, adapters dropped
         kept_step, fid = keeper.step, round(keeper.fid, 4)
+    ws.mark_stale("export")  # ONNX files of the model before this fine-tuning; before finetuned.pt changes
     path = save_gan(ws, CHECKPOINT, tuner.G, tuner.D, ema=tuner.ema, step=kept_step, last_step=last_step,
                     probe_fid=fid, probes=keeper.history, **_fields(cfg, src, tuner))
     ws.update_stage("finetune", checkpoint=path, step=last_step, kept_step=kept_step, probe_fid=fid)
@@ -255,7 +256,6 @@ def _finish(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, probe, kee
     save_png(ws.samples_dir / "finetune.png", grid)
     yield Samples("finetune", kept_step, grid, label="student")
     yield Artifact("finetune", "samples", ws.rel(ws.samples_dir / "finetune.png"))
-    ws.mark_stale("export")  # ONNX files of the model before this fine-tuning
     ws.update_stage("finetune", status=status, step=last_step)
     kept = f"kept step {kept_step} (probe FID {fid:.2f})" if fid is not None else f"kept the last step {kept_step}"
     if status == "cancelled":

@@ -124,7 +124,10 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
         return ema
 
     def checkpoint() -> str:
+        nonlocal stale
         ema_ready()
+        if step != start_step and stale is None:  # before dense.pt changes, so a kill never leaves them offered
+            stale = ws.mark_stale("prune", "finetune", "export")
         path = save_gan(ws, CHECKPOINT, G, D, ema=ema, optimizers=(optG, optD),
                         rng={"noise": noise.get_state(), "torch": torch.get_rng_state()},
                         step=step, data=meta, seed=tc.seed, loss=tc.loss, optimizer=tc.optimizer)
@@ -136,6 +139,7 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
     meter = EtaMeter(tc.steps, start_step=step)
     status = "done"
     start_step = step
+    stale: list[str] | None = None  # the later stages this run marked out of date (None: not checked yet)
     while step < tc.steps:
         if cancel.cancelled:
             status = "cancelled"
@@ -174,10 +178,8 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
 
     path = checkpoint()
     yield Artifact("train", "checkpoint", path, {"step": step})
-    if step != start_step:  # the dense model changed: models pruned or exported from the old one are out of date
-        stale = ws.mark_stale("prune", "finetune", "export")
-        if stale:
-            yield Log("info", f"The dense model changed; {', '.join(stale)} results are out of date — run them again.")
+    if stale:  # the dense model changed: models pruned or exported from the old one are out of date
+        yield Log("info", f"The dense model changed; {', '.join(stale)} results are out of date — run them again.")
     grid = sample_grid(ema_ready() or G, z_fixed)
     save_png(ws.samples_dir / "train.png", grid)
     yield Samples("train", step, grid)

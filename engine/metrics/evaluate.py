@@ -213,6 +213,10 @@ def run_evaluate(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken | None 
     except Cancelled:
         ws.update_stage("evaluate", status="cancelled")
         yield Log("warning", "Evaluation cancelled; the previous report (if any) is unchanged.")
+    except Exception as e:  # a full disk, a crash: the manifest must not keep saying "running"
+        if (ws.stage("evaluate") or {}).get("status") == "running":
+            ws.update_stage("evaluate", status="failed", error=str(e)[:300])
+        raise
     finally:
         torch.set_num_threads(old_threads)
 

@@ -272,6 +272,13 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
               "macs_after": {r: after[r]["summary"]["macs"] for r in ("g", "d")},
               "teacher_psnr": psnr_for_json(psnr), "seconds": round(seconds, 2),
               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    # Results made from the previous pruned model go out of date BEFORE it is replaced: a kill in between must
+    # never leave a fine-tuned model or ONNX files of the old pruning offered next to the new pruned.pt.
+    old = ws.stage("finetune")
+    stale_finetune = bool(old and old.get("checkpoint"))
+    if stale_finetune:
+        ws.update_stage("finetune", status="stale", checkpoint=None, stale_checkpoint=old["checkpoint"])
+    ws.mark_stale("export")
     path = ws.abs(save_gan(ws, CHECKPOINT, G, D, step=0, data=dense.get("data", {}), seed=cfg.seed,
                            loss=dense.get("loss", "bce"), teacher="checkpoints/dense.pt", pruning=record))
     # Round trip: the saved spec + state_dict rebuild the same network (no pickled modules anywhere).
@@ -280,12 +287,9 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
     G2.load_state_dict(back["generator"])
     build_discriminator(back["arch"]["discriminator"]).load_state_dict(back["discriminator"])
     ws.append_record("pruning", record)
-    old = ws.stage("finetune")
-    if old and old.get("checkpoint"):  # fine-tuned from an earlier pruning: never let later stages pick it up
-        ws.update_stage("finetune", status="stale", checkpoint=None, stale_checkpoint=old["checkpoint"])
+    if stale_finetune:
         yield Log("info", "The earlier fine-tuned model belongs to the previous pruning; run 'gan-prune finetune' "
                           "again.")
-    ws.mark_stale("export")  # ONNX files of an earlier model
     ws.update_stage("prune", status="done", checkpoint=ws.rel(path), method=cfg.method, amount=record["amount"],
                     target=cfg.target)
     gr = {k: after["g"]["summary"][k] / max(1, before["g"]["summary"][k]) for k in ("params", "macs")}
