@@ -100,6 +100,7 @@ def smoke_sampler(exe: Path, onnx: Path, timeout: float = 120) -> bool:
         shutil.copyfile(onnx, model)
         ok = True
 
+        (folder / "grille ø").mkdir()  # --out names a file in a folder that exists (a missing one is refused)
         proc = run([str(exe), model.name, "--n", "16", "--seed", "3", "--out", "grille ø/grid.png"], folder, env,
                    timeout)
         size = valid_png(folder / "grille ø" / "grid.png")
