@@ -72,6 +72,9 @@ class TrainConfig:
     seed: int = 0
     resume: bool = False
     threads: int | None = None  # CPU threads for torch; None = torch's default
+    # -- teacher recipe (additive): a separate D learning rate (TTUR) and an R1 penalty on D's gradient at real data
+    lr_d: float | None = None  # None = the same as lr
+    r1: float = 0.0  # R1 weight gamma: D loss += gamma/2 * |grad_x D(x)|^2 on real batches; 0 = off
 
     def validate(self) -> None:
         _positive_int("steps", self.steps)
@@ -88,6 +91,15 @@ class TrainConfig:
             raise ConfigError(f"Unknown device '{self.device}'; choose one of: {', '.join(DEVICES)}.")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"EMA decay must be in [0, 1) (got {self.ema!r}); 0 turns it off.")
+        if self.lr_d is not None and not (isinstance(self.lr_d, (int, float)) and 0 < self.lr_d):
+            raise ConfigError(f"The discriminator learning rate must be above 0 (got {self.lr_d!r}).")
+        if not (isinstance(self.r1, (int, float)) and 0 <= self.r1):
+            raise ConfigError(f"The R1 weight must be 0 or more (got {self.r1!r}); 0 turns it off.")
+
+    @property
+    def d_lr(self) -> float:
+        """The discriminator's learning rate: lr_d when set (two time-scale update rule), else lr."""
+        return self.lr if self.lr_d is None else self.lr_d
 
 
 @dataclass(frozen=True)

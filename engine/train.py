@@ -27,6 +27,7 @@ from engine.workspace import Workspace
 
 CHECKPOINT = "dense"
 GRID_SIZE = 64
+R1_EVERY = 4  # lazy R1 (StyleGAN2): the penalty on every 4th step costs a quarter, trains the same
 
 
 # ---- pieces reused by fine-tuning -------------------------------------------------------------------------------
@@ -48,20 +49,21 @@ def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 
 
-def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(params, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+    lr = cfg.lr if lr is None else lr
     if cfg.optimizer == "sgd":  # the reference's choice
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
-    return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)
+    return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas))
 
 
 def make_optimizers(G: nn.Module, D: nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, ...]:
     """Fresh optimizers over the CURRENT parameters (after structural pruning the old ones point at dead tensors)."""
-    return make_optimizer(G.parameters(), cfg), make_optimizer(D.parameters(), cfg)
+    return make_optimizer(G.parameters(), cfg), make_optimizer(D.parameters(), cfg, getattr(cfg, "d_lr", cfg.lr))
 
 
-def apply_hyperparameters(opt: torch.optim.Optimizer, cfg: TrainConfig) -> None:
+def apply_hyperparameters(opt: torch.optim.Optimizer, cfg: TrainConfig, lr: float | None = None) -> None:
     for group in opt.param_groups:
-        group["lr"] = cfg.lr
+        group["lr"] = cfg.lr if lr is None else lr
         if "betas" in group:
             group["betas"] = tuple(cfg.betas)
         if "momentum" in group:
@@ -73,6 +75,14 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kin
         return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
     # -[log D(x) + log(1 - D(G(z)))] with D = sigmoid(logits): softplus keeps it finite where log(sigmoid) is not.
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def r1_penalty(D: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """Mean squared norm of D's logit gradient at real images (Mescheder et al. 2018): keeps D smooth on the data,
+    so it cannot saturate to D(x) = 1 and starve G of gradient. Adds no parameter, so pruning sees the same D."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D.logits(real).sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
 
 
 def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
@@ -214,7 +224,7 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
             optG.load_state_dict(resume["optim"]["g"])
             optD.load_state_dict(resume["optim"]["d"])
             apply_hyperparameters(optG, tc)  # the loaded state carries the old lr/betas; this run's settings win
-            apply_hyperparameters(optD, tc)
+            apply_hyperparameters(optD, tc, tc.d_lr)
             noise.set_state(resume["rng"]["noise"])
             torch.set_rng_state(resume["rng"]["torch"])
             yield Log("info", f"Resuming from step {step}.")
@@ -280,6 +290,8 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
             fake = G(z)
             d_real, d_fake = D.logits(real), D.logits(fake.detach())
             loss_d = discriminator_loss(d_real.float(), d_fake.float(), tc.loss)
+            if tc.r1 > 0 and step % R1_EVERY == 0:  # lazy R1: every R1_EVERY steps, scaled up to match
+                loss_d = loss_d + tc.r1 / 2 * R1_EVERY * r1_penalty(D, real)
         optD.zero_grad(set_to_none=True)
         scaler.scale(loss_d).backward()
         scaler.step(optD)
