@@ -10,6 +10,7 @@ optimizer state) and docs/images/<arch>-mnist5k.png (its sample grid).
 from __future__ import annotations
 
 import argparse
+import ast
 import io
 import json
 import signal
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig  # noqa: E402
-from engine.events import CancelToken, Log, Progress  # noqa: E402
+from engine.events import CancelToken, Log, Metrics  # noqa: E402
 from engine.images import save_png  # noqa: E402
 from engine.models import generator_from_checkpoint  # noqa: E402
 from engine.train import fixed_latents, run_train, sample_grid  # noqa: E402
@@ -101,7 +102,10 @@ def main() -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --workdir from its last checkpoint")
     p.add_argument("--init", metavar="FILE", help="start from this bundled model (its step count carries on; "
                                                    "fresh optimizers) instead of random weights")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value for an A/B run, e.g. --set r1=1.0 lr_d=4e-4 (recorded in the file)")
     args = p.parse_args()
+    settings = {**SETTINGS[args.arch], **{k: ast.literal_eval(v) for k, v in (s.split("=", 1) for s in args.set)}}
     if args.resume and not args.workdir:
         p.error("--resume needs the --workdir of the run to continue")
     if args.resume and args.init:
@@ -110,7 +114,7 @@ def main() -> None:
                          train=TrainConfig(steps=args.steps, seed=args.seed, sample_every=500,
                                            checkpoint_every=250, device="cpu", threads=1,
                                            resume=args.resume or bool(args.init),
-                                           **SETTINGS[args.arch]))
+                                           **settings))
     t0 = time.time()
     cancel = CancelToken()
     # SIGTERM (or Ctrl-C) stops training at the next step and ships the model reached so far, with its step count.
@@ -122,8 +126,9 @@ def main() -> None:
         if args.init:
             _seed_workspace(ws, Path(args.init))
         for e in run_train(cfg, ws, cancel):
-            if isinstance(e, Progress) and e.step % 50 == 0:
-                print(f"{args.arch} step {e.step}/{e.total} {time.time() - t0:.0f}s", flush=True)
+            if isinstance(e, Metrics) and e.step % 50 == 0:
+                values = " ".join(f"{k} {v:.3f}" for k, v in e.values.items())
+                print(f"{args.arch} step {e.step}/{args.steps} {time.time() - t0:.0f}s {values}", flush=True)
             elif isinstance(e, Log):
                 print(e.message, flush=True)
         ckpt = ws.load_checkpoint("dense")
@@ -142,10 +147,11 @@ def main() -> None:
                "generator": half(g_state), "discriminator": half(ckpt["discriminator"]), "ema": None,
                "step": ckpt["step"], "data": ckpt["data"], "seed": args.seed, "loss": ckpt["loss"],
                "pretrained": {"command": f"tools/train_pretrained.py {args.arch} --steps {args.steps}"
-                                         f" --seed {args.seed}" + (f" --init {args.init}" if args.init else ""),
+                                         f" --seed {args.seed}" + (f" --init {args.init}" if args.init else "")
+                                         + (f" --set {' '.join(args.set)}" if args.set else ""),
                               "steps": int(ckpt["step"]), "steps_asked": args.steps,
                               "train_seconds": round(train_seconds), "threads": 1, "device": "cpu",
-                              "settings": SETTINGS[args.arch], "domain_fid_5000": fids, "shipped": best}}
+                              "settings": settings, "domain_fid_5000": fids, "shipped": best}}
     out = ROOT / "resources" / "models" / f"{args.arch}-mnist5k.pt"
     write_bundled(payload, out)
     G = generator_from_checkpoint(ckpt, use_ema=(best == "ema"))
