@@ -35,7 +35,7 @@ SECONDS_FILE = "pretrained_seconds.json"
 # Per arch: what trains well on 5,000 digits. Every recipe value is spelled out, so a later change of
 # TrainConfig's defaults cannot change what this script reproduces.
 SETTINGS = {
-    "dcgan": dict(batch_size=64, ema=0.999, loss="bce", lr=2e-4, betas=(0.5, 0.999), lr_d=None, r1=0.0),
+    "dcgan": dict(batch_size=64, ema=0.999, loss="bce", lr=2e-4, betas=(0.5, 0.999), lr_d=None, r1=1.0),
     # the reference MLP GAN: BCE loss only; training settings (Adam, lr, batch, EMA) are ours to choose
     "mlp": dict(batch_size=128, ema=0.999, loss="bce", lr=2e-4, betas=(0.5, 0.999), lr_d=None, r1=0.0),
 }
