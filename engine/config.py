@@ -190,9 +190,17 @@ class TrainConfig:
     seed: int = setting(0, min=0, max=MAX_SEED)
     resume: bool = False
     threads: int | None = setting(None, min=1, max=1024)  # CPU threads for torch; None = torch's default
+    # The teacher recipe: a separate D learning rate (TTUR) and an R1 penalty on D's gradient at real data.
+    lr_d: float | None = setting(None, above=0, note="unset: the same as lr")
+    r1: float = setting(0.0, min=0, note="R1 weight gamma; 0 turns it off, 1 trained the bundled DCGAN")
 
     def validate(self) -> None:
         check_fields(self, "train")
+
+    @property
+    def d_lr(self) -> float:
+        """The discriminator's learning rate: lr_d when set (two time-scale update rule), else lr."""
+        return self.lr if self.lr_d is None else self.lr_d
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,17 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kin
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
+def r1_penalty(D: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """Mean squared norm of D's logit gradient at real images (Mescheder et al. 2018): keeps D smooth on the data,
+    so it cannot saturate to D(x) = 1 and starve G of gradient. Adds no parameter, so pruning sees the same D."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D.logits(real).sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+R1_EVERY = 4  # lazy R1 (StyleGAN2): the penalty on every 4th step, scaled up to match, costs a quarter
+
+
 def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "hinge":
         return -fake_logits.mean()
@@ -63,8 +74,9 @@ class GanStep:
 
     def __init__(self, G: nn.Module, D: nn.Module, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer,
                  loss: str, device: torch.device, amp: bool = True, masks_g: Masks | None = None,
-                 masks_d: Masks | None = None) -> None:
+                 masks_d: Masks | None = None, r1: float = 0.0) -> None:
         self.G, self.D, self.optG, self.optD, self.loss = G, D, optG, optD, loss
+        self.r1, self.steps = r1, 0
         self.amp_dtype = amp_dtype(device, amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.device_type = device.type
@@ -79,6 +91,9 @@ class GanStep:
             fake = G(z)
             d_real, d_fake = D.logits(real), D.logits(fake.detach())
             loss_d = discriminator_loss(d_real.float(), d_fake.float(), self.loss)
+            if self.r1 > 0 and self.steps % R1_EVERY == 0:
+                loss_d = loss_d + self.r1 / 2 * R1_EVERY * r1_penalty(D, real)
+        self.steps += 1
         self.optD.zero_grad(set_to_none=True)
         scaler.scale(loss_d).backward()
         scaler.step(self.optD)

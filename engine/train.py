@@ -90,7 +90,7 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
             optG.load_state_dict(resume["optim"]["g"])
             optD.load_state_dict(resume["optim"]["d"])
             apply_hyperparameters(optG, tc)  # the loaded state carries the old lr/betas; this run's settings win
-            apply_hyperparameters(optD, tc)
+            apply_hyperparameters(optD, tc, tc.d_lr)
             noise.set_state(resume["rng"]["noise"])
             torch.set_rng_state(resume["rng"]["torch"])
             yield Log("info", f"Resuming from step {step}.")
@@ -109,7 +109,8 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
     images = data.images.to(device) if device.type == "cuda" else data.images
     sampler = BatchSampler(len(data), tc.batch_size, tc.seed)
     z_fixed = fixed_latents(GRID_SIZE, G.latent_dim, tc.seed).to(device)
-    gan_step = GanStep(G, D, optG, optD, tc.loss, device, amp=tc.amp)
+    gan_step = GanStep(G, D, optG, optD, tc.loss, device, amp=tc.amp, r1=tc.r1)
+    gan_step.steps = step  # lazy R1 lands on the same steps whether or not the run was resumed
     if gan_step.amp_dtype is not None:
         yield Log("info", f"Mixed precision on {device_name(device)} "
                           f"({str(gan_step.amp_dtype).replace('torch.', '')}).")
