@@ -23,7 +23,7 @@ def test_lr_d_sets_only_the_discriminator_learning_rate():
 
 @pytest.mark.parametrize("bad", [{"lr_d": 0.0}, {"lr_d": -1e-4}, {"r1": -1.0}, {"r1": "high"}])
 def test_bad_recipe_values_are_refused_in_one_sentence(bad):
-    with pytest.raises(ConfigError, match=r"(learning rate|R1 weight) must be"):
+    with pytest.raises(ConfigError, match=r"train\.(lr_d|r1) must be"):
         TrainConfig(**bad).validate()
 
 
