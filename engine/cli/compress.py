@@ -7,7 +7,7 @@ from engine.events import CancelToken
 
 
 def register(sub) -> None:
-    from engine.compress.config import CHANNEL_METHODS, DISCRIMINATORS
+    from engine.compress.config import ALLOCATIONS, CHANNEL_METHODS, DISCRIMINATORS
     from engine.compress.config import CompressConfig as C
 
     p = sub.add_parser("compress", help="search for the smallest G that keeps FID within a budget (prune + distil)")
@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--time-budget", type=float, default=C.time_budget, metavar="MIN",
                    help="minutes for the whole search, the winner's extra training included")
     p.add_argument("--method", choices=CHANNEL_METHODS, default=C.method, help="which channels go first")
+    p.add_argument("--allocation", choices=ALLOCATIONS, default=C.allocation,
+                   help="per-layer cuts from the sensitivity scan, or the same share of every layer")
     p.add_argument("--discriminator", choices=DISCRIMINATORS, default=C.discriminator,
                    help="D for the students: the teacher's D cut to G's share, or the teacher's full D")
     p.add_argument("--probe-samples", type=int, default=C.probe_samples, help="images per quick FID probe")
@@ -36,8 +38,9 @@ def run(args) -> int:
     from engine.workspace import Workspace
 
     cfg = CompressConfig(max_fid_rise=args.max_fid_rise, target_macs=args.target_macs, time_budget=args.time_budget,
-                         method=args.method, discriminator=args.discriminator, probe_samples=args.probe_samples,
-                         batch_size=args.batch_size, lr=args.lr, device=args.device, seed=args.seed)
+                         method=args.method, allocation=args.allocation, discriminator=args.discriminator,
+                         probe_samples=args.probe_samples, batch_size=args.batch_size, lr=args.lr, device=args.device,
+                         seed=args.seed)
     cfg.validate()  # before anything is opened or written
     ws = Workspace(args.workspace, create=False)
     cancel = CancelToken()

@@ -9,6 +9,7 @@ from engine.errors import ConfigError
 
 CHANNEL_METHODS = ("channel-l1", "channel-l2", "channel-bn", "channel-random")  # Taylor needs gradients per try
 DISCRIMINATORS = ("teacher", "match")
+ALLOCATIONS = ("sensitivity", "uniform")
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class CompressConfig:
     # The teacher's full D | the teacher's D cut to G's share (GCC). At 20x fewer MACs the full D gave the better
     # FID (169 vs 305, bench/results/distill_ablation*.json), so it is the default.
     discriminator: str = "teacher"
+    # How the MACs are cut: per-layer amounts from the sensitivity scan, or the same share of every layer's channels.
+    allocation: str = "sensitivity"
     probe_samples: int = 1000
     batch_size: int = 64
     lr: float = 2e-4
@@ -44,6 +47,8 @@ class CompressConfig:
         if self.discriminator not in DISCRIMINATORS:
             raise ConfigError(f"--discriminator must be one of {', '.join(DISCRIMINATORS)} "
                               f"(got {self.discriminator!r}).")
+        if self.allocation not in ALLOCATIONS:
+            raise ConfigError(f"--allocation must be one of {', '.join(ALLOCATIONS)} (got {self.allocation!r}).")
         for name in ("probe_samples", "batch_size"):
             v = getattr(self, name)
             if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):

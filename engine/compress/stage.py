@@ -117,6 +117,8 @@ def _prepare(ctx: _Context) -> Iterator[Event]:
     yield Log("info", f"Teacher: probe FID {ctx.teacher_fid:.2f} on {ctx.probe.n} held-out latents; the budget is "
                       f"{ctx.teacher_fid * (1 + cfg.max_fid_rise):.2f} (+{cfg.max_fid_rise:.0%}).")
     yield Samples(STAGE, 0, sample_grid(ctx.teacher, ctx.z), label="teacher")
+    if cfg.allocation != "sensitivity":
+        return
     for item in scan(ctx.teacher, cfg.method, DEFAULT_AMOUNTS, ctx.z, cancel=ctx.cancel):
         if isinstance(item, dict):
             ctx.rows.append(item)
@@ -124,9 +126,10 @@ def _prepare(ctx: _Context) -> Iterator[Event]:
             yield ctx.progress(f"sensitivity scan: {item.message}")
 
 
-def prune_to(G: nn.Module, reduction: float, rows: list[dict], method: str) -> tuple[dict, str]:
+def prune_to(G: nn.Module, reduction: float, rows: list[dict], method: str,
+             allocation: str = "sensitivity") -> tuple[dict, str]:
     """Remove channels of G (in place) until its MACs are at most 1/reduction of now: per-layer amounts from the
-    sensitivity scan when they reach it, else one amount for every layer found by bisection."""
+    sensitivity scan when asked and they reach it, else one amount for every layer found by bisection."""
     dense_macs, target = model_macs(G), 1.0 / reduction
 
     def pruned_copy(amount) -> nn.Module:
@@ -135,7 +138,8 @@ def prune_to(G: nn.Module, reduction: float, rows: list[dict], method: str) -> t
         prune_channels(trial, method, amount, layers=layers)
         return trial
 
-    per_layer, info = allocate(rows, dense_macs, target, lambda a: model_macs(pruned_copy(a)) if a else dense_macs)
+    per_layer, info = ({}, {"reached": False}) if allocation == "uniform" else \
+        allocate(rows, dense_macs, target, lambda a: model_macs(pruned_copy(a)) if a else dense_macs)
     if info["reached"] and per_layer:
         chosen, how = per_layer, "sensitivity-guided"
     else:
@@ -143,7 +147,8 @@ def prune_to(G: nn.Module, reduction: float, rows: list[dict], method: str) -> t
         for _ in range(14):  # MACs fall monotonically with the amount; 14 halvings resolve it to ~1e-4
             mid = (lo + hi) / 2
             lo, hi = (lo, mid) if model_macs(pruned_copy(mid)) <= target * dense_macs else (mid, hi)
-        chosen, how = round(hi, 4), "uniform (the scan's amounts cannot reach it)"
+        chosen = math.ceil(hi * 1e4) / 1e4  # rounded up: never back above the budget the bisection met
+        how = "uniform" if allocation == "uniform" else "uniform (the scan's amounts cannot reach it)"
     layers = pick_layers(G, list(chosen), True, "G") if isinstance(chosen, dict) else None
     prune_channels(G, method, chosen, layers=layers)
     return ({"g": chosen} if isinstance(chosen, dict) else {"g": chosen}), how
@@ -154,7 +159,7 @@ def _try(ctx: _Context, reduction: float, seconds: float) -> Iterator[Event]:
     cfg, t0 = ctx.cfg, time.perf_counter()
     yield ctx.progress(f"pruning to {reduction:g}x fewer MACs")
     G = copy.deepcopy(ctx.teacher).train()
-    amounts, how = prune_to(G, reduction, ctx.rows, cfg.method)
+    amounts, how = prune_to(G, reduction, ctx.rows, cfg.method, cfg.allocation)
     share = channel_share_lost(G, ctx.teacher)
     D = matched_discriminator(ctx.dense, share) if cfg.discriminator == "match" \
         else discriminator_from_checkpoint(ctx.dense)

@@ -52,6 +52,7 @@ def test_pareto_keeps_only_candidates_no_other_beats_on_both():
     ("max_fid_rise", -0.1, "--max-fid-rise"), ("target_macs", 1.5, "--target-macs"),
     ("time_budget", 0, "--time-budget"), ("method", "channel-taylor", "--method"),
     ("discriminator", "pruned", "--discriminator"), ("probe_samples", 0, "--probe-samples"),
+    ("allocation", "greedy", "--allocation"),
 ])
 def test_bad_settings_are_refused_in_one_sentence(field, value, fragment):
     with pytest.raises(ConfigError, match=fragment):
@@ -75,6 +76,18 @@ def test_a_tiny_search_saves_the_smallest_candidate_that_kept_quality(tmp_path):
     assert stages["finetune"]["checkpoint"] == "checkpoints/finetuned.pt" and stages["prune"]["status"] == "done"
     assert any(isinstance(e, Metrics) and "probe_fid" in e.values for e in events)
     assert table["seconds"] <= 0.2 * 60 + 5  # the budget, give or take the last step
+
+
+def test_uniform_allocation_cuts_every_layer_by_the_same_share(tmp_path):
+    from engine.compress.stage import prune_to
+
+    G = generator_from_checkpoint(dense_dcgan_workspace(tmp_path / "ws").load_checkpoint("dense"), use_ema=False)
+    before, dense_macs = list(G.spec()["widths"]), model_macs(G)
+    prune_to(G, 2.0, [], "channel-l1", "uniform")
+    after = G.spec()["widths"]
+    assert model_macs(G) <= dense_macs / 2
+    kept = [a / b for a, b in zip(after, before)]
+    assert max(kept) - min(kept) <= 1 / min(before) + 1e-9, (before, after)  # equal shares, up to rounding
 
 
 def test_a_cancelled_search_keeps_its_best_so_far(tmp_path):
