@@ -45,6 +45,10 @@ class CompressPage(Page):
         self.field(f, "time_budget", "Time budget", self.dspin(0.1, 1440.0, 15.0, 1.0, 1),
                    "Minutes for the whole search, including extra training of the winner.")
         f = self.group("Run")
+        self.field(f, "allocation", "How to cut", self.combo([("The same share of every layer", "uniform"),
+                                                             ("Per layer, from a sensitivity scan", "sensitivity")],
+                                                            "uniform"),
+                   "Which layers lose channels. The same share everywhere measured better after distillation.")
         self.field(f, "discriminator", "Discriminator", self.combo([("The dense model's, full size", "teacher"),
                                                                     ("Cut to the generator's share", "match")],
                                                                    "teacher"),

@@ -9,7 +9,7 @@ from engine.errors import ConfigError
 
 CHANNEL_METHODS = ("channel-l1", "channel-l2", "channel-bn", "channel-random")  # Taylor needs gradients per try
 DISCRIMINATORS = ("teacher", "match")
-ALLOCATIONS = ("sensitivity", "uniform")
+ALLOCATIONS = ("uniform", "sensitivity")
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,10 @@ class CompressConfig:
     # The teacher's full D | the teacher's D cut to G's share (GCC). At 20x fewer MACs the full D gave the better
     # FID (169 vs 305, bench/results/distill_ablation*.json), so it is the default.
     discriminator: str = "teacher"
-    # How the MACs are cut: per-layer amounts from the sensitivity scan, or the same share of every layer's channels.
-    allocation: str = "sensitivity"
+    # How the MACs are cut: the same share of every layer's channels, or per-layer amounts from the sensitivity scan.
+    # Uniform measured better on the bundled DCGAN: at 2x fewer MACs probe FID -3.7 % vs +18 % (the scan, which scores
+    # each layer pruned alone without training, cut the last hidden layer to half in every candidate).
+    allocation: str = "uniform"
     probe_samples: int = 1000
     batch_size: int = 64
     lr: float = 2e-4
