@@ -354,6 +354,17 @@ class EngineFacade:
         except (OSError, ValueError):
             return None
 
+    def compress_results(self, ws) -> list[dict]:
+        """The last compress search's candidates (compress.json), or [] when there is none or it cannot be read."""
+        import json
+
+        path = ws.root / "compress.json"
+        try:
+            candidates = json.loads(path.read_text("utf-8")).get("candidates") if path.exists() else None
+        except (OSError, ValueError, AttributeError):
+            return []
+        return [c for c in candidates or [] if isinstance(c, dict)]
+
     def report_html(self, ws) -> Path | None:
         path = ws.root / "report.html"
         return path if path.exists() else None

@@ -99,6 +99,12 @@ class CompressPage(Page):
     def make_job(self):
         return self.ctx.facade.compress_job(self.ctx.workspace, self.field_values())
 
+    def on_workspace(self, ws) -> None:
+        """A reopened project shows its last search."""
+        self.before_start()
+        for c in self.ctx.facade.compress_results(ws) if ws is not None else []:
+            self._add_row({k: c.get(k) for k, _, _ in COLUMNS})
+
     def before_start(self) -> None:
         self._rows.clear()
         self.table.setRowCount(0)
@@ -115,7 +121,9 @@ class CompressPage(Page):
         self.table.insertRow(r)
         for c, (key, _, _) in enumerate(COLUMNS):
             v = row.get(key)
-            if key == "reduction":
+            if v is None:
+                text = "—"
+            elif key == "reduction":
                 text = f"{v:g}x"
             elif key == "feasible":
                 text = "yes" if v else "no"
@@ -126,8 +134,8 @@ class CompressPage(Page):
             else:
                 text = "—" if v is None else f"{v:,.4g}"
             self.table.setItem(r, c, QTableWidgetItem(text))
-        self.chart.set_variants([{"name": f"{x['reduction']:g}x", "macs": x["macs"], "fid": x["probe_fid"]}
-                                 for x in self._rows])
+        self.chart.set_variants([{"name": f"{x['reduction']:g}x", "macs": x.get("macs"), "fid": x.get("probe_fid")}
+                                 for x in self._rows if x.get("reduction") is not None])
 
     def on_samples(self, samples) -> None:
         target = self.teacher if samples.label == "teacher" else self.student

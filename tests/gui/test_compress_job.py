@@ -22,3 +22,15 @@ def test_a_size_goal_becomes_a_share_of_macs(make_window):
     page = make_window().pages["compress"]
     page._fields["goal"].setValue(20)
     assert page.field_values()["target_macs"] == 1 / 20
+
+
+def test_a_reopened_project_shows_its_last_search(make_window, trained_project):
+    import json
+
+    (trained_project / "compress.json").write_text(json.dumps({"candidates": [
+        {"reduction": 4.0, "macs": 100, "params": 10, "probe_fid": 30.0, "fid_rise": 0.05, "feasible": True,
+         "steps": 9, "latency_ms": 0.1}, {"reduction": 8.0, "probe_fid": None}, "not a row"]}))
+    page = make_window(workspace=trained_project).pages["compress"]
+    assert page.table.rowCount() == 2
+    assert page.table.item(0, 0).text() == "4x" and page.table.item(0, 5).text() == "yes"
+    assert page.table.item(1, 3).text() == "—"
