@@ -23,7 +23,8 @@ def register(sub) -> None:
                    help="per-layer cuts from the sensitivity scan, or the same share of every layer")
     p.add_argument("--discriminator", choices=DISCRIMINATORS, default=C.discriminator,
                    help="D for the students: the teacher's D cut to G's share, or the teacher's full D")
-    p.add_argument("--probe-samples", type=int, default=C.probe_samples, help="images per quick FID probe")
+    p.add_argument("--probe-samples", type=int, default=C.probe_samples,
+                   help="images per FID probe (the evaluate protocol size)")
     p.add_argument("--batch-size", type=int, default=C.batch_size)
     p.add_argument("--lr", type=float, default=C.lr)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=C.device)
