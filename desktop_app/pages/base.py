@@ -398,3 +398,13 @@ def _on_change(w: QWidget, fn) -> None:
 def stretch_policy(w: QWidget) -> QWidget:
     w.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
     return w
+
+
+def side_by_side(*widgets: QWidget, stretches: tuple[int, ...] | None = None) -> QWidget:
+    """One row of widgets with no margins (teacher | student grids, table | chart)."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for i, w in enumerate(widgets):
+        layout.addWidget(w, stretches[i] if stretches else 0)
+    return row

@@ -5,15 +5,13 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHBoxLayout,
     QHeaderView,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QWidget,
 )
 
-from desktop_app.pages.base import Page
+from desktop_app.pages.base import Page, side_by_side
 from desktop_app.widgets.charts import ParetoChart
 from desktop_app.widgets.image_grid import ImageGrid
 from desktop_app.widgets.layer_table import human
@@ -67,19 +65,9 @@ class CompressPage(Page):
         self.chart = ParetoChart()
         self.teacher = ImageGrid("Teacher (dense)", "The dense model's samples")
         self.student = ImageGrid("Candidate", "The candidate being taught, same latents")
-        grids = QWidget()
-        gl = QHBoxLayout(grids)
-        gl.setContentsMargins(0, 0, 0, 0)
-        gl.addWidget(self.teacher)
-        gl.addWidget(self.student)
-        top = QWidget()
-        tl = QHBoxLayout(top)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.addWidget(self.table, 3)
-        tl.addWidget(self.chart, 2)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(grids)
+        split.addWidget(side_by_side(self.table, self.chart, stretches=(3, 2)))
+        split.addWidget(side_by_side(self.teacher, self.student))
         split.setSizes([300, 420])
         self.results_layout.addWidget(split)
         self._rows: list[dict] = []

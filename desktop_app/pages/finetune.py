@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLineEdit, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QLineEdit, QSplitter, QVBoxLayout
 
-from desktop_app.pages.base import Page
+from desktop_app.pages.base import Page, side_by_side
 from desktop_app.widgets.image_grid import ImageGrid
 from desktop_app.widgets.loss_plot import LossPlot, TakingTurns
 
@@ -66,18 +66,9 @@ class FinetunePage(Page):
         self.plots = TakingTurns(self.losses, self.distill_plot)
         self.teacher = ImageGrid("Teacher (dense)", "The dense model's samples")
         self.student = ImageGrid("Student (pruned)", "The pruned model's samples, same latents")
-        grids = QWidget()
-        gl = QHBoxLayout(grids)
-        gl.setContentsMargins(0, 0, 0, 0)
-        gl.addWidget(self.teacher)
-        gl.addWidget(self.student)
-        plots = QWidget()
-        pl = QHBoxLayout(plots)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.addWidget(self.losses)
-        pl.addWidget(self.distill_plot)
+        grids = side_by_side(self.teacher, self.student)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(plots)
+        split.addWidget(side_by_side(self.losses, self.distill_plot))
         split.addWidget(grids)
         split.setSizes([300, 420])
         box = QVBoxLayout()
