@@ -22,10 +22,7 @@ from engine.workspace import atomic_write_bytes
 @pytest.fixture(autouse=True)
 def _cache_and_threads(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_STUDIO_CACHE", str(tmp_path / "cache"))
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # other tests run beside these on 2 cores
-    yield
-    torch.set_num_threads(n)
+    yield  # one torch thread: the autouse fixture in tests/conftest.py
 
 
 @pytest.fixture(scope="module")

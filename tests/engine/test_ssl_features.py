@@ -19,14 +19,11 @@ METHOD = "rotation"  # the default, chosen by bench/unlabelled_features.py
 
 
 @pytest.fixture(autouse=True)
-def _cache_threads_and_budget(tmp_path, monkeypatch):
+def _cache_and_budget(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_STUDIO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(ssl_features, "TARGET_STEPS", 4)  # the loop's limit_batches knob: 4 steps, not ~400
     monkeypatch.setattr(ssl_features, "MIN_STEPS", 4)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # other tests run beside these on 2 cores
-    yield
-    torch.set_num_threads(n)
+    yield  # one torch thread: the autouse fixture in tests/conftest.py
 
 
 @pytest.fixture(scope="module")

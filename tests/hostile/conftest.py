@@ -77,6 +77,18 @@ def assert_consistent(root: str | os.PathLike) -> None:
                 assert path.exists(), f"{name}: manifest names {ck}, which does not exist"
 
 
+def set_at(*keys_and_value):
+    """An edit a person might make by hand: set_at("arch", "generator", "widths", [0]) sets data[...][...] = value."""
+    *keys, value = keys_and_value
+
+    def change(data):
+        node = data
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+    return change
+
+
 @pytest.fixture
 def tiny_ws(tmp_path):
     """A workspace whose train stage is done with a narrow random DCGAN (see tests/engine/tiny.py)."""

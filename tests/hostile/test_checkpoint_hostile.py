@@ -7,7 +7,7 @@ import io
 import pytest
 import torch
 
-from tests.hostile.conftest import assert_consistent, assert_refused, snapshot
+from tests.hostile.conftest import assert_consistent, assert_refused, set_at, snapshot
 from tests.hostile.inprocess import gan_prune
 
 
@@ -17,17 +17,6 @@ def _edit(ws, change) -> None:
     ckpt = torch.load(io.BytesIO(path.read_bytes()), weights_only=True)
     change(ckpt)
     torch.save(ckpt, path)
-
-
-def _set(*keys_and_value):
-    *keys, value = keys_and_value
-
-    def change(ckpt):
-        d = ckpt
-        for k in keys[:-1]:
-            d = d[k]
-        d[keys[-1]] = value
-    return change
 
 
 def _drop(*keys):
@@ -50,31 +39,31 @@ def _extra_layer(ckpt):
 # (the edit, words the one line must contain besides the file name)
 EDITS = {
     "no arch": (_drop("arch"), ["'arch'", "missing"]),
-    "arch is text": (_set("arch", "dcgan"), ["'arch' must be a table"]),
-    "negative width": (_set("arch", "generator", "widths", [32, -16]), ["arch.generator.widths[1]", "(got -16)"]),
-    "zero width": (_set("arch", "discriminator", "widths", [0, 32]), ["arch.discriminator.widths[0]", "(got 0)"]),
-    "width is text": (_set("arch", "generator", "widths", "abc"), ["arch.generator.widths", "'abc'"]),
-    "huge latent": (_set("arch", "generator", "latent_dim", 10**12), ["arch.generator.latent_dim", "1000000000000"]),
+    "arch is text": (set_at("arch", "dcgan"), ["'arch' must be a table"]),
+    "negative width": (set_at("arch", "generator", "widths", [32, -16]), ["arch.generator.widths[1]", "(got -16)"]),
+    "zero width": (set_at("arch", "discriminator", "widths", [0, 32]), ["arch.discriminator.widths[0]", "(got 0)"]),
+    "width is text": (set_at("arch", "generator", "widths", "abc"), ["arch.generator.widths", "'abc'"]),
+    "huge latent": (set_at("arch", "generator", "latent_dim", 10**12), ["arch.generator.latent_dim", "1000000000000"]),
     "no latent": (_drop("arch", "generator", "latent_dim"), ["arch.generator", "'latent_dim'"]),
-    "bad image shape": (_set("arch", "generator", "image_shape", "x,y"), ["arch.generator.image_shape"]),
-    "unknown arch": (_set("arch", "generator", "arch", "vit"), ["arch.generator.arch", "'vit'"]),
-    "G and D differ": (_set("arch", "discriminator", "image_shape", [3, 28, 28]), ["arch.discriminator",
+    "bad image shape": (set_at("arch", "generator", "image_shape", "x,y"), ["arch.generator.image_shape"]),
+    "unknown arch": (set_at("arch", "generator", "arch", "vit"), ["arch.generator.arch", "'vit'"]),
+    "G and D differ": (set_at("arch", "discriminator", "image_shape", [3, 28, 28]), ["arch.discriminator",
                                                                                   "not one model"]),
-    "step is text": (_set("step", "abc"), ["'step'", "'abc'"]),
-    "negative step": (_set("step", -5), ["'step'", "-5"]),
+    "step is text": (set_at("step", "abc"), ["'step'", "'abc'"]),
+    "negative step": (set_at("step", -5), ["'step'", "-5"]),
     "no generator state": (_drop("generator"), ["'generator'", "missing"]),
     "no discriminator state": (_drop("discriminator"), ["'discriminator'", "missing"]),
-    "weights do not fit the arch": (_set("arch", "generator", "widths", [16, 16]),
+    "weights do not fit the arch": (set_at("arch", "generator", "widths", [16, 16]),
                                     ["generator['net.0.weight']", "shape [16, 32, 7, 7]", "[16, 16, 7, 7]"]),
     "an extra layer": (_extra_layer, ["generator['net.99.weight']", "not a layer"]),
     "NaN weights": (_nan_weight, ["generator['net.0.weight']", "NaN"]),
-    "data is text": (_set("data", "mnist"), ["'data' must be a table"]),
-    "data.image_shape is a number": (_set("data", {"image_shape": 5}), ["data.image_shape", "5"]),
-    "unknown loss": (_set("loss", "wasserstein"), ["'loss'", "'wasserstein'"]),
-    "optimizer state of another model": (_set("optim", {"g": {"state": {}, "param_groups": [{"params": [0, 1]}]},
+    "data is text": (set_at("data", "mnist"), ["'data' must be a table"]),
+    "data.image_shape is a number": (set_at("data", {"image_shape": 5}), ["data.image_shape", "5"]),
+    "unknown loss": (set_at("loss", "wasserstein"), ["'loss'", "'wasserstein'"]),
+    "optimizer state of another model": (set_at("optim", {"g": {"state": {}, "param_groups": [{"params": [0, 1]}]},
                                                         "d": {"state": {}, "param_groups": []}}),
                                          ["optim.g", "is for 2 tensors but the model has"]),
-    "random state is text": (_set("rng", {"noise": "abc"}), ["rng.noise", "uint8"]),
+    "random state is text": (set_at("rng", {"noise": "abc"}), ["rng.noise", "uint8"]),
 }
 
 
@@ -95,7 +84,7 @@ def test_info_refuses_a_hand_edited_checkpoint(tiny_ws, capsys, edit):
     ["layers"],
 ])
 def test_later_stages_refuse_it_before_writing(tiny_ws, capsys, command):
-    _edit(tiny_ws, _set("arch", "generator", "widths", [32, -1]))
+    _edit(tiny_ws, set_at("arch", "generator", "widths", [32, -1]))
     before = snapshot(tiny_ws.root)
     r = gan_prune(capsys, command[0], "-w", str(tiny_ws.root), *command[1:])
     assert_refused(r, "checkpoints/dense.pt", "arch.generator.widths[1]", "(got -1)")

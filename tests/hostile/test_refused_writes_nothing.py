@@ -13,7 +13,7 @@ from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
 from engine.events import CancelToken
 from engine.pipeline import save_config
 from engine.prune import PruneConfig, run_prune
-from tests.hostile.conftest import assert_refused, run_cli, snapshot
+from tests.hostile.conftest import assert_refused, run_cli, set_at, snapshot
 from tests.hostile.oshelpers import cli_env
 
 
@@ -88,23 +88,14 @@ def edit_manifest(ws, change) -> None:
     path.write_text(json.dumps(data))
 
 
-def _set(*keys, value):
-    def change(data):
-        node = data
-        for k in keys[:-1]:
-            node = node[k]
-        node[keys[-1]] = value
-    return change
-
-
 EDITS = {
-    "stage-is-a-string": (_set("stages", "train", value="done"), "stages.train"),
-    "stage-is-a-list": (_set("stages", "train", value=["checkpoints/dense.pt"]), "stages.train"),
-    "stages-is-a-list": (_set("stages", value=[]), "'stages'"),
-    "checkpoint-climbs-out": (_set("stages", "train", "checkpoint", value="../../etc/passwd"),
+    "stage-is-a-string": (set_at("stages", "train", "done"), "stages.train"),
+    "stage-is-a-list": (set_at("stages", "train", ["checkpoints/dense.pt"]), "stages.train"),
+    "stages-is-a-list": (set_at("stages", []), "'stages'"),
+    "checkpoint-climbs-out": (set_at("stages", "train", "checkpoint", "../../etc/passwd"),
                               "stages.train.checkpoint"),
-    "checkpoint-is-absolute": (_set("stages", "train", "checkpoint", value="/etc/passwd"), "stages.train.checkpoint"),
-    "checkpoint-is-a-number": (_set("stages", "train", "checkpoint", value=5), "stages.train.checkpoint"),
+    "checkpoint-is-absolute": (set_at("stages", "train", "checkpoint", "/etc/passwd"), "stages.train.checkpoint"),
+    "checkpoint-is-a-number": (set_at("stages", "train", "checkpoint", 5), "stages.train.checkpoint"),
 }
 
 
