@@ -204,10 +204,42 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class DistributedConfig:
+    """How many processes train together (torchrun's flags): N per machine on M machines, found through machine 0."""
+
+    nproc_per_node: int = setting(1, min=1, max=1024, note="one per GPU, or CPU processes")
+    nnodes: int = setting(1, min=1, max=1024)
+    node_rank: int = setting(0, min=0, max=1023, note="0 on the machine at master_addr, 1 to nnodes-1 elsewhere")
+    master_addr: str = setting("127.0.0.1", note="the address of machine 0 as the others reach it")
+    # unset: any free port on one machine; 29500 (torchrun's default) across machines
+    master_port: int | None = setting(None, min=1, max=65535, note="a free TCP port on machine 0, e.g. 29500")
+    # how long one process waits in a collective for the others before giving up (a hung, not a dead, peer)
+    timeout_s: float = setting(300.0, above=0, max=86400)
+
+    def validate(self) -> None:
+        check_fields(self, "distributed")
+        if self.node_rank >= self.nnodes:
+            raise ConfigError(f"distributed.node_rank must be below nnodes ({self.nnodes}) (got {self.node_rank}); "
+                              "number the machines 0 to nnodes-1.")
+        if not self.master_addr.strip():
+            raise ConfigError("distributed.master_addr must name machine 0, e.g. 10.0.0.1 (got an empty value).")
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes
+
+    @property
+    def launches(self) -> bool:
+        """True when the command must re-start itself as several processes."""
+        return self.world_size > 1
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     # Later stages keep their settings as plain tables so each stage module owns its own dataclass.
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -215,6 +247,7 @@ class PipelineConfig:
         self.data.validate()
         self.model.validate()
         self.train.validate()
+        self.distributed.validate()
 
 
 # ---- reading TOML -----------------------------------------------------------------------------------------------
@@ -249,7 +282,8 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"The config file {path} is not valid TOML ({e}); fix it and try again.") from None
     try:
-        loose = [k for k, v in raw.items() if not isinstance(v, dict) and k not in ("data", "model", "train")]
+        loose = [k for k, v in raw.items() if not isinstance(v, dict)
+                 and k not in ("data", "model", "train", "distributed")]
         repeated = [k for k in loose if isinstance(raw[k], list) and raw[k] and isinstance(raw[k][0], dict)]
         if repeated:
             raise ConfigError(f"[[{repeated[0]}]] repeats a section; write it once as [{repeated[0]}].")
@@ -260,6 +294,7 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
             data=_from_dict(DataConfig, raw.pop("data", {}), "data"),
             model=_from_dict(ModelConfig, raw.pop("model", {}), "model"),
             train=_from_dict(TrainConfig, raw.pop("train", {}), "train"),
+            distributed=_from_dict(DistributedConfig, raw.pop("distributed", {}), "distributed"),
             stages=raw,
         )
         cfg.validate()
@@ -284,6 +319,8 @@ def to_toml(cfg: PipelineConfig) -> str:
     """TOML text of a config (None values are left out: they mean 'the default')."""
     tables = {"data": dataclasses.asdict(cfg.data), "model": dataclasses.asdict(cfg.model),
               "train": dataclasses.asdict(cfg.train), **cfg.stages}
+    if cfg.distributed != DistributedConfig():  # one process: the file stays as it always was
+        tables["distributed"] = dataclasses.asdict(cfg.distributed)
     out = []
     for name, table in tables.items():
         out.append(f"[{name}]")

@@ -74,8 +74,13 @@ class GanStep:
 
     def __init__(self, G: nn.Module, D: nn.Module, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer,
                  loss: str, device: torch.device, amp: bool = True, masks_g: Masks | None = None,
-                 masks_d: Masks | None = None, r1: float = 0.0) -> None:
+                 masks_d: Masks | None = None, r1: float = 0.0, replicas=None, shared_params=()) -> None:
         self.G, self.D, self.optG, self.optD, self.loss = G, D, optG, optD, loss
+        # Across processes (engine.distributed.replicas): G and D's D-step calls go through DDP wrappers, and
+        # G-side parameters outside G (distillation adapters) get their gradients averaged by hand.
+        self.replicas, self.shared_params = replicas, list(shared_params)
+        self.generate = replicas.generate if replicas is not None else G
+        self.judge = replicas.judge if replicas is not None else D.logits
         self.r1, self.steps = r1, 0
         self.amp_dtype = amp_dtype(device, amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -86,10 +91,10 @@ class GanStep:
         return torch.autocast(self.device_type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
     def __call__(self, real: torch.Tensor, z: torch.Tensor, extra: ExtraLoss | None = None) -> StepResult:
-        G, D, scaler = self.G, self.D, self.scaler
+        D, scaler = self.D, self.scaler
         with self._autocast():
-            fake = G(z)
-            d_real, d_fake = D.logits(real), D.logits(fake.detach())
+            fake = self.generate(z)
+            d_real, d_fake = self.judge(real), self.judge(fake.detach())
             loss_d = discriminator_loss(d_real.float(), d_fake.float(), self.loss)
             if self.r1 > 0 and self.steps % R1_EVERY == 0:
                 loss_d = loss_d + self.r1 / 2 * R1_EVERY * r1_penalty(D, real)
@@ -108,6 +113,8 @@ class GanStep:
                 loss_g = adv + sum(terms.values()) if terms else adv
             self.optG.zero_grad(set_to_none=True)
             scaler.scale(loss_g).backward()
+            if self.replicas is not None:
+                self.replicas.average_gradients(self.shared_params)
             scaler.step(self.optG)
             scaler.update()
         finally:

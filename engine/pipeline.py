@@ -74,7 +74,7 @@ def run_config(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
     unknown = sorted(set(cfg.stages) - {name for name, _, _ in LATER_STAGES})
     if unknown:
         raise ConfigError(f"Unknown section(s) [{'], ['.join(unknown)}] in the config; valid: [data], [model], "
-                          f"[train], {', '.join(f'[{n}]' for n, _, _ in LATER_STAGES)}.")
+                          f"[train], [distributed], {', '.join(f'[{n}]' for n, _, _ in LATER_STAGES)}.")
     stage_cfgs = []
     for name, cfg_ref, run_ref in LATER_STAGES:  # validate every table before any work starts
         if name in cfg.stages:

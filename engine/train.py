@@ -18,6 +18,8 @@ from engine.checkpoints import float32_state, save_gan
 from engine.config import PipelineConfig
 from engine.data import load_dataset, to_float
 from engine.devices import device_name, pick_device
+from engine.distributed import current
+from engine.distributed.replicas import replicate
 from engine.ema import frozen_copy, recalibrate_batchnorm, update_ema
 from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
@@ -47,10 +49,13 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
 def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
     tc = cfg.train
+    ctx = current()  # one process, or this process's place in a torchrun group (rank 0 alone writes)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     # Everything that can refuse the input runs before the first event, so bad input prints one line only.
     device, note = pick_device(tc.device)
+    device = ctx.device(device)
+    ctx.local_batch(tc.batch_size)
     data = load_dataset(cfg.data)
     image_shape = data.image_shape
     if len(data) < 2:
@@ -71,6 +76,9 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
 
     if note:
         yield Log("warning", note)
+    if ctx.distributed:
+        yield Log("info", f"{ctx.world} processes ({ctx.backend}), {tc.batch_size // ctx.world} images each of "
+                          f"the batch of {tc.batch_size}.")
     yield Log("info", f"Data set {data.name}: {len(data)} images of {'x'.join(map(str, image_shape))}.")
     for w in data.warnings:
         yield Log("warning", w)
@@ -101,23 +109,27 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
     D.to(device).train()
     optimizer_to(optG, device)
     optimizer_to(optD, device)
-    if tc.ema > 0:
+    if tc.ema > 0 and ctx.is_main:
         ema = frozen_copy(G)
         if resume is not None and resume.get("ema"):
             ema.load_state_dict(resume["ema"])
+    if ctx.distributed:  # the same latents and batches on every process; dropout masks must differ between them
+        torch.manual_seed(tc.seed * 1_000_003 + step * 1009 + ctx.rank)
+    replicas = replicate(G, D, ctx, device)  # after the EMA copy: that one keeps plain BatchNorm
 
     images = data.images.to(device) if device.type == "cuda" else data.images
     sampler = BatchSampler(len(data), tc.batch_size, tc.seed)
     z_fixed = fixed_latents(GRID_SIZE, G.latent_dim, tc.seed).to(device)
-    gan_step = GanStep(G, D, optG, optD, tc.loss, device, amp=tc.amp, r1=tc.r1)
+    gan_step = GanStep(G, D, optG, optD, tc.loss, device, amp=tc.amp, r1=tc.r1, replicas=replicas)
     gan_step.steps = step  # lazy R1 lands on the same steps whether or not the run was resumed
-    if gan_step.amp_dtype is not None:
+    if gan_step.amp_dtype is not None and ctx.is_main:
         yield Log("info", f"Mixed precision on {device_name(device)} "
                           f"({str(gan_step.amp_dtype).replace('torch.', '')}).")
 
     meta = {"dataset": data.name, "image_shape": list(image_shape), "classes": data.classes}
-    ws.update_stage("train", status="running", total_steps=tc.steps, step=step, device=device_name(device),
-                    dataset=data.name, arch=cfg.model.arch)
+    if ctx.is_main:
+        ws.update_stage("train", status="running", total_steps=tc.steps, step=step, device=device_name(device),
+                        dataset=data.name, arch=cfg.model.arch)
 
     def ema_ready() -> nn.Module | None:
         if ema is not None:
@@ -142,41 +154,42 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
     start_step = step
     stale: list[str] | None = None  # the later stages this run marked out of date (None: not checked yet)
     while step < tc.steps:
-        if cancel.cancelled:
+        if cancel.cancelled and not ctx.distributed:
             status = "cancelled"
             break
         t0 = time.perf_counter()
         idx = sampler.indices(step)
+        batch = len(idx)  # the global batch; each process takes its share of the rows and latents
+        idx = ctx.shard(idx)
         real = to_float(images[idx.to(images.device)] if device.type == "cuda" else images[idx])
-        b = real.shape[0]
-        z = torch.randn(b, G.latent_dim, generator=noise).to(device, non_blocking=True)
+        z = ctx.shard(torch.randn(batch, G.latent_dim, generator=noise)).to(device, non_blocking=True)
 
         out = gan_step(real, z)
-        loss_d, loss_g, d_real, d_fake = out.loss_d, out.loss_g, out.d_real, out.d_fake
-        if not all_finite(loss_d, loss_g, *[p for p in G.parameters()][:1]):
-            ws.update_stage("train", status="failed", error=f"non-finite loss at step {step + 1}")
-            last = ws.stage("train").get("checkpoint")
-            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-            raise TrainingDiverged(f"Training diverged at step {step + 1} (loss D={loss_d.item():.3g}, "
-                                   f"G={loss_g.item():.3g}); {kept}. Lower the learning rate (now {tc.lr}) "
-                                   "or try --loss hinge.")
+        stop, values = ctx.agree(cancel.cancelled, {
+            "loss_g": out.loss_g, "loss_d": out.loss_d, "d_real": torch.sigmoid(out.d_real.float()).mean(),
+            "d_fake": torch.sigmoid(out.d_fake.float()).mean()})
+        if not (math.isfinite(values["loss_d"]) and math.isfinite(values["loss_g"])
+                and all_finite(next(G.parameters()))):
+            raise _diverged(ws, ctx.is_main, step, values, tc.lr)
         if ema is not None:
             update_ema(ema, G, tc.ema, step)
         step += 1
 
         rate, eta = meter.update(step)
         dt = time.perf_counter() - t0
-        yield Metrics("train", step, {
-            "loss_g": loss_g.item(), "loss_d": loss_d.item(),
-            "d_real": torch.sigmoid(d_real.float()).mean().item(),
-            "d_fake": torch.sigmoid(d_fake.float()).mean().item(),
-            "samples_per_s": b / dt if dt > 0 else math.nan})
+        values["samples_per_s"] = batch / dt if dt > 0 else math.nan
+        yield Metrics("train", step, values)
         yield Progress("train", step, tc.steps, rate=rate, eta_s=eta)
-        if step % tc.sample_every == 0 or step == tc.steps:
+        if ctx.is_main and (step % tc.sample_every == 0 or step == tc.steps):
             yield Samples("train", step, sample_grid(ema_ready() or G, z_fixed))
-        if step % tc.checkpoint_every == 0 and step < tc.steps:
+        if ctx.is_main and step % tc.checkpoint_every == 0 and step < tc.steps:
             yield Artifact("train", "checkpoint", checkpoint(), {"step": step})
+        if stop:  # every process agreed on this step, so all stop here and rank 0's checkpoint below is theirs
+            status = "cancelled"
+            break
 
+    if not ctx.is_main:
+        return
     path = checkpoint()
     yield Artifact("train", "checkpoint", path, {"step": step})
     if stale:  # the dense model changed: models pruned or exported from the old one are out of date
@@ -191,6 +204,17 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
                              "resume with --resume.")
     else:
         yield Log("info", f"Training finished at step {step}; checkpoint {path}.")
+
+
+def _diverged(ws: Workspace, main: bool, step: int, values: dict[str, float], lr: float) -> TrainingDiverged:
+    last = None
+    if main:
+        ws.update_stage("train", status="failed", error=f"non-finite loss at step {step + 1}")
+        last = ws.stage("train").get("checkpoint")
+    kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+    return TrainingDiverged(f"Training diverged at step {step + 1} (loss D={values['loss_d']:.3g}, "
+                            f"G={values['loss_g']:.3g}); {kept}. Lower the learning rate (now {lr}) "
+                            "or try --loss hinge.")
 
 
 def _load_resume(ws: Workspace, cfg: PipelineConfig) -> dict | None:

@@ -52,12 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # a multi-process command re-starts with these
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
         return _run(args)
     except (KeyboardInterrupt, Cancelled):
-        print("gan-prune: cancelled; what was saved before the stop is kept", file=sys.stderr)
+        if _speaks():
+            print("gan-prune: cancelled; what was saved before the stop is kept", file=sys.stderr)
         return 130
     finally:
         if old is not None:  # main() also runs inside tests and the studio's process: leave their handler as found
@@ -76,8 +78,14 @@ def _run(args) -> int:
     except (UserError, OSError) as e:
         if args.debug:
             raise
-        print(f"gan-prune: error: {_one_line(e)}", file=sys.stderr)
+        if _speaks():
+            print(f"gan-prune: error: {_one_line(e)}", file=sys.stderr)
         return 2
+
+
+def _speaks() -> bool:
+    """Of the processes of a multi-process run only rank 0 prints bad input and cancels: one line, not N."""
+    return os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1"
 
 
 def _one_line(e: Exception) -> str:

@@ -70,16 +70,21 @@ class ConsoleReporter:
             print("", file=self.stream, end="")
 
 
-def drive(events: Iterable[Event], cancel: CancelToken, quiet: bool = False) -> None:
+def drive(events: Iterable[Event], cancel: CancelToken, quiet: bool = False, patient: bool = False,
+          sink: Callable[[Event], None] | None = None) -> None:
     """Consume a stage generator; the first Ctrl-C (or SIGTERM) asks the stage to stop cleanly (it saves first).
 
     A stop raises Cancelled at the end, so the command exits 130 even when the stage wound down normally:
-    `train && prune` must not go on with an unfinished model.
+    `train && prune` must not go on with an unfinished model. `patient`: a second signal does not abort either
+    (one process of several must reach the step where all stop together; torchrun kills it if that never comes).
+    `sink` also receives every event (the JSON-lines stream the studio reads).
     """
     reporter = ConsoleReporter(quiet=quiet)
 
     def on_stop(signum, frame):
         if cancel.cancelled:
+            if patient:
+                return
             raise KeyboardInterrupt
         print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
         cancel.cancel()
@@ -89,6 +94,8 @@ def drive(events: Iterable[Event], cancel: CancelToken, quiet: bool = False) -> 
     try:
         for event in events:
             reporter(event)
+            if sink is not None:
+                sink(event)
     finally:
         close = getattr(events, "close", None)
         if close is not None:
@@ -100,11 +107,11 @@ def drive(events: Iterable[Event], cancel: CancelToken, quiet: bool = False) -> 
 
 
 def drive_stage(name: str, ws, events: Iterator[Event], cancel: CancelToken, quiet: bool = False,
-                before_first_event: Callable[[], None] | None = None) -> None:
+                before_first_event: Callable[[], None] | None = None, **drive_options) -> None:
     """drive() a stage through engine.stage_runner: the workspace lock and the manifest's record of how it ended."""
     from engine.stage_runner import run_stage
 
-    drive(run_stage(name, ws, events, cancel, before_first_event), cancel, quiet=quiet)
+    drive(run_stage(name, ws, events, cancel, before_first_event), cancel, quiet=quiet, **drive_options)
 
 
 def _main_thread() -> bool:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, drive_stage
-from engine.events import CancelToken
+from engine.cli.common import add_workspace_arg
+from engine.cli.distributed import add_distributed_args, distributed_config, run_command
 
 
 def register(sub) -> None:
@@ -34,6 +34,7 @@ def register(sub) -> None:
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/finetuned.pt")
     p.add_argument("--quiet", "-q", action="store_true")
+    add_distributed_args(p)
     p.set_defaults(func=run)
 
 
@@ -49,6 +50,7 @@ def _widths(text: str) -> tuple[int, ...]:
 
 
 def run(args) -> int:
+    from engine.distributed import Context
     from engine.finetune import FinetuneConfig, run_finetune
     from engine.workspace import Workspace
 
@@ -60,7 +62,8 @@ def run(args) -> int:
                          device=args.device, seed=args.seed, sample_every=args.sample_every,
                          checkpoint_every=args.checkpoint_every, resume=args.resume)
     cfg.validate()
+    dc = distributed_config(args)
+    Context(world=dc.world_size).local_batch(cfg.batch_size)  # before any process starts
     ws = Workspace(args.workspace, create=False)
-    cancel = CancelToken()
-    drive_stage("finetune", ws, run_finetune(cfg, ws, cancel), cancel, quiet=args.quiet)
-    return 0
+    return run_command(args, "finetune", ws, lambda cancel: run_finetune(cfg, ws, cancel), dc=dc,
+                       device=cfg.device)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine.cli.common import add_workspace_arg, drive_stage
+from engine.cli.common import add_workspace_arg
+from engine.cli.distributed import add_distributed_args, distributed_config, run_command
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
-from engine.events import CancelToken
+from engine.distributed import Context
 
 
 def register(sub) -> None:
@@ -32,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
     p.add_argument("--resume", action="store_true", help="continue from the workspace's last checkpoint")
     p.add_argument("--quiet", "-q", action="store_true")
+    add_distributed_args(p)
     p.set_defaults(func=run)
 
 
@@ -59,9 +61,10 @@ def run(args) -> int:
     ws = Workspace(args.workspace)
     base = workspace_config(ws) if args.resume else PipelineConfig(DataConfig(), ModelConfig(), TrainConfig())
     cfg = config_from_args(args, base)
+    # How many processes is this run's choice, not the workspace's: --resume on another count is fine.
+    cfg = dataclasses.replace(cfg, distributed=distributed_config(args))
     cfg.validate()
-    cancel = CancelToken()
+    Context(world=cfg.distributed.world_size).local_batch(cfg.train.batch_size)  # before any process starts
     # config.toml is written once training has accepted every input: a refused command leaves the old one.
-    drive_stage("train", ws, run_train(cfg, ws, cancel), cancel, quiet=args.quiet,
-                before_first_event=lambda: save_config(ws, cfg))
-    return 0
+    return run_command(args, "train", ws, lambda cancel: run_train(cfg, ws, cancel), dc=cfg.distributed,
+                       device=cfg.train.device, before_first_event=lambda: save_config(ws, cfg))
