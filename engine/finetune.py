@@ -23,6 +23,7 @@ from engine.distill import OUTPUT_LOSSES, DistillWeights
 from engine.distill.probe import BestKeeper, FidProbe
 from engine.distill.students import DISCRIMINATORS, StudentSource, build_student
 from engine.distill.trainer import Finetuner, StudentSettings
+from engine.distributed import current
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.grids import sample_grid
@@ -102,7 +103,10 @@ class FinetuneConfig:
 
 def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
+    ctx = current()  # one process, or this process's place in a torchrun group (rank 0 alone writes)
     device, note = pick_device(cfg.device)
+    device = ctx.device(device)
+    ctx.local_batch(cfg.batch_size, "fine-tuning batch size")
     if note:
         yield Log("info", note)
     if not cfg.student_widths and not ws.checkpoint_path("pruned").exists():
@@ -119,8 +123,10 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     data = workspace_images(ws, src.record)
     feature_net = None
     if cfg.probe_samples > 0 or cfg.weights().perceptual > 0:
+        ctx.wait_for_main("feature-net")  # rank 0 trains and caches a missing one; the others then read it
         found = yield from prepare_feature_net(data, cancel)
         feature_net = found[0] if found else None
+        ctx.main_reached("feature-net")
     loss = cfg.loss or src.record.get("loss") or dense.get("loss") or "bce"
     torch.manual_seed(cfg.seed)
     tuner = Finetuner(src.G, src.D, teacher, data.images, cfg.settings(), cfg.weights(), loss, device,
@@ -133,20 +139,23 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         _restore(tuner, resume, cfg, keeper, ws)
         yield Log("info", f"Resuming fine-tuning from step {tuner.step}.")
     probe = FidProbe(feature_net, data.images, src.G.latent_dim, cfg.probe_samples, cfg.seed, device) \
-        if feature_net is not None and cfg.probe_samples > 0 else None
+        if feature_net is not None and cfg.probe_samples > 0 and ctx.is_main else None
     z_fixed = fixed_latents(GRID_SIZE, src.G.latent_dim, cfg.seed).to(device)
-    yield Samples("finetune", tuner.step, sample_grid(teacher.to(device), z_fixed), label="teacher")
-    ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=tuner.step, distill=cfg.distill,
-                    weights=vars(cfg.weights()), student=src.kind)
+    if ctx.is_main:
+        yield Samples("finetune", tuner.step, sample_grid(teacher.to(device), z_fixed), label="teacher")
+        ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=tuner.step,
+                        distill=cfg.distill, weights=vars(cfg.weights()), student=src.kind)
     status = "done"
     try:
         status = yield from _loop(cfg, ws, cancel, tuner, src, probe, keeper, z_fixed)
     except Exception as e:
-        ws.update_stage("finetune", status="failed", error=str(e)[:300])
+        if ctx.is_main:
+            ws.update_stage("finetune", status="failed", error=str(e)[:300])
         raise
     finally:
         tuner.close()
-    yield from _finish(cfg, ws, tuner, src, probe, keeper, z_fixed, status)
+    if ctx.is_main:
+        yield from _finish(cfg, ws, tuner, src, probe, keeper, z_fixed, status)
 
 
 def _load_resume(ws: Workspace, cfg: FinetuneConfig, src: StudentSource) -> dict | None:
@@ -203,21 +212,25 @@ def _probe(tuner: Finetuner, probe: FidProbe | None, keeper: BestKeeper) -> Iter
 
 def _loop(cfg, ws, cancel, tuner: Finetuner, src: StudentSource, probe, keeper, z_fixed):
     meter = EtaMeter(cfg.steps, start_step=tuner.step)
+    ctx = tuner.ctx
     while tuner.step < cfg.steps:
-        if cancel.cancelled:
+        if cancel.cancelled and not ctx.distributed:
             return "cancelled"
         t0 = time.perf_counter()
-        values = tuner.train_step()
+        stop, values = ctx.agree(cancel.cancelled, tuner.train_step())  # every process stops at the same step
         values["samples_per_s"] = cfg.batch_size / max(1e-9, time.perf_counter() - t0)
         rate, eta = meter.update(tuner.step)
         yield Metrics("finetune", tuner.step, values)
         yield Progress("finetune", tuner.step, cfg.steps, rate=rate, eta_s=eta)
-        if tuner.step % cfg.sample_every == 0 or tuner.step == cfg.steps:
+        if ctx.is_main and (tuner.step % cfg.sample_every == 0 or tuner.step == cfg.steps):
             yield Samples("finetune", tuner.step, sample_grid(tuner.ema or tuner.G, z_fixed), label="student")
-        if cfg.probe_every and tuner.step % cfg.probe_every == 0 and tuner.step < cfg.steps:
+        if ctx.is_main and cfg.probe_every and tuner.step % cfg.probe_every == 0 and tuner.step < cfg.steps:
             yield from _probe(tuner, probe, keeper)
-        if tuner.step % cfg.checkpoint_every == 0 and tuner.step < cfg.steps:
+        if ctx.is_main and tuner.step % cfg.checkpoint_every == 0 and tuner.step < cfg.steps:
             yield Artifact("finetune", "checkpoint", _save_last(cfg, ws, tuner, src, keeper), {"step": tuner.step})
+        if stop:
+            cancel.cancel()  # every process stops here, and so does whatever would follow in this one
+            return "cancelled"
     return "done"
 
 

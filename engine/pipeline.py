@@ -62,6 +62,10 @@ LATER_STAGES = [
 ]
 
 
+# The stages every process of a multi-process run takes part in; rank 0 runs the others alone while they wait.
+TOGETHER = ("finetune",)
+
+
 def _load(ref: str):
     module, name = ref.split(":")
     return getattr(importlib.import_module(module), name)
@@ -88,15 +92,31 @@ def _train_then(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken, stages:
                 write_config=None) -> Iterator[Event]:
     """Train, then each (name, config, run) in order; stop at a cancel between stages. Each stage goes through
     the stage runner (lock, manifest record); `write_config` runs once training has accepted its input."""
+    from engine.distributed import alone, current
     from engine.stage_runner import run_stage
     from engine.train import run_train
 
+    ctx = current()
+    if not ctx.is_main:  # one of several processes: train and fine-tune with rank 0, skip what it does alone
+        yield from run_train(cfg, ws, cancel)
+        for name, stage_cfg, run in stages:
+            if cancel.cancelled:
+                return
+            if name in TOGETHER:
+                ctx.wait_for_main(f"stage-{name}", cancel)
+                yield from run(stage_cfg, ws, cancel)
+        return
     yield from run_stage("train", ws, run_train(cfg, ws, cancel), cancel, before_first_event=write_config)
     for name, stage_cfg, run in stages:
         if cancel.cancelled:
             return
         yield Log("info", f"{label} {name} ...")
-        yield from run_stage(name, ws, run(stage_cfg, ws, cancel), cancel)
+        if name in TOGETHER:
+            ctx.main_reached(f"stage-{name}")
+            yield from run_stage(name, ws, run(stage_cfg, ws, cancel), cancel)
+        else:
+            with alone():
+                yield from run_stage(name, ws, run(stage_cfg, ws, cancel), cancel)
 
 
 def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 50, quick: bool = False) -> Iterator[Event]:

@@ -186,6 +186,7 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
             yield Artifact("train", "checkpoint", checkpoint(), {"step": step})
         if stop:  # every process agreed on this step, so all stop here and rank 0's checkpoint below is theirs
             status = "cancelled"
+            cancel.cancel()  # what follows in this process (a pipeline's next stage) stops too
             break
 
     if not ctx.is_main:

@@ -10,18 +10,28 @@ def register(sub) -> None:
     p.add_argument("config", metavar="CONFIG.toml")
     add_workspace_arg(p)
     p.add_argument("--quiet", "-q", action="store_true")
+    from engine.cli.distributed import add_distributed_args
+
+    add_distributed_args(p)  # over the config's [distributed] table
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from engine.cli.common import drive_stage
+    import dataclasses
+
+    from engine.cli.distributed import distributed_config, run_command
     from engine.config import load_pipeline_config
-    from engine.events import CancelToken
+    from engine.distributed import Context
     from engine.pipeline import run_config
     from engine.workspace import Workspace
 
     cfg = load_pipeline_config(args.config)
+    cfg = dataclasses.replace(cfg, distributed=distributed_config(args, cfg.distributed))
+    together = Context(world=cfg.distributed.world_size)  # batches that do not split: refused before any start
+    together.local_batch(cfg.train.batch_size)
+    finetune_batch = (cfg.stages.get("finetune") or {}).get("batch_size")
+    if isinstance(finetune_batch, int):
+        together.local_batch(finetune_batch, "fine-tuning batch size")
     ws = Workspace(args.workspace)
-    cancel = CancelToken()
-    drive_stage("run", ws, run_config(cfg, ws, cancel), cancel, quiet=args.quiet)
-    return 0
+    return run_command(args, "run", ws, lambda cancel: run_config(cfg, ws, cancel), dc=cfg.distributed,
+                       device=cfg.train.device)

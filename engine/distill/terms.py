@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.distributed import current
+
 OUTPUT_LOSSES = ("l1", "mse")
 
 
@@ -98,8 +100,19 @@ def feature_loss(adapters: FeatureAdapters, student: dict[str, torch.Tensor],
     for name in adapters.names:
         t = _as_map(teacher[name]).float()
         s = adapters(name, student[name]).float()
-        losses.append(F.mse_loss(s, t) / (t.var() + 1e-6))
+        losses.append(F.mse_loss(s, t) / (_batch_variance(t) + 1e-6))
     return torch.stack(losses).mean()
+
+
+@torch.no_grad()
+def _batch_variance(t: torch.Tensor) -> torch.Tensor:
+    """The teacher maps' variance over the whole batch, also when each process holds a share of it."""
+    ctx = current()
+    if not ctx.distributed:
+        return t.var()
+    total = ctx.sum_over_processes(torch.stack([t.sum(), (t * t).sum(), t.new_tensor(float(t.numel()))]))
+    n = total[2]
+    return (total[1] - total[0] * total[0] / n) / (n - 1)
 
 
 class PerceptualLoss(nn.Module):

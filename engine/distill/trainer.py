@@ -23,6 +23,8 @@ from engine.distill.terms import (
     output_loss,
     supports_perceptual,
 )
+from engine.distributed import current
+from engine.distributed.replicas import replicate
 from engine.ema import frozen_copy, update_ema
 from engine.errors import TrainingDiverged
 from engine.gan_step import BatchSampler, GanStep, all_finite, zero_masks
@@ -73,13 +75,18 @@ class Finetuner:
             self.taps = [FeatureTap(G, names), FeatureTap(self.teacher, names)]
         self.perceptual = PerceptualLoss(perceptual_net).to(device) if weights.perceptual > 0 else None
         tc = settings.train_config()
-        g_params = list(G.parameters()) + (list(self.adapters.parameters()) if self.adapters is not None else [])
-        self.optG, self.optD = make_optimizer(g_params, tc), make_optimizer(D.parameters(), tc)
+        adapter_params = list(self.adapters.parameters()) if self.adapters is not None else []
+        self.optG = make_optimizer(list(G.parameters()) + adapter_params, tc)
+        self.optD = make_optimizer(D.parameters(), tc)
+        # Across processes rank 0 alone keeps the EMA, a copy taken before BatchNorm goes global (engine.distributed).
+        self.ctx = current()
+        self.ema = frozen_copy(G) if settings.ema > 0 and self.ctx.is_main else None
+        replicas = replicate(G, D, self.ctx, device)
         # Weight pruning saved plain zeros; without masks the optimizer would grow them back in a few steps.
         self.gan = GanStep(G, D, self.optG, self.optD, loss, device, amp=settings.amp,
                            masks_g=zero_masks(G) if keep_zeros else None,
-                           masks_d=zero_masks(D) if keep_zeros else None)
-        self.ema = frozen_copy(G) if settings.ema > 0 else None
+                           masks_d=zero_masks(D) if keep_zeros else None,
+                           replicas=replicas, shared_params=adapter_params)
         self.images = images
         self.sampler = BatchSampler(len(images), settings.batch_size, settings.seed + 1)
         self.noise = torch.Generator().manual_seed(settings.seed + 1)
@@ -105,8 +112,9 @@ class Finetuner:
 
     def train_step(self) -> dict[str, float]:
         self.G.train(), self.D.train()
-        real = to_float(self.images[self.sampler.indices(self.step)]).to(self.device)
-        z = torch.randn(real.shape[0], self.G.latent_dim, generator=self.noise).to(self.device)
+        idx = self.sampler.indices(self.step)  # the global batch; each process takes its share of rows and latents
+        real = to_float(self.images[self.ctx.shard(idx)]).to(self.device)
+        z = self.ctx.shard(torch.randn(len(idx), self.G.latent_dim, generator=self.noise)).to(self.device)
         out = self.gan(real, z, self.distill_terms if self.teacher is not None else None)
         if not all_finite(out.loss_d, out.loss_g):
             raise TrainingDiverged(f"Fine-tuning diverged at step {self.step + 1} (loss D={out.loss_d.item():.3g}, "

@@ -5,6 +5,6 @@
 through torch.distributed.run. Nothing here imports a stage.
 """
 
-from engine.distributed.context import Context, current, finish, start, worker_environment
+from engine.distributed.context import Context, alone, current, finish, start, worker_environment
 
-__all__ = ["Context", "current", "finish", "start", "worker_environment"]
+__all__ = ["Context", "alone", "current", "finish", "start", "worker_environment"]

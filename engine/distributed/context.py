@@ -7,8 +7,10 @@ one process would take at the same step, so the N processes together see exactly
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from engine.errors import ConfigError
+from engine.events import Cancelled
 
 WORKER_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")  # what torchrun sets in each process it starts
 WAIT_POLL_S = 0.5
@@ -72,6 +75,14 @@ class Context:
         flat = flat.cpu()
         return bool(flat[0] > 0), {k: float(x) / self.world for k, x in zip(values, flat[1:].tolist())}
 
+    def sum_over_processes(self, x: torch.Tensor) -> torch.Tensor:
+        """A summed copy over the processes (a statistic of the whole batch, outside autograd)."""
+        if not self.distributed:
+            return x
+        out = x.detach().clone()
+        dist.all_reduce(out)
+        return out
+
     def _comm_device(self) -> torch.device:
         return torch.device("cuda", self.local_rank) if self.backend == "nccl" else torch.device("cpu")
 
@@ -82,11 +93,13 @@ class Context:
         if self.distributed and self.is_main:
             _store().set(f"gan-prune/{key}", "1")
 
-    def wait_for_main(self, key: str) -> None:
+    def wait_for_main(self, key: str, cancel=None) -> None:
         if not self.distributed or self.is_main:
             return
         store = _store()
         while not store.check([f"gan-prune/{key}"]):
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled()
             time.sleep(WAIT_POLL_S)
 
 
@@ -116,6 +129,17 @@ def start(requested_device: str, timeout_s: float) -> Context:
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
     _current = Context(rank, world, local, backend)
     return _current
+
+
+@contextlib.contextmanager
+def alone() -> Iterator[None]:
+    """Rank 0 running a one-process stage (prune, evaluate, export) inside a multi-process pipeline."""
+    global _current
+    saved, _current = _current, Context()
+    try:
+        yield
+    finally:
+        _current = saved
 
 
 def finish() -> None:

@@ -172,3 +172,44 @@ def test_distributed_settings_are_checked_like_every_other(tmp_path):
     toml.write_text("[distributed]\nnproc_per_node = 2\nnnodes = 2\nnode_rank = 1\nmaster_addr = \"10.0.0.1\"\n")
     cfg = load_pipeline_config(toml)
     assert dataclasses.astuple(cfg.distributed)[:4] == (2, 2, 1, "10.0.0.1") and cfg.distributed.world_size == 4
+
+
+PIPELINE = """
+[data]
+limit = 64
+[model]
+arch = "dcgan"
+[train]
+steps = 3
+batch_size = 16
+device = "cpu"
+sample_every = 1000
+[prune]
+method = "channel-l1"
+amount = 0.5
+target = "g"
+[finetune]
+steps = 2
+batch_size = 16
+probe_samples = 0
+device = "cpu"
+"""
+
+
+@pytest.mark.slow  # ~10 s: two processes through train, rank 0 alone through prune, both through fine-tuning
+def test_run_config_with_a_distributed_table_matches_one_process(tmp_path):
+    from engine.config import load_pipeline_config
+    from engine.pipeline import run_config
+
+    one, two = tmp_path / "one.toml", tmp_path / "two.toml"
+    one.write_text(PIPELINE)
+    two.write_text(PIPELINE + "[distributed]\nnproc_per_node = 2\n")
+    run = _cli("run", str(two), "-w", str(tmp_path / "two"))
+    _, err = run.communicate(timeout=180)
+    assert run.returncode == 0, err
+    list(run_config(load_pipeline_config(one), Workspace(tmp_path / "one"), CancelToken()))
+    stages = json.loads((tmp_path / "two" / "manifest.json").read_text())["stages"]
+    assert {k: v["status"] for k, v in stages.items()} == {"train": "done", "prune": "done", "finetune": "done"}
+    a, b = (load_checkpoint_file(Workspace(tmp_path / w).checkpoint_path("finetuned")) for w in ("one", "two"))
+    assert _max_weight_difference(a, b) < 1e-4
+    assert "nproc_per_node = 2" in (tmp_path / "two" / "config.toml").read_text()
