@@ -2,7 +2,7 @@
 
 Why not torch.nn.SyncBatchNorm: it refuses CPU tensors (so Gloo runs could not use it), and its backward cannot be
 differentiated again, which the R1 penalty (a gradient of D's gradient) needs. This one is plain differentiable
-ops around one all-reduce of [sum, sum of squares, count] per layer, on any device and backend.
+ops around two all-reduces per layer (sum and count, then squared deviations), on any device and backend.
 """
 
 from __future__ import annotations
@@ -42,15 +42,18 @@ class SyncedBatchNorm(_BatchNorm):
         if not (self.training and _syncing()):
             return super().forward(x)
         c, dims = x.shape[1], [0, *range(2, x.dim())]
+        # Two passes (mean, then squared deviations from it) as BatchNorm itself does: E[x^2] - E[x]^2 in float32
+        # loses digits where the mean is large against the spread, enough to change a GAN's first steps.
         count = x.new_full((1,), x.numel() / c)
-        stats = _AllReduceSum.apply(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
-        n = stats[-1]
-        mean = stats[:c] / n
-        var = (stats[c:2 * c] / n - mean * mean).clamp_min(0)  # biased, as BatchNorm normalises with
+        first = _AllReduceSum.apply(torch.cat([x.sum(dims), count]))
+        n = first[-1]
+        mean = first[:c] / n
+        shape = [1, c] + [1] * (x.dim() - 2)
+        centred = x - mean.view(shape)
+        var = _AllReduceSum.apply((centred * centred).sum(dims)) / n  # biased, as BatchNorm normalises with
         if self.track_running_stats:
             self._update_running(mean.detach(), var.detach(), float(n.detach()))
-        shape = [1, c] + [1] * (x.dim() - 2)
-        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        y = centred * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
         return y
