@@ -139,12 +139,27 @@ class EngineFacade:
     def check(self, stage: str, values: dict) -> str | None:
         """None when the values are valid, else the sentence to show next to the form."""
         try:
-            self._config(stage, values).validate()
+            cfg = self._config(stage, values)
+            cfg.validate()
+            self._check_processes(stage, cfg, values)
         except UserError as e:
             return str(e)
         except (TypeError, ValueError) as e:
             return f"A setting has the wrong type ({e})."
         return None
+
+    @staticmethod
+    def _check_processes(stage: str, cfg, values: dict) -> int:
+        """The page's "processes" (1 unless set); more than one must split the batch evenly."""
+        processes = values.get("processes", 1) if stage in ("train", "finetune") else 1
+        if processes > 1:
+            from engine.config import DistributedConfig
+            from engine.distributed import Context
+
+            DistributedConfig(nproc_per_node=processes).validate()
+            batch = cfg.train.batch_size if stage == "train" else cfg.batch_size
+            Context(world=processes).local_batch(batch)
+        return processes
 
     def _config(self, stage: str, values: dict):
         from engine.config import ModelConfig, PipelineConfig, TrainConfig
@@ -219,6 +234,9 @@ class EngineFacade:
         cfg = self._config("train", values)
         cfg.validate()
         run_train = _need("train")
+        processes = self._check_processes("train", cfg, values)
+        if processes > 1:
+            return self._processes_job("train", cfg, ws, processes)
 
         def make(cancel):
             from engine.config import to_toml
@@ -237,7 +255,21 @@ class EngineFacade:
         return self._stage_job("sensitivity", ws, values)
 
     def finetune_job(self, ws, values: dict) -> MakeEvents:
+        cfg = self._config("finetune", values)
+        cfg.validate()
+        processes = self._check_processes("finetune", cfg, values)
+        if processes > 1:
+            return self._processes_job("finetune", cfg, ws, processes)
         return self._stage_job("finetune", ws, values)
+
+    @staticmethod
+    def _processes_job(stage: str, cfg, ws, processes: int) -> MakeEvents:
+        """Several local processes through torchrun; rank 0 takes the workspace lock and sends the events."""
+        def make(cancel):
+            from engine.multiprocess import run_processes
+
+            return run_processes(stage, cfg, ws, processes, cancel)
+        return make
 
     def compress_job(self, ws, values: dict) -> MakeEvents:
         return self._stage_job("compress", ws, values)

@@ -48,6 +48,9 @@ class TrainPage(Page):
                              "How many CPU cores training may use. Automatic uses them all; leave one free to keep "
                              "other programs snappy.")
         threads.setSpecialValueText("automatic")
+        self.field(f, "processes", "Processes", self.spin(1, 64, 1),
+                   "Train as several processes that share each batch (PyTorch DistributedDataParallel): one per "
+                   "GPU, or CPU processes. The batch size must split evenly. Progress shows the first process.")
         self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
                    "Fixes all randomness: the same seed and settings give the same model.")
         self.field(f, "sample_every", "Sample every", self.spin(1, 100_000, 100, 10, " steps"),
@@ -93,7 +96,7 @@ class TrainPage(Page):
         return {"data": self.ctx.data_values, "model": {"arch": v["arch"], "latent_dim": v["latent_dim"]},
                 "train": {**{k: v[k] for k in ("steps", "batch_size", "lr", "loss", "optimizer", "ema", "device",
                                                "seed", "sample_every", "checkpoint_every", "resume")},
-                          "threads": v["threads"] or None}}
+                          "threads": v["threads"] or None}, "processes": v["processes"]}
 
     def blocker(self) -> str | None:
         ws = self.ctx.workspace

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from engine.cli.common import add_workspace_arg
 from engine.cli.distributed import add_distributed_args, distributed_config, run_command
 
@@ -33,14 +35,13 @@ def register(sub) -> None:
     p.add_argument("--sample-every", type=int, default=100)
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/finetuned.pt")
+    p.add_argument("--settings", metavar="CONFIG.toml", help=argparse.SUPPRESS)  # its [finetune] table (studio)
     p.add_argument("--quiet", "-q", action="store_true")
     add_distributed_args(p)
     p.set_defaults(func=run)
 
 
 def _widths(text: str) -> tuple[int, ...]:
-    import argparse
-
     try:
         widths = tuple(int(w) for w in text.split(","))
     except ValueError:
@@ -61,6 +62,10 @@ def run(args) -> int:
                          probe_samples=args.probe_samples, lr=args.lr, batch_size=args.batch_size, ema=args.ema,
                          device=args.device, seed=args.seed, sample_every=args.sample_every,
                          checkpoint_every=args.checkpoint_every, resume=args.resume)
+    if args.settings:  # every setting from a config file's [finetune] table (the studio's processes)
+        from engine.config import load_pipeline_config, stage_config
+
+        cfg = stage_config(FinetuneConfig, load_pipeline_config(args.settings).stages.get("finetune"), "finetune")
     cfg.validate()
     dc = distributed_config(args)
     Context(world=dc.world_size).local_batch(cfg.batch_size)  # before any process starts

@@ -62,14 +62,15 @@ def _max_weight_difference(x: dict, y: dict) -> float:
 
 
 def test_two_processes_train_as_one_and_resume_on_one(tmp_path):
-    events = tmp_path / "events.jsonl"
-    run = _cli("train", "-w", str(tmp_path / "two"), "--steps", str(STEPS), *ARGS, "--nproc-per-node", "2",
-               "--events", str(events))
-    out, err = run.communicate(timeout=120)
-    assert run.returncode == 0, err
+    # through engine.multiprocess (the studio's way in): `gan-prune run` re-launched by torchrun, rank 0's events
+    from engine.multiprocess import run_processes
+
+    cfg = PipelineConfig(DataConfig(limit=64), ModelConfig(arch="dcgan"),
+                         TrainConfig(steps=STEPS, batch_size=BATCH, device="cpu", sample_every=1000, seed=3))
+    events = list(run_processes("train", cfg, Workspace(tmp_path / "two"), 2, CancelToken()))
+    two = [e.values for e in events if isinstance(e, Metrics)]
     one = Workspace(tmp_path / "one")
     reference = _one_process(one, STEPS)
-    two = _metrics(events)
     assert len(two) == STEPS and all(_close(a, b) for a, b in zip(two, reference)), (two, reference)
     ckpt2, ckpt1 = (load_checkpoint_file(Workspace(p).checkpoint_path("dense")) for p in (tmp_path / "two", one.root))
     assert ckpt2["step"] == STEPS and _max_weight_difference(ckpt2, ckpt1) < 1e-4
