@@ -41,6 +41,7 @@ class SyncedBatchNorm(_BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and _syncing()):
             return super().forward(x)
+        out_dtype, x = x.dtype, x.float()  # statistics in float32 under autocast too, as BatchNorm keeps them
         c, dims = x.shape[1], [0, *range(2, x.dim())]
         # Two passes (mean, then squared deviations from it) as BatchNorm itself does: E[x^2] - E[x]^2 in float32
         # loses digits where the mean is large against the spread, enough to change a GAN's first steps.
@@ -55,8 +56,8 @@ class SyncedBatchNorm(_BatchNorm):
             self._update_running(mean.detach(), var.detach(), float(n.detach()))
         y = centred * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y
+            y = y * self.weight.view(shape).float() + self.bias.view(shape).float()
+        return y.to(out_dtype)
 
     @torch.no_grad()
     def _update_running(self, mean: torch.Tensor, var: torch.Tensor, n: float) -> None:
