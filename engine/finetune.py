@@ -22,7 +22,7 @@ from engine.devices import pick_device
 from engine.distill import OUTPUT_LOSSES, DistillWeights
 from engine.distill.probe import BestKeeper, FidProbe
 from engine.distill.students import DISCRIMINATORS, StudentSource, build_student
-from engine.distill.trainer import Finetuner, StudentSettings
+from engine.distill.trainer import LR_SCHEDULES, Finetuner, StudentSettings
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.grids import sample_grid
@@ -52,6 +52,8 @@ class FinetuneConfig:
     output_loss: str = "l1"  # l1 | mse
     discriminator: str = "pruned"  # pruned (as the prune stage saved it) | teacher | match (co-pruned to G's share)
     student_widths: tuple[int, ...] | None = None  # a slim G of these widths trained from scratch by distillation
+    adversarial: float = 1.0  # weight of the GAN term (D's verdict) in G's loss; 0 = pure distillation, no D step
+    lr_schedule: str = "constant"  # constant | cosine (decays to 0 at the last step)
     probe_every: int = 250  # quick FID on held-out latents; the best probed step is the one kept
     probe_samples: int = 1000  # 0 turns the probe off (the last step is kept)
     lr: float = 2e-4
@@ -74,6 +76,12 @@ class FinetuneConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more (got {v!r}); 0 turns it off.")
+        if not isinstance(self.adversarial, (int, float)) or isinstance(self.adversarial, bool) \
+                or not 0 <= self.adversarial <= 100:
+            raise ConfigError(f"--adversarial must be a number from 0 to 100 (got {self.adversarial!r}); 0 trains "
+                              "by distillation alone.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r}).")
         if self.output_loss not in OUTPUT_LOSSES:
             raise ConfigError(f"--output-loss must be one of {', '.join(OUTPUT_LOSSES)} (got {self.output_loss!r}).")
         if self.discriminator not in DISCRIMINATORS:
@@ -94,7 +102,7 @@ class FinetuneConfig:
 
     def settings(self) -> StudentSettings:
         return StudentSettings(lr=self.lr, betas=tuple(self.betas), batch_size=self.batch_size, seed=self.seed,
-                               ema=self.ema)
+                               ema=self.ema, adversarial=self.adversarial, schedule=self.lr_schedule)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(lr=self.lr, betas=self.betas, batch_size=self.batch_size, device=self.device)
@@ -207,6 +215,7 @@ def _loop(cfg, ws, cancel, tuner: Finetuner, src: StudentSource, probe, keeper, 
         if cancel.cancelled:
             return "cancelled"
         t0 = time.perf_counter()
+        tuner.set_progress(tuner.step / cfg.steps)
         values = tuner.train_step()
         values["samples_per_s"] = cfg.batch_size / max(1e-9, time.perf_counter() - t0)
         rate, eta = meter.update(tuner.step)
@@ -224,7 +233,8 @@ def _loop(cfg, ws, cancel, tuner: Finetuner, src: StudentSource, probe, keeper, 
 def _fields(cfg: FinetuneConfig, src: StudentSource, tuner: Finetuner) -> dict:
     return {"data": src.record.get("data", {}), "seed": cfg.seed, "loss": tuner.loss,
             "pruning": src.record.get("pruning"), "student": src.student,
-            "finetune": {"distill": cfg.distill, "weights": vars(tuner.weights), "discriminator": src.d_kind}}
+            "finetune": {"distill": cfg.distill, "weights": vars(tuner.weights), "discriminator": src.d_kind,
+                         "adversarial": tuner.gan.adversarial, "lr_schedule": cfg.lr_schedule}}
 
 
 def _save_last(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, keeper: BestKeeper) -> str:

@@ -10,6 +10,7 @@ from engine.errors import ConfigError
 CHANNEL_METHODS = ("channel-l1", "channel-l2", "channel-bn", "channel-random")  # Taylor needs gradients per try
 DISCRIMINATORS = ("teacher", "match")
 ALLOCATIONS = ("uniform", "sensitivity")
+LR_SCHEDULES = ("constant", "cosine")  # engine.distill.trainer's (this module stays free of torch for the CLI)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class CompressConfig:
     probe_samples: int = 5000
     batch_size: int = 64
     lr: float = 2e-4
+    adversarial: float = 1.0  # weight of D's verdict in G's loss; 0 = distillation alone (no D step)
+    lr_schedule: str = "constant"  # constant | cosine (decays to 0 over each candidate's share of the budget)
+    distill_output: float = 1.0  # the fine-tune stage's terms, 0 turns one off
+    distill_features: float = 1.0
+    distill_perceptual: float = 1.0
     device: str = "auto"
     seed: int = 0
 
@@ -58,5 +64,12 @@ class CompressConfig:
             v = getattr(self, name)
             if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a whole number above 0 (got {v!r}).")
+        for name in ("adversarial", "distill_output", "distill_features", "distill_perceptual"):
+            v = getattr(self, name)
+            if not (number(v) and 0 <= v <= 100):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a number from 0 to 100 (got {v!r}); "
+                                  "0 turns it off.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r}).")
         if not (number(self.lr) and self.lr > 0):
             raise ConfigError(f"--lr must be a number above 0 (got {self.lr!r}).")

@@ -6,6 +6,7 @@ structural pruning removed. The fine-tune stage and the iterative pruning schedu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -25,9 +26,11 @@ from engine.distill.terms import (
 )
 from engine.ema import frozen_copy, update_ema
 from engine.errors import TrainingDiverged
-from engine.gan_step import BatchSampler, GanStep, all_finite, zero_masks
+from engine.gan_step import BatchSampler, GanStep, all_finite, apply_masks, zero_masks
 from engine.optim import make_optimizer
 from engine.prune.layers import prunable_layers
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class StudentSettings:
     seed: int = 0
     ema: float = 0.0
     amp: bool = True
+    adversarial: float = 1.0  # weight of the GAN term in G's loss; 0 = pure distillation (D is not trained at all)
+    schedule: str = "constant"  # "cosine": the learning rate decays to 0 over the run (set_progress says where)
+    r1: float = 0.0  # R1 penalty on D's real images (a co-pruned D)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(lr=self.lr, betas=self.betas, batch_size=self.batch_size)
@@ -76,9 +82,13 @@ class Finetuner:
         g_params = list(G.parameters()) + (list(self.adapters.parameters()) if self.adapters is not None else [])
         self.optG, self.optD = make_optimizer(g_params, tc), make_optimizer(D.parameters(), tc)
         # Weight pruning saved plain zeros; without masks the optimizer would grow them back in a few steps.
-        self.gan = GanStep(G, D, self.optG, self.optD, loss, device, amp=settings.amp,
-                           masks_g=zero_masks(G) if keep_zeros else None,
-                           masks_d=zero_masks(D) if keep_zeros else None)
+        # Without a teacher the GAN term is all there is: it keeps its full weight whatever was asked.
+        adversarial = settings.adversarial if self.teacher is not None else 1.0
+        self.masks_g = zero_masks(G) if keep_zeros else []
+        self.gan = GanStep(G, D, self.optG, self.optD, loss, device, amp=settings.amp, masks_g=self.masks_g,
+                           masks_d=zero_masks(D) if keep_zeros else None, r1=settings.r1,
+                           adversarial=adversarial)
+        self.pure = adversarial <= 0
         self.ema = frozen_copy(G) if settings.ema > 0 else None
         self.images = images
         self.sampler = BatchSampler(len(images), settings.batch_size, settings.seed + 1)
@@ -103,7 +113,39 @@ class Finetuner:
             terms["distill_perceptual"] = w.perceptual * self.perceptual(fake, target)
         return terms
 
+    def set_progress(self, fraction: float) -> None:
+        """Where the run is (0 → 1, by steps or by the clock): the cosine schedule sets the learning rate from it."""
+        if self.settings.schedule != "cosine":
+            return
+        lr = self.settings.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, fraction))))
+        for opt in (self.optG, self.optD):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def _distill_step(self) -> dict[str, float]:
+        """G against the teacher alone: no D, no real images (about half the work of a GAN step)."""
+        self.G.train()
+        z = torch.randn(self.settings.batch_size, self.G.latent_dim, generator=self.noise).to(self.device)
+        terms = self.distill_terms(self.G(z), z)
+        loss = sum(terms.values())
+        if not all_finite(loss):
+            raise TrainingDiverged(f"Fine-tuning diverged at step {self.step + 1} (distillation loss "
+                                   f"{loss.item():.3g}); lower the learning rate (now {self.settings.lr}).")
+        self.optG.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optG.step()
+        apply_masks(self.masks_g)
+        values = {"loss_g": loss.item(), "distill": loss.item()}
+        values.update({k: v.item() for k, v in terms.items()})
+        return values
+
     def train_step(self) -> dict[str, float]:
+        if self.pure:
+            values = self._distill_step()
+            if self.ema is not None:
+                update_ema(self.ema, self.G, self.settings.ema)
+            self.step += 1
+            return values
         self.G.train(), self.D.train()
         real = to_float(self.images[self.sampler.indices(self.step)]).to(self.device)
         z = torch.randn(real.shape[0], self.G.latent_dim, generator=self.noise).to(self.device)
