@@ -22,7 +22,14 @@ from engine.devices import pick_device
 from engine.distill import OUTPUT_LOSSES, DistillWeights
 from engine.distill.probe import BestKeeper, FidProbe
 from engine.distill.students import DISCRIMINATORS, StudentSource, build_student
-from engine.distill.trainer import LR_SCHEDULES, Finetuner, StudentSettings
+from engine.distill.trainer import (
+    DEFAULT_ADVERSARIAL,
+    DEFAULT_LR,
+    DEFAULT_SCHEDULE,
+    LR_SCHEDULES,
+    Finetuner,
+    StudentSettings,
+)
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.grids import sample_grid
@@ -52,11 +59,11 @@ class FinetuneConfig:
     output_loss: str = "l1"  # l1 | mse
     discriminator: str = "pruned"  # pruned (as the prune stage saved it) | teacher | match (co-pruned to G's share)
     student_widths: tuple[int, ...] | None = None  # a slim G of these widths trained from scratch by distillation
-    adversarial: float = 1.0  # weight of the GAN term (D's verdict) in G's loss; 0 = pure distillation, no D step
-    lr_schedule: str = "constant"  # constant | cosine (decays to 0 at the last step)
+    adversarial: float = DEFAULT_ADVERSARIAL  # weight of D's verdict in G's loss; 0 = distillation alone
+    lr_schedule: str = DEFAULT_SCHEDULE  # constant | cosine (decays to 0 at the last step)
     probe_every: int = 250  # quick FID on held-out latents; the best probed step is the one kept
     probe_samples: int = 1000  # 0 turns the probe off (the last step is kept)
-    lr: float = 2e-4
+    lr: float = DEFAULT_LR  # for distillation alone; with the GAN term on, 2e-4 (the training default) is safer
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 64
     loss: str | None = None  # None: the loss the model was trained with
@@ -134,6 +141,9 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     tuner = Finetuner(src.G, src.D, teacher, data.images, cfg.settings(), cfg.weights(), loss, device,
                       perceptual_net=feature_net, step=int(resume["step"]) if resume else 0,
                       keep_zeros=src.weight_pruned)
+    if tuner.gan.adversarial > 0 and not tuner.pure and cfg.lr > 1e-3:
+        yield Log("warning", f"The GAN term is on with lr {cfg.lr:g}, a rate meant for distillation alone; "
+                             "if the losses jump about, use --lr 2e-4.")
     if cfg.weights().perceptual > 0 and tuner.weights.perceptual == 0:
         yield Log("warning", "No feature classifier for these data; the perceptual term is off.")
     keeper = BestKeeper()

@@ -47,7 +47,7 @@ class CompressPage(Page):
                                                              ("Per layer, from a sensitivity scan", "sensitivity")],
                                                             "uniform"),
                    "Which layers lose channels. The same share everywhere measured better after distillation.")
-        self.field(f, "adversarial", "Discriminator weight", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
+        self.field(f, "adversarial", "Discriminator weight", self.dspin(0.0, 100.0, 0.0, 0.1, 2),
                    "How much a discriminator's verdict counts next to the teacher while each candidate learns. "
                    "0 = from the teacher alone (measured best, and about twice as many steps in the same time).")
         self.field(f, "discriminator", "Discriminator", self.combo([("The dense model's, full size", "teacher"),

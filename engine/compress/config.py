@@ -31,9 +31,11 @@ class CompressConfig:
     # judged at 1,000 accepted a student that is +17 % at 5,000 (bench/results/compress_probe1000.json).
     probe_samples: int = 5000
     batch_size: int = 64
-    lr: float = 2e-4
-    adversarial: float = 1.0  # weight of D's verdict in G's loss; 0 = distillation alone (no D step)
-    lr_schedule: str = "constant"  # constant | cosine (decays to 0 over each candidate's share of the budget)
+    # The recipe of engine.distill.trainer (bench/results/distill_recipe.json): distillation alone, lr 4e-3 decaying
+    # to 0 (cosine) over each candidate's share of the budget. Repeated here: this module stays free of torch.
+    lr: float = 4e-3
+    adversarial: float = 0.0  # weight of D's verdict in G's loss; 0 = distillation alone (no D step)
+    lr_schedule: str = "cosine"  # constant | cosine
     distill_output: float = 1.0  # the fine-tune stage's terms, 0 turns one off
     distill_features: float = 1.0
     distill_perceptual: float = 1.0

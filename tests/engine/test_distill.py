@@ -159,14 +159,17 @@ def test_pure_distillation_trains_g_from_the_teacher_alone_and_never_steps_d():
 
 
 def test_the_cosine_schedule_decays_the_learning_rate_to_zero_and_constant_leaves_it():
-    tuner = _tuner(DistillWeights(1.0, 0.0, 0.0))
-    cosine = Finetuner(*_pair((8, 4)), _pair((32, 16))[0], tuner.images,
-                       StudentSettings(batch_size=8, lr=1e-3, schedule="cosine"), DistillWeights(1.0, 0.0, 0.0),
-                       "bce", torch.device("cpu"))
+    teacher, images = _pair((32, 16))[0], torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
+
+    def tuner_with(schedule: str) -> Finetuner:
+        return Finetuner(*_pair((8, 4)), teacher, images, StudentSettings(batch_size=8, lr=1e-3, schedule=schedule),
+                         DistillWeights(1.0, 0.0, 0.0), "bce", torch.device("cpu"))
+    cosine, tuner = tuner_with("cosine"), tuner_with("constant")
     lrs = []
     for fraction in (0.0, 0.5, 1.0):
         cosine.set_progress(fraction)
         tuner.set_progress(fraction)
         lrs.append((cosine.optG.param_groups[0]["lr"], tuner.optG.param_groups[0]["lr"]))
     assert [round(c, 9) for c, _ in lrs] == [1e-3, 5e-4, 0.0]
-    assert {t for _, t in lrs} == {tuner.settings.lr}
+    assert {t for _, t in lrs} == {1e-3}
+    assert StudentSettings().schedule == "cosine" and StudentSettings().adversarial == 0.0  # the measured recipe
