@@ -12,7 +12,14 @@ latent seeds, mean ± std) for teacher and student.
     .venv/bin/python bench/distill_recipe.py --students pruned:4 pruned:20 --recipes gan pure --steps 1500
     .venv/bin/python bench/distill_recipe.py --students pruned:20 --recipes pure --steps 20000 --confirm
 
-Appends one JSON line per run to `--out` (default bench/results/distill_recipe_runs.jsonl).
+Every run lands in `--out` (default bench/results/distill_recipe.json). The runs in that file came from:
+
+    --students pruned:4 pruned:20 --recipes pure gan --steps 1200 --probe-every 200          # the diagnosis
+    --students pruned:20 --recipes pure_lr1e-3_cos pure_lr5e-4_cos pure_lr2e-3_cos pure_lr4e-3_cos --steps 1200
+    --students pruned:20 --recipes gan_adv0.1_lr1e-3_cos gan_match_r1 --steps 600 --probe-every 200
+    --students pruned:4 slim:51,25 --recipes pure_lr4e-3_cos --steps 1200 --probe-every 200
+    --students pruned:20 --recipes pure_lr4e-3_cos --steps 15000 --probe-every 500 --confirm  # the long run
+    --teacher mlp --students pruned:8 --recipes pure_lr4e-3_cos --steps 3000 --probe-every 500 --confirm
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from engine.metrics.quality import fid_from_features  # noqa: E402
 from engine.models import build_generator, discriminator_from_checkpoint, generator_from_checkpoint  # noqa: E402
 from engine.pipeline import load_bundled_checkpoint  # noqa: E402
 from engine.prune.sensitivity import model_macs  # noqa: E402
+from engine.workspace import atomic_write_json  # noqa: E402
 
 TEACHERS = {"dcgan": "dcgan-mnist5k.pt", "mlp": "mlp-mnist5k.pt"}  # bundled in resources/models
 BASE = dict(adversarial=1.0, lr=2e-4, schedule="constant", output=1.0, features=1.0, perceptual=1.0,
@@ -148,6 +156,24 @@ def run(args, kind: str, name: str, ckpt, teacher, images, net, probe, teacher_f
     return row
 
 
+PROTOCOL = ("Teacher: a bundled pretrained GAN. Student: the teacher pruned (channel-L1, one share of every hidden "
+            "layer) to R x fewer G MACs ('pruned:R'), or a slim G of the given widths from scratch ('slim:W1,W2'). "
+            "Each recipe trains it with engine.distill.trainer.Finetuner for `steps` steps on one torch thread "
+            "(2-core machine shared with other jobs); `curve` is the probe FID (probe_n held-out latents vs as many "
+            "real images, bundled digit-classifier features) every probe_every steps, `ratio` = FID / the "
+            "teacher's on the same latents; best_* is the step the product would keep. `confirm` scores that step "
+            "by the issue's protocol: 5,000 generated vs 5,000 real, 3 latent seeds, mean and std.")
+
+
+def record(path: Path, row: dict) -> None:
+    """Add `row` to the JSON at `path`, replacing a run of the same teacher, student, recipe, steps and seed."""
+    key = ("teacher", "student", "recipe", "steps", "seed")
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    runs = [r for r in doc.get("runs", []) if tuple(r.get(k) for k in key) != tuple(row.get(k) for k in key)]
+    doc = {"protocol": PROTOCOL, "recipes": RECIPES, "base": BASE, **doc, "runs": runs + [row]}
+    atomic_write_json(path, doc)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher", choices=sorted(TEACHERS), default="dcgan")
@@ -159,7 +185,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--confirm", action="store_true", help="score the kept step at 5,000 vs 5,000, 3 seeds")
     ap.add_argument("--save", default="", help="save the last run's kept G here (spec + state_dict)")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "distill_recipe_runs.jsonl"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "distill_recipe.json"),
+                    help="JSON that gathers every run (a run with the same teacher, student, recipe, steps and seed "
+                         "replaces the earlier one)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     ckpt = load_bundled_checkpoint(TEACHERS[args.teacher])
@@ -181,8 +209,7 @@ def main() -> None:
                        when=time.strftime("%Y-%m-%dT%H:%M:%S"))
             if args.confirm:
                 row["teacher_confirm"] = [round(v, 3) for v in args.teacher_confirm]
-            with open(args.out, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            record(Path(args.out), row)
             print(f"{kind} {name}: best FID {row['best_fid']} ({row['best_ratio']}x) at step {row['best_step']}, "
                   f"{row['s_per_step']} s/step", flush=True)
 
