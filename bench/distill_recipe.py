@@ -68,6 +68,8 @@ RECIPES = {  # name -> changes to BASE (BASE is today's compress recipe)
     "pure": dict(adversarial=0.0),
     "pure_lr2e-3_cos": dict(adversarial=0.0, lr=2e-3, schedule="cosine"),
     "pure_lr4e-3_cos": dict(adversarial=0.0, lr=4e-3, schedule="cosine"),
+    "pure_lr4e-3_cos_nofeat": dict(adversarial=0.0, lr=4e-3, schedule="cosine", features=0.0),
+    "pure_lr4e-3_cos_outonly": dict(adversarial=0.0, lr=4e-3, schedule="cosine", features=0.0, perceptual=0.0),
     "pure_lr1e-3_cos_b128": dict(adversarial=0.0, lr=1e-3, schedule="cosine", batch=128),
     "pure_lr1e-3_cos_b32": dict(adversarial=0.0, lr=1e-3, schedule="cosine", batch=32),
     "pure_lr1e-3_cos_w10": dict(adversarial=0.0, lr=1e-3, schedule="cosine", output=10.0, features=10.0,

@@ -53,8 +53,8 @@ class CompressPage(Page):
         self.field(f, "discriminator", "Discriminator", self.combo([("The dense model's, full size", "teacher"),
                                                                     ("Cut to the generator's share", "match")],
                                                                    "teacher"),
-                   "What judges the small generator's images. The dense model's own measured best; cutting it to the "
-                   "generator's share is the other choice (GCC).")
+                   "What judges the small generator's images when the discriminator weight is above 0. The dense "
+                   "model's own measured best; cutting it to the generator's share is the other choice (GCC).")
         self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
                                                       ("CUDA GPU", "cuda")], "auto"), "Where to train.")
         self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0), "Fixes all randomness of this run.")
