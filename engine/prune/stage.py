@@ -21,6 +21,7 @@ from engine.errors import ConfigError
 from engine.events import Artifact, Cancelled, CancelToken, Event, Log, Metrics, Progress, Samples
 from engine.grids import sample_grid
 from engine.images import save_png
+from engine.tasks import DEFAULT_TASK
 from engine.inputs import load_teacher, workspace_images
 from engine.latents import fixed_latents
 from engine.models import build_discriminator, build_generator, discriminator_from_checkpoint
@@ -101,7 +102,7 @@ class _Run:
         settings = StudentSettings(lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
         tuner = Finetuner(self.G, self.D, self.teachers["g"], self._data.images, settings,
                           DistillWeights().scaled(cfg.distill), self.dense.get("loss") or "bce", device,
-                          perceptual_net=self._feature_net)
+                          perceptual_net=self._feature_net, labels=self._data.labels)
         try:
             while tuner.step < steps:
                 self.cancel.raise_if_cancelled()
@@ -218,7 +219,8 @@ def _schedule(cfg: PruneConfig, run: _Run, passed: dict, selected: dict, amounts
             keep_step_k(0)
         yield from run.finetune(steps, keep_step_k)
         run.ws.save_checkpoint("rewind", {"arch": {"generator": run.G.spec(), "discriminator": run.D.spec()},
-                                          "step": cfg.rewind_step, "layers": theta})
+                                          "step": cfg.rewind_step, "layers": theta,
+                                          "task": getattr(run.G, "task", DEFAULT_TASK)})
         yield Log("info", f"Lottery ticket: kept the weights at step {cfg.rewind_step} (checkpoints/rewind.pt).")
     schedule = {r: _per_round(amounts[r], cfg.rounds) for r in cfg.target}
     done: dict[str, object] = {r: 0.0 if not isinstance(amounts[r], dict) else {} for r in cfg.target}
