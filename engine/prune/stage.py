@@ -21,7 +21,6 @@ from engine.errors import ConfigError
 from engine.events import Artifact, Cancelled, CancelToken, Event, Log, Metrics, Progress, Samples
 from engine.grids import sample_grid
 from engine.images import save_png
-from engine.tasks import DEFAULT_TASK
 from engine.inputs import load_teacher, workspace_images
 from engine.latents import fixed_latents
 from engine.models import build_discriminator, build_generator, discriminator_from_checkpoint
@@ -33,6 +32,7 @@ from engine.prune.sensitivity import DEFAULT_AMOUNTS, allocate, model_macs, scan
 from engine.prune.structured import prune_channels
 from engine.prune.teacher import psnr_for_json, teacher_psnr
 from engine.prune.unstructured import make_permanent, prune_weights, sparsity
+from engine.tasks import DEFAULT_TASK
 from engine.workspace import Workspace
 
 CHECKPOINT = "pruned"
