@@ -22,16 +22,16 @@ from engine.ondevice import GeneratorModel, OnDeviceError
 from engine.prune import PruneConfig, run_prune
 from engine.train import run_train
 from engine.workspace import Workspace
-from tests.conditional_workspace import conditional_config, conditional_dense_workspace, exported_conditional
+from tests.conditional_workspace import conditional_config, conditional_dense_workspace
 
 
 def _drain(events):
     return list(events)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return exported_conditional(tmp_path_factory.mktemp("cond") / "ws")
+@pytest.fixture
+def exported(conditional_export):
+    return conditional_export
 
 
 def test_training_records_the_task_and_the_classes_and_resume_keeps_them(tmp_path):
