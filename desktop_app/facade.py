@@ -124,6 +124,12 @@ class EngineFacade:
         return {"data": dataclasses.asdict(cfg.data), "model": dataclasses.asdict(cfg.model),
                 "train": dataclasses.asdict(cfg.train)}
 
+    def task_choices(self) -> list[tuple[str, str, str]]:
+        """(title, name, one-sentence help) of every task the engine knows (engine/tasks.py), in its order."""
+        from engine.tasks import TASKS
+
+        return [(t.title, t.name, t.help) for t in TASKS.values()]
+
     def has_trained_model(self, ws) -> bool:
         return _has_checkpoint(ws, _entry(ws, "train"))
 
@@ -162,6 +168,7 @@ class EngineFacade:
         from engine.config import DataConfig
 
         values = dict(values)
+        values.pop("task", None)  # chosen on the Data page, but a model setting: the Train page sends it
         if values.get("dataset") == "folder":
             values["dataset"] = f"folder:{values.get('folder', '')}"
         return _replace(DataConfig, values)
@@ -338,13 +345,24 @@ class EngineFacade:
         except OnDeviceError as e:
             raise UserError(str(e)) from None
 
-    def sample_grid(self, model, n: int, seed: int, nrow: int = 8):
+    def sample_grid(self, model, n: int, seed: int, nrow: int = 8, label: int | None = None):
+        """n images in rows of nrow; a conditional model draws class `label`, or each class in turn when None."""
+        from engine.ondevice import OnDeviceError, grid
+
+        try:
+            return grid(model.sample(n, seed, label), nrow=nrow)
+        except OnDeviceError as e:
+            raise UserError(str(e)) from None
+
+    def class_grid(self, model, per_class: int, seed: int):
+        """A conditional model's grid: one row per class, per_class images each, the same latents in every row."""
         from engine.ondevice import grid
 
-        return grid(model.sample(n, seed), nrow=nrow)
+        return grid(model.class_rows(per_class, seed), nrow=per_class)
 
-    def interpolate(self, model, steps: int, seed: int):
-        return model.interpolate(steps, seed)
+    def interpolate(self, model, steps: int, seed: int, label: int | None = None):
+        """A latent walk; a conditional model walks within class `label` (the first class when None or -1)."""
+        return model.interpolate(steps, seed, label if label is not None and label >= 0 else None)
 
 
 def _entry(ws, stage: str) -> dict:

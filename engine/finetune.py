@@ -26,10 +26,9 @@ from engine.distill.students import DISCRIMINATORS, StudentSource, build_student
 from engine.distill.trainer import Finetuner, StudentSettings
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
-from engine.grids import sample_grid
+from engine.grids import grid_inputs, sample_grid
 from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
-from engine.latents import fixed_latents
 from engine.metrics.feature_cache import prepare_feature_net
 from engine.optim import apply_hyperparameters
 from engine.stage_runner import recorded
@@ -128,7 +127,7 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     torch.manual_seed(cfg.seed)
     tuner = Finetuner(src.G, src.D, teacher, data.images, cfg.settings(), cfg.weights(), loss, device,
                       perceptual_net=feature_net, step=int(resume["step"]) if resume else 0,
-                      keep_zeros=src.weight_pruned)
+                      keep_zeros=src.weight_pruned, labels=data.labels)
     if cfg.weights().perceptual > 0 and tuner.weights.perceptual == 0:
         yield Log("warning", "No feature classifier for these data; the perceptual term is off.")
     keeper = BestKeeper()
@@ -137,7 +136,7 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         yield Log("info", f"Resuming fine-tuning from step {tuner.step}.")
     probe = FidProbe(feature_net, data.images, src.G.latent_dim, cfg.probe_samples, cfg.seed, device) \
         if feature_net is not None and cfg.probe_samples > 0 else None
-    z_fixed = fixed_latents(GRID_SIZE, src.G.latent_dim, cfg.seed).to(device)
+    z_fixed = grid_inputs(src.G, GRID_SIZE, cfg.seed).to(device)
     yield Samples("finetune", tuner.step, sample_grid(teacher.to(device), z_fixed), label="teacher")
     ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=tuner.step, distill=cfg.distill,
                     weights=vars(cfg.weights()), student=src.kind)

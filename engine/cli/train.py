@@ -6,6 +6,7 @@ import dataclasses
 
 from engine.cli.common import add_workspace_arg, run_registered
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
+from engine.tasks import task_names
 
 
 def register(sub) -> None:
@@ -13,6 +14,8 @@ def register(sub) -> None:
     add_workspace_arg(p)
     p.add_argument("--dataset", help="mnist-5k (bundled), mnist, fashion-mnist, cifar10 or folder:PATH")
     p.add_argument("--arch", help="mlp, dcgan or resnet")
+    p.add_argument("--task", choices=task_names(),
+                   help="unconditional (noise → image, default) or conditional (class → image: labelled data, dcgan)")
     p.add_argument("--steps", type=int, help="total training steps (with --resume: the new total)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int)
@@ -43,7 +46,7 @@ def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
     if args.dataset and args.dataset != base.data.dataset and args.image_size is None:
         data = dataclasses.replace(data, image_size=None)
     return dataclasses.replace(
-        base, data=data, model=_override(base.model, arch=args.arch),
+        base, data=data, model=_override(base.model, arch=args.arch, task=args.task),
         train=_override(base.train, steps=args.steps, device=args.device, seed=args.seed, batch_size=args.batch_size,
                         lr=args.lr, loss=args.loss, optimizer=args.optimizer, ema=args.ema,
                         sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,

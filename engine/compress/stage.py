@@ -171,7 +171,7 @@ def _try(ctx: _Context, reduction: float, seconds: float) -> Iterator[Event]:
     torch.manual_seed(cfg.seed)
     tuner = Finetuner(G, D, ctx.teacher, ctx.data.images,
                       StudentSettings(lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed), DistillWeights(),
-                      ctx.loss, ctx.device, perceptual_net=ctx.net)
+                      ctx.loss, ctx.device, perceptual_net=ctx.net, labels=ctx.data.labels)
     cand = Candidate(reduction, macs=model_macs(G), params=sum(p.numel() for p in G.parameters()),
                      widths=list(G.spec().get("widths") or []), note=how)
     trial = Trial(cand, tuner, BestKeeper(), pruned_state, amounts)

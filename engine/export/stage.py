@@ -88,6 +88,9 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
     ckpt = ws.load_checkpoint(ckpt_path)
     G = generator_from_checkpoint(ckpt)
     meta = {"dataset": (ckpt.get("data") or {}).get("dataset", "unknown"), "pruning": _pruning_summary(ws)}
+    classes = (ckpt.get("data") or {}).get("classes")
+    if getattr(G, "num_classes", 0) and isinstance(classes, list) and len(classes) == G.num_classes:
+        meta["class_names"] = [str(c) for c in classes]  # the sampler and studio name each class
     wanted = list(dict.fromkeys(cfg.precisions))
     subpixel = cfg.subpixel and any(BY_NAME[p].uses_subpixel for p in wanted)
     total, step = 1 + len(wanted) + int(subpixel), 0

@@ -35,6 +35,7 @@ from engine.prune.structured import prune_channels
 from engine.prune.teacher import psnr_for_json, teacher_psnr
 from engine.prune.unstructured import make_permanent, prune_weights, sparsity
 from engine.stage_runner import recorded
+from engine.tasks import DEFAULT_TASK
 from engine.workspace import Workspace
 
 CHECKPOINT = "pruned"
@@ -105,7 +106,7 @@ class _Run:
         settings = StudentSettings(lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
         tuner = Finetuner(self.G, self.D, self.teachers["g"], self._data.images, settings,
                           DistillWeights().scaled(cfg.distill), self.dense.get("loss") or "bce", device,
-                          perceptual_net=self._feature_net)
+                          perceptual_net=self._feature_net, labels=self._data.labels)
         try:
             while tuner.step < steps:
                 self.cancel.raise_if_cancelled()
@@ -239,7 +240,8 @@ def _schedule(cfg: PruneConfig, run: _Run, passed: dict, selected: dict, amounts
             keep_step_k(0)
         yield from run.finetune(steps, keep_step_k)
         run.ws.save_checkpoint("rewind", {"arch": {"generator": run.G.spec(), "discriminator": run.D.spec()},
-                                          "step": cfg.rewind_step, "layers": theta})
+                                          "step": cfg.rewind_step, "layers": theta,
+                                          "task": getattr(run.G, "task", DEFAULT_TASK)})
         yield Log("info", f"Lottery ticket: kept the weights at step {cfg.rewind_step} (checkpoints/rewind.pt).")
     schedule = {r: _per_round(amounts[r], cfg.rounds) for r in cfg.target}
     done: dict[str, object] = {r: 0.0 if not isinstance(amounts[r], dict) else {} for r in cfg.target}
