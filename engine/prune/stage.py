@@ -23,7 +23,12 @@ from engine.grids import sample_grid
 from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
 from engine.latents import fixed_latents
-from engine.models import build_discriminator, build_generator, discriminator_from_checkpoint
+from engine.models import (
+    build_discriminator,
+    build_generator,
+    checkpoint_takes_image,
+    discriminator_from_checkpoint,
+)
 from engine.prune.blocks import remove_blocks
 from engine.prune.config import PruneConfig
 from engine.prune.layers import pick_layers, prunable_layers, resolve_layers, weight_layers
@@ -131,6 +136,11 @@ def run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[
 
 def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     dense, teacher = load_teacher(ws)
+    if checkpoint_takes_image(dense):  # image-to-image (pix2pix) models have their own, one-shot path
+        from engine.i2i.prune import run_prune_images
+
+        yield from run_prune_images(cfg, ws, dense, teacher, cancel)
+        return
     arch = dense["arch"]["generator"]["arch"]
     run = _Run(cfg, ws, dense, teacher, cancel)
     before = {r: {"summary": measure(run.net(r)), "layers": layer_stats(run.net(r))} for r in ("g", "d")}
