@@ -3,7 +3,7 @@ channel-pruned student (≤ 1/8 of the dense MACs) fine-tuned with distillation 
 
 Protocol. Data: the bundled mnist-5k; the test set is every 10th image (500 images), never trained on; inputs are
 the targets downscaled x4 (bicubic with antialiasing, rounded to 8 bits), made once with a fixed seed. The dense
-model is the default U-Net (widths 32-64-128 / 64-32, residual on the bicubic-upscaled input) trained by
+model is the default U-Net (widths 16-32-64 / 32-16, residual on the bicubic-upscaled input) trained by
 `run_train` with adversarial + 100·L1 for `--train-steps` steps at batch 32 (Adam 2e-4), on ONE CPU thread.
 Pruning: `run_prune` with channel-l1 and `--target-macs 0.125` (one amount for every layer, found by bisection;
 torch-pruning's dependency graph keeps the skip concatenations consistent). Fine-tuning: `run_finetune` for

@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.tasks import DEFAULT_TASK, IMAGE_ARCHS, TASKS, image_tasks, takes_image, task_names
 
 DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 LOSSES = ("bce", "hinge")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
-# What a generator takes in (issue 13): noise, noise + a class, or an image (the image-to-image tasks).
-TASKS = ("unconditional", "conditional", "superres", "inpaint", "sketch", "paired")
-IMAGE_TASKS = ("superres", "inpaint", "sketch", "paired")  # the generator takes an image in
-IMAGE_ARCHS = ("unet", "resnet-i2i")  # generators that take an image in
+IMAGE_TASKS = image_tasks()  # the generator takes an image in (pix2pix)
 MAX_SEED = 2**32 - 1  # numpy's and torch's generators both take it; the usual limit for a seed
 
 
@@ -171,7 +169,8 @@ class DataConfig:
 class ModelConfig:
     arch: str = setting("dcgan", note="use mlp, dcgan or resnet; unet or resnet-i2i for image-to-image tasks")
     latent_dim: int = setting(100, min=1, max=4096)
-    task: str = setting("unconditional", choices=TASKS)
+    # what the model does (engine/tasks.py): noise → image, or class → image, ...
+    task: str = setting(DEFAULT_TASK, choices=task_names())
     scale: int = setting(4, choices=(2, 4), note="superres: the output is this many times the input's side")
 
     def validate(self) -> None:
@@ -180,16 +179,16 @@ class ModelConfig:
         check_fields(self, "model")
         if self.arch not in arch_names():
             raise ConfigError(f"Unknown architecture '{self.arch}'; choose one of: {', '.join(arch_names())}.")
-        if self.task in IMAGE_TASKS and self.arch not in IMAGE_ARCHS:
-            raise ConfigError(f"The {self.task} task needs a generator that takes an image in; use --arch "
-                              f"{' or '.join(IMAGE_ARCHS)} (got {self.arch}).")
-        if self.task not in IMAGE_TASKS and self.arch in IMAGE_ARCHS:
+        archs = TASKS[self.task].archs
+        if archs is not None and self.arch not in archs:
+            raise ConfigError(f"The {self.task} task needs --arch {' or '.join(archs)} (got {self.arch}).")
+        if not takes_image(self.task) and self.arch in IMAGE_ARCHS:
             raise ConfigError(f"{self.arch} turns an image into an image; use it with --task "
                               f"{', '.join(IMAGE_TASKS)} (got {self.task}).")
 
     @property
     def takes_image(self) -> bool:
-        return self.task in IMAGE_TASKS
+        return takes_image(self.task)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from engine.cli.common import add_workspace_arg, drive_stage
-from engine.config import IMAGE_ARCHS, IMAGE_TASKS, TASKS, DataConfig, ModelConfig, PipelineConfig, TrainConfig
+from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
 from engine.events import CancelToken
+from engine.tasks import IMAGE_ARCHS, takes_image, task_names
 
 
 def register(sub) -> None:
@@ -15,7 +16,7 @@ def register(sub) -> None:
     p.add_argument("--dataset", help="mnist-5k (bundled), mnist, fashion-mnist, cifar10, folder:PATH or pairs:DIR "
                                      "(DIR/A inputs, DIR/B targets of the same names; with --task paired)")
     p.add_argument("--arch", help="mlp, dcgan or resnet; unet (default) or resnet-i2i for image-to-image tasks")
-    p.add_argument("--task", choices=list(TASKS),
+    p.add_argument("--task", choices=task_names(),
                    help="unconditional (default); superres, inpaint, sketch (pairs made from any image data) or "
                         "paired (with pairs:DIR) train an image-to-image GAN")
     p.add_argument("--scale", type=int, choices=[2, 4], help="superres: output side / input side (4)")
@@ -51,7 +52,7 @@ def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
         data = dataclasses.replace(data, image_size=None)
     task = getattr(args, "task", None)
     arch = args.arch
-    if arch is None and task in IMAGE_TASKS and base.model.arch not in IMAGE_ARCHS:
+    if arch is None and task and takes_image(task) and base.model.arch not in IMAGE_ARCHS:
         arch = IMAGE_ARCHS[0]  # the U-Net: an image task without --arch should not fail on the noise default
     return dataclasses.replace(
         base, data=data, model=_override(base.model, arch=arch, task=task, scale=getattr(args, "scale", None)),

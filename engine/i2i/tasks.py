@@ -15,10 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.config import IMAGE_TASKS
 from engine.data import ImageData, to_float, to_uint8
 from engine.errors import ConfigError, DataError
 from engine.images import make_grid
+from engine.tasks import image_tasks
 
 TEST_EVERY = 10
 PREVIEW = 8  # rows of input → output → target in a preview
@@ -48,7 +48,7 @@ def input_shape(task: str, image_shape: tuple[int, int, int], scale: int = 4,
         if paired_inputs is None:
             raise DataError("The paired task needs pairs:DIR as its data set (A/ inputs, B/ targets).")
         return tuple(int(v) for v in paired_inputs.shape[1:])  # type: ignore[return-value]
-    raise ConfigError(f"{task} is not an image-to-image task; choose one of {', '.join(IMAGE_TASKS)}.")
+    raise ConfigError(f"{task} is not an image-to-image task; choose one of {', '.join(image_tasks())}.")
 
 
 def _as_8bit(x: torch.Tensor) -> torch.Tensor:

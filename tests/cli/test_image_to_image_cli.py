@@ -69,7 +69,7 @@ def test_train_cli_refuses_unmatched_pairs_in_one_line(tmp_path, capsys):
     assert "B/ has a.png with no match in A/" in one_line(capsys)
     assert gan_prune(["train", "-w", str(tmp_path / "ws"), "--task", "superres", "--arch", "dcgan",
                       "--steps", "1"]) == 2
-    assert "use --arch unet or resnet-i2i (got dcgan)" in one_line(capsys)
+    assert "The superres task needs --arch unet or resnet-i2i (got dcgan)" in one_line(capsys)
 
 
 def test_paired_task_trains_from_pairs(tmp_path):
