@@ -378,10 +378,28 @@ class EngineFacade:
 
     # ---- generating with the on-device sampler ----------------------------------------------------------------
     def load_onnx(self, path: str | os.PathLike):
+        """A noise (or class) generator, or an image-to-image model (ImageModel) when the file takes an image."""
         from engine.ondevice import GeneratorModel, OnDeviceError
+        from engine.ondevice_image import ImageModel, open_session, takes_image
 
         try:
-            return GeneratorModel(path)
+            session = open_session(Path(path), None)
+            return ImageModel(path, session=session) if takes_image(session) else GeneratorModel(path)
+        except OnDeviceError as e:
+            raise UserError(str(e)) from None
+
+    def image_to_image(self, model, source: str | os.PathLike):
+        """(before/after grid, how many images, one-line note or None) for an image or a folder of images."""
+        import numpy as np
+
+        from engine.ondevice import OnDeviceError
+        from engine.ondevice_image import before_after, list_inputs
+
+        try:
+            files = list_inputs(source)
+            model.notes.clear()
+            x = np.stack([model.fit(f) for f in files[:64]])  # a grid of 64 rows is already taller than a screen
+            return before_after(x, model.run(x)), len(x), model.note()
         except OnDeviceError as e:
             raise UserError(str(e)) from None
 
