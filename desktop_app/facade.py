@@ -189,6 +189,8 @@ class EngineFacade:
         values = dict(values)
         if values.get("dataset") == "folder":
             values["dataset"] = f"folder:{values.get('folder', '')}"
+        elif values.get("dataset") == "pairs":  # pix2pix pairs: DIR/A inputs, DIR/B targets
+            values["dataset"] = f"pairs:{values.get('folder', '')}"
         return _replace(DataConfig, values)
 
     # ---- jobs: each returns make_events(cancel), run by desktop_app.jobs off the UI thread ----------------------
