@@ -22,7 +22,7 @@ from engine.errors import ConfigError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
 from engine.export.onnx import ort_session, prepare_for_export, save_model_atomic, set_metadata
 from engine.export.precisions import BY_NAME
-from engine.i2i.prune import workspace_pairs
+from engine.inputs import workspace_pairs
 from engine.metrics.quality import psnr
 from engine.workspace import Workspace
 

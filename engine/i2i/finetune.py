@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.checkpoints import save_gan
+from engine.data.image_pairs import PREVIEW, PairSource, preview
 from engine.devices import pick_device
 from engine.distill.probe import BestKeeper
 from engine.distill.terms import FeatureAdapters, FeatureTap, feature_loss
@@ -24,11 +25,9 @@ from engine.ema import frozen_copy
 from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.gan_step import BatchSampler, zero_masks
-from engine.i2i.prune import workspace_pairs
 from engine.i2i.step import Pix2PixStep
-from engine.i2i.tasks import PREVIEW, PairSource, preview
 from engine.images import save_png
-from engine.inputs import workspace_config
+from engine.inputs import workspace_config, workspace_pairs
 from engine.metrics.quality import psnr
 from engine.models import discriminator_from_checkpoint, generator_from_checkpoint
 from engine.optim import make_optimizer

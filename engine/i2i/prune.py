@@ -12,11 +12,11 @@ import torch
 import torch.nn as nn
 
 from engine.checkpoints import save_gan
+from engine.data.image_pairs import PairSource, preview
 from engine.errors import ConfigError
 from engine.events import Artifact, CancelToken, Event, Log, Metrics, Progress, Samples
-from engine.i2i.tasks import PairSource, preview
 from engine.images import save_png
-from engine.inputs import workspace_images
+from engine.inputs import workspace_pairs
 from engine.models import discriminator_from_checkpoint
 from engine.models.unet import make_pair
 from engine.prune.config import PruneConfig
@@ -28,13 +28,6 @@ from engine.prune.unstructured import make_permanent, prune_weights, sparsity
 from engine.workspace import Workspace
 
 CHECKPOINT = "pruned"
-
-
-def workspace_pairs(ws: Workspace, ckpt: dict) -> PairSource:
-    """The (input, target) pairs a checkpoint was trained on: its data set, task and scale."""
-    data = workspace_images(ws, ckpt)
-    meta = ckpt.get("data") or {}
-    return PairSource(data, meta.get("task", "superres"), int(meta.get("scale", 4)))
 
 
 def _widths(model: nn.Module) -> dict[str, dict]:

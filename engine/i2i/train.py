@@ -11,12 +11,12 @@ import torch
 from engine.checkpoints import save_gan
 from engine.config import PipelineConfig
 from engine.data import load_dataset
+from engine.data.image_pairs import PREVIEW, PairSource, preview
 from engine.devices import device_name, pick_device
 from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.gan_step import BatchSampler
 from engine.i2i.step import Pix2PixStep
-from engine.i2i.tasks import PREVIEW, PairSource, preview
 from engine.images import save_png
 from engine.models import build_pair
 from engine.models.unet import image_specs

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
+from engine.data.image_pairs import edges, make_inputs, punch_holes, split
 from engine.errors import ConfigError
 from engine.events import CancelToken
 from engine.export.onnx import read_metadata
 from engine.export.stage import ExportConfig, run_export
 from engine.finetune import FinetuneConfig, run_finetune
-from engine.i2i.tasks import edges, make_inputs, punch_holes, split
 from engine.metrics.evaluate import EvaluateConfig, run_evaluate
 from engine.models import build_generator
 from engine.models.unet import image_specs
