@@ -72,19 +72,24 @@ def main() -> None:
     ap.add_argument("--finetune-steps", type=int, default=600)
     ap.add_argument("--time-budget", type=float, default=20.0, help="CPU minutes (one core) for the whole run")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workspace", default=None, help="keep the project here (default: a temporary folder); a "
+                                                      "finished training there is reused")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "superres.json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     start, cpu_start = time.perf_counter(), time.process_time()
     budget = args.time_budget * 60
     with tempfile.TemporaryDirectory(prefix="superres-bench-") as tmp:
-        ws = Workspace(tmp)
+        ws = Workspace(args.workspace or tmp)
         cfg = PipelineConfig(DataConfig("mnist-5k"), ModelConfig(arch="unet", task="superres", scale=4),
                              TrainConfig(steps=args.train_steps, batch_size=32, seed=args.seed, sample_every=500,
                                          checkpoint_every=10_000, threads=1))
         cfg.validate()
         save_config(ws, cfg)
-        _drive("train", ws, lambda c: run_train(cfg, ws, c), deadline=cpu_start + 0.7 * budget)
+        if (ws.stage("train") or {}).get("status") == "done":
+            print(f"  train: reusing the finished training in {ws.root}", flush=True)
+        else:
+            _drive("train", ws, lambda c: run_train(cfg, ws, c), deadline=cpu_start + 0.7 * budget)
         trained_steps = ws.stage("train")["step"]
         prune = PruneConfig(method="channel-l1", target_macs=0.125, seed=args.seed)
         _drive("prune", ws, lambda c: run_prune(prune, ws, c))
