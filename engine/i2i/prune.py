@@ -47,47 +47,68 @@ def amount_for_macs(G: nn.Module, method: str, target: float, round_to: int | No
     return round(hi, 4)
 
 
-def run_prune_images(cfg: PruneConfig, ws: Workspace, dense: dict, teacher: nn.Module,
-                     cancel: CancelToken) -> Iterator[Event]:
+def _inputs(src: PairSource, teacher: nn.Module, seed: int) -> dict[str, torch.Tensor]:
+    """Fixed task inputs for Taylor scores: G's from the training pairs, D's as (input, teacher output) pairs."""
+    inputs, _ = src.fixed("train", 16, seed)
+    with torch.no_grad():
+        return {"g": inputs, "d": make_pair(inputs, teacher(inputs))}
+
+
+def prune_networks(cfg: PruneConfig, nets: dict[str, nn.Module], teachers: dict[str, nn.Module],
+                   taylor: dict[str, torch.Tensor]) -> tuple[dict[str, float], list[str]]:
+    """Prune nets["g"] / nets["d"] in place as cfg says (one shot); returns (amount per network, notes)."""
     if cfg.method == "block" or cfg.schedule != "oneshot":
         raise ConfigError("Image-to-image models prune in one shot with a channel or weight method; use "
                           "--schedule oneshot and fine-tune afterwards with 'gan-prune finetune'.")
-    t0 = time.perf_counter()
-    src = workspace_pairs(ws, dense)
-    inputs, _ = src.fixed("train", 16, cfg.seed)
-    G, D = copy.deepcopy(teacher).train(), discriminator_from_checkpoint(dense).train()
-    teachers = {"g": teacher.eval(), "d": copy.deepcopy(D).eval()}
-    nets = {"g": G, "d": D}
-    with torch.no_grad():
-        taylor = {"g": inputs, "d": make_pair(inputs, teacher(inputs))}
-    before = {r: {"macs": model_macs(m), "params": sum(p.numel() for p in m.parameters()), "layers": _widths(m)}
-              for r, m in nets.items()}
-    ws.update_stage("prune", status="running", method=cfg.method)
+    G, D = nets["g"], nets["d"]
+    widths_before = {n: m.out_channels for n, m in prunable_layers(G, True)}
     amounts: dict[str, float] = {r: float(cfg.amount) for r in cfg.target}
+    notes: list[str] = []
     if cfg.target_macs is not None:
         amounts["g"] = amount_for_macs(G, cfg.method, cfg.target_macs, cfg.round_to)
-        yield Log("info", f"--target-macs {cfg.target_macs}: {amounts['g']:.1%} of every G layer's channels.")
+        notes.append(f"--target-macs {cfg.target_macs}: {amounts['g']:.1%} of every G layer's channels.")
     selected = resolve_layers({r: nets[r] for r in cfg.target}, list(cfg.layers) if cfg.layers else None,
                               cfg.structural)
-    yield Progress("prune", 0, 1, message=f"{cfg.method} oneshot")
-    notes: list[str] = []
     for role in cfg.target:
-        cancel.raise_if_cancelled()
         if cfg.structural:
             notes += prune_channels(nets[role], cfg.method, amounts[role], cfg.scope, cfg.round_to,
                                     selected[role] if cfg.layers else None, teachers[role], taylor[role], cfg.seed)
         else:
             prune_weights(selected[role], cfg.method, amounts[role], cfg.scope, cfg.seed)
     if cfg.structural and cfg.match_d and "d" not in cfg.target:
-        lost = 1 - sum(m.out_channels for _, m in prunable_layers(G, True)) / \
-            sum(before["g"]["layers"][n]["width"] for n, _ in prunable_layers(G, True))
+        lost = 1 - sum(m.out_channels for _, m in prunable_layers(G, True)) / sum(widths_before.values())
         prune_channels(D, cfg.method, lost)
         amounts["d"] = round(lost, 4)
-    yield Progress("prune", 1, 1, message="pruned")
-    for note in dict.fromkeys(notes):
-        yield Log("warning", note)
     make_permanent(G)
     make_permanent(D)
+    return amounts, notes
+
+
+def preview_images(cfg: PruneConfig, ws: Workspace, dense: dict, teacher: nn.Module) -> dict[str, nn.Module]:
+    """G and D as the stage would prune them, on copies (the studio's preview); nothing is saved."""
+    if ws is None:
+        raise ConfigError("Previewing the pruning of an image-to-image model needs its project (for its inputs).")
+    nets = {"g": copy.deepcopy(teacher).train(), "d": discriminator_from_checkpoint(dense).train()}
+    teachers = {"g": teacher.eval(), "d": copy.deepcopy(nets["d"]).eval()}
+    prune_networks(cfg, nets, teachers, _inputs(workspace_pairs(ws, dense), teacher, cfg.seed))
+    return {r: m.eval() for r, m in nets.items()}
+
+
+def run_prune_images(cfg: PruneConfig, ws: Workspace, dense: dict, teacher: nn.Module,
+                     cancel: CancelToken) -> Iterator[Event]:
+    t0 = time.perf_counter()
+    src = workspace_pairs(ws, dense)
+    nets = {"g": copy.deepcopy(teacher).train(), "d": discriminator_from_checkpoint(dense).train()}
+    teachers = {"g": teacher.eval(), "d": copy.deepcopy(nets["d"]).eval()}
+    before = {r: {"macs": model_macs(m), "params": sum(p.numel() for p in m.parameters()), "layers": _widths(m)}
+              for r, m in nets.items()}
+    ws.update_stage("prune", status="running", method=cfg.method)
+    yield Progress("prune", 0, 1, message=f"{cfg.method} oneshot")
+    cancel.raise_if_cancelled()
+    amounts, notes = prune_networks(cfg, nets, teachers, _inputs(src, teacher, cfg.seed))
+    yield Progress("prune", 1, 1, message="pruned")
+    for note in dict.fromkeys(notes):
+        yield Log("info" if note.startswith("--target-macs") else "warning", note)
     yield from _save(cfg, ws, dense, src, nets, teachers["g"], before, amounts, time.perf_counter() - t0)
 
 
