@@ -37,6 +37,7 @@ from engine.grids import grid_inputs, sample_grid
 from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
 from engine.metrics.feature_cache import prepare_feature_net
+from engine.models import checkpoint_takes_image
 from engine.optim import apply_hyperparameters
 from engine.stage_runner import recorded
 from engine.workspace import Workspace
@@ -126,6 +127,11 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         raise WorkspaceError(f"No pruned model in {ws.root} (checkpoints/pruned.pt is missing); run 'gan-prune "
                              "prune' first, or give --student-widths to train a slim student from scratch.")
     dense, teacher = load_teacher(ws)
+    if checkpoint_takes_image(dense):  # image-to-image (pix2pix) students learn from pairs, not latents
+        from engine.i2i.finetune import run_finetune_images
+
+        yield from run_finetune_images(cfg, ws, dense, teacher, cancel)
+        return
     src = build_student(ws, cfg, dense)
     resume = _load_resume(ws, cfg, src) if cfg.resume else None
     if cfg.resume and resume is None:

@@ -65,6 +65,9 @@ class _Context:
         self.deadline = started + cfg.time_budget * 60 * 0.97 - 3
         self.device, self.device_note = pick_device(cfg.device)
         self.dense, teacher = load_teacher(ws)
+        if not hasattr(teacher, "latent_dim"):  # its search scores FID on held-out latents
+            raise ConfigError("compress searches noise generators; for an image-to-image model use 'gan-prune prune "
+                              "--target-macs R' and 'gan-prune finetune'.")
         self.teacher = teacher.eval()
         self.data = workspace_images(ws, self.dense)
         self.loss = self.dense.get("loss") or "bce"
