@@ -16,22 +16,31 @@ from dataclasses import dataclass
 
 import torch
 
+from engine import stages
 from engine.checkpoints import save_gan
 from engine.config import TrainConfig, check_fields
 from engine.devices import pick_device
 from engine.distill import OUTPUT_LOSSES, DistillWeights
 from engine.distill.probe import BestKeeper, FidProbe
 from engine.distill.students import DISCRIMINATORS, StudentSource, build_student
-from engine.distill.trainer import Finetuner, StudentSettings
+from engine.distill.trainer import (
+    DEFAULT_ADVERSARIAL,
+    DEFAULT_LR,
+    DEFAULT_SCHEDULE,
+    LR_SCHEDULES,
+    Finetuner,
+    StudentSettings,
+)
 from engine.distributed import current
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
-from engine.grids import sample_grid
+from engine.grids import grid_inputs, sample_grid
 from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
-from engine.latents import fixed_latents
 from engine.metrics.feature_cache import prepare_feature_net
+from engine.models import checkpoint_takes_image
 from engine.optim import apply_hyperparameters
+from engine.stage_runner import recorded
 from engine.workspace import Workspace
 
 CHECKPOINT = "finetuned"
@@ -53,9 +62,11 @@ class FinetuneConfig:
     output_loss: str = "l1"  # l1 | mse
     discriminator: str = "pruned"  # pruned (as the prune stage saved it) | teacher | match (co-pruned to G's share)
     student_widths: tuple[int, ...] | None = None  # a slim G of these widths trained from scratch by distillation
+    adversarial: float = DEFAULT_ADVERSARIAL  # weight of D's verdict in G's loss; 0 = distillation alone
+    lr_schedule: str = DEFAULT_SCHEDULE  # constant | cosine (decays to 0 at the last step)
     probe_every: int = 250  # quick FID on held-out latents; the best probed step is the one kept
     probe_samples: int = 1000  # 0 turns the probe off (the last step is kept)
-    lr: float = 2e-4
+    lr: float = DEFAULT_LR  # for distillation alone; with the GAN term on, 2e-4 (the training default) is safer
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 64
     loss: str | None = None  # None: the loss the model was trained with
@@ -75,6 +86,12 @@ class FinetuneConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more (got {v!r}); 0 turns it off.")
+        if not isinstance(self.adversarial, (int, float)) or isinstance(self.adversarial, bool) \
+                or not 0 <= self.adversarial <= 100:
+            raise ConfigError(f"--adversarial must be a number from 0 to 100 (got {self.adversarial!r}); 0 trains "
+                              "by distillation alone.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r}).")
         if self.output_loss not in OUTPUT_LOSSES:
             raise ConfigError(f"--output-loss must be one of {', '.join(OUTPUT_LOSSES)} (got {self.output_loss!r}).")
         if self.discriminator not in DISCRIMINATORS:
@@ -95,12 +112,13 @@ class FinetuneConfig:
 
     def settings(self) -> StudentSettings:
         return StudentSettings(lr=self.lr, betas=tuple(self.betas), batch_size=self.batch_size, seed=self.seed,
-                               ema=self.ema)
+                               ema=self.ema, adversarial=self.adversarial, schedule=self.lr_schedule)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(lr=self.lr, betas=self.betas, batch_size=self.batch_size, device=self.device)
 
 
+@recorded("finetune")
 def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
     ctx = current()  # one process, or this process's place in a torchrun group (rank 0 alone writes)
@@ -113,6 +131,14 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         raise WorkspaceError(f"No pruned model in {ws.root} (checkpoints/pruned.pt is missing); run 'gan-prune "
                              "prune' first, or give --student-widths to train a slim student from scratch.")
     dense, teacher = load_teacher(ws)
+    if checkpoint_takes_image(dense) and ctx.distributed:
+        raise ConfigError("Image-to-image models fine-tune on one process for now; run without --nproc-per-node/"
+                          "--nnodes (or [distributed]).")
+    if checkpoint_takes_image(dense):  # image-to-image (pix2pix) students learn from pairs, not latents
+        from engine.i2i.finetune import run_finetune_images
+
+        yield from run_finetune_images(cfg, ws, dense, teacher, cancel)
+        return
     src = build_student(ws, cfg, dense)
     resume = _load_resume(ws, cfg, src) if cfg.resume else None
     if cfg.resume and resume is None:
@@ -131,7 +157,10 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     torch.manual_seed(cfg.seed)
     tuner = Finetuner(src.G, src.D, teacher, data.images, cfg.settings(), cfg.weights(), loss, device,
                       perceptual_net=feature_net, step=int(resume["step"]) if resume else 0,
-                      keep_zeros=src.weight_pruned)
+                      keep_zeros=src.weight_pruned, labels=data.labels)
+    if tuner.gan.adversarial > 0 and not tuner.pure and cfg.lr > 1e-3:
+        yield Log("warning", f"The GAN term is on with lr {cfg.lr:g}, a rate meant for distillation alone; "
+                             "if the losses jump about, use --lr 2e-4.")
     if cfg.weights().perceptual > 0 and tuner.weights.perceptual == 0:
         yield Log("warning", "No feature classifier for these data; the perceptual term is off.")
     keeper = BestKeeper()
@@ -140,7 +169,7 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         yield Log("info", f"Resuming fine-tuning from step {tuner.step}.")
     probe = FidProbe(feature_net, data.images, src.G.latent_dim, cfg.probe_samples, cfg.seed, device) \
         if feature_net is not None and cfg.probe_samples > 0 and ctx.is_main else None
-    z_fixed = fixed_latents(GRID_SIZE, src.G.latent_dim, cfg.seed).to(device)
+    z_fixed = grid_inputs(src.G, GRID_SIZE, cfg.seed).to(device)
     if ctx.is_main:
         yield Samples("finetune", tuner.step, sample_grid(teacher.to(device), z_fixed), label="teacher")
         ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=tuner.step,
@@ -148,10 +177,6 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     status = "done"
     try:
         status = yield from _loop(cfg, ws, cancel, tuner, src, probe, keeper, z_fixed)
-    except Exception as e:
-        if ctx.is_main:
-            ws.update_stage("finetune", status="failed", error=str(e)[:300])
-        raise
     finally:
         tuner.close()
     if ctx.is_main:
@@ -217,6 +242,7 @@ def _loop(cfg, ws, cancel, tuner: Finetuner, src: StudentSource, probe, keeper, 
         if cancel.cancelled and not ctx.distributed:
             return "cancelled"
         t0 = time.perf_counter()
+        tuner.set_progress(tuner.step / cfg.steps)
         stop, values = ctx.agree(cancel.cancelled, tuner.train_step())  # every process stops at the same step
         values["samples_per_s"] = cfg.batch_size / max(1e-9, time.perf_counter() - t0)
         rate, eta = meter.update(tuner.step)
@@ -237,7 +263,8 @@ def _loop(cfg, ws, cancel, tuner: Finetuner, src: StudentSource, probe, keeper, 
 def _fields(cfg: FinetuneConfig, src: StudentSource, tuner: Finetuner) -> dict:
     return {"data": src.record.get("data", {}), "seed": cfg.seed, "loss": tuner.loss,
             "pruning": src.record.get("pruning"), "student": src.student,
-            "finetune": {"distill": cfg.distill, "weights": vars(tuner.weights), "discriminator": src.d_kind}}
+            "finetune": {"distill": cfg.distill, "weights": vars(tuner.weights), "discriminator": src.d_kind,
+                         "adversarial": tuner.gan.adversarial, "lr_schedule": cfg.lr_schedule}}
 
 
 def _save_last(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, keeper: BestKeeper) -> str:
@@ -260,7 +287,7 @@ def _finish(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, probe, kee
     if keeper.step is not None:
         keeper.restore({"G": tuner.G, "D": tuner.D, "ema": tuner.ema})  # the best step's weights, adapters dropped
         kept_step, fid = keeper.step, round(keeper.fid, 4)
-    ws.mark_stale("export")  # ONNX files of the model before this fine-tuning; before finetuned.pt changes
+    ws.mark_stale(*stages.out_of_date_after("finetune"))  # ONNX of the model before this; before finetuned.pt changes
     path = save_gan(ws, CHECKPOINT, tuner.G, tuner.D, ema=tuner.ema, step=kept_step, last_step=last_step,
                     probe_fid=fid, probes=keeper.history, **_fields(cfg, src, tuner))
     ws.update_stage("finetune", checkpoint=path, step=last_step, kept_step=kept_step, probe_fid=fid)
@@ -269,7 +296,7 @@ def _finish(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, probe, kee
     save_png(ws.samples_dir / "finetune.png", grid)
     yield Samples("finetune", kept_step, grid, label="student")
     yield Artifact("finetune", "samples", ws.rel(ws.samples_dir / "finetune.png"))
-    ws.update_stage("finetune", status=status, step=last_step)
+    ws.update_stage("finetune", step=last_step)
     kept = f"kept step {kept_step} (probe FID {fid:.2f})" if fid is not None else f"kept the last step {kept_step}"
     if status == "cancelled":
         yield Log("warning", f"Fine-tuning cancelled at step {last_step}; {kept} in {path}; resume with --resume.")

@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 
-from engine.cli.common import drive, drive_stage
+from engine.cli.common import drive
 from engine.config import DistributedConfig
 from engine.events import CancelToken, Event
 
@@ -39,8 +39,9 @@ def distributed_config(args, base: DistributedConfig | None = None) -> Distribut
 
 
 def run_command(args, stage: str, ws, make_events: Callable[[CancelToken], Iterator[Event]], *,
-                dc: DistributedConfig, device: str, before_first_event: Callable[[], None] | None = None) -> int:
-    """Launch the processes, or be one of them (or the only one): drive the stage and return the exit code."""
+                dc: DistributedConfig, device: str) -> int:
+    """Launch the processes, or be one of them (or the only one): drive the stage's events (the stage runner
+    inside them holds the lock on rank 0 alone) and return the exit code."""
     from engine.distributed import finish, start, worker_environment
 
     if dc.launches and not worker_environment():
@@ -49,12 +50,7 @@ def run_command(args, stage: str, ws, make_events: Callable[[CancelToken], Itera
     sink = _event_sink(args) if ctx.is_main else None
     try:
         cancel = CancelToken()
-        events = make_events(cancel)
-        if ctx.is_main:
-            drive_stage(stage, ws, events, cancel, quiet=args.quiet, before_first_event=before_first_event,
-                        patient=ctx.distributed, sink=sink)
-        else:
-            drive(events, cancel, quiet=True, patient=True)
+        drive(make_events(cancel), cancel, quiet=args.quiet or not ctx.is_main, patient=ctx.distributed, sink=sink)
     except Exception as e:
         if ctx.distributed and _lost_contact(e):
             print(f"gan-prune: error: process {ctx.rank} lost contact with the others ({_short(e)}); stopping.",

@@ -23,6 +23,7 @@ def run(args) -> int:
     from engine.config import load_pipeline_config
     from engine.distributed import Context
     from engine.pipeline import run_config
+    from engine.stage_runner import run_stage
     from engine.workspace import Workspace
 
     cfg = load_pipeline_config(args.config)
@@ -33,5 +34,5 @@ def run(args) -> int:
     if isinstance(finetune_batch, int):
         together.local_batch(finetune_batch, "fine-tuning batch size")
     ws = Workspace(args.workspace)
-    return run_command(args, "run", ws, lambda cancel: run_config(cfg, ws, cancel), dc=cfg.distributed,
-                       device=cfg.train.device)
+    return run_command(args, "run", ws, lambda cancel: run_stage("run", ws, run_config(cfg, ws, cancel), cancel),
+                       dc=cfg.distributed, device=cfg.train.device)

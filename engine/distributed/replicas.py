@@ -25,8 +25,8 @@ class LogitsOf(nn.Module):
         super().__init__()
         self.D = D
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D.logits(x)
+    def forward(self, x: torch.Tensor, *labels: torch.Tensor) -> torch.Tensor:
+        return self.D.logits(x, *labels)  # a conditional D also takes the class labels
 
 
 @dataclass
