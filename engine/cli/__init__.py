@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # a multi-process command re-starts with these
+        args.own_process = argv is None  # the real command line, not a call from a test or another program
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
