@@ -21,8 +21,9 @@ class CompressConfig:
     target_macs: float | None = None  # a goal: keep at most this share of G's MACs; the search stops once met
     time_budget: float = 15.0  # minutes for everything (scan, tries, polishing the winner)
     method: str = "channel-l1"
-    # The teacher's full D | the teacher's D cut to G's share (GCC). At 20x fewer MACs the full D gave the better
-    # FID (169 vs 305, bench/results/distill_ablation*.json), so it is the default.
+    # The teacher's full D | the teacher's D cut to G's share (GCC); used only with a GAN term (adversarial > 0). At
+    # 20x fewer MACs the full D gave the better FID (57 vs 70 against the retrained teacher, 600 steps; distillation
+    # alone: 28.6; bench/results/distill_ablation.json), so it is the default.
     discriminator: str = "teacher"
     # How the MACs are cut: the same share of every layer's channels, or per-layer amounts from the sensitivity scan.
     # Uniform measured better on the bundled DCGAN: at 2x fewer MACs probe FID -3.7 % vs +18 % (the scan, which scores
