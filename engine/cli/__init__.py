@@ -17,7 +17,7 @@ from engine.errors import UserError, cannot_write
 from engine.events import Cancelled
 
 # Subcommand modules under engine/cli/; each defines register(subparsers) and sets func=handler(args) -> int.
-COMMAND_MODULES = ["train", "info", "demo", "compress"]
+COMMAND_MODULES = ["train", "info", "demo", "compress", "import_model"]
 OPTIONAL_COMMAND_MODULES = ["prune", "finetune", "evaluate", "export", "run"]
 
 
