@@ -6,7 +6,6 @@ It imports (RUNS) the file, so it says so before anything else happens.
 from __future__ import annotations
 
 import json
-import sys
 
 from engine.cli.common import add_workspace_arg, drive_stage
 from engine.errors import ConfigError
@@ -70,7 +69,7 @@ def run(args) -> int:
     cfg = config_from_args(args)
     files = dict.fromkeys([args.generator] + ([args.discriminator_file] if args.discriminator_file else []))
     for f in files:  # before the file runs, not after
-        print(f"gan-prune: {WARNING.format(path=f)}", file=sys.stderr)
+        print(f"gan-prune: {WARNING.format(path=f)}", flush=True)  # stdout: stderr is kept for the one error line
     cfg.validate()
     ws = Workspace(args.workspace)
     cancel = CancelToken()

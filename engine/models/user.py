@@ -178,6 +178,9 @@ def _check_resized(spec: dict, where: str) -> None:
 
 
 def _check(spec: dict, role: str, where: str) -> None:
+    if "widths" in spec:  # a slim student (--student-widths) would silently be the full class from a random init
+        raise SpecError(f"{where} is an imported model, whose widths come from pruning only: a slim student "
+                        "(--student-widths) cannot be built from it; prune it (gan-prune prune) instead")
     _check_source(spec, where)
     need_image_shape(spec, where)
     if role == "generator":
