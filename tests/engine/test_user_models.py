@@ -1,0 +1,70 @@
+"""Imported generators of any Conv/ConvTranspose/Linear/BatchNorm shape: channel pruning through the dependency
+graph, a rebuild from the spec (file + hash + pruned layer shapes) that gives the same images, and refusals."""
+
+import pytest
+import torch
+
+from engine.errors import ConfigError
+from engine.models import build_generator
+from engine.models.user import UserDiscriminator, UserGenerator, tensor_shapes
+from engine.models.user_probe import find_final_sigmoid, probe_generator
+from engine.models.user_source import build_class, file_sha256
+from engine.prune.stage import measure
+from engine.prune.structured import prune_channels
+from tests.engine.user_model import FIXTURE
+
+ZOO = FIXTURE.parent / "user_zoo.py"
+
+
+def imported(cls: str, path=ZOO) -> UserGenerator:
+    sha = file_sha256(path)
+    torch.manual_seed(0)
+    net = build_class(path, cls, {}, sha)
+    built = tensor_shapes(net)
+    sig = probe_generator(net, None, path, cls)
+    spec = {"arch": "user", "role": "generator", "source": str(path), "sha256": sha, "class": cls, "args": {},
+            "latent_dim": sig.latent_dim, "latent_layout": sig.latent_layout, "image_shape": list(sig.image_shape)}
+    return UserGenerator(spec, net, built)
+
+
+@pytest.mark.parametrize("cls, latent, layout, macs_left, resized", [
+    ("MLPGen", 32, "flat", 53248, ["body.0", "body.1", "body.3", "body.5"]),
+    ("ProjGen", 32, "flat", 54880, ["up.3", "up.4", "up.7"]),  # the Linear→view projection stays whole
+    ("ResGen", 16, "map", 257936, ["stem", "block.a", "block.dw", "block.bn", "up1", "up2"]),
+])
+def test_pruned_channels_rebuild_from_the_spec_to_the_same_images(cls, latent, layout, macs_left, resized):
+    G = imported(cls)
+    assert (G.latent_dim, G.latent_layout, G.image_shape) == (latent, layout, (1, 28, 28))
+    dense_macs = measure(G)["macs"]
+    prune_channels(G, "channel-l1", 0.5)
+    assert measure(G)["macs"] == macs_left < dense_macs
+    spec = G.spec()
+    assert list(spec["resized"]) == resized
+    rebuilt = build_generator(spec)
+    rebuilt.load_state_dict(G.state_dict())
+    z = torch.randn(3, latent, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(rebuilt.eval()(z), G.eval()(z))
+
+
+def test_a_forward_that_fixes_a_width_is_refused_when_pruning_would_break_it():
+    G = imported("FixedViewGen")
+    with pytest.raises(ConfigError, match=r"broke the forward of FixedViewGen .*invalid for input.*\(--layers\)"):
+        prune_channels(G, "channel-l1", 0.5)
+
+
+def test_a_slim_student_cannot_be_made_of_an_imported_class():
+    spec = dict(imported("ResGen").spec(), widths=[8, 4])
+    with pytest.raises(ConfigError, match="imported model, whose widths come from pruning only"):
+        build_generator(spec)
+
+
+def test_the_discriminators_last_sigmoid_is_found_and_left_out():
+    sha = file_sha256(FIXTURE)
+    net = build_class(FIXTURE, "TinyDiscriminator", {}, sha)
+    images = torch.rand(4, 1, 28, 28) * 2 - 1
+    probabilities = net.eval()(images)
+    assert find_final_sigmoid(net, images, FIXTURE, "TinyDiscriminator") == "main.6"
+    D = UserDiscriminator({"source": str(FIXTURE), "sha256": sha, "class": "TinyDiscriminator", "args": {},
+                           "image_shape": [1, 28, 28], "sigmoid_layer": "main.6"}, net)
+    assert torch.allclose(torch.sigmoid(D.eval().logits(images)), probabilities, atol=1e-6)
+    assert D.spec()["sigmoid_layer"] == "main.6" and D.spec()["resized"] == {}
