@@ -259,6 +259,26 @@ class EngineFacade:
             return run_stage(stage, ws, fn(cfg, ws, cancel), cancel)  # the lock: one writer, CLI or studio
         return make
 
+    # ---- your own generator ------------------------------------------------------------------------------------
+    def classes_in(self, path: str | os.PathLike) -> list[str]:
+        """Class names a .py file defines, read without running it."""
+        from engine.models.user_source import class_names
+
+        return class_names(path)
+
+    def import_job(self, ws, values: dict) -> MakeEvents:
+        """Import a person's generator (RUNS the file's code, in the job's thread) as the workspace's trained model."""
+        from engine.user_import import ImportConfig, run_import
+
+        cfg = _replace(ImportConfig, values)
+        cfg.validate()
+
+        def make(cancel):
+            from engine.stage_runner import run_stage
+
+            return run_stage("import", ws, run_import(cfg, ws, cancel), cancel)
+        return make
+
     # ---- pruning helpers (fast, on the UI thread) -------------------------------------------------------------
     def _networks(self, ws, which: str):
         from engine.models import discriminator_from_checkpoint, generator_from_checkpoint

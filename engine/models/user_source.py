@@ -47,6 +47,18 @@ def file_sha256(path: str | Path) -> str:
         raise UserModelError(f"Cannot read the model file {path} ({e.strerror}); check its permissions.") from None
 
 
+def class_names(path: str | Path) -> list[str]:
+    """The classes a file defines, read from its syntax tree WITHOUT running it (for the studio's class list);
+    an unreadable or broken file gives none (the import itself names the problem)."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    return [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
+
+
 def load_module(path: str | Path, sha256: str | None = None):
     """Import the file as a module of its own (not on sys.path, not under a name another import could clash with).
 

@@ -35,6 +35,17 @@ def trained_weights(folder: Path, steps: int = 10) -> tuple[Path, Path]:
     return g, d
 
 
+def saved_weights(folder: Path) -> tuple[Path, Path]:
+    """State dicts of a freshly built G and D (for tests about refusals and dialogs: no training needed)."""
+    u = fixture_module()
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    g, d = folder / "G.pt", folder / "D.pt"
+    torch.save(u.TinyGenerator().state_dict(), g)
+    torch.save(u.TinyDiscriminator().state_dict(), d)
+    return g, d
+
+
 def import_args(ws: Path, g: Path, d: Path | None = None, source: Path = FIXTURE) -> list[str]:
     args = ["import", "--workspace", str(ws), "--generator", str(source), "--class", "TinyGenerator",
             "--weights", str(g), "--limit", "320", "-q"]

@@ -11,14 +11,14 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tests.engine.user_model import FIXTURE, fixture_module, import_args, trained_weights
+from tests.engine.user_model import FIXTURE, fixture_module, import_args, saved_weights
 from tests.hostile.conftest import assert_refused, snapshot
 from tests.hostile.inprocess import gan_prune
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    return trained_weights(tmp_path_factory.mktemp("mine"), steps=2)
+    return saved_weights(tmp_path_factory.mktemp("mine"))
 
 
 def _file(tmp_path, text: str, name: str = "mine.py"):
