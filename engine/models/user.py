@@ -194,8 +194,9 @@ def _check(spec: dict, role: str, where: str) -> None:
 
 
 def _defaults(image_shape, latent_dim):
-    raise ConfigError("Imported models are not trained from scratch here; bring one with 'gan-prune import "
-                      "--generator FILE.py --class NAME --weights G.pt' and start from pruning.")
+    raise ConfigError("The 'user' architecture is an imported model, which 'gan-prune train' does not train; bring "
+                      "yours with 'gan-prune import --generator FILE.py --class NAME --weights G.pt' and start "
+                      "from pruning.")
 
 
 def trusted_sources(workspace_root: str | Path) -> set[tuple[str, str]]:

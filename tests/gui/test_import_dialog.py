@@ -42,6 +42,8 @@ def test_import_opens_the_project_on_the_imported_model(make_window, qtbot, tmp_
     manifest = json.loads((tmp_path / "project" / "manifest.json").read_text())
     assert manifest["stages"]["import"]["generator"]["class"] == "TinyGenerator"
     assert manifest["stages"]["train"]["arch"] == "user"
+    note = window.pages["train"].imported_note
+    assert not note.isHidden() and f"your own TinyGenerator from {FIXTURE}" in note.text()
     log = window.log_view.toPlainText()
     assert f"Importing {FIXTURE}: this runs the file's code." in log
 
