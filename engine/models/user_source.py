@@ -60,7 +60,7 @@ def class_names(path: str | Path) -> list[str]:
 
 
 def load_module(path: str | Path, sha256: str | None = None):
-    """Import the file as a module of its own (not on sys.path, not under a name another import could clash with).
+    """Import the file as a module of its own name (one no other import can clash with), its folder on the path.
 
     sha256: the hash recorded when the file was imported; a file that changed since is refused."""
     path = Path(path).expanduser().resolve()
@@ -78,6 +78,9 @@ def load_module(path: str | Path, sha256: str | None = None):
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses and pickling look a class's module up here
+        # Its own folder first on the path while it runs, as when its author runs it: `from layers import Block`
+        # next to the file works (those helpers are not hashed; the file that imports them is).
+        sys.path.insert(0, str(path.parent))
         try:
             spec.loader.exec_module(module)
         except BaseException as e:  # its own error, whatever it is (SyntaxError, ImportError, SystemExit...)
@@ -86,6 +89,9 @@ def load_module(path: str | Path, sha256: str | None = None):
                 raise
             where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
             raise UserModelError(f"The model file {path} failed to import{where}: {one_line(e)}") from None
+        finally:
+            if str(path.parent) in sys.path:
+                sys.path.remove(str(path.parent))
         _MODULES[key] = module
         return module
 

@@ -1,6 +1,8 @@
 """Imported generators of any Conv/ConvTranspose/Linear/BatchNorm shape: channel pruning through the dependency
 graph, a rebuild from the spec (file + hash + pruned layer shapes) that gives the same images, and refusals."""
 
+import sys
+
 import pytest
 import torch
 
@@ -68,3 +70,17 @@ def test_the_discriminators_last_sigmoid_is_found_and_left_out():
                            "image_shape": [1, 28, 28], "sigmoid_layer": "main.6"}, net)
     assert torch.allclose(torch.sigmoid(D.eval().logits(images)), probabilities, atol=1e-6)
     assert D.spec()["sigmoid_layer"] == "main.6" and D.spec()["resized"] == {}
+
+
+def test_a_file_imports_helpers_from_its_own_folder_as_when_its_author_runs_it(tmp_path):
+    (tmp_path / "gan_user_blocks_for_test.py").write_text(
+        "import torch.nn as nn\n\ndef up(a, b):\n"
+        "    return nn.Sequential(nn.ConvTranspose2d(a, b, 4, 2, 1), nn.Tanh())\n")
+    (tmp_path / "gen.py").write_text(
+        "import torch.nn as nn\nfrom gan_user_blocks_for_test import up\n\n"
+        "class G(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.main = nn.Sequential(nn.ConvTranspose2d(8, 4, 4), up(4, 1))\n\n"
+        "    def forward(self, z):\n        return self.main(z)\n")
+    G = imported("G", tmp_path / "gen.py")
+    assert (G.latent_dim, G.latent_layout, G.image_shape) == (8, "map", (1, 8, 8))
+    assert str(tmp_path) not in sys.path  # the folder is on the path only while the file runs
