@@ -47,6 +47,8 @@ class ImportConfig:
     args: dict = field(default_factory=dict)
     dataset: str = "mnist-5k"
     latent_dim: int | None = None  # None: read from the module (latent_dim / nz / ... or its first layer)
+    num_classes: int | None = None  # a conditional generator's class count (None: its attribute or nn.Embedding)
+    input_shape: tuple[int, int, int] | None = None  # an image-to-image generator's input (C, H, W)
     discriminator_class: str | None = None
     discriminator_weights: str | None = None
     discriminator_file: str | None = None  # None: the generator's file
@@ -95,7 +97,12 @@ def _generator(cfg: ImportConfig) -> tuple[UserGenerator, Signature, dict]:
     built = tensor_shapes(net)
     load_fitting(net, read_state_dict(cfg.weights), Path(cfg.weights).expanduser(),
                  f"{cfg.class_name} from {path}")
-    sig = probe_generator(net, cfg.latent_dim, path, cfg.class_name)
+    sig = probe_generator(net, path, cfg.class_name, cfg.latent_dim, cfg.num_classes, cfg.input_shape)
+    if sig.num_classes or sig.input_shape:
+        what = f"noise and a class label ({sig.num_classes} classes)" if sig.num_classes else \
+            f"an image {list(sig.input_shape)}"
+        raise ConfigError(f"{cfg.class_name} from {path} takes {what}; this build imports noise → image "
+                          "generators only.")
     spec = {"arch": "user", "role": "generator", "source": str(path), "sha256": sha, "class": cfg.class_name,
             "args": dict(cfg.args), "latent_dim": sig.latent_dim, "latent_layout": sig.latent_layout,
             "image_shape": list(sig.image_shape)}

@@ -17,7 +17,16 @@ import torch.nn as nn
 
 from engine.errors import ConfigError
 from engine.models import register_arch
-from engine.models.spec import MAX_LATENT, MAX_WIDTH, SpecError, field, need_image_shape, need_int
+from engine.models.spec import (
+    MAX_LATENT,
+    MAX_SIDE,
+    MAX_WIDTH,
+    SpecError,
+    field,
+    need_image_shape,
+    need_int,
+    need_int_list,
+)
 from engine.models.user_source import build_class
 
 SOURCE_KEYS = ("source", "sha256", "class", "args")
@@ -79,7 +88,7 @@ def _net(spec: dict) -> tuple[nn.Module, dict]:
 
 
 class UserGenerator(nn.Module):
-    """z [B, latent_dim] → image [B, C, H, W] through the imported module."""
+    """z [B, latent_dim] (and, for a conditional model, label [B]) → image [B, C, H, W] through the imported module."""
 
     def __init__(self, spec: dict, net: nn.Module | None = None, built: dict | None = None) -> None:
         super().__init__()
@@ -89,6 +98,8 @@ class UserGenerator(nn.Module):
         self.image_shape = tuple(spec["image_shape"])
         self.latent_layout = spec["latent_layout"]
         self._latent_dim = int(spec["latent_dim"])
+        self.num_classes = int(spec.get("num_classes") or 0)
+        self.task = "conditional" if self.num_classes else "unconditional"  # engine/tasks.py's names
         self._source = {k: spec[k] for k in SOURCE_KEYS}
         self._built = built if built is not None else tensor_shapes(net)
 
@@ -96,13 +107,52 @@ class UserGenerator(nn.Module):
     def latent_dim(self) -> int:
         return self._latent_dim
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z if self.latent_layout == "flat" else z.reshape(z.shape[0], -1, 1, 1))
+    def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        x = z if self.latent_layout == "flat" else z.reshape(z.shape[0], -1, 1, 1)
+        if not self.num_classes:
+            return self.net(x)
+        if label is None:  # every class alike, as the built-in conditional models draw them
+            label = torch.arange(z.shape[0], device=z.device) % self.num_classes
+        return self.net(x, label.long())
 
     def spec(self) -> dict:
-        return {"arch": "user", "role": "generator", **self._source, "latent_dim": self._latent_dim,
+        spec = {"arch": "user", "role": "generator", **self._source, "latent_dim": self._latent_dim,
                 "latent_layout": self.latent_layout, "image_shape": list(self.image_shape),
                 "resized": resized_layers(self.net, self._built)}
+        if self.num_classes:
+            spec["num_classes"] = self.num_classes
+        return spec
+
+
+class UserImageGenerator(nn.Module):
+    """image [B, *input_shape] → image [B, C, H, W] (super-resolution, inpainting, sketch → image, pairs)."""
+
+    def __init__(self, spec: dict, net: nn.Module | None = None, built: dict | None = None) -> None:
+        super().__init__()
+        if net is None:
+            net, built = _net(spec)
+        self.net = net
+        self.input_shape = tuple(spec["input_shape"])
+        self.image_shape = tuple(spec["image_shape"])
+        self.task = spec["task"]
+        self._source = {k: spec[k] for k in SOURCE_KEYS}
+        self._built = built if built is not None else tensor_shapes(net)
+
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        device = next(self.parameters()).device
+        return torch.zeros(batch, *self.input_shape, device=device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def spec(self) -> dict:
+        return {"arch": "user", "role": "generator", **self._source, "task": self.task,
+                "input_shape": list(self.input_shape), "image_shape": list(self.image_shape),
+                "resized": resized_layers(self.net, self._built)}
+
+
+def user_generator(spec: dict) -> nn.Module:
+    return UserImageGenerator(spec) if "input_shape" in spec else UserGenerator(spec)
 
 
 class UserDiscriminator(nn.Module):
@@ -177,6 +227,22 @@ def _check_resized(spec: dict, where: str) -> None:
                 raise SpecError(f"{w}.tensors.{t} must be a shape: whole numbers between 0 and {MAX_WIDTH}")
 
 
+def _check_signature(spec: dict, where: str) -> None:
+    """A noise generator has latent_dim and its layout (and num_classes when conditional); an image-to-image one
+    has input_shape and the task its data pairs are made for."""
+    if "input_shape" in spec:
+        need_int_list(spec, "input_shape", where, 1, MAX_SIDE, length=3)
+        if not isinstance(spec.get("task"), str) or not _NAME.fullmatch(spec["task"]):
+            raise SpecError(f"{where}.task must name the image-to-image task (got {spec.get('task')!r:.40})")
+        return
+    need_int(spec, "latent_dim", where, 1, MAX_LATENT)
+    if spec.get("latent_layout") not in LATENT_LAYOUTS:
+        raise SpecError(f"{where}.latent_layout must be one of {', '.join(LATENT_LAYOUTS)} "
+                        f"(got {spec.get('latent_layout')!r:.40})")
+    if "num_classes" in spec:
+        need_int(spec, "num_classes", where, 2, MAX_WIDTH)
+
+
 def _check(spec: dict, role: str, where: str) -> None:
     if "widths" in spec:  # a slim student (--student-widths) would silently be the full class from a random init
         raise SpecError(f"{where} is an imported model, whose widths come from pruning only: a slim student "
@@ -184,10 +250,7 @@ def _check(spec: dict, role: str, where: str) -> None:
     _check_source(spec, where)
     need_image_shape(spec, where)
     if role == "generator":
-        need_int(spec, "latent_dim", where, 1, MAX_LATENT)
-        if spec.get("latent_layout") not in LATENT_LAYOUTS:
-            raise SpecError(f"{where}.latent_layout must be one of {', '.join(LATENT_LAYOUTS)} "
-                            f"(got {spec.get('latent_layout')!r:.40})")
+        _check_signature(spec, where)
     elif spec.get("sigmoid_layer") is not None and not isinstance(spec["sigmoid_layer"], str):
         raise SpecError(f"{where}.sigmoid_layer must be a layer name or unset (got {spec['sigmoid_layer']!r:.40})")
     _check_resized(spec, where)
@@ -212,4 +275,4 @@ def trusted_sources(workspace_root: str | Path) -> set[tuple[str, str]]:
         return set()
 
 
-register_arch("user", generator=UserGenerator, discriminator=UserDiscriminator, defaults=_defaults, check=_check)
+register_arch("user", generator=user_generator, discriminator=UserDiscriminator, defaults=_defaults, check=_check)

@@ -5,6 +5,7 @@ module's attributes and one dry run. Each refusal is one sentence naming the fil
 
 from __future__ import annotations
 
+import inspect
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from engine.models.user_source import UserModelError, one_line
 
 # Attribute names people give a generator's latent size (DCGAN tutorials use nz; StyleGAN z_dim).
 LATENT_ATTRS = ("latent_dim", "nz", "z_dim", "latent_size", "noise_dim", "dim_z", "zdim", "latent_dimension")
+CLASS_ATTRS = ("num_classes", "n_classes", "nclasses", "n_class", "num_labels", "class_num")
 # Keys under which training scripts commonly nest the state dict in a checkpoint dict.
 NESTED_KEYS = ("state_dict", "generator", "model", "netG", "G", "model_state_dict", "discriminator", "netD", "D")
 
@@ -73,10 +75,15 @@ def load_fitting(model: nn.Module, state: dict[str, torch.Tensor], weights: str 
 
 @dataclass(frozen=True)
 class Signature:
-    latent_dim: int
-    latent_layout: str  # "flat" | "map"
+    """What goes in and comes out: noise (latent_dim, layout), noise + a class (num_classes > 0), or an image
+    (input_shape); the output is always an image batch of image_shape."""
+
     image_shape: tuple[int, int, int]
     output_range: tuple[float, float]
+    latent_dim: int | None = None
+    latent_layout: str | None = None  # "flat" [B, n] | "map" [B, n, 1, 1]
+    num_classes: int = 0
+    input_shape: tuple[int, int, int] | None = None
 
 
 def guess_latent_dim(net: nn.Module) -> int | None:
@@ -93,25 +100,79 @@ def guess_latent_dim(net: nn.Module) -> int | None:
     return None
 
 
+def guess_num_classes(net: nn.Module) -> int | None:
+    """The module's class-count attribute, else the size of its first nn.Embedding (the usual label table)."""
+    for attr in CLASS_ATTRS:
+        v = getattr(net, attr, None)
+        if isinstance(v, int) and not isinstance(v, bool) and v > 1:
+            return v
+    return next((m.num_embeddings for m in net.modules() if isinstance(m, nn.Embedding)), None)
+
+
+def required_inputs(net: nn.Module) -> int:
+    """How many positional arguments forward() needs: 1 (z or an image) or 2 (z and a class label)."""
+    try:
+        params = inspect.signature(net.forward).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in params if p.default is p.empty and p.kind in positional)
+
+
 @torch.no_grad()
-def probe_generator(net: nn.Module, latent_dim: int | None, source: Path, class_name: str) -> Signature:
-    """Run the generator once on two latents, as [B, n] and else as [B, n, 1, 1]; the output must be an image batch."""
-    n = latent_dim or guess_latent_dim(net)
-    if n is None:
-        raise UserModelError(f"Cannot tell the latent size of {class_name} in {source}: it has no latent_dim "
-                             "attribute and no Linear or Conv layer; give --latent-dim.")
-    z = torch.randn(2, n, generator=torch.Generator().manual_seed(0))
+def probe_generator(net: nn.Module, source: Path, class_name: str, latent_dim: int | None = None,
+                    num_classes: int | None = None, input_shape: tuple[int, int, int] | None = None) -> Signature:
+    """Read the input signature from the module and one dry run of two samples. An image input comes from
+    input_shape (or an `input_shape` attribute); a second forward argument means a class label."""
     net.eval()
-    errors = []
-    for layout, x in (("flat", z), ("map", z.reshape(2, n, 1, 1))):
+    own = getattr(net, "input_shape", None)
+    if input_shape is None and isinstance(own, (tuple, list)) and len(own) == 3 \
+            and all(isinstance(v, int) for v in own):
+        input_shape = tuple(own)
+    if input_shape is not None:
+        x = torch.rand(2, *input_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
         try:
             out = net(x)
         except Exception as e:
-            errors.append(one_line(e))
-            continue
-        return Signature(n, layout, _image_shape(out, source, class_name), _range(out))
-    raise UserModelError(f"{class_name} from {source} does not run on latents of size {n} ({errors[-1]}); give "
-                         "the right --latent-dim.")
+            raise UserModelError(f"{class_name} from {source} does not run on images {list(input_shape)} "
+                                 f"({one_line(e)}); give the right --input-shape.") from None
+        return Signature(_image_shape(out, source, class_name), _range(out), input_shape=tuple(input_shape))
+    k = 0
+    if num_classes is not None or required_inputs(net) >= 2:
+        k = num_classes or guess_num_classes(net) or 0
+        if k < 2:
+            raise UserModelError(f"{class_name} from {source} takes a second input (a class label?) but has no "
+                                 "num_classes attribute or nn.Embedding to count the classes; give --num-classes.")
+    return _probe_noise(net, latent_dim, k, source, class_name)
+
+
+def _probe_noise(net: nn.Module, latent_dim: int | None, k: int, source: Path, class_name: str) -> Signature:
+    """Latents as [B, n], else as [B, n, 1, 1]; with k classes the labels 0 and 1 go in as the second input.
+
+    Without a stated size: the module's attribute or its first layer's input, and for a conditional model also
+    that input less the label embedding's width (the usual cat([z, embed(y)]) in front of the first layer)."""
+    guess = latent_dim or guess_latent_dim(net)
+    if guess is None:
+        raise UserModelError(f"Cannot tell the latent size of {class_name} in {source}: it has no latent_dim "
+                             "attribute and no Linear or Conv layer; give --latent-dim.")
+    sizes = [guess]
+    embedding = next((m for m in net.modules() if isinstance(m, nn.Embedding)), None)
+    if k and latent_dim is None and embedding is not None and guess > embedding.embedding_dim:
+        sizes.append(guess - embedding.embedding_dim)
+    extra = (torch.arange(2) % k,) if k else ()
+    errors = []
+    for n in sizes:
+        z = torch.randn(2, n, generator=torch.Generator().manual_seed(0))
+        for layout, x in (("flat", z), ("map", z.reshape(2, n, 1, 1))):
+            try:
+                out = net(x, *extra)
+            except Exception as e:
+                errors.append(one_line(e))
+                continue
+            return Signature(_image_shape(out, source, class_name), _range(out), n, layout, k)
+    what = f"latents of size {' or '.join(map(str, sizes))}" + (f" and labels of {k} classes" if k else "")
+    raise UserModelError(f"{class_name} from {source} does not run on {what} ({errors[0]}); give the right "
+                         f"--latent-dim{' and --num-classes' if k else ''}.")
 
 
 def _image_shape(out, source: Path, class_name: str) -> tuple[int, int, int]:

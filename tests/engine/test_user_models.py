@@ -8,7 +8,7 @@ import torch
 
 from engine.errors import ConfigError
 from engine.models import build_generator
-from engine.models.user import UserDiscriminator, UserGenerator, tensor_shapes
+from engine.models.user import UserDiscriminator, UserGenerator, UserImageGenerator, tensor_shapes
 from engine.models.user_probe import find_final_sigmoid, probe_generator
 from engine.models.user_source import build_class, file_sha256
 from engine.prune.stage import measure
@@ -18,15 +18,18 @@ from tests.engine.user_model import FIXTURE
 ZOO = FIXTURE.parent / "user_zoo.py"
 
 
-def imported(cls: str, path=ZOO) -> UserGenerator:
+def imported(cls: str, path=ZOO) -> UserGenerator | UserImageGenerator:
     sha = file_sha256(path)
     torch.manual_seed(0)
     net = build_class(path, cls, {}, sha)
     built = tensor_shapes(net)
-    sig = probe_generator(net, None, path, cls)
+    sig = probe_generator(net, path, cls)
     spec = {"arch": "user", "role": "generator", "source": str(path), "sha256": sha, "class": cls, "args": {},
-            "latent_dim": sig.latent_dim, "latent_layout": sig.latent_layout, "image_shape": list(sig.image_shape)}
-    return UserGenerator(spec, net, built)
+            "image_shape": list(sig.image_shape)}
+    if sig.input_shape:
+        return UserImageGenerator({**spec, "input_shape": list(sig.input_shape), "task": "superres"}, net, built)
+    spec.update(latent_dim=sig.latent_dim, latent_layout=sig.latent_layout)
+    return UserGenerator({**spec, "num_classes": sig.num_classes} if sig.num_classes else spec, net, built)
 
 
 @pytest.mark.parametrize("cls, latent, layout, macs_left, resized", [
@@ -84,3 +87,32 @@ def test_a_file_imports_helpers_from_its_own_folder_as_when_its_author_runs_it(t
     G = imported("G", tmp_path / "gen.py")
     assert (G.latent_dim, G.latent_layout, G.image_shape) == (8, "map", (1, 8, 8))
     assert str(tmp_path) not in sys.path  # the folder is on the path only while the file runs
+
+
+def test_a_conditional_generator_is_read_from_its_forward_and_its_embedding():
+    G = imported("CondGen")
+    assert (G.latent_dim, G.latent_layout, G.num_classes, G.task) == (16, "flat", 10, "conditional")
+    z, labels = torch.randn(4, 16, generator=torch.Generator().manual_seed(2)), torch.tensor([3, 3, 7, 0])
+    before = G.eval()(z, labels)
+    assert not torch.allclose(before[0], G(z, torch.tensor([4, 3, 7, 0]))[0])  # the label is used
+    prune_channels(G, "channel-l1", 0.5)
+    spec = G.spec()
+    assert spec["num_classes"] == 10 and list(spec["resized"]) == ["main.0", "main.1", "main.3", "main.4", "main.6"]
+    rebuilt = build_generator(spec)
+    rebuilt.load_state_dict(G.state_dict())
+    assert torch.equal(rebuilt.eval()(z, labels), G.eval()(z, labels))
+
+
+def test_an_image_to_image_generator_prunes_through_its_skip_concatenation():
+    G = imported("TinyUNet")
+    assert (G.input_shape, G.image_shape) == ((1, 14, 14), (1, 28, 28))
+    assert not hasattr(G, "latent_dim")  # the stages feed it images, not latents
+    x = torch.rand(3, 1, 14, 14, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    dense_macs = measure(G)["macs"]
+    prune_channels(G, "channel-l1", 0.5)
+    assert measure(G)["macs"] < 0.4 * dense_macs
+    spec = G.spec()
+    assert spec["resized"]["out.0"]["tensors"]["weight"] == [16, 1, 4, 4]  # 8 up + 8 skip channels in
+    rebuilt = build_generator(spec)
+    rebuilt.load_state_dict(G.state_dict())
+    assert torch.equal(rebuilt.eval()(x), G.eval()(x))
