@@ -88,10 +88,19 @@ def _train_then(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken, stages:
                 write_config=None) -> Iterator[Event]:
     """Train, then each (name, config, run) in order; stop at a cancel between stages. Each stage goes through
     the stage runner (lock, manifest record); `write_config` runs once training has accepted its input."""
+    from engine.errors import ConfigError
     from engine.stage_runner import run_stage
     from engine.train import run_train
 
-    yield from run_stage("train", ws, run_train(cfg, ws, cancel), cancel, before_first_event=write_config)
+    if cfg.model.arch == "user":  # an imported model (gan-prune import) was trained by its own code
+        if not (ws.stage("import") or {}).get("status") == "done":
+            raise ConfigError(f"[model] arch = \"user\" is an imported model, and {ws.root} has none; import it "
+                              "first with 'gan-prune import'.")
+        if write_config is not None:
+            write_config()
+        yield Log("info", "The trained model is the imported one; training is skipped.")
+    else:
+        yield from run_stage("train", ws, run_train(cfg, ws, cancel), cancel, before_first_event=write_config)
     for name, stage_cfg, run in stages:
         if cancel.cancelled:
             return

@@ -56,3 +56,23 @@ def test_imported_generator_runs_the_whole_pipeline(tmp_path, capsys):
     r = gan_sample(capsys, str(int8), "--n", "4", "--seed", "0", "--out", str(out))
     assert r.code == 0, r.err
     assert Image.open(out).size == (2 * 30 + 2, 2 * 30 + 2)  # 2x2 digits of 28 px, 2 px apart
+
+
+def test_run_config_on_an_imported_model_skips_training(tmp_path, capsys):
+    from tests.engine.user_model import saved_weights
+
+    g, d = saved_weights(tmp_path / "mine")
+    ws = tmp_path / "ws"
+    assert gan_prune(capsys, *import_args(ws, g, d)).code == 0
+    config = tmp_path / "run.toml"
+    config.write_text('[data]\ndataset = "mnist-5k"\nlimit = 320\n\n[model]\narch = "user"\nlatent_dim = 16\n\n'
+                      '[prune]\nmethod = "channel-l2"\namount = 0.25\n')
+    r = gan_prune(capsys, "run", str(config), "-w", str(ws))
+    assert r.code == 0, r.err
+    assert "The trained model is the imported one; training is skipped." in r.err
+    manifest = Workspace(ws).read_manifest()
+    assert manifest["stages"]["prune"]["status"] == "done" and manifest["pruning"][-1]["method"] == "channel-l2"
+    assert manifest["stages"]["train"]["step"] == 0  # still the imported model
+
+    r = gan_prune(capsys, "run", str(config), "-w", str(tmp_path / "empty"))
+    assert r.code == 2 and "has none; import it first with 'gan-prune import'" in r.err
