@@ -201,10 +201,9 @@ def warm_up_discriminator(D: nn.Module, G: nn.Module, images: torch.Tensor, step
     D.eval()
 
 
-def run_import(cfg: ImportConfig, ws: Workspace, cancel: CancelToken, prepared: _Imported | None = None
-               ) -> Iterator[Event]:
+def run_import(cfg: ImportConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     """Write checkpoints/dense.pt, config.toml and the manifest's import + train entries (see the docstring)."""
-    got = prepared or prepare(cfg)  # the CLI and the studio said WARNING before this line runs the file
+    got = prepare(cfg)  # the CLI and the studio said WARNING before this line runs the file
     for level, text in got.notes:
         yield Log(level, text)
     if not got.d_trained:
