@@ -67,6 +67,8 @@ class ImportConfig:
             raise ConfigError("--discriminator-class and --discriminator-weights go together; give both or neither.")
         if self.latent_dim is not None and not (isinstance(self.latent_dim, int) and 1 <= self.latent_dim <= 4096):
             raise ConfigError(f"--latent-dim must be a whole number between 1 and 4096 (got {self.latent_dim!r}).")
+        if self.num_classes is not None and not (isinstance(self.num_classes, int) and self.num_classes >= 2):
+            raise ConfigError(f"--num-classes must be a whole number of 2 or more (got {self.num_classes!r}).")
         for name in ("d_warmup_steps", "seed"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:

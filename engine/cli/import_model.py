@@ -26,6 +26,10 @@ def register(sub) -> None:
                    help="the data it was trained on: mnist-5k, mnist, fashion-mnist, cifar10 or folder:PATH")
     p.add_argument("--latent-dim", type=int, help="latent size (default: the module's latent_dim/nz/z_dim "
                                                   "attribute, else its first layer's input)")
+    p.add_argument("--num-classes", type=int, help="a conditional generator's class count (default: its "
+                                                   "num_classes attribute or its nn.Embedding)")
+    p.add_argument("--input-shape", metavar="C,H,W", help="an image-to-image generator's input, e.g. 1,7,7 "
+                                                          "(default: its input_shape attribute)")
     p.add_argument("--discriminator-class", metavar="NAME", help="its discriminator's class (optional)")
     p.add_argument("--discriminator-weights", metavar="D.pt", help="the discriminator's state dict")
     p.add_argument("--discriminator-file", metavar="FILE.py", help="where that class is (default: --generator)")
@@ -50,11 +54,25 @@ def _json(text: str, flag: str) -> dict:
     return value
 
 
+def _shape(text: str | None) -> tuple[int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1:
+        raise ConfigError(f"--input-shape must be channels,height,width with 1 or 3 channels, e.g. 1,7,7 "
+                          f"(got {text!r:.40}).")
+    return shape
+
+
 def config_from_args(args):
     from engine.user_import import ImportConfig
 
     return ImportConfig(generator=args.generator, class_name=args.class_name, weights=args.weights,
                         args=_json(args.args, "--args"), dataset=args.dataset, latent_dim=args.latent_dim,
+                        num_classes=args.num_classes, input_shape=_shape(args.input_shape),
                         discriminator_class=args.discriminator_class,
                         discriminator_weights=args.discriminator_weights,
                         discriminator_file=args.discriminator_file,
