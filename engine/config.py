@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.tasks import DEFAULT_TASK, TASKS, task_names
 
 DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 LOSSES = ("bce", "hinge")
@@ -163,6 +164,8 @@ class DataConfig:
 class ModelConfig:
     arch: str = setting("dcgan", note="use mlp, dcgan or resnet")
     latent_dim: int = setting(100, min=1, max=4096)
+    # what the model does (engine/tasks.py): noise → image, or class → image, ...
+    task: str = setting(DEFAULT_TASK, choices=task_names())
 
     def validate(self) -> None:
         from engine.models import arch_names
@@ -170,6 +173,9 @@ class ModelConfig:
         check_fields(self, "model")
         if self.arch not in arch_names():
             raise ConfigError(f"Unknown architecture '{self.arch}'; choose one of: {', '.join(arch_names())}.")
+        archs = TASKS[self.task].archs
+        if archs is not None and self.arch not in archs:
+            raise ConfigError(f"The {self.task} task needs --arch {' or '.join(archs)} (got {self.arch}).")
 
 
 @dataclass(frozen=True)

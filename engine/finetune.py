@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine import stages
 from engine.checkpoints import save_gan
 from engine.config import TrainConfig, check_fields
 from engine.devices import pick_device
@@ -25,12 +26,12 @@ from engine.distill.students import DISCRIMINATORS, StudentSource, build_student
 from engine.distill.trainer import Finetuner, StudentSettings
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
-from engine.grids import sample_grid
+from engine.grids import grid_inputs, sample_grid
 from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
-from engine.latents import fixed_latents
 from engine.metrics.feature_cache import prepare_feature_net
 from engine.optim import apply_hyperparameters
+from engine.stage_runner import recorded
 from engine.workspace import Workspace
 
 CHECKPOINT = "finetuned"
@@ -100,6 +101,7 @@ class FinetuneConfig:
         return TrainConfig(lr=self.lr, betas=self.betas, batch_size=self.batch_size, device=self.device)
 
 
+@recorded("finetune")
 def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
     device, note = pick_device(cfg.device)
@@ -125,7 +127,7 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     torch.manual_seed(cfg.seed)
     tuner = Finetuner(src.G, src.D, teacher, data.images, cfg.settings(), cfg.weights(), loss, device,
                       perceptual_net=feature_net, step=int(resume["step"]) if resume else 0,
-                      keep_zeros=src.weight_pruned)
+                      keep_zeros=src.weight_pruned, labels=data.labels)
     if cfg.weights().perceptual > 0 and tuner.weights.perceptual == 0:
         yield Log("warning", "No feature classifier for these data; the perceptual term is off.")
     keeper = BestKeeper()
@@ -134,16 +136,13 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         yield Log("info", f"Resuming fine-tuning from step {tuner.step}.")
     probe = FidProbe(feature_net, data.images, src.G.latent_dim, cfg.probe_samples, cfg.seed, device) \
         if feature_net is not None and cfg.probe_samples > 0 else None
-    z_fixed = fixed_latents(GRID_SIZE, src.G.latent_dim, cfg.seed).to(device)
+    z_fixed = grid_inputs(src.G, GRID_SIZE, cfg.seed).to(device)
     yield Samples("finetune", tuner.step, sample_grid(teacher.to(device), z_fixed), label="teacher")
     ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=tuner.step, distill=cfg.distill,
                     weights=vars(cfg.weights()), student=src.kind)
     status = "done"
     try:
         status = yield from _loop(cfg, ws, cancel, tuner, src, probe, keeper, z_fixed)
-    except Exception as e:
-        ws.update_stage("finetune", status="failed", error=str(e)[:300])
-        raise
     finally:
         tuner.close()
     yield from _finish(cfg, ws, tuner, src, probe, keeper, z_fixed, status)
@@ -247,7 +246,7 @@ def _finish(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, probe, kee
     if keeper.step is not None:
         keeper.restore({"G": tuner.G, "D": tuner.D, "ema": tuner.ema})  # the best step's weights, adapters dropped
         kept_step, fid = keeper.step, round(keeper.fid, 4)
-    ws.mark_stale("export")  # ONNX files of the model before this fine-tuning; before finetuned.pt changes
+    ws.mark_stale(*stages.out_of_date_after("finetune"))  # ONNX of the model before this; before finetuned.pt changes
     path = save_gan(ws, CHECKPOINT, tuner.G, tuner.D, ema=tuner.ema, step=kept_step, last_step=last_step,
                     probe_fid=fid, probes=keeper.history, **_fields(cfg, src, tuner))
     ws.update_stage("finetune", checkpoint=path, step=last_step, kept_step=kept_step, probe_fid=fid)
@@ -256,7 +255,7 @@ def _finish(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, probe, kee
     save_png(ws.samples_dir / "finetune.png", grid)
     yield Samples("finetune", kept_step, grid, label="student")
     yield Artifact("finetune", "samples", ws.rel(ws.samples_dir / "finetune.png"))
-    ws.update_stage("finetune", status=status, step=last_step)
+    ws.update_stage("finetune", step=last_step)
     kept = f"kept step {kept_step} (probe FID {fid:.2f})" if fid is not None else f"kept the last step {kept_step}"
     if status == "cancelled":
         yield Log("warning", f"Fine-tuning cancelled at step {last_step}; {kept} in {path}; resume with --resume.")

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from engine import stages
 from engine.checkpoints import model_state
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig, to_toml
 from engine.data import ImageData, load_dataset, to_float
@@ -33,6 +34,7 @@ from engine.models.dcgan import size_plan
 from engine.models.user import UserDiscriminator, UserGenerator, tensor_shapes
 from engine.models.user_probe import Signature, find_final_sigmoid, load_fitting, probe_generator, read_state_dict
 from engine.models.user_source import build_class, file_sha256
+from engine.stage_runner import recorded
 from engine.workspace import Workspace, atomic_write_text
 
 CHECKPOINT = "dense"
@@ -203,6 +205,7 @@ def warm_up_discriminator(D: nn.Module, G: nn.Module, images: torch.Tensor, step
     D.eval()
 
 
+@recorded("import")
 def run_import(cfg: ImportConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     """Write checkpoints/dense.pt, config.toml and the manifest's import + train entries (see the docstring)."""
     got = prepare(cfg)  # the CLI and the studio said WARNING before this line runs the file
@@ -211,7 +214,7 @@ def run_import(cfg: ImportConfig, ws: Workspace, cancel: CancelToken) -> Iterato
     if not got.d_trained:
         yield from warm_up_discriminator(got.D, got.G, got.data.images, cfg.d_warmup_steps,
                                          min(cfg.batch_size, len(got.data)), cfg.seed, cancel)
-    stale = ws.mark_stale("prune", "finetune", "export")
+    stale = ws.mark_stale(*stages.out_of_date_after("import"))
     files = dict.fromkeys((r["source"], r["sha256"]) for r in got.record.values() if "source" in r)
     trusted = [{"source": source, "sha256": sha} for source, sha in files]
     # Trust before the checkpoint exists: reading it back (just below, and in every later stage) needs the record.

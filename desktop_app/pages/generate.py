@@ -36,6 +36,11 @@ class GeneratePage(Page):
                    "Picks the random inputs; the same seed gives the same images.")
         self.field(f, "count", "How many", self.spin(1, 1024, 64, 8), "Number of images in the grid.")
         self.field(f, "nrow", "Per row", self.spin(1, 64, 8), "Images per row of the grid.")
+        # Filled from the model file: a conditional model lists its classes, an unconditional one disables it.
+        self.label = self.field(f, "label", "Class", self.combo([("— (the model takes no class)", -1)], -1),
+                                "For a class-conditional model: the class to draw, or every class with a row "
+                                "each (then 'Per row' images per class).")
+        self.label.setEnabled(False)
         self.field(f, "steps", "Interpolation steps", self.spin(2, 64, 10),
                    "Images in the walk between two random inputs (press Interpolate).")
         self.interp_button = QPushButton("Interpolate")
@@ -63,13 +68,42 @@ class GeneratePage(Page):
             return self._validation_error
         return None
 
+    def field_values(self) -> dict:
+        v = super().field_values()
+        v["label"] = self.label.currentData() if hasattr(self, "label") else -1  # the list changes per model
+        return v
+
     def validate(self) -> None:
         p = self.path.text().strip() if hasattr(self, "path") else ""
         self._validation_error = None if p and Path(p).is_file() else (
             "Choose an exported .onnx file (run Export first)." if not p else f"The file {p} does not exist.")
         self.error_label.setText(self._validation_error or "")
         self.error_label.setVisible(bool(self._validation_error))
+        self._fill_classes()
         self.refresh_state()
+
+    def _fill_classes(self) -> None:
+        """List the chosen file's classes (a conditional model), or say it takes none; a file that does not load
+        keeps the list empty here and gets its dialog when Generate is pressed."""
+        if not hasattr(self, "label"):
+            return
+        model = None
+        if self._validation_error is None:
+            try:
+                model = self._load()
+            except Exception:
+                self._model = self._model_key = None
+        classes = list(getattr(model, "class_names", []) or [])
+        items = [("Every class, a row each", -1)] + [(f"{i}: {name}" if name != str(i) else name, i)
+                                                     for i, name in enumerate(classes)]
+        if [self.label.itemData(i) for i in range(self.label.count())] == [d for _, d in items] and classes:
+            return  # the same model: keep the user's choice
+        self.label.blockSignals(True)
+        self.label.clear()
+        for text, data in items if classes else [("— (the model takes no class)", -1)]:
+            self.label.addItem(text, data)
+        self.label.blockSignals(False)
+        self.label.setEnabled(bool(classes))
 
     def refresh_state(self) -> None:
         super().refresh_state()
@@ -113,11 +147,25 @@ class GeneratePage(Page):
         return error_box(self, "Generate did not finish", message, details)
 
     def on_start(self) -> None:
-        self._run(lambda m, v: self.ctx.facade.sample_grid(m, v["count"], v["seed"], v["nrow"]),
-                  lambda v: f"{v['count']} images, seed {v['seed']}")
+        self._run(self._make, self._caption)
+
+    def _make(self, model, v: dict):
+        """count images, or for a conditional model the asked class's, or a row per class (nrow images each)."""
+        if getattr(model, "num_classes", 0) and v["label"] < 0:
+            return self.ctx.facade.class_grid(model, v["nrow"], v["seed"])
+        label = v["label"] if getattr(model, "num_classes", 0) else None
+        return self.ctx.facade.sample_grid(model, v["count"], v["seed"], v["nrow"], label)
+
+    def _caption(self, v: dict) -> str:
+        model = self._model
+        if getattr(model, "num_classes", 0):
+            if v["label"] < 0:
+                return f"one row per class ({model.num_classes}), {v['nrow']} each, seed {v['seed']}"
+            return f"{v['count']} images of class {model.class_names[v['label']]}, seed {v['seed']}"
+        return f"{v['count']} images, seed {v['seed']}"
 
     def interpolate(self) -> None:
-        self._run(lambda m, v: self.ctx.facade.interpolate(m, v["steps"], v["seed"]),
+        self._run(lambda m, v: self.ctx.facade.interpolate(m, v["steps"], v["seed"], v["label"]),
                   lambda v: f"{v['steps']}-step walk, seed {v['seed']}")
 
     def _run(self, make, caption) -> None:
@@ -139,5 +187,6 @@ class GeneratePage(Page):
         self.info.setText(f"Made in <b>{self.last_seconds * 1000:.1f} ms</b> with ONNX Runtime on the CPU.  "
                           f"Model: latent {model.latent_dim}, images {'x'.join(map(str, model.image_shape))}, "
                           f"precision {meta.get('gan.precision', '?')}, arch {meta.get('gan.arch', '?')}, "
-                          f"data {meta.get('gan.dataset', '?')}.")
+                          f"data {meta.get('gan.dataset', '?')}"
+                          + (f", {model.num_classes} classes." if getattr(model, "num_classes", 0) else "."))
         self.progress_label.setText(f"Done in {self.last_seconds * 1000:.1f} ms.")

@@ -94,7 +94,9 @@ class TrainPage(Page):
 
     def values(self) -> dict:
         v = self.field_values()
-        return {"data": self.ctx.data_values, "model": {"arch": v["arch"], "latent_dim": v["latent_dim"]},
+        data = dict(self.ctx.data_values)
+        task = data.get("task") or "unconditional"  # chosen on the Data page
+        return {"data": data, "model": {"arch": v["arch"], "latent_dim": v["latent_dim"], "task": task},
                 "train": {**{k: v[k] for k in ("steps", "batch_size", "lr", "loss", "optimizer", "ema", "device",
                                                "seed", "sample_every", "checkpoint_every", "resume")},
                           "threads": v["threads"] or None}}

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 
-from engine.cli.common import add_workspace_arg, drive_stage
+from engine.cli.common import add_workspace_arg, run_registered
 from engine.errors import ConfigError
-from engine.events import CancelToken
 
 
 def register(sub) -> None:
@@ -81,7 +80,7 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from engine.user_import import WARNING, run_import
+    from engine.user_import import WARNING
     from engine.workspace import Workspace
 
     cfg = config_from_args(args)
@@ -89,7 +88,5 @@ def run(args) -> int:
     for f in files:  # before the file runs, not after
         print(f"gan-prune: {WARNING.format(path=f)}", flush=True)  # stdout: stderr is kept for the one error line
     cfg.validate()
-    ws = Workspace(args.workspace)
-    cancel = CancelToken()
-    drive_stage("import", ws, run_import(cfg, ws, cancel), cancel, quiet=args.quiet)
+    run_registered("import", cfg, Workspace(args.workspace), quiet=args.quiet)
     return 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine.cli.common import add_workspace_arg, drive_stage
+from engine.cli.common import add_workspace_arg, run_registered
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
-from engine.events import CancelToken
+from engine.tasks import task_names
 
 
 def register(sub) -> None:
@@ -14,6 +14,8 @@ def register(sub) -> None:
     add_workspace_arg(p)
     p.add_argument("--dataset", help="mnist-5k (bundled), mnist, fashion-mnist, cifar10 or folder:PATH")
     p.add_argument("--arch", help="mlp, dcgan or resnet")
+    p.add_argument("--task", choices=task_names(),
+                   help="unconditional (noise → image, default) or conditional (class → image: labelled data, dcgan)")
     p.add_argument("--steps", type=int, help="total training steps (with --resume: the new total)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int)
@@ -44,7 +46,7 @@ def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
     if args.dataset and args.dataset != base.data.dataset and args.image_size is None:
         data = dataclasses.replace(data, image_size=None)
     return dataclasses.replace(
-        base, data=data, model=_override(base.model, arch=args.arch),
+        base, data=data, model=_override(base.model, arch=args.arch, task=args.task),
         train=_override(base.train, steps=args.steps, device=args.device, seed=args.seed, batch_size=args.batch_size,
                         lr=args.lr, loss=args.loss, optimizer=args.optimizer, ema=args.ema,
                         sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
@@ -53,15 +55,12 @@ def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
 
 def run(args) -> int:
     from engine.pipeline import save_config, workspace_config
-    from engine.train import run_train
     from engine.workspace import Workspace
 
     ws = Workspace(args.workspace)
     base = workspace_config(ws) if args.resume else PipelineConfig(DataConfig(), ModelConfig(), TrainConfig())
     cfg = config_from_args(args, base)
     cfg.validate()
-    cancel = CancelToken()
     # config.toml is written once training has accepted every input: a refused command leaves the old one.
-    drive_stage("train", ws, run_train(cfg, ws, cancel), cancel, quiet=args.quiet,
-                before_first_event=lambda: save_config(ws, cfg))
+    run_registered("train", cfg, ws, quiet=args.quiet, before_first_event=lambda: save_config(ws, cfg))
     return 0

@@ -53,6 +53,15 @@ def _conform(images: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
     return images
 
 
+def require_labels(data: ImageData, dataset: str) -> int:
+    """The number of classes of labelled data, or one sentence saying the data have none (the conditional task)."""
+    if data.labels is None or len(data.classes) < 2:
+        found = "one class" if data.labels is not None else "no class labels"
+        raise ConfigError(f"The data set {dataset} has {found}; the conditional task needs labelled data: mnist-5k, "
+                          "mnist, fashion-mnist, cifar10, or folder:PATH with one sub-folder per class.")
+    return len(data.classes)
+
+
 def load_dataset(cfg: DataConfig) -> ImageData:
     cfg.validate()
     if cfg.dataset == "mnist-5k":

@@ -26,6 +26,7 @@ from engine.distill.terms import (
 from engine.ema import frozen_copy, update_ema
 from engine.errors import TrainingDiverged
 from engine.gan_step import BatchSampler, GanStep, all_finite, zero_masks
+from engine.models import num_classes
 from engine.optim import make_optimizer
 from engine.prune.layers import prunable_layers
 
@@ -54,7 +55,10 @@ class Finetuner:
 
     def __init__(self, G: nn.Module, D: nn.Module, teacher: nn.Module | None, images: torch.Tensor,
                  settings: StudentSettings, weights: DistillWeights, loss: str, device: torch.device,
-                 perceptual_net: nn.Module | None = None, step: int = 0, keep_zeros: bool = False) -> None:
+                 perceptual_net: nn.Module | None = None, step: int = 0, keep_zeros: bool = False,
+                 labels: torch.Tensor | None = None) -> None:
+        """labels: each image's class, used only when G is conditional (fakes are drawn for the real batch's
+        classes, and the teacher is asked for the same classes as the student)."""
         self.G, self.D = G.to(device), D.to(device)
         self.settings, self.loss, self.device, self.step = settings, loss, device, step
         self.teacher = frozen_copy(teacher).to(device) if teacher is not None and weights.any else None
@@ -81,6 +85,7 @@ class Finetuner:
                            masks_d=zero_masks(D) if keep_zeros else None)
         self.ema = frozen_copy(G) if settings.ema > 0 else None
         self.images = images
+        self.labels = labels if num_classes(G) else None
         self.sampler = BatchSampler(len(images), settings.batch_size, settings.seed + 1)
         self.noise = torch.Generator().manual_seed(settings.seed + 1)
 
@@ -88,11 +93,12 @@ class Finetuner:
         for tap in self.taps:
             tap.close()
 
-    def distill_terms(self, fake: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    def distill_terms(self, fake: torch.Tensor, z: torch.Tensor,
+                      labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The weighted terms that are on, by metric name; a term that is off is absent."""
         w = self.weights
         with torch.no_grad():
-            target = self.teacher(z)
+            target = self.teacher(z) if labels is None else self.teacher(z, labels)
         terms = {}
         if w.output > 0:
             terms["distill_output"] = w.output * output_loss(fake, target, w.output_loss)
@@ -105,9 +111,11 @@ class Finetuner:
 
     def train_step(self) -> dict[str, float]:
         self.G.train(), self.D.train()
-        real = to_float(self.images[self.sampler.indices(self.step)]).to(self.device)
+        idx = self.sampler.indices(self.step)
+        real = to_float(self.images[idx]).to(self.device)
         z = torch.randn(real.shape[0], self.G.latent_dim, generator=self.noise).to(self.device)
-        out = self.gan(real, z, self.distill_terms if self.teacher is not None else None)
+        labels = None if self.labels is None else self.labels[idx].to(self.device)
+        out = self.gan(real, z, self.distill_terms if self.teacher is not None else None, labels=labels)
         if not all_finite(out.loss_d, out.loss_g):
             raise TrainingDiverged(f"Fine-tuning diverged at step {self.step + 1} (loss D={out.loss_d.item():.3g}, "
                                    f"G={out.loss_g.item():.3g}); lower the learning rate (now {self.settings.lr}).")

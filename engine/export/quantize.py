@@ -24,10 +24,15 @@ COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 class LatentReader:
     """Feeds calibration latents to onnxruntime's calibrator: N standard-normal vectors in batches, seeded."""
 
-    def __init__(self, latent_dim: int, count: int = 256, seed: int = 0, batch: int = 32) -> None:
+    def __init__(self, latent_dim: int, count: int = 256, seed: int = 0, batch: int = 32,
+                 num_classes: int = 0) -> None:
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((count, latent_dim)).astype(np.float32)
         self._batches = [{"z": z[i:i + batch]} for i in range(0, count, batch)]
+        if num_classes:  # a conditional model calibrates on every class alike: 0, 1, ..., K-1, 0, ...
+            labels = np.arange(count, dtype=np.int64) % num_classes
+            for i, feed in enumerate(self._batches):
+                feed["label"] = labels[i * batch:(i + 1) * batch]
         self._it = iter(self._batches)
 
     def get_next(self):
@@ -106,7 +111,8 @@ def quantize_int8_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
         extra = {"WeightSymmetric": True, "ActivationSymmetric": False}
         if per_channel:
             extra["TensorQuantOverrides"] = _weight_overrides(pre_model)
-        quantize_static(str(pre), str(staged), LatentReader(_latent_dim(src), calibration, seed),
+        reader = LatentReader(_latent_dim(src), calibration, seed, num_classes=int(meta.get("gan.num_classes", 0)))
+        quantize_static(str(pre), str(staged), reader,
                         quant_format=QuantFormat.QDQ, per_channel=False, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, nodes_to_exclude=exclude or None, extra_options=extra)
         _finish(meta, staged, "int8", opset)

@@ -14,12 +14,14 @@ import numpy as np
 from engine.config import check_fields
 from engine.errors import ConfigError, DataError, WorkspaceError
 from engine.events import Artifact, Cancelled, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
+from engine.stage_runner import recorded
 from engine.workspace import Workspace
 
 FEATURE_NETS = ("auto", "digit-cnn", "inception", "none")
 GRID_COUNT = 64  # images per variant in the side-by-side grids
 SSIM_COUNT = 1000  # SSIM is ~10x the cost of PSNR; a thousand pairs pin it to the third decimal
-QUALITY_KEYS = ("fid", "precision", "recall", "density", "coverage", "swd", "psnr_vs_teacher", "ssim_vs_teacher")
+QUALITY_KEYS = ("fid", "precision", "recall", "density", "coverage", "swd", "psnr_vs_teacher", "ssim_vs_teacher",
+                "cond_accuracy")
 
 
 @dataclass(frozen=True)
@@ -125,10 +127,16 @@ def _feature_net_fields(net) -> dict[str, str | None]:
 
 # ---- one variant -------------------------------------------------------------------------------------------------
 def _generate(loaded, z: np.ndarray, batch: int, cancel: CancelToken) -> np.ndarray:
+    """Images for z; a conditional variant draws class i % K for the i-th latent (see _quality)."""
+    from engine.metrics.conditional import asked_labels
+
+    labels = asked_labels(len(z), loaded.num_classes) if loaded.num_classes else None
     out = []
     for i in range(0, len(z), batch):
         cancel.raise_if_cancelled()
-        out.append(np.asarray(loaded.generate(z[i:i + batch]), dtype=np.float32))
+        part = loaded.generate(z[i:i + batch]) if labels is None else loaded.generate(z[i:i + batch],
+                                                                                      labels[i:i + batch])
+        out.append(np.asarray(part, dtype=np.float32))
     return np.concatenate(out)
 
 
@@ -136,8 +144,10 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.rint((np.clip(x, -1, 1) + 1) * 127.5).astype(np.uint8)
 
 
-def _quality(images: np.ndarray, s: SeedSet, net, teacher: np.ndarray | None) -> dict[str, Any]:
-    """All quality numbers of one variant for one seed."""
+def _quality(images: np.ndarray, s: SeedSet, net, teacher: np.ndarray | None, classes: int = 0) -> dict[str, Any]:
+    """All quality numbers of one variant for one seed; `classes` > 0: a conditional variant whose i-th image was
+    asked for class i % classes, scored by the feature net's classifier (conditional accuracy)."""
+    from engine.metrics import conditional as cond
     from engine.metrics import quality as q
     from engine.metrics.feature_net import features_and_classes
 
@@ -150,6 +160,8 @@ def _quality(images: np.ndarray, s: SeedSet, net, teacher: np.ndarray | None) ->
         if int(net.spec()["classes"]) > 0:  # Inception features come without our classes
             out["class_histogram"] = q.histogram_of(ids, int(net.spec()["classes"]))
             out["modes_covered"] = q.modes_covered(out["class_histogram"])
+        if classes and cond.can_classify(net, classes):
+            out.update(cond.conditional_accuracy(ids, cond.asked_labels(len(ids), classes), classes))
     try:
         swd = q.sliced_wasserstein(s.real, fake, seed=s.seed)
         out["swd"], out["swd_per_level"] = swd["mean"], swd["per_level"]
@@ -168,7 +180,7 @@ def _mean_std(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
         vals = [r[key] for r in per_seed if r.get(key) is not None]
         out[key] = float(np.mean(vals)) if vals else None
         out[f"{key}_std"] = float(np.std(vals)) if vals else None
-    for key in ("class_histogram", "swd_per_level"):
+    for key in ("class_histogram", "swd_per_level", "cond_accuracy_per_class"):
         vals = [r[key] for r in per_seed if r.get(key) is not None]
         if vals:
             out[key] = np.mean(np.asarray(vals, np.float64), axis=0).tolist()
@@ -199,6 +211,7 @@ def _failed(v, ws: Workspace, error: str) -> dict[str, Any]:
 
 
 # ---- the stage ---------------------------------------------------------------------------------------------------
+@recorded("evaluate")
 def run_evaluate(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken | None = None) -> Iterator[Event]:
     """Evaluate every variant; failed ones are marked in the report and named in the WorkspaceError raised last."""
     import torch
@@ -210,13 +223,8 @@ def run_evaluate(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken | None 
         torch.set_num_threads(cfg.threads)  # generation and latency both run on the count the report states
     try:
         yield from _run(cfg.effective(), ws, cancel)
-    except Cancelled:
-        ws.update_stage("evaluate", status="cancelled")
+    except Cancelled:  # the stage runner records it; the user hears what is kept
         yield Log("warning", "Evaluation cancelled; the previous report (if any) is unchanged.")
-    except Exception as e:  # a full disk, a crash: the manifest must not keep saying "running"
-        if (ws.stage("evaluate") or {}).get("status") == "running":
-            ws.update_stage("evaluate", status="failed", error=str(e)[:300])
-        raise
     finally:
         torch.set_num_threads(old_threads)
 
@@ -298,7 +306,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
                 yield Progress("evaluate", done, total, f"{v.name}: measuring (seed {s.seed})")
                 # another latent size (a foreign ONNX): no like-for-like teacher images to compare with
                 teacher = s.teacher if teacher_latent == loaded.latent_dim else None
-                per_seed.append(_quality(images, s, net, teacher))
+                per_seed.append(_quality(images, s, net, teacher, loaded.num_classes))
                 done += 1
                 rate, eta = meter.update(done)
                 yield Progress("evaluate", done, total, f"{v.name} seed {s.seed} done", rate=rate, eta_s=eta)
@@ -332,13 +340,14 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     report = reports.build_report(rows, feature_net=net_name, **_feature_net_fields(net),
                                   fid_note=fid_note, seed=cfg.seed, seeds=cfg.seeds, samples=cfg.samples,
                                   real_count=n_real, data=data.name, image_shape=list(data.image_shape),
+                                  task=_task(rows, ws),
                                   device=f"CPU ({threads} threads)", threads=threads,
                                   seconds=time.perf_counter() - t_start)
     written = reports.write_all(ws, report, grids)
     for kind, rel in written.items():
         yield Artifact("evaluate", kind, rel)
     failed = [r["name"] for r in rows if r["status"] == "failed"]
-    ws.update_stage("evaluate", status="failed" if failed else "done", report=written["report"],
+    ws.update_stage("evaluate", report=written["report"],
                     html=written["html"], csv=written["csv"], variants=[r["name"] for r in rows], failed=failed,
                     seconds=round(time.perf_counter() - t_start, 1))
     if failed:
@@ -346,6 +355,15 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
         raise WorkspaceError(f"{len(failed)} of {len(rows)} variants could not be evaluated: {why}; the others are "
                              f"in {written['report']}.")
     yield Log("info", f"Evaluation done in {time.perf_counter() - t_start:.1f} s; report {written['html']}.")
+
+
+def _task(rows: list[dict], ws: Workspace) -> str:
+    """The workspace's task (config.toml), for report.json; conditional when any variant was scored by class."""
+    from engine.inputs import workspace_config
+
+    if any(r.get("cond_accuracy") is not None for r in rows):
+        return "conditional"
+    return workspace_config(ws).model.task
 
 
 def _grid(images: np.ndarray) -> np.ndarray:
@@ -356,15 +374,9 @@ def _grid(images: np.ndarray) -> np.ndarray:
 
 def _summary(row: dict) -> str:
     parts = []
-    for key, fmt in (("fid", "FID {:.2f}"), ("precision", "P {:.3f}"), ("recall", "R {:.3f}"), ("swd", "SWD {:.1f}"),
-                     ("psnr_vs_teacher", "PSNR {:.1f} dB")):
+    for key, fmt in (("fid", "FID {:.2f}"), ("cond_accuracy", "class accuracy {:.3f}"), ("precision", "P {:.3f}"),
+                     ("recall", "R {:.3f}"), ("swd", "SWD {:.1f}"), ("psnr_vs_teacher", "PSNR {:.1f} dB")):
         if row.get(key) is not None:
             parts.append(fmt.format(row[key]))
     return ", ".join(parts) or "no quality numbers"
 
-
-def demo_step(ws: Workspace, cancel: CancelToken, quick: bool = False) -> Iterator[Event]:
-    """The demo's evaluation: fewer samples and timing runs, so the whole demo stays a few minutes on a laptop."""
-    cfg = EvaluateConfig(samples=500 if quick else 2000, latency_runs=3 if quick else 10)
-    yield Log("info", f"Demo: evaluating every model on {cfg.samples:,} samples ...")
-    yield from run_evaluate(cfg, ws, cancel)

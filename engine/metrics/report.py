@@ -183,6 +183,20 @@ def _histograms(report: dict) -> str:
             f'histogram at {100 / k:.0f}% is ideal, a collapsed generator piles into a few classes.</p>{chart}')
 
 
+def _conditional(report: dict) -> str:
+    """Conditional accuracy per class: how often the feature net's class of a sample is the class asked for."""
+    rows = [v for v in report["variants"] if v.get("cond_accuracy_per_class")]
+    if not rows:
+        return ""
+    k = len(rows[0]["cond_accuracy_per_class"])
+    overall = ", ".join(f"{escape(v['name'])} {_pm(v, 'cond_accuracy')}" for v in rows)
+    chart = charts.bars([str(i) for i in range(k)],
+                        {v["name"]: [None if x is None else 100 * x for x in v["cond_accuracy_per_class"]]
+                         for v in rows}, "samples of the asked class (%)", "Conditional accuracy per class")
+    return (f'<h2>Conditional accuracy</h2><p class="note">Each sample was asked for a class (0, 1, ..., {k - 1} in '
+            f"turn); it counts when the feature net's class of it is that class. Overall: {overall}.</p>{chart}")
+
+
 def _compress(search: dict | None) -> str:
     """The compress search's candidates: a table and MACs vs probe FID (the teacher's probe FID for scale)."""
     if not search or not search.get("candidates"):
@@ -228,6 +242,7 @@ pruning shows; MACs and latency are where channel pruning shows.</p>
 <h2>Trade-off</h2><div class="charts">{_pareto(report)}</div>
 <h2>Samples on the same latents</h2><div class="grids">{grid_html}</div>
 {_histograms(report)}
+{_conditional(report)}
 <h2>Pruned layers</h2>{_layers(manifest)}
 {_sensitivity(sensitivity)}
 {_compress(report.get("compress"))}

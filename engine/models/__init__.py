@@ -38,10 +38,26 @@ def _check_arch(name: str) -> None:
         raise ConfigError(f"Unknown architecture '{name}'; choose one of: {', '.join(arch_names())}.")
 
 
-def default_specs(arch: str, image_shape: tuple[int, int, int], latent_dim: int = 100) -> tuple[dict, dict]:
-    """Generator and discriminator specs of an arch at its default widths for one image shape."""
+def default_specs(arch: str, image_shape: tuple[int, int, int], latent_dim: int = 100,
+                  num_classes: int = 0) -> tuple[dict, dict]:
+    """Generator and discriminator specs of an arch at its default widths for one image shape.
+
+    num_classes > 0: the class-conditional pair (a class embedding into G, a projection D); dcgan only."""
     _check_arch(arch)
-    return _DEFAULTS[arch](tuple(image_shape), latent_dim)
+    g, d = _DEFAULTS[arch](tuple(image_shape), latent_dim)
+    if num_classes:
+        from engine.models.conditional import default_embed_dim
+
+        if arch != "dcgan":
+            raise ConfigError(f"The conditional task needs --arch dcgan (got {arch}).")
+        g.update(num_classes=num_classes, embed_dim=default_embed_dim(num_classes))
+        d.update(num_classes=num_classes)
+    return g, d
+
+
+def num_classes(model: nn.Module) -> int:
+    """How many classes a conditional generator or discriminator takes; 0 for an unconditional one."""
+    return int(getattr(model, "num_classes", 0) or 0)
 
 
 def check_spec(spec: Any, role: str, where: str) -> None:

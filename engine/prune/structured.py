@@ -17,35 +17,43 @@ import torch_pruning as tp
 
 from engine.errors import ConfigError
 from engine.metrics.complexity import example_input
+from engine.models.conditional import ClassProjection
+from engine.prune import methods
 from engine.prune.layers import PRUNABLE, output_layer, prunable_layers
+from engine.prune.methods import CHANNEL_METHODS
 
-CHANNEL_METHODS = ("channel-l1", "channel-l2", "channel-taylor", "channel-bn", "channel-random")
-
-
-class _BNOrMagnitude(tp.importance.Importance):
-    """BatchNorm scale where the group has a BatchNorm, L1 magnitude where it has none (e.g. D's first conv)."""
-
-    def __init__(self) -> None:
-        self.bn = tp.importance.BNScaleImportance()
-        self.l1 = tp.importance.MagnitudeImportance(p=1)
-
-    def __call__(self, group):
-        imp = self.bn(group)
-        return imp if imp is not None else self.l1(group)
+__all__ = ["CHANNEL_METHODS", "coupled_layers", "prune_channels", "taylor_gradients", "widths"]
 
 
-def importance_for(method: str):
-    if method == "channel-l1":
-        return tp.importance.MagnitudeImportance(p=1)
-    if method == "channel-l2":
-        return tp.importance.MagnitudeImportance(p=2)
-    if method == "channel-taylor":
-        return tp.importance.TaylorImportance()
-    if method == "channel-bn":
-        return _BNOrMagnitude()
-    if method == "channel-random":
-        return tp.importance.RandomImportance()
-    raise ConfigError(f"Unknown channel method '{method}'; choose one of: {', '.join(CHANNEL_METHODS)}.")
+class _ClassProjectionPruner(tp.pruner.BasePruningFunc):
+    """A projection discriminator's class embedding: its columns go with the channels of the layer before it;
+    its output (one number per sample) has no channels to prune."""
+
+    TARGET_MODULES = ClassProjection
+
+    def prune_in_channels(self, layer: ClassProjection, idxs) -> nn.Module:
+        keep = sorted(set(range(layer.in_channels)) - set(int(i) for i in idxs))
+        layer.weight = self._prune_parameter_and_grad(layer.weight, keep, 1)
+        return layer
+
+    def prune_out_channels(self, layer: ClassProjection, idxs) -> nn.Module:
+        return layer
+
+    def get_in_channels(self, layer: ClassProjection) -> int:
+        return layer.in_channels
+
+    def get_out_channels(self, layer: ClassProjection) -> None:
+        return None
+
+
+CUSTOM_PRUNERS = {ClassProjection: _ClassProjectionPruner()}
+
+
+def _channel_method(method: str) -> methods.PruneMethod:
+    m = methods.find(method)
+    if m is None or m.family is not methods.CHANNELS:
+        raise ConfigError(f"Unknown channel method '{method}'; choose one of: {', '.join(CHANNEL_METHODS)}.")
+    return m
 
 
 def taylor_gradients(student: nn.Module, teacher: nn.Module | None, inputs: torch.Tensor, seed: int = 0) -> None:
@@ -94,6 +102,7 @@ def prune_channels(model: nn.Module, method: str, amount: float | dict[str, floa
     chosen_ids = {id(m) for _, m in chosen}
     modules = dict(model.named_modules())
     ignored = [modules[output_layer(model)]] + [m for _, m in all_layers if id(m) not in chosen_ids]
+    ignored += [m for m in model.modules() if isinstance(m, nn.Embedding)]  # a conditional G's class input
     notes: list[str] = []
     ratios: dict[nn.Module, float] = {}
     for name, m in chosen:
@@ -108,13 +117,15 @@ def prune_channels(model: nn.Module, method: str, amount: float | dict[str, floa
                          f"{width - int(round(a * width))} instead.")
         ratios[m] = max(0.0, a)
     global_scope = scope == "global" and not isinstance(amount, dict)
+    criterion = _channel_method(method)
     gen_state = torch.get_rng_state()
     torch.manual_seed(seed)  # channel-random draws from torch's global RNG
     try:
-        if method == "channel-taylor":
+        if criterion.needs_gradients:
             x = taylor_inputs if taylor_inputs is not None else example_input(model, batch=16).normal_()
             taylor_gradients(model, teacher, x, seed)
-        kwargs = dict(importance=importance_for(method), ignored_layers=ignored, round_to=round_to)
+        kwargs = dict(importance=criterion.importance(), ignored_layers=ignored, round_to=round_to,
+                      customized_pruners=CUSTOM_PRUNERS)
         if global_scope:
             kwargs.update(global_pruning=True, pruning_ratio=float(amount),
                           max_pruning_ratio=max(float(amount), 1 - 1 / min(_out_width(m) for _, m in chosen)))
@@ -161,7 +172,8 @@ def coupled_layers(model: nn.Module, layers: list[tuple[str, nn.Module]]
     follows: dict[str, str] = {}  # coupled member -> the chosen layer whose amount it takes
     was = model.training
     model.eval()
-    dg = tp.DependencyGraph().build_dependency(model, example_inputs=example_input(model, batch=2))
+    dg = tp.DependencyGraph().build_dependency(model, example_inputs=example_input(model, batch=2),
+                                               customized_pruners=CUSTOM_PRUNERS)
     model.train(was)
     for name, m in layers:
         handler = dg.get_pruner_of_module(m).prune_out_channels
