@@ -25,14 +25,21 @@ from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig, 
 from engine.data import ImageData, load_dataset, to_float
 from engine.errors import ConfigError
 from engine.events import Artifact, CancelToken, Event, Log, Progress, Samples
-from engine.gan_step import discriminator_loss
+from engine.gan_step import d_logits, discriminator_loss, g_images
 from engine.grids import sample_grid
 from engine.images import save_png
 from engine.latents import fixed_latents
 from engine.models import build_discriminator, default_specs, generator_from_checkpoint
 from engine.models.dcgan import size_plan
 from engine.models.user import UserDiscriminator, UserGenerator, tensor_shapes
-from engine.models.user_probe import Signature, find_final_sigmoid, load_fitting, probe_generator, read_state_dict
+from engine.models.user_probe import (
+    Signature,
+    find_final_sigmoid,
+    load_fitting,
+    probe_generator,
+    read_state_dict,
+    required_inputs,
+)
 from engine.models.user_source import build_class, file_sha256
 from engine.stage_runner import recorded
 from engine.workspace import Workspace, atomic_write_text
@@ -102,14 +109,12 @@ def _generator(cfg: ImportConfig) -> tuple[UserGenerator, Signature, dict]:
     load_fitting(net, read_state_dict(cfg.weights), Path(cfg.weights).expanduser(),
                  f"{cfg.class_name} from {path}")
     sig = probe_generator(net, path, cfg.class_name, cfg.latent_dim, cfg.num_classes, cfg.input_shape)
-    if sig.num_classes or sig.input_shape:
-        what = f"noise and a class label ({sig.num_classes} classes)" if sig.num_classes else \
-            f"an image {list(sig.input_shape)}"
-        raise ConfigError(f"{cfg.class_name} from {path} takes {what}; this build imports noise → image "
-                          "generators only.")
+    if sig.input_shape:
+        raise ConfigError(f"{cfg.class_name} from {path} takes an image {list(sig.input_shape)}; this build "
+                          "imports noise → image and class → image generators only.")
     spec = {"arch": "user", "role": "generator", "source": str(path), "sha256": sha, "class": cfg.class_name,
             "args": dict(cfg.args), "latent_dim": sig.latent_dim, "latent_layout": sig.latent_layout,
-            "image_shape": list(sig.image_shape)}
+            "image_shape": list(sig.image_shape), **({"num_classes": sig.num_classes} if sig.num_classes else {})}
     record = {"source": str(path), "sha256": sha, "class": cfg.class_name, "args": dict(cfg.args),
               "weights": str(Path(cfg.weights).expanduser().resolve()), "weights_sha256": _sha(cfg.weights)}
     return UserGenerator(spec, net, built), sig, record
@@ -124,12 +129,17 @@ def _discriminator(cfg: ImportConfig, G: UserGenerator) -> tuple[nn.Module, dict
     load_fitting(net, read_state_dict(cfg.discriminator_weights, ("state_dict", "discriminator", "netD", "D",
                                                                   "model", "model_state_dict")),
                  Path(cfg.discriminator_weights).expanduser(), f"{cfg.discriminator_class} from {path}")
+    labels = torch.arange(2) % G.num_classes if G.num_classes else None
+    if G.num_classes and required_inputs(net) < 2:
+        raise ConfigError(f"{cfg.discriminator_class} from {path} takes no class label, but the generator is "
+                          "conditional; give its conditional discriminator, or none (a projection D is used).")
     with torch.no_grad():
-        images = G.eval()(fixed_latents(2, G.latent_dim, cfg.seed))
-    sigmoid = find_final_sigmoid(net, images, path, cfg.discriminator_class)
+        images = G.eval()(fixed_latents(2, G.latent_dim, cfg.seed), labels)
+    sigmoid = find_final_sigmoid(net, images, path, cfg.discriminator_class, labels)
     spec = {"arch": "user", "role": "discriminator", "source": str(path), "sha256": sha,
             "class": cfg.discriminator_class, "args": dict(cfg.discriminator_args),
-            "image_shape": list(G.image_shape), "sigmoid_layer": sigmoid}
+            "image_shape": list(G.image_shape), "sigmoid_layer": sigmoid,
+            **({"num_classes": G.num_classes} if G.num_classes else {})}
     record = {"source": str(path), "sha256": sha, "class": cfg.discriminator_class,
               "args": dict(cfg.discriminator_args), "sigmoid_layer": sigmoid,
               "weights": str(Path(cfg.discriminator_weights).expanduser().resolve()),
@@ -137,15 +147,20 @@ def _discriminator(cfg: ImportConfig, G: UserGenerator) -> tuple[nn.Module, dict
     return UserDiscriminator(spec, net, built), record
 
 
-def registry_discriminator(image_shape: tuple[int, int, int], seed: int) -> tuple[nn.Module, str]:
-    """The conv D of the dcgan arch where the image size fits it, else the MLP D (any size)."""
+def registry_discriminator(image_shape: tuple[int, int, int], seed: int, num_classes: int = 0
+                           ) -> tuple[nn.Module, str]:
+    """The conv D of the dcgan arch where the image size fits it (its projection D for a conditional model), else
+    the MLP D (any size)."""
     try:
         size_plan(image_shape)
         arch = "dcgan"
     except ConfigError:
+        if num_classes:
+            raise ConfigError(f"A conditional import without its own discriminator needs images of a DCGAN size "
+                              f"(28, 32, 56, 64 px; got {list(image_shape)}); give --discriminator-class.") from None
         arch = "mlp"
     torch.manual_seed(seed)
-    return build_discriminator(default_specs(arch, image_shape)[1]), arch
+    return build_discriminator(default_specs(arch, image_shape, num_classes=num_classes)[1]), arch
 
 
 def _sha(path: str) -> str:
@@ -158,7 +173,8 @@ def prepare(cfg: ImportConfig) -> _Imported:
     G, sig, g_record = _generator(cfg)
     D, d_record = _discriminator(cfg, G)
     layout = "[B, n]" if sig.latent_layout == "flat" else "[B, n, 1, 1]"
-    notes = [("info", f"{cfg.class_name}: latents of size {sig.latent_dim} as {layout} → images "
+    label = f" and a class label of {sig.num_classes}" if sig.num_classes else ""
+    notes = [("info", f"{cfg.class_name}: latents of size {sig.latent_dim} as {layout}{label} → images "
                       f"{'x'.join(map(str, sig.image_shape))}.")]
     lo, hi = sig.output_range
     if lo < -1.05 or hi > 1.05:
@@ -169,9 +185,10 @@ def prepare(cfg: ImportConfig) -> _Imported:
                                    limit=cfg.limit))
     if len(data) < 2:
         raise ConfigError(f"The data set {cfg.dataset} has {len(data)} image(s); fine-tuning needs at least 2.")
+    _check_labels(data, sig.num_classes, cfg)
     d_trained = D is not None
     if D is None:
-        D, arch = registry_discriminator(sig.image_shape, cfg.seed)
+        D, arch = registry_discriminator(sig.image_shape, cfg.seed, sig.num_classes)
         d_record = {"registry": arch, "warmup_steps": cfg.d_warmup_steps}
         notes.append(("info", f"No discriminator given: fine-tuning uses a new {arch} discriminator, first "
                               f"trained {cfg.d_warmup_steps} steps on real images vs the imported generator's."))
@@ -182,7 +199,20 @@ def prepare(cfg: ImportConfig) -> _Imported:
     return _Imported(G, D, sig, data, {"generator": g_record, "discriminator": d_record}, notes, d_trained)
 
 
-def warm_up_discriminator(D: nn.Module, G: nn.Module, images: torch.Tensor, steps: int, batch: int, seed: int,
+def _check_labels(data: ImageData, k: int, cfg: ImportConfig) -> None:
+    """A conditional generator needs labelled data with its number of classes."""
+    if not k:
+        return
+    if data.labels is None:
+        raise ConfigError(f"The data set {cfg.dataset} has no class labels, which the conditional {cfg.class_name} "
+                          "needs; use mnist-5k, a torchvision set or a folder with one sub-folder per class.")
+    have = len(data.classes) if data.classes else int(data.labels.max()) + 1
+    if have != k:
+        raise ConfigError(f"The data set {cfg.dataset} has {have} classes but {cfg.class_name} takes {k}; use its "
+                          "own data set (or give --num-classes).")
+
+
+def warm_up_discriminator(D: nn.Module, G: nn.Module, data: ImageData, steps: int, batch: int, seed: int,
                           cancel: CancelToken) -> Iterator[Event]:
     """A few D steps on real images vs the frozen generator's, so fine-tuning does not start against a D that
     knows nothing (its adversarial gradient would be noise)."""
@@ -194,10 +224,11 @@ def warm_up_discriminator(D: nn.Module, G: nn.Module, images: torch.Tensor, step
     D.train()
     for step in range(1, steps + 1):
         cancel.raise_if_cancelled()
-        idx = torch.randint(len(images), (batch,), generator=noise)
+        idx = torch.randint(len(data), (batch,), generator=noise)
+        labels = data.labels[idx] if getattr(G, "num_classes", 0) else None  # fakes of the real batch's classes
         with torch.no_grad():
-            fake = G(torch.randn(batch, G.latent_dim, generator=noise))
-        loss = discriminator_loss(D.logits(to_float(images[idx])), D.logits(fake), "bce")
+            fake = g_images(G, torch.randn(batch, G.latent_dim, generator=noise), labels)
+        loss = discriminator_loss(d_logits(D, to_float(data.images[idx]), labels), d_logits(D, fake, labels), "bce")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -212,7 +243,7 @@ def run_import(cfg: ImportConfig, ws: Workspace, cancel: CancelToken) -> Iterato
     for level, text in got.notes:
         yield Log(level, text)
     if not got.d_trained:
-        yield from warm_up_discriminator(got.D, got.G, got.data.images, cfg.d_warmup_steps,
+        yield from warm_up_discriminator(got.D, got.G, got.data, cfg.d_warmup_steps,
                                          min(cfg.batch_size, len(got.data)), cfg.seed, cancel)
     stale = ws.mark_stale(*stages.out_of_date_after("import"))
     files = dict.fromkeys((r["source"], r["sha256"]) for r in got.record.values() if "source" in r)
@@ -223,12 +254,12 @@ def run_import(cfg: ImportConfig, ws: Workspace, cancel: CancelToken) -> Iterato
     meta = {"dataset": got.data.name, "image_shape": list(got.signature.image_shape), "classes": got.data.classes}
     payload = {"arch": {"generator": got.G.spec(), "discriminator": got.D.spec()},
                "generator": model_state(got.G), "discriminator": model_state(got.D), "ema": None,
-               "step": 0, "data": meta, "seed": cfg.seed, "loss": "bce", "imported": got.record}
+               "step": 0, "data": meta, "seed": cfg.seed, "loss": "bce", "imported": got.record, "task": got.G.task}
     path = ws.save_checkpoint(CHECKPOINT, payload)
     _check_round_trip(ws, path, got.G)
     cfg_out = PipelineConfig(DataConfig(dataset=cfg.dataset, image_size=got.signature.image_shape[1],
                                         color="gray" if got.signature.image_shape[0] == 1 else "rgb", limit=cfg.limit),
-                             ModelConfig(arch="user", latent_dim=got.signature.latent_dim),
+                             ModelConfig(arch="user", latent_dim=got.signature.latent_dim, task=got.G.task),
                              dataclasses.replace(TrainConfig(), steps=1, batch_size=cfg.batch_size, seed=cfg.seed))
     atomic_write_text(ws.config_path, to_toml(cfg_out))
     ws.update_stage("train", status="done", checkpoint=ws.rel(path), step=0, dataset=got.data.name, arch="user",

@@ -156,8 +156,8 @@ def user_generator(spec: dict) -> nn.Module:
 
 
 class UserDiscriminator(nn.Module):
-    """image → one logit per image. A final Sigmoid module is replaced by Identity (training works on logits);
-    a patch map of logits is averaged."""
+    """image (and, for a conditional model, label) → one logit per image. A final Sigmoid module is replaced by
+    Identity (training works on logits); a patch map of logits is averaged."""
 
     def __init__(self, spec: dict, net: nn.Module | None = None, built: dict | None = None) -> None:
         super().__init__()
@@ -168,19 +168,28 @@ class UserDiscriminator(nn.Module):
             _replace(net, self.sigmoid_layer, nn.Identity())
         self.net = net
         self.image_shape = tuple(spec["image_shape"])
+        self.num_classes = int(spec.get("num_classes") or 0)
         self._source = {k: spec[k] for k in SOURCE_KEYS}
         self._built = built if built is not None else tensor_shapes(net)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x)
+    def logits(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            if label is None:
+                label = torch.arange(x.shape[0], device=x.device) % self.num_classes
+            out = self.net(x, label.long())
+        else:
+            out = self.net(x)
         return out.reshape(out.shape[0], -1).mean(1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(x))
+    def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.logits(x, label))
 
     def spec(self) -> dict:
-        return {"arch": "user", "role": "discriminator", **self._source, "image_shape": list(self.image_shape),
+        spec = {"arch": "user", "role": "discriminator", **self._source, "image_shape": list(self.image_shape),
                 "sigmoid_layer": self.sigmoid_layer, "resized": resized_layers(self.net, self._built)}
+        if self.num_classes:
+            spec["num_classes"] = self.num_classes
+        return spec
 
 
 def _replace(net: nn.Module, name: str, new: nn.Module) -> None:
@@ -251,8 +260,11 @@ def _check(spec: dict, role: str, where: str) -> None:
     need_image_shape(spec, where)
     if role == "generator":
         _check_signature(spec, where)
-    elif spec.get("sigmoid_layer") is not None and not isinstance(spec["sigmoid_layer"], str):
-        raise SpecError(f"{where}.sigmoid_layer must be a layer name or unset (got {spec['sigmoid_layer']!r:.40})")
+    else:
+        if spec.get("sigmoid_layer") is not None and not isinstance(spec["sigmoid_layer"], str):
+            raise SpecError(f"{where}.sigmoid_layer must be a layer name or unset (got {spec['sigmoid_layer']!r:.40})")
+        if "num_classes" in spec:
+            need_int(spec, "num_classes", where, 2, MAX_WIDTH)
     _check_resized(spec, where)
 
 

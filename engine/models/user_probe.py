@@ -193,12 +193,15 @@ def _range(out: torch.Tensor) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def find_final_sigmoid(net: nn.Module, images: torch.Tensor, source: Path, class_name: str) -> str | None:
+def find_final_sigmoid(net: nn.Module, images: torch.Tensor, source: Path, class_name: str,
+                       labels: torch.Tensor | None = None) -> str | None:
     """The Sigmoid layer whose removal leaves the logits (sigmoid(out without it) == out), or None when the
-    output already is a logit. Checks that D runs on the generator's images and gives one score per image."""
+    output already is a logit. Checks that D runs on the generator's images (and their labels, for a conditional
+    D) and gives one score per image."""
     net.eval()
+    extra = () if labels is None else (labels,)
     try:
-        out = net(images)
+        out = net(images, *extra)
     except Exception as e:
         raise UserModelError(f"{class_name} from {source} does not run on the generator's images "
                              f"{list(images.shape)} ({one_line(e)}); check --discriminator-class.") from None
@@ -212,7 +215,7 @@ def find_final_sigmoid(net: nn.Module, images: torch.Tensor, source: Path, class
         parent = net.get_submodule(parent_name) if parent_name else net
         setattr(parent, child, nn.Identity())
         try:
-            same = torch.allclose(torch.sigmoid(net(images)), out, atol=1e-5)
+            same = torch.allclose(torch.sigmoid(net(images, *extra)), out, atol=1e-5)
         finally:
             setattr(parent, child, m)
         if same:

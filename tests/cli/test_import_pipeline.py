@@ -2,6 +2,7 @@
 trained here by its own loop, saved as a state dict, imported, channel-pruned, fine-tuned by distillation from
 itself, evaluated, exported to int8 and drawn by gan-sample."""
 
+import importlib.util
 import io
 import json
 
@@ -76,3 +77,40 @@ def test_run_config_on_an_imported_model_skips_training(tmp_path, capsys):
 
     r = gan_prune(capsys, "run", str(config), "-w", str(tmp_path / "empty"))
     assert r.code == 2 and "has none; import it first with 'gan-prune import'" in r.err
+
+
+def test_an_imported_class_conditional_generator_draws_the_class_asked_for(tmp_path, capsys):
+    zoo = FIXTURE.parent / "user_zoo.py"
+    torch.manual_seed(0)
+    spec = importlib.util.spec_from_file_location("user_zoo_as_written", zoo)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.save(module.CondGen().state_dict(), tmp_path / "G.pt")
+    ws = tmp_path / "ws"
+    r = gan_prune(capsys, "import", "-w", str(ws), "--generator", str(zoo), "--class", "CondGen", "--weights",
+                  str(tmp_path / "G.pt"), "--limit", "320", "--d-warmup-steps", "2")
+    assert r.code == 0, r.err
+    assert "latents of size 16 as [B, n] and a class label of 10 → images 1x28x28" in r.err
+    dense = torch.load(io.BytesIO((ws / "checkpoints" / "dense.pt").read_bytes()), weights_only=True)
+    assert dense["task"] == "conditional" and dense["arch"]["generator"]["num_classes"] == 10
+    assert (dense["arch"]["discriminator"]["arch"], dense["arch"]["discriminator"]["num_classes"]) == ("dcgan", 10)
+    for args in (("prune", "--method", "channel-l1", "--amount", "0.5"),
+                 ("finetune", "--steps", "2", "--probe-samples", "0"),
+                 ("evaluate", "--samples", "256", "--no-latency", "-q"),
+                 ("export", "--precision", "int8")):
+        r = gan_prune(capsys, args[0], "-w", str(ws), *args[1:])
+        assert r.code == 0, f"{args[0]}: {r.err}"
+    finetuned = torch.load(io.BytesIO((ws / "checkpoints" / "finetuned.pt").read_bytes()), weights_only=True)
+    assert finetuned["arch"]["generator"]["resized"]["main.0"]["tensors"]["weight"] == [24, 16, 7, 7]
+    report = json.loads((ws / "report.json").read_text())
+    assert [v["name"] for v in report["variants"]][:3] == ["dense", "pruned", "finetuned"]
+    import onnx
+
+    model = onnx.load(str(ws / "export" / "generator.int8.onnx"))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert (meta["gan.task"], meta["gan.num_classes"]) == ("conditional", "10")
+    assert [i.name for i in model.graph.input] == ["z", "label"]
+    r = gan_sample(capsys, str(ws / "export" / "generator.int8.onnx"), "--n", "4", "--label", "7", "--out",
+                   str(tmp_path / "sevens.png"))
+    assert r.code == 0, r.err
+    assert Image.open(tmp_path / "sevens.png").size == (2 * 30 + 2, 2 * 30 + 2)
