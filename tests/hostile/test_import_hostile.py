@@ -140,3 +140,30 @@ def test_a_checkpoint_alone_never_makes_the_app_run_its_file(tmp_path, capsys, w
     r = gan_prune(capsys, "export", "-w", str(other), "--precision", "fp32")
     assert_refused(r, str(other / "checkpoints" / "dense.pt"), f"would run the Python file {FIXTURE}",
                    "not imported into the workspace")
+
+
+def _zoo_weights(tmp_path, **args):
+    import importlib.util
+
+    zoo = FIXTURE.parent / "user_zoo.py"
+    spec = importlib.util.spec_from_file_location("user_zoo_as_written", zoo)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.save(module.CondGen(**args).state_dict(), tmp_path / "cond.pt")
+    return zoo, tmp_path / "cond.pt"
+
+
+def test_a_conditional_generator_needs_data_with_its_class_count(tmp_path, capsys):
+    zoo, weights = _zoo_weights(tmp_path, n_classes=5)
+    r = gan_prune(capsys, "import", "-w", str(tmp_path / "ws"), "--generator", str(zoo), "--class", "CondGen",
+                  "--args", '{"n_classes": 5}', "--weights", str(weights))
+    assert_refused(r, "The data set mnist-5k has 10 classes but CondGen takes 5")
+    assert snapshot(tmp_path / "ws") == {}
+
+
+def test_a_conditional_generator_refuses_a_discriminator_without_labels(tmp_path, capsys, weights):
+    zoo, g = _zoo_weights(tmp_path)
+    r = gan_prune(capsys, "import", "-w", str(tmp_path / "ws"), "--generator", str(zoo), "--class", "CondGen",
+                  "--weights", str(g), "--discriminator-file", str(FIXTURE), "--discriminator-class",
+                  "TinyDiscriminator", "--discriminator-weights", str(weights[1]))
+    assert_refused(r, f"TinyDiscriminator from {FIXTURE} takes no class label", "conditional")
