@@ -23,13 +23,21 @@ from engine.devices import pick_device
 from engine.distill import OUTPUT_LOSSES, DistillWeights
 from engine.distill.probe import BestKeeper, FidProbe
 from engine.distill.students import DISCRIMINATORS, StudentSource, build_student
-from engine.distill.trainer import Finetuner, StudentSettings
+from engine.distill.trainer import (
+    DEFAULT_ADVERSARIAL,
+    DEFAULT_LR,
+    DEFAULT_SCHEDULE,
+    LR_SCHEDULES,
+    Finetuner,
+    StudentSettings,
+)
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.grids import grid_inputs, sample_grid
 from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
 from engine.metrics.feature_cache import prepare_feature_net
+from engine.models import checkpoint_takes_image
 from engine.optim import apply_hyperparameters
 from engine.stage_runner import recorded
 from engine.workspace import Workspace
@@ -53,9 +61,11 @@ class FinetuneConfig:
     output_loss: str = "l1"  # l1 | mse
     discriminator: str = "pruned"  # pruned (as the prune stage saved it) | teacher | match (co-pruned to G's share)
     student_widths: tuple[int, ...] | None = None  # a slim G of these widths trained from scratch by distillation
+    adversarial: float = DEFAULT_ADVERSARIAL  # weight of D's verdict in G's loss; 0 = distillation alone
+    lr_schedule: str = DEFAULT_SCHEDULE  # constant | cosine (decays to 0 at the last step)
     probe_every: int = 250  # quick FID on held-out latents; the best probed step is the one kept
     probe_samples: int = 1000  # 0 turns the probe off (the last step is kept)
-    lr: float = 2e-4
+    lr: float = DEFAULT_LR  # for distillation alone; with the GAN term on, 2e-4 (the training default) is safer
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 64
     loss: str | None = None  # None: the loss the model was trained with
@@ -75,6 +85,12 @@ class FinetuneConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more (got {v!r}); 0 turns it off.")
+        if not isinstance(self.adversarial, (int, float)) or isinstance(self.adversarial, bool) \
+                or not 0 <= self.adversarial <= 100:
+            raise ConfigError(f"--adversarial must be a number from 0 to 100 (got {self.adversarial!r}); 0 trains "
+                              "by distillation alone.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r}).")
         if self.output_loss not in OUTPUT_LOSSES:
             raise ConfigError(f"--output-loss must be one of {', '.join(OUTPUT_LOSSES)} (got {self.output_loss!r}).")
         if self.discriminator not in DISCRIMINATORS:
@@ -95,7 +111,7 @@ class FinetuneConfig:
 
     def settings(self) -> StudentSettings:
         return StudentSettings(lr=self.lr, betas=tuple(self.betas), batch_size=self.batch_size, seed=self.seed,
-                               ema=self.ema)
+                               ema=self.ema, adversarial=self.adversarial, schedule=self.lr_schedule)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(lr=self.lr, betas=self.betas, batch_size=self.batch_size, device=self.device)
@@ -111,6 +127,11 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         raise WorkspaceError(f"No pruned model in {ws.root} (checkpoints/pruned.pt is missing); run 'gan-prune "
                              "prune' first, or give --student-widths to train a slim student from scratch.")
     dense, teacher = load_teacher(ws)
+    if checkpoint_takes_image(dense):  # image-to-image (pix2pix) students learn from pairs, not latents
+        from engine.i2i.finetune import run_finetune_images
+
+        yield from run_finetune_images(cfg, ws, dense, teacher, cancel)
+        return
     src = build_student(ws, cfg, dense)
     resume = _load_resume(ws, cfg, src) if cfg.resume else None
     if cfg.resume and resume is None:
@@ -128,6 +149,9 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     tuner = Finetuner(src.G, src.D, teacher, data.images, cfg.settings(), cfg.weights(), loss, device,
                       perceptual_net=feature_net, step=int(resume["step"]) if resume else 0,
                       keep_zeros=src.weight_pruned, labels=data.labels)
+    if tuner.gan.adversarial > 0 and not tuner.pure and cfg.lr > 1e-3:
+        yield Log("warning", f"The GAN term is on with lr {cfg.lr:g}, a rate meant for distillation alone; "
+                             "if the losses jump about, use --lr 2e-4.")
     if cfg.weights().perceptual > 0 and tuner.weights.perceptual == 0:
         yield Log("warning", "No feature classifier for these data; the perceptual term is off.")
     keeper = BestKeeper()
@@ -206,6 +230,7 @@ def _loop(cfg, ws, cancel, tuner: Finetuner, src: StudentSource, probe, keeper, 
         if cancel.cancelled:
             return "cancelled"
         t0 = time.perf_counter()
+        tuner.set_progress(tuner.step / cfg.steps)
         values = tuner.train_step()
         values["samples_per_s"] = cfg.batch_size / max(1e-9, time.perf_counter() - t0)
         rate, eta = meter.update(tuner.step)
@@ -223,7 +248,8 @@ def _loop(cfg, ws, cancel, tuner: Finetuner, src: StudentSource, probe, keeper, 
 def _fields(cfg: FinetuneConfig, src: StudentSource, tuner: Finetuner) -> dict:
     return {"data": src.record.get("data", {}), "seed": cfg.seed, "loss": tuner.loss,
             "pruning": src.record.get("pruning"), "student": src.student,
-            "finetune": {"distill": cfg.distill, "weights": vars(tuner.weights), "discriminator": src.d_kind}}
+            "finetune": {"distill": cfg.distill, "weights": vars(tuner.weights), "discriminator": src.d_kind,
+                         "adversarial": tuner.gan.adversarial, "lr_schedule": cfg.lr_schedule}}
 
 
 def _save_last(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, keeper: BestKeeper) -> str:

@@ -87,8 +87,9 @@ class GanStep:
 
     def __init__(self, G: nn.Module, D: nn.Module, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer,
                  loss: str, device: torch.device, amp: bool = True, masks_g: Masks | None = None,
-                 masks_d: Masks | None = None, r1: float = 0.0) -> None:
+                 masks_d: Masks | None = None, r1: float = 0.0, adversarial: float = 1.0) -> None:
         self.G, self.D, self.optG, self.optD, self.loss = G, D, optG, optD, loss
+        self.adversarial = adversarial  # weight of G's adversarial loss (distillation may weigh it down)
         self.r1, self.steps = r1, 0
         self.amp_dtype = amp_dtype(device, amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -119,7 +120,8 @@ class GanStep:
             with self._autocast():
                 adv = generator_loss(d_logits(D, fake, labels).float(), self.loss)
                 terms = {} if extra is None else extra(fake, z) if labels is None else extra(fake, z, labels)
-                loss_g = adv + sum(terms.values()) if terms else adv
+                weighted = adv * self.adversarial if self.adversarial != 1.0 else adv
+                loss_g = weighted + sum(terms.values()) if terms else weighted
             self.optG.zero_grad(set_to_none=True)
             scaler.scale(loss_g).backward()
             scaler.step(self.optG)

@@ -6,7 +6,7 @@ from engine.cli.common import add_workspace_arg, run_registered
 
 
 def register(sub) -> None:
-    from engine.compress.config import ALLOCATIONS, CHANNEL_METHODS, DISCRIMINATORS
+    from engine.compress.config import ALLOCATIONS, CHANNEL_METHODS, DISCRIMINATORS, LR_SCHEDULES
     from engine.compress.config import CompressConfig as C
 
     p = sub.add_parser("compress", help="search for the smallest G that keeps FID within a budget (prune + distil)")
@@ -24,6 +24,14 @@ def register(sub) -> None:
                    help="D for the students: the teacher's D cut to G's share, or the teacher's full D")
     p.add_argument("--probe-samples", type=int, default=C.probe_samples,
                    help="images per FID probe (the evaluate protocol size)")
+    p.add_argument("--adversarial", type=float, default=C.adversarial,
+                   help="weight of D's verdict in G's loss; 0 = distillation alone (no D step, about twice as fast)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=C.lr_schedule,
+                   help="constant, or cosine decay to 0 over each candidate's time")
+    for term, what in (("output", "L1 to the teacher's image"), ("features", "hidden maps through 1x1 adapters"),
+                       ("perceptual", "feature-net activations of student vs teacher image")):
+        p.add_argument(f"--distill-{term}", type=float, default=getattr(C, f"distill_{term}"),
+                       help=f"weight of the {what}; 0 = off")
     p.add_argument("--batch-size", type=int, default=C.batch_size)
     p.add_argument("--lr", type=float, default=C.lr)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=C.device)
@@ -39,7 +47,9 @@ def run(args) -> int:
     cfg = CompressConfig(max_fid_rise=args.max_fid_rise, target_macs=args.target_macs, time_budget=args.time_budget,
                          method=args.method, allocation=args.allocation, discriminator=args.discriminator,
                          probe_samples=args.probe_samples, batch_size=args.batch_size, lr=args.lr, device=args.device,
-                         seed=args.seed)
+                         seed=args.seed, adversarial=args.adversarial, lr_schedule=args.lr_schedule,
+                         distill_output=args.distill_output, distill_features=args.distill_features,
+                         distill_perceptual=args.distill_perceptual)
     cfg.validate()  # before anything is opened or written
     ws = Workspace(args.workspace, create=False)
     run_registered("compress", cfg, ws, quiet=args.quiet)

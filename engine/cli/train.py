@@ -6,16 +6,20 @@ import dataclasses
 
 from engine.cli.common import add_workspace_arg, run_registered
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
-from engine.tasks import task_names
+from engine.tasks import IMAGE_ARCHS, takes_image, task_names
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a GAN on CPU or CUDA")
     add_workspace_arg(p)
-    p.add_argument("--dataset", help="mnist-5k (bundled), mnist, fashion-mnist, cifar10 or folder:PATH")
-    p.add_argument("--arch", help="mlp, dcgan or resnet")
+    p.add_argument("--dataset", help="mnist-5k (bundled), mnist, fashion-mnist, cifar10, folder:PATH or pairs:DIR "
+                                     "(DIR/A inputs, DIR/B targets of the same names; with --task paired)")
+    p.add_argument("--arch", help="mlp, dcgan or resnet; unet (default) or resnet-i2i for image-to-image tasks")
     p.add_argument("--task", choices=task_names(),
-                   help="unconditional (noise → image, default) or conditional (class → image: labelled data, dcgan)")
+                   help="unconditional (default); superres, inpaint, sketch (pairs made from any image data) or "
+                        "paired (with pairs:DIR) train an image-to-image GAN")
+    p.add_argument("--scale", type=int, choices=[2, 4], help="superres: output side / input side (4)")
+    p.add_argument("--l1", type=float, help="image-to-image: weight of L1 to the target (100, as pix2pix)")
     p.add_argument("--steps", type=int, help="total training steps (with --resume: the new total)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int)
@@ -45,12 +49,17 @@ def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
     data = _override(base.data, dataset=args.dataset, image_size=args.image_size, color=args.color, limit=args.limit)
     if args.dataset and args.dataset != base.data.dataset and args.image_size is None:
         data = dataclasses.replace(data, image_size=None)
+    task = getattr(args, "task", None)
+    arch = args.arch
+    if arch is None and task and takes_image(task) and base.model.arch not in IMAGE_ARCHS:
+        arch = IMAGE_ARCHS[0]  # the U-Net: an image task without --arch should not fail on the noise default
     return dataclasses.replace(
-        base, data=data, model=_override(base.model, arch=args.arch, task=args.task),
+        base, data=data, model=_override(base.model, arch=arch, task=task, scale=getattr(args, "scale", None)),
         train=_override(base.train, steps=args.steps, device=args.device, seed=args.seed, batch_size=args.batch_size,
                         lr=args.lr, loss=args.loss, optimizer=args.optimizer, ema=args.ema,
                         sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-                        threads=args.threads, resume=args.resume, amp=False if args.no_amp else None))
+                        threads=args.threads, resume=args.resume, l1=getattr(args, "l1", None),
+                        amp=False if args.no_amp else None))
 
 
 def run(args) -> int:

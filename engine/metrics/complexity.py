@@ -47,7 +47,9 @@ def _width(m: nn.Module) -> int:
 
 
 def example_input(model: nn.Module, batch: int = 1) -> torch.Tensor:
-    """A valid input: latents for a generator, images for a discriminator."""
+    """A valid input: latents for a generator, images for a discriminator (a model may say for itself)."""
+    if hasattr(model, "example_input"):  # image-to-image models: an image in, (input, output) pairs for D
+        return model.example_input(batch)
     device = next(model.parameters()).device
     if hasattr(model, "latent_dim"):
         return torch.zeros(batch, model.latent_dim, device=device)

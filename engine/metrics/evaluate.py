@@ -243,6 +243,11 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     if not variants:
         raise WorkspaceError(f"The workspace {ws.root} has nothing to evaluate (no checkpoint in checkpoints/ and no "
                              "ONNX in export/); run 'gan-prune train' first.")
+    if workspace_config(ws).model.takes_image:  # image-to-image: scored against the ground truth of test pairs
+        from engine.i2i.evaluate import run_evaluate_images
+
+        yield from run_evaluate_images(cfg, ws, variants, cancel)
+        return
     threads = cfg.threads or torch.get_num_threads()
     data_cfg = workspace_config(ws).data
     data = load_dataset(data_cfg)

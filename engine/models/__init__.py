@@ -85,6 +85,15 @@ def build_pair(arch_spec: dict) -> tuple[nn.Module, nn.Module]:
     return build_generator(arch_spec["generator"]), build_discriminator(arch_spec["discriminator"])
 
 
+def takes_image(spec: dict) -> bool:
+    """Whether a generator spec is image-to-image (it has an input image shape instead of a latent size)."""
+    return isinstance(spec, dict) and "input_shape" in spec
+
+
+def checkpoint_takes_image(ckpt: dict) -> bool:
+    return takes_image((ckpt.get("arch") or {}).get("generator"))
+
+
 def generator_from_checkpoint(ckpt: dict, use_ema: bool = True) -> nn.Module:
     """Rebuild G from a checkpoint's spec and load its weights (the EMA copy when present and asked for)."""
     g = build_generator(_arch(ckpt)["generator"])
@@ -123,4 +132,4 @@ def _load(model: nn.Module, state: dict, what: str) -> None:
 
 
 # Registration happens on import of each arch module.
-from engine.models import dcgan, mlp, resnet, user  # noqa: E402,F401
+from engine.models import dcgan, mlp, resnet, resnet_i2i, unet, user  # noqa: E402,F401

@@ -71,8 +71,9 @@ def test_fine_tuning_gives_teacher_and_student_the_batch_labels(tmp_path):
 
     D = discriminator_from_checkpoint(ws.load_checkpoint(ws.checkpoint_path("dense")))
     data = load_dataset(conditional_config().data)
-    tuner = Finetuner(student, D, teacher, data.images, StudentSettings(batch_size=8), DistillWeights(1, 0, 0),
-                      "bce", torch.device("cpu"), labels=data.labels)
+    # the GAN term on (adversarial 1), so D is stepped too; distillation alone is checked at the end
+    tuner = Finetuner(student, D, teacher, data.images, StudentSettings(batch_size=8, adversarial=1.0),
+                      DistillWeights(1, 0, 0), "bce", torch.device("cpu"), labels=data.labels)
     seen = {"teacher": [], "student": [], "d": []}
 
     def record(who):
@@ -88,6 +89,14 @@ def test_fine_tuning_gives_teacher_and_student_the_batch_labels(tmp_path):
     batch = data.labels[idx]
     assert [torch.equal(y, batch) for y in seen["student"] + seen["teacher"]] == [True, True]
     assert [torch.equal(y, batch) for y in seen["d"]] == [True, True, True]  # real, fake for D, fake for G
+    # distillation alone (the default): no D step; teacher and student get the next batch's labels
+    pure = Finetuner(student, D, teacher, data.images, StudentSettings(batch_size=8), DistillWeights(1, 0, 0),
+                     "bce", torch.device("cpu"), labels=data.labels)
+    seen = {"teacher": [], "student": [], "d": []}
+    pure.teacher.register_forward_pre_hook(record("teacher"))
+    pure.train_step()
+    batch = data.labels[pure.sampler.indices(0)]
+    assert [torch.equal(y, batch) for y in seen["student"] + seen["teacher"]] == [True, True] and not seen["d"]
 
 
 def test_prune_and_finetune_keep_a_conditional_model(tmp_path):
