@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from engine.config import DEVICES, setting
 from engine.errors import ConfigError
 from engine.prune import methods
 
@@ -16,24 +17,31 @@ ALLOCATIONS = ("uniform", "sensitivity")
 
 @dataclass(frozen=True)
 class CompressConfig:
-    max_fid_rise: float = 0.10  # the quality budget: FID at most (1 + this) x the teacher's
-    target_macs: float | None = None  # a goal: keep at most this share of G's MACs; the search stops once met
-    time_budget: float = 15.0  # minutes for everything (scan, tries, polishing the winner)
-    method: str = "channel-l1"
+    # the quality budget: FID at most (1 + this) x the teacher's
+    max_fid_rise: float = setting(0.10, help="quality budget: FID may rise at most this much over the teacher's "
+                                             "(0.10 = 10 %)")
+    # a goal: keep at most this share of G's MACs; the search stops once met
+    target_macs: float | None = setting(None, help="a goal: keep at most this share of G's MACs (0.05 = 20x fewer); "
+                                                   "stops once it is met")
+    # minutes for everything (scan, tries, polishing the winner)
+    time_budget: float = setting(15.0, help="minutes for the whole search, the winner's extra training included")
+    method: str = setting("channel-l1", choices=CHANNEL_METHODS, help="which channels go first")
     # The teacher's full D | the teacher's D cut to G's share (GCC). At 20x fewer MACs the full D gave the better
     # FID (169 vs 305, bench/results/distill_ablation*.json), so it is the default.
-    discriminator: str = "teacher"
+    discriminator: str = setting("teacher", choices=DISCRIMINATORS, help="D for the students: the teacher's D cut "
+                                                                        "to G's share, or the teacher's full D")
     # How the MACs are cut: the same share of every layer's channels, or per-layer amounts from the sensitivity scan.
     # Uniform measured better on the bundled DCGAN: at 2x fewer MACs probe FID -3.7 % vs +18 % (the scan, which scores
     # each layer pruned alone without training, cut the last hidden layer to half in every candidate).
-    allocation: str = "uniform"
+    allocation: str = setting("uniform", choices=ALLOCATIONS, help="per-layer cuts from the sensitivity scan, or the "
+                                                                   "same share of every layer")
     # The probe is the search's yardstick, so it uses the evaluate protocol's size: at 1,000 samples FID's bias
     # differs between models (teacher 30.1 at 1,000 vs 25.1 at 5,000; a 2x student 29.2 vs 29.5), and a search
     # judged at 1,000 accepted a student that is +17 % at 5,000 (bench/results/compress_probe1000.json).
-    probe_samples: int = 5000
+    probe_samples: int = setting(5000, help="images per FID probe (the evaluate protocol size)")
     batch_size: int = 64
     lr: float = 2e-4
-    device: str = "auto"
+    device: str = setting("auto", choices=DEVICES)
     seed: int = 0
 
     def validate(self) -> None:
