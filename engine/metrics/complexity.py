@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from engine.models.contract import LatentGenerator
+from engine.models.contract import TakesLatents
 
 COUNTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d)
 
@@ -51,7 +51,7 @@ def _width(m: nn.Module) -> int:
 def example_input(model: nn.Module, batch: int = 1) -> torch.Tensor:
     """A valid input: latents for a generator, images for a discriminator."""
     device = next(model.parameters()).device
-    if isinstance(model, LatentGenerator):
+    if isinstance(model, TakesLatents):
         return torch.zeros(batch, model.latent_dim, device=device)
     return torch.zeros(batch, *model.image_shape, device=device)
 

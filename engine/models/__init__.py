@@ -18,13 +18,14 @@ from engine.models.contract import (
     HasBlocks,
     ImageToImageGenerator,
     LatentGenerator,
+    TakesLatents,
     check_contract,
 )
 from engine.models.spec import SpecError
 
 __all__ = ["Discriminator", "Generator", "HasBlocks", "ImageToImageGenerator", "LatentGenerator", "SpecError",
-           "arch_names", "build_discriminator", "build_generator", "build_pair", "check_spec", "default_specs",
-           "discriminator_from_checkpoint", "generator_from_checkpoint", "register_arch"]
+           "TakesLatents", "arch_names", "build_discriminator", "build_generator", "build_pair", "check_spec",
+           "default_specs", "discriminator_from_checkpoint", "generator_from_checkpoint", "register_arch"]
 
 _GENERATORS: dict[str, Callable[[dict], nn.Module]] = {}
 _DISCRIMINATORS: dict[str, Callable[[dict], nn.Module]] = {}

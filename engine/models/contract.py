@@ -3,7 +3,7 @@
 Every arch's builder is checked against these once, where the model is built (engine.models.build_generator /
 build_discriminator), so a model that lacks a member is refused there in one sentence instead of failing deep in
 pruning or export. Code that needs to tell models apart asks `isinstance(model, Discriminator)` (it has logits) or
-`isinstance(model, LatentGenerator)` (it takes latents), never hasattr; a discriminator also has Generator's
+`isinstance(model, TakesLatents)` (it takes latents), never hasattr; a discriminator also has Generator's
 members, so `Generator` alone does not tell the roles apart.
 """
 
@@ -28,10 +28,15 @@ class Generator(Protocol):
 
 
 @runtime_checkable
-class LatentGenerator(Generator, Protocol):
-    """A generator of latents [batch, latent_dim] (and, when conditional, class labels)."""
+class TakesLatents(Protocol):
+    """Anything fed latents [batch, latent_dim]: what example inputs and MAC counts go by."""
 
     latent_dim: int
+
+
+@runtime_checkable
+class LatentGenerator(Generator, TakesLatents, Protocol):
+    """A generator of latents [batch, latent_dim] (and, when conditional, class labels)."""
 
 
 @runtime_checkable
@@ -47,11 +52,9 @@ class ImageToImageGenerator(Generator, Protocol):
 class Discriminator(Protocol):
     """Images in; `logits` gives one raw score per image (forward: its sigmoid)."""
 
-    def __call__(self, x: Any) -> Any: ...
-
     def logits(self, x: Any) -> Any: ...
 
-    def spec(self) -> dict: ...
+    # spec() too: check_contract requires it; isinstance asks only for logits, so it tells any D from any G
 
 
 @runtime_checkable
