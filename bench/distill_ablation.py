@@ -1,13 +1,15 @@
 """Distillation ablation at a high-compression point of the bundled DCGAN: which terms, which D, which student.
 
-Protocol. The bundled pretrained DCGAN is the teacher (its FID is measured in the same run). Channel-L1 pruning
+Protocol. The bundled pretrained DCGAN is the teacher (its FID is measured in the same run; the retrained teacher
+since the distill_recipe change — the JSON of earlier runs is against the old one). Channel-L1 pruning
 removes `--amount` of every hidden G layer's channels (0.8 → ~20x fewer G MACs; the ratio is printed). Each row
 fine-tunes for `--steps` steps through the product's own stages (run_prune / run_finetune), keeping the best step
 by the stage's quick FID probe, then scores domain-FID (the bundled digit classifier's features) of `--samples`
-generated vs `--samples` real images, averaged over `--seeds` fine-tuning seeds (mean ± std). Rows:
-all terms with the teacher's D vs D co-pruned to G's share; each term off in turn; no distillation; output-only
-(today's term); a slim student of the pruned widths trained from scratch; iterative pruning (3 rounds with
-distillation between them) then the same fine-tuning. Writes bench/results/distill_ablation.json.
+generated vs `--samples` real images, averaged over `--seeds` fine-tuning seeds (mean ± std). Rows: the default
+recipe (distillation alone, every term); each term off in turn; output-only; the GAN term added with the teacher's D
+vs D co-pruned to G's share; the previous recipe (GAN term, lr 2e-4 constant); no distillation; a slim student of
+the pruned widths trained from scratch; iterative pruning (3 rounds with distillation between them).
+Writes bench/results/distill_ablation.json.
 
     .venv/bin/python bench/distill_ablation.py [--steps 600] [--samples 2000] [--seeds 1] [--amount 0.8]
 """
@@ -44,15 +46,18 @@ from engine.workspace import Workspace, atomic_write_json  # noqa: E402
 
 ALL = {"distill_output": 1.0, "distill_features": 1.0, "distill_perceptual": 1.0}
 KEPT, COPRUNED = {"discriminator": "teacher"}, {"discriminator": "match"}
-ROWS = [  # (name, how the student is made, fine-tune settings); D is the teacher's unless the name says otherwise
-    ("all terms, D kept (teacher's)", "oneshot", dict(ALL, **KEPT)),
-    ("all terms, D co-pruned to G's share", "oneshot", dict(ALL, **COPRUNED)),
+GAN = {"adversarial": 1.0}  # the GAN term on (the default recipe is distillation alone: adversarial 0)
+OLD = {"adversarial": 1.0, "lr": 2e-4, "lr_schedule": "constant"}  # the recipe before bench/distill_recipe.py
+ROWS = [  # (name, how the student is made, fine-tune settings); FinetuneConfig's defaults unless a row says otherwise
+    ("all terms, distillation alone (default)", "oneshot", dict(ALL, **KEPT)),
     ("features off", "oneshot", dict(ALL, distill_features=0.0, **KEPT)),
     ("perceptual off", "oneshot", dict(ALL, distill_perceptual=0.0, **KEPT)),
     ("output off", "oneshot", dict(ALL, distill_output=0.0, **KEPT)),
-    ("output L1 only (before this change)", "oneshot",
-     dict(distill_output=1.0, distill_features=0.0, distill_perceptual=0.0, **KEPT)),
-    ("no distillation", "oneshot", dict(distill=0.0, **KEPT)),
+    ("output L1 only", "oneshot", dict(distill_output=1.0, distill_features=0.0, distill_perceptual=0.0, **KEPT)),
+    ("all terms + GAN term, D kept (teacher's)", "oneshot", dict(ALL, **GAN, **KEPT)),
+    ("all terms + GAN term, D co-pruned to G's share", "oneshot", dict(ALL, **GAN, **COPRUNED)),
+    ("previous recipe: all terms + GAN term, lr 2e-4 constant", "oneshot", dict(ALL, **OLD, **KEPT)),
+    ("no distillation (GAN term only, lr 2e-4 constant)", "oneshot", dict(OLD, distill=0.0, **KEPT)),
     ("slim student from scratch, all terms", "slim", dict(ALL, **KEPT)),
     ("iterative prune (3 rounds) + all terms", "iterative", dict(ALL, **KEPT)),
 ]

@@ -124,6 +124,12 @@ class EngineFacade:
         return {"data": dataclasses.asdict(cfg.data), "model": dataclasses.asdict(cfg.model),
                 "train": dataclasses.asdict(cfg.train)}
 
+    def task_choices(self) -> list[tuple[str, str, str]]:
+        """(title, name, one-sentence help) of every task the engine knows (engine/tasks.py), in its order."""
+        from engine.tasks import TASKS
+
+        return [(t.title, t.name, t.help) for t in TASKS.values()]
+
     def has_trained_model(self, ws) -> bool:
         return _has_checkpoint(ws, _entry(ws, "train"))
 
@@ -162,8 +168,11 @@ class EngineFacade:
         from engine.config import DataConfig
 
         values = dict(values)
+        values.pop("task", None)  # chosen on the Data page, but a model setting: the Train page sends it
         if values.get("dataset") == "folder":
             values["dataset"] = f"folder:{values.get('folder', '')}"
+        elif values.get("dataset") == "pairs":  # pix2pix pairs: DIR/A inputs, DIR/B targets
+            values["dataset"] = f"pairs:{values.get('folder', '')}"
         return _replace(DataConfig, values)
 
     # ---- jobs: each returns make_events(cancel), run by desktop_app.jobs off the UI thread ----------------------
@@ -283,7 +292,7 @@ class EngineFacade:
             raise StageUnavailable("Train a model (or open the demo) first; there is nothing to prune yet.")
         dense, teacher = load_teacher(ws)
         before = {"g": _quick_stats(teacher), "d": _quick_stats(discriminator_from_checkpoint(dense))}
-        after = {r: _quick_stats(m) for r, m in preview(cfg, dense, teacher).items()}
+        after = {r: _quick_stats(m) for r, m in preview(cfg, dense, teacher, ws).items()}
         return {r: {"before": before[r], "after": after[r]} for r in ("g", "d")}
 
     def sensitivity_results(self, ws) -> dict | None:
@@ -332,20 +341,49 @@ class EngineFacade:
 
     # ---- generating with the on-device sampler ----------------------------------------------------------------
     def load_onnx(self, path: str | os.PathLike):
+        """A noise (or class) generator, or an image-to-image model (ImageModel) when the file takes an image."""
         from engine.ondevice import GeneratorModel, OnDeviceError
+        from engine.ondevice_image import ImageModel, open_session, takes_image
 
         try:
-            return GeneratorModel(path)
+            session = open_session(Path(path), None)
+            return ImageModel(path, session=session) if takes_image(session) else GeneratorModel(path)
         except OnDeviceError as e:
             raise UserError(str(e)) from None
 
-    def sample_grid(self, model, n: int, seed: int, nrow: int = 8):
+    def image_to_image(self, model, source: str | os.PathLike):
+        """(before/after grid, how many images, one-line note or None) for an image or a folder of images."""
+        import numpy as np
+
+        from engine.ondevice import OnDeviceError
+        from engine.ondevice_image import before_after, list_inputs
+
+        try:
+            files = list_inputs(source)
+            model.notes.clear()
+            x = np.stack([model.fit(f) for f in files[:64]])  # a grid of 64 rows is already taller than a screen
+            return before_after(x, model.run(x)), len(x), model.note()
+        except OnDeviceError as e:
+            raise UserError(str(e)) from None
+
+    def sample_grid(self, model, n: int, seed: int, nrow: int = 8, label: int | None = None):
+        """n images in rows of nrow; a conditional model draws class `label`, or each class in turn when None."""
+        from engine.ondevice import OnDeviceError, grid
+
+        try:
+            return grid(model.sample(n, seed, label), nrow=nrow)
+        except OnDeviceError as e:
+            raise UserError(str(e)) from None
+
+    def class_grid(self, model, per_class: int, seed: int):
+        """A conditional model's grid: one row per class, per_class images each, the same latents in every row."""
         from engine.ondevice import grid
 
-        return grid(model.sample(n, seed), nrow=nrow)
+        return grid(model.class_rows(per_class, seed), nrow=per_class)
 
-    def interpolate(self, model, steps: int, seed: int):
-        return model.interpolate(steps, seed)
+    def interpolate(self, model, steps: int, seed: int, label: int | None = None):
+        """A latent walk; a conditional model walks within class `label` (the first class when None or -1)."""
+        return model.interpolate(steps, seed, label if label is not None and label >= 0 else None)
 
 
 def _entry(ws, stage: str) -> dict:

@@ -14,6 +14,7 @@ import torch
 from engine.config import LOSSES, OPTIMIZERS
 from engine.errors import WorkspaceError
 from engine.models.spec import SpecError
+from engine.tasks import TASKS, is_conditional, task_of
 
 
 class _Bad(Exception):
@@ -46,6 +47,7 @@ def _check(ckpt: dict, discriminator_elsewhere: bool) -> None:
         raise _Bad(f"arch.generator ({g['arch']}, {g['image_shape']}) and arch.discriminator ({d['arch']}, "
                    f"{d['image_shape']}) are not one model")
     _check_fields(ckpt, g)
+    _check_task(ckpt, g, d)
     if "layers" in ckpt and "generator" not in ckpt:  # the lottery ticket's step-k weights, not a model
         if not isinstance(ckpt["layers"], dict):
             raise _Bad(f"'layers' must be a table of weights (got {ckpt['layers']!r:.60})")
@@ -85,6 +87,19 @@ def _check_fields(ckpt: dict, g: dict) -> None:
     for key, value in (ckpt.get("rng") or {}).items():
         if not (isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 1):
             raise _Bad(f"rng.{key} must be a random generator's state (a 1-D uint8 tensor)")
+
+
+def _check_task(ckpt: dict, g: dict, d: dict) -> None:
+    """'task' names a known task, and the specs fit it: a conditional pair has the same class count in G and D."""
+    task = ckpt.get("task")
+    if task is not None and task not in TASKS:
+        raise _Bad(f"'task' must be one of {', '.join(TASKS)} (got {task!r:.60})")
+    classes = g.get("num_classes", 0), d.get("num_classes", 0)
+    if is_conditional(task_of(ckpt)) != bool(classes[0]):
+        raise _Bad(f"'task' is {task_of(ckpt)} but arch.generator "
+                   + ("has no num_classes" if not classes[0] else f"takes {classes[0]} classes"))
+    if classes[0] != classes[1]:
+        raise _Bad(f"arch.generator takes {classes[0]} classes but arch.discriminator {classes[1]}")
 
 
 def _check_state(ckpt: dict, key: str, spec: dict) -> list[tuple[int, ...]]:

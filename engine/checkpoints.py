@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from engine.tasks import DEFAULT_TASK
 from engine.workspace import Workspace
 
 
@@ -24,8 +25,12 @@ def float32_state(state: dict) -> dict:
 def gan_payload(G: nn.Module, D: nn.Module, *, ema: nn.Module | None = None,
                 optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer] | None = None,
                 **fields) -> dict:
-    """The checkpoint dict: `arch`, `generator`, `discriminator`, `ema`, `optim` (when given) and `fields`."""
+    """The checkpoint dict: `arch`, `generator`, `discriminator`, `ema`, `optim` (when given), `task` and `fields`.
+
+    `task` (engine/tasks.py) is the one given, else the generator's own (a conditional G says so), else
+    unconditional: every stage that saves a model keeps what it does without having to know."""
     payload = {"arch": {"generator": G.spec(), "discriminator": D.spec()},
+               "task": fields.pop("task", None) or getattr(G, "task", DEFAULT_TASK),
                "generator": model_state(G), "discriminator": model_state(D),
                "ema": model_state(ema) if ema is not None else None}
     if optimizers is not None:

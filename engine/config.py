@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.tasks import DEFAULT_TASK, IMAGE_ARCHS, TASKS, image_tasks, takes_image, task_names
 
 DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 LOSSES = ("bce", "hinge")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
+IMAGE_TASKS = image_tasks()  # the generator takes an image in (pix2pix)
 MAX_SEED = 2**32 - 1  # numpy's and torch's generators both take it; the usual limit for a seed
 
 
@@ -77,6 +79,8 @@ def _check_scalar(kind: Any, v: Any, meta: dict) -> str | None:
         if choices:
             return None if v in choices else f"one of {', '.join(map(str, choices))}"
         return None if isinstance(v, str) else "text"
+    if kind is int and meta.get("choices"):
+        return None if _is_int(v) and v in meta["choices"] else f"one of {', '.join(map(str, meta['choices']))}"
     if kind is int:
         # "above 0" reads better than "of 1 or more" for counts
         words = "a whole number" + (" above 0" if meta.get("min") == 1 and "max" not in meta else _range_words(meta))
@@ -149,7 +153,8 @@ def _shown(v: Any) -> str:
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = setting("mnist-5k", note=f"use {', '.join(DATASETS)} or folder:PATH",
-                           help="mnist-5k (bundled), mnist, fashion-mnist, cifar10 or folder:PATH")
+                           help="mnist-5k (bundled), mnist, fashion-mnist, cifar10, folder:PATH or pairs:DIR "
+                                "(DIR/A inputs, DIR/B targets of the same names; with --task paired)")
     # None: the data's own size (28 for MNIST, 32 for CIFAR-10; a folder's native size when the arch can make it)
     image_size: int | None = setting(None, min=8, max=256, note="the side in pixels, e.g. 28 or 32",
                                      help="resize images to this side (default: the data's own size; a folder's "
@@ -159,17 +164,26 @@ class DataConfig:
 
     def validate(self) -> None:
         check_fields(self, "data")
-        if not (self.dataset in DATASETS or self.dataset.startswith("folder:")):
-            raise ConfigError(f"Unknown dataset '{self.dataset}'; use one of {', '.join(DATASETS)} "
-                              "or folder:PATH for a folder of images.")
+        if not (self.dataset in DATASETS or self.dataset.startswith(("folder:", "pairs:"))):
+            raise ConfigError(f"Unknown dataset '{self.dataset}'; use one of {', '.join(DATASETS)}, "
+                              "folder:PATH for a folder of images or pairs:DIR for A/ and B/ image pairs.")
         if self.dataset.startswith("folder:") and not self.dataset[len("folder:"):].strip():
             raise ConfigError("folder: needs a path, e.g. folder:/home/me/faces.")
+        if self.dataset.startswith("pairs:") and not self.dataset[len("pairs:"):].strip():
+            raise ConfigError("pairs: needs a folder holding A/ and B/, e.g. pairs:/home/me/maps.")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = setting("dcgan", note="use mlp, dcgan or resnet", help="mlp, dcgan or resnet")
+    arch: str = setting("dcgan", note="use mlp, dcgan or resnet; unet or resnet-i2i for image-to-image tasks",
+                        help="mlp, dcgan or resnet; unet (default) or resnet-i2i for image-to-image tasks")
     latent_dim: int = setting(100, min=1, max=4096)
+    # what the model does (engine/tasks.py): noise → image, or class → image, ...
+    task: str = setting(DEFAULT_TASK, choices=task_names(),
+                        help="unconditional (default); superres, inpaint, sketch (pairs made from any image data) or "
+                             "paired (with pairs:DIR) train an image-to-image GAN")
+    scale: int = setting(4, choices=(2, 4), note="superres: the output is this many times the input's side",
+                         help="superres: output side / input side (4)")
 
     def validate(self) -> None:
         from engine.models import arch_names
@@ -177,6 +191,16 @@ class ModelConfig:
         check_fields(self, "model")
         if self.arch not in arch_names():
             raise ConfigError(f"Unknown architecture '{self.arch}'; choose one of: {', '.join(arch_names())}.")
+        archs = TASKS[self.task].archs
+        if archs is not None and self.arch not in archs:
+            raise ConfigError(f"The {self.task} task needs --arch {' or '.join(archs)} (got {self.arch}).")
+        if not takes_image(self.task) and self.arch in IMAGE_ARCHS:
+            raise ConfigError(f"{self.arch} turns an image into an image; use it with --task "
+                              f"{', '.join(IMAGE_TASKS)} (got {self.task}).")
+
+    @property
+    def takes_image(self) -> bool:
+        return takes_image(self.task)
 
 
 @dataclass(frozen=True)
@@ -202,6 +226,9 @@ class TrainConfig:
     # The teacher recipe: a separate D learning rate (TTUR) and an R1 penalty on D's gradient at real data.
     lr_d: float | None = setting(None, above=0, note="unset: the same as lr")
     r1: float = setting(0.0, min=0, note="R1 weight gamma; 0 turns it off, 1 trained the bundled DCGAN")
+    # Image-to-image tasks: the weight of L1 to the ground truth next to the adversarial loss (pix2pix uses 100).
+    l1: float = setting(100.0, min=0, note="100 is pix2pix's weight",
+                        help="image-to-image: weight of L1 to the target (100, as pix2pix)")
 
     def validate(self) -> None:
         check_fields(self, "train")
@@ -224,6 +251,10 @@ class PipelineConfig:
         self.data.validate()
         self.model.validate()
         self.train.validate()
+        paired = self.data.dataset.startswith("pairs:")
+        if paired != (self.model.task == "paired"):
+            raise ConfigError("pairs:DIR goes with --task paired (and --task paired with pairs:DIR); "
+                              f"got dataset {self.data.dataset} and task {self.model.task}.")
 
 
 # ---- reading TOML -----------------------------------------------------------------------------------------------

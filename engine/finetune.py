@@ -23,14 +23,21 @@ from engine.devices import pick_device
 from engine.distill import OUTPUT_LOSSES, DistillWeights
 from engine.distill.probe import BestKeeper, FidProbe
 from engine.distill.students import DISCRIMINATORS, StudentSource, build_student
-from engine.distill.trainer import Finetuner, StudentSettings
+from engine.distill.trainer import (
+    DEFAULT_ADVERSARIAL,
+    DEFAULT_LR,
+    DEFAULT_SCHEDULE,
+    LR_SCHEDULES,
+    Finetuner,
+    StudentSettings,
+)
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
-from engine.grids import sample_grid
+from engine.grids import grid_inputs, sample_grid
 from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
-from engine.latents import fixed_latents
 from engine.metrics.feature_cache import prepare_feature_net
+from engine.models import checkpoint_takes_image
 from engine.optim import apply_hyperparameters
 from engine.stage_runner import recorded
 from engine.workspace import Workspace
@@ -61,10 +68,18 @@ class FinetuneConfig:
     # a slim G of these widths trained from scratch by distillation
     student_widths: tuple[int, ...] | None = setting(None, help="train a slim student of these G widths from "
                                                                 "scratch instead of the pruned model")
+    # weight of D's verdict in G's loss; 0 = distillation alone
+    adversarial: float = setting(DEFAULT_ADVERSARIAL, help="weight of D's verdict in G's loss; 0 = distillation "
+                                                           "alone (no D step, about twice as fast)")
+    # constant | cosine (decays to 0 at the last step)
+    lr_schedule: str = setting(DEFAULT_SCHEDULE, choices=LR_SCHEDULES,
+                               help="constant, or cosine decay to 0 at the last step")
     # quick FID on held-out latents; the best probed step is the one kept
     probe_every: int = setting(250, help="quick FID probe interval; the best step is kept")
     probe_samples: int = setting(1000, help="images per probe; 0 = off (keep the last step)")
-    lr: float = 2e-4
+    # for distillation alone; with the GAN term on, 2e-4 (the training default) is safer
+    lr: float = setting(DEFAULT_LR, help="4e-3 suits distillation alone; use 2e-4 with the GAN term on "
+                                         "(--adversarial above 0)")
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 64
     loss: str | None = None  # None: the loss the model was trained with
@@ -84,6 +99,12 @@ class FinetuneConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more (got {v!r}); 0 turns it off.")
+        if not isinstance(self.adversarial, (int, float)) or isinstance(self.adversarial, bool) \
+                or not 0 <= self.adversarial <= 100:
+            raise ConfigError(f"--adversarial must be a number from 0 to 100 (got {self.adversarial!r}); 0 trains "
+                              "by distillation alone.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r}).")
         if self.output_loss not in OUTPUT_LOSSES:
             raise ConfigError(f"--output-loss must be one of {', '.join(OUTPUT_LOSSES)} (got {self.output_loss!r}).")
         if self.discriminator not in DISCRIMINATORS:
@@ -104,7 +125,7 @@ class FinetuneConfig:
 
     def settings(self) -> StudentSettings:
         return StudentSettings(lr=self.lr, betas=tuple(self.betas), batch_size=self.batch_size, seed=self.seed,
-                               ema=self.ema)
+                               ema=self.ema, adversarial=self.adversarial, schedule=self.lr_schedule)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(lr=self.lr, betas=self.betas, batch_size=self.batch_size, device=self.device)
@@ -120,6 +141,11 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         raise WorkspaceError(f"No pruned model in {ws.root} (checkpoints/pruned.pt is missing); run 'gan-prune "
                              "prune' first, or give --student-widths to train a slim student from scratch.")
     dense, teacher = load_teacher(ws)
+    if checkpoint_takes_image(dense):  # image-to-image (pix2pix) students learn from pairs, not latents
+        from engine.i2i.finetune import run_finetune_images
+
+        yield from run_finetune_images(cfg, ws, dense, teacher, cancel)
+        return
     src = build_student(ws, cfg, dense)
     resume = _load_resume(ws, cfg, src) if cfg.resume else None
     if cfg.resume and resume is None:
@@ -136,7 +162,10 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     torch.manual_seed(cfg.seed)
     tuner = Finetuner(src.G, src.D, teacher, data.images, cfg.settings(), cfg.weights(), loss, device,
                       perceptual_net=feature_net, step=int(resume["step"]) if resume else 0,
-                      keep_zeros=src.weight_pruned)
+                      keep_zeros=src.weight_pruned, labels=data.labels)
+    if tuner.gan.adversarial > 0 and not tuner.pure and cfg.lr > 1e-3:
+        yield Log("warning", f"The GAN term is on with lr {cfg.lr:g}, a rate meant for distillation alone; "
+                             "if the losses jump about, use --lr 2e-4.")
     if cfg.weights().perceptual > 0 and tuner.weights.perceptual == 0:
         yield Log("warning", "No feature classifier for these data; the perceptual term is off.")
     keeper = BestKeeper()
@@ -145,7 +174,7 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         yield Log("info", f"Resuming fine-tuning from step {tuner.step}.")
     probe = FidProbe(feature_net, data.images, src.G.latent_dim, cfg.probe_samples, cfg.seed, device) \
         if feature_net is not None and cfg.probe_samples > 0 else None
-    z_fixed = fixed_latents(GRID_SIZE, src.G.latent_dim, cfg.seed).to(device)
+    z_fixed = grid_inputs(src.G, GRID_SIZE, cfg.seed).to(device)
     yield Samples("finetune", tuner.step, sample_grid(teacher.to(device), z_fixed), label="teacher")
     ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=tuner.step, distill=cfg.distill,
                     weights=vars(cfg.weights()), student=src.kind)
@@ -215,6 +244,7 @@ def _loop(cfg, ws, cancel, tuner: Finetuner, src: StudentSource, probe, keeper, 
         if cancel.cancelled:
             return "cancelled"
         t0 = time.perf_counter()
+        tuner.set_progress(tuner.step / cfg.steps)
         values = tuner.train_step()
         values["samples_per_s"] = cfg.batch_size / max(1e-9, time.perf_counter() - t0)
         rate, eta = meter.update(tuner.step)
@@ -232,7 +262,8 @@ def _loop(cfg, ws, cancel, tuner: Finetuner, src: StudentSource, probe, keeper, 
 def _fields(cfg: FinetuneConfig, src: StudentSource, tuner: Finetuner) -> dict:
     return {"data": src.record.get("data", {}), "seed": cfg.seed, "loss": tuner.loss,
             "pruning": src.record.get("pruning"), "student": src.student,
-            "finetune": {"distill": cfg.distill, "weights": vars(tuner.weights), "discriminator": src.d_kind}}
+            "finetune": {"distill": cfg.distill, "weights": vars(tuner.weights), "discriminator": src.d_kind,
+                         "adversarial": tuner.gan.adversarial, "lr_schedule": cfg.lr_schedule}}
 
 
 def _save_last(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, keeper: BestKeeper) -> str:

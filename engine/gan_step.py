@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from engine.devices import amp_dtype
 
 Masks = list[tuple[torch.Tensor, torch.Tensor]]
-ExtraLoss = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+# extra(fake, z) → weighted generator terms; a conditional model's extra also takes the labels: extra(fake, z, labels)
+ExtraLoss = Callable[..., dict[str, torch.Tensor]]
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
@@ -27,11 +28,20 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kin
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
-def r1_penalty(D: nn.Module, real: torch.Tensor) -> torch.Tensor:
+def d_logits(D: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """D's logits, given the class labels when the model is conditional (labels is None otherwise)."""
+    return D.logits(x) if labels is None else D.logits(x, labels)
+
+
+def g_images(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    return G(z) if labels is None else G(z, labels)
+
+
+def r1_penalty(D: nn.Module, real: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared norm of D's logit gradient at real images (Mescheder et al. 2018): keeps D smooth on the data,
     so it cannot saturate to D(x) = 1 and starve G of gradient. Adds no parameter, so pruning sees the same D."""
     real = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D.logits(real).sum(), real, create_graph=True)
+    (grad,) = torch.autograd.grad(d_logits(D, real, labels).sum(), real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
@@ -70,12 +80,16 @@ class StepResult:
 
 
 class GanStep:
-    """One D step and one G step over the given optimizers; `extra(fake, z)` adds weighted generator terms."""
+    """One D step and one G step over the given optimizers; `extra(fake, z)` adds weighted generator terms.
+
+    `labels` (conditional models): each real image's class; the fakes are drawn for the same classes, so D sees
+    real and fake images of one class mix and the projection term learns each class's look."""
 
     def __init__(self, G: nn.Module, D: nn.Module, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer,
                  loss: str, device: torch.device, amp: bool = True, masks_g: Masks | None = None,
-                 masks_d: Masks | None = None, r1: float = 0.0) -> None:
+                 masks_d: Masks | None = None, r1: float = 0.0, adversarial: float = 1.0) -> None:
         self.G, self.D, self.optG, self.optD, self.loss = G, D, optG, optD, loss
+        self.adversarial = adversarial  # weight of G's adversarial loss (distillation may weigh it down)
         self.r1, self.steps = r1, 0
         self.amp_dtype = amp_dtype(device, amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -85,14 +99,15 @@ class GanStep:
     def _autocast(self):
         return torch.autocast(self.device_type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
-    def __call__(self, real: torch.Tensor, z: torch.Tensor, extra: ExtraLoss | None = None) -> StepResult:
+    def __call__(self, real: torch.Tensor, z: torch.Tensor, extra: ExtraLoss | None = None,
+                 labels: torch.Tensor | None = None) -> StepResult:
         G, D, scaler = self.G, self.D, self.scaler
         with self._autocast():
-            fake = G(z)
-            d_real, d_fake = D.logits(real), D.logits(fake.detach())
+            fake = g_images(G, z, labels)
+            d_real, d_fake = d_logits(D, real, labels), d_logits(D, fake.detach(), labels)
             loss_d = discriminator_loss(d_real.float(), d_fake.float(), self.loss)
             if self.r1 > 0 and self.steps % R1_EVERY == 0:
-                loss_d = loss_d + self.r1 / 2 * R1_EVERY * r1_penalty(D, real)
+                loss_d = loss_d + self.r1 / 2 * R1_EVERY * r1_penalty(D, real, labels)
         self.steps += 1
         self.optD.zero_grad(set_to_none=True)
         scaler.scale(loss_d).backward()
@@ -103,9 +118,10 @@ class GanStep:
         D.requires_grad_(False)
         try:
             with self._autocast():
-                adv = generator_loss(D.logits(fake).float(), self.loss)
-                terms = extra(fake, z) if extra is not None else {}
-                loss_g = adv + sum(terms.values()) if terms else adv
+                adv = generator_loss(d_logits(D, fake, labels).float(), self.loss)
+                terms = {} if extra is None else extra(fake, z) if labels is None else extra(fake, z, labels)
+                weighted = adv * self.adversarial if self.adversarial != 1.0 else adv
+                loss_g = weighted + sum(terms.values()) if terms else weighted
             self.optG.zero_grad(set_to_none=True)
             scaler.scale(loss_g).backward()
             scaler.step(self.optG)

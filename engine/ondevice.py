@@ -21,6 +21,26 @@ class OnDeviceError(Exception):
     """A model file that is missing, corrupt or not a generator; the message is one sentence for a person."""
 
 
+def session_classes(session) -> int:
+    """The class count of a conditional ONNX generator (its gan.num_classes), 0 for one without a label input."""
+    if not any(i.name == "label" for i in session.get_inputs()):
+        return 0
+    return _whole(session.get_modelmeta().custom_metadata_map.get("gan.num_classes", "")) or 0
+
+
+def generator_feeds(session, z: np.ndarray, labels: np.ndarray | None = None, num_classes: int = 0) -> dict:
+    """The inputs of one run: the latents, and for a conditional model the class of each (default: 0, 1, ...,
+    K-1, 0, 1, ... as the torch models use, so every caller that only has latents measures all classes alike)."""
+    inputs = session.get_inputs()
+    feeds = {inputs[0].name: np.asarray(z, dtype=np.float32)}
+    if any(i.name == "label" for i in inputs[1:]):
+        k = num_classes or session_classes(session)
+        if labels is None and k <= 0:
+            raise OnDeviceError("The model takes a class label but has no gan.num_classes metadata; export it again.")
+        feeds["label"] = (np.arange(len(z)) % k if labels is None else np.asarray(labels)).astype(np.int64)
+    return feeds
+
+
 class GeneratorModel:
     """An ONNX generator: z [batch, latent] float32 → image [batch, C, H, W] in its output range."""
 
@@ -45,10 +65,16 @@ class GeneratorModel:
         self.warnings: list[str] = []  # fallbacks taken, each a short phrase; the caller shows them as one note
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 2 or inputs[0].type != "tensor(float)":
+        labelled = len(inputs) == 2 and inputs[1].name == "label" and inputs[1].type == "tensor(int64)" \
+            and len(inputs[1].shape) == 1
+        if len(inputs) != 1 + labelled or len(inputs[0].shape) != 2 or inputs[0].type != "tensor(float)":
             shapes = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
             raise OnDeviceError(f"The model {self.path.name} is not a generator: it must take one 2-D float latent "
-                                f"input [batch, latent] (it takes {shapes}).")
+                                f"input [batch, latent], and a conditional one also an int64 label [batch] "
+                                f"(it takes {shapes}).")
+        self.num_classes = self._num_classes() if labelled else 0
+        self.task = self.metadata.get("gan.task") or ("conditional" if labelled else "unconditional")
+        self.class_names = self._class_names()
         out = outputs[0]
         if out.type != "tensor(float)" or len(out.shape or []) not in (0, 4):  # no shape declared: the probe decides
             raise OnDeviceError(f"The model {self.path.name} is not an image generator: its output {out.name} is "
@@ -79,6 +105,38 @@ class GeneratorModel:
             raise self._bad("gan.latent_dim", f"{value}, but its input takes latents of size {static}")
         return value
 
+    def _num_classes(self) -> int:
+        text = self.metadata.get("gan.num_classes")
+        value = _whole(text) if text is not None else None
+        if text is None:
+            raise OnDeviceError(f"The model {self.path.name} takes a class label but has no gan.num_classes "
+                                "metadata; export it again with gan-prune export.")
+        if value is None or not 2 <= value <= 100_000:
+            raise self._bad("gan.num_classes", f"{text!r} is not a whole number of 2 or more")
+        return value
+
+    def _class_names(self) -> list[str]:
+        """Each class's name (gan.class_names), or its number when the file does not name them."""
+        import json
+
+        try:
+            names = json.loads(self.metadata.get("gan.class_names", "null"))
+        except ValueError:
+            names = None
+        if isinstance(names, list) and len(names) == self.num_classes:
+            return [str(n) for n in names]
+        return [str(i) for i in range(self.num_classes)]
+
+    def check_label(self, label: int) -> int:
+        """The class asked for, refused in one sentence when the model has no classes or not this one."""
+        if not self.num_classes:
+            raise OnDeviceError(f"The model {self.path.name} is unconditional (gan.task {self.task}); it takes no "
+                                "class, so leave out --label.")
+        if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < self.num_classes:
+            raise OnDeviceError(f"--label {label} is not a class of {self.path.name}; choose a whole number from 0 "
+                                f"to {self.num_classes - 1}.")
+        return label
+
     def _image_shape(self, shape) -> tuple[int, int, int]:
         """From gan.image_shape, checked against the output's static shape and one real run at batch 1."""
         text = self.metadata.get("gan.image_shape")
@@ -87,7 +145,8 @@ class GeneratorModel:
             if len(parts) != 3 or any(v is None or v <= 0 for v in parts) or parts[0] not in (1, 3):
                 raise self._bad("gan.image_shape", f"{text!r} is not channels,height,width with 1 or 3 channels")
         try:
-            probe = self._run(np.zeros((1, self.latent_dim), np.float32))
+            probe = self._run(np.zeros((1, self.latent_dim), np.float32),
+                              np.full(1, self.num_classes - 1, np.int64) if self.num_classes else None)
         except Exception as e:  # ORT's own error types for a graph that cannot take this latent
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise OnDeviceError(f"The model {self.path.name} does not run on a latent of size {self.latent_dim} "
@@ -129,12 +188,21 @@ class GeneratorModel:
         """Standard-normal latents, as in training; the same seed gives the same images."""
         return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
 
-    def _run(self, z: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: z.astype(np.float32)})[0]
+    def _run(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        return self.session.run([self.output_name], generator_feeds(self.session, z, labels, self.num_classes))[0]
 
-    def generate(self, z: np.ndarray, chunk: int = 256) -> np.ndarray:
-        """uint8 images N x H x W x C for the given latents (run in chunks to bound memory)."""
-        outs = [self._run(z[i:i + chunk]) for i in range(0, len(z), chunk)]
+    def labels_for(self, n: int, label: int | None = None) -> np.ndarray | None:
+        """n copies of the class asked for, or 0, 1, ..., K-1, 0, ... (None for an unconditional model)."""
+        if not self.num_classes:
+            return None
+        return np.full(n, label, np.int64) if label is not None else np.arange(n, dtype=np.int64) % self.num_classes
+
+    def generate(self, z: np.ndarray, chunk: int = 256, labels: np.ndarray | None = None) -> np.ndarray:
+        """uint8 images N x H x W x C for the given latents (and classes; run in chunks to bound memory)."""
+        if labels is None:
+            labels = self.labels_for(len(z))
+        outs = [self._run(z[i:i + chunk], None if labels is None else labels[i:i + chunk])
+                for i in range(0, len(z), chunk)]
         x = np.concatenate(outs, axis=0)
         if x.shape != (len(z), *self.image_shape):
             raise OnDeviceError(f"The model {self.path.name} made images of shape {list(x.shape)}, not "
@@ -146,30 +214,41 @@ class GeneratorModel:
         x = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
         return np.round(x * 255.0).astype(np.uint8).transpose(0, 2, 3, 1)
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+    def sample(self, n: int, seed: int = 0, label: int | None = None) -> np.ndarray:
+        """n images; a conditional model draws them all of class `label`, or each class in turn when None."""
         if not isinstance(n, int) or n <= 0:
             raise OnDeviceError(f"The number of images must be a whole number above 0 (got {n!r}).")
-        return self.generate(self.latents(n, seed))
+        if label is not None:
+            self.check_label(label)
+        return self.generate(self.latents(n, seed), labels=self.labels_for(n, label))
 
-    def interpolate(self, steps: int = 8, seed: int = 0) -> np.ndarray:
+    def class_rows(self, per_class: int, seed: int = 0) -> np.ndarray:
+        """A conditional model's images with one row per class: the same per_class latents in every row, so a row
+        differs from the next only by its class. Returns N x H x W x C uint8, row after row."""
+        if not self.num_classes:
+            raise OnDeviceError(f"The model {self.path.name} is unconditional; it has no classes to show in rows.")
+        z = np.tile(self.latents(per_class, seed), (self.num_classes, 1))
+        return self.generate(z, labels=np.repeat(np.arange(self.num_classes, dtype=np.int64), per_class))
+
+    def interpolate(self, steps: int = 8, seed: int = 0, label: int | None = None) -> np.ndarray:
         """A strip of `steps` images walking between two latents along the sphere (slerp)."""
         if steps < 2:
             raise OnDeviceError(f"An interpolation needs at least 2 steps (got {steps}).")
         a, b = self.latents(2, seed)
         z = np.stack([slerp(a, b, t) for t in np.linspace(0.0, 1.0, steps)]).astype(np.float32)
-        return grid(self.generate(z), nrow=steps)
+        return grid(self.generate(z, labels=self.labels_for(steps, 0 if label is None else label)), nrow=steps)
 
     def bench(self, batch_sizes=(1, 64), runs: int = 20, warmup: int = 3) -> dict[int, float]:
         """Median milliseconds per forward pass at each batch size."""
         out = {}
         for b in batch_sizes:
-            z = self.latents(b, seed=0)
+            z, labels = self.latents(b, seed=0), self.labels_for(b)
             for _ in range(warmup):
-                self._run(z)
+                self._run(z, labels)
             times = []
             for _ in range(runs):
                 t = time.perf_counter()
-                self._run(z)
+                self._run(z, labels)
                 times.append((time.perf_counter() - t) * 1000.0)
             out[b] = statistics.median(times)
         return out

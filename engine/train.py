@@ -17,18 +17,18 @@ import torch.nn as nn
 from engine import stages
 from engine.checkpoints import float32_state, save_gan
 from engine.config import PipelineConfig
-from engine.data import load_dataset, to_float
+from engine.data import load_dataset, require_labels, to_float
 from engine.devices import device_name, pick_device
 from engine.ema import frozen_copy, recalibrate_batchnorm, update_ema
 from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.gan_step import BatchSampler, GanStep, all_finite
-from engine.grids import sample_grid
+from engine.grids import grid_inputs, sample_grid
 from engine.images import save_png
-from engine.latents import fixed_latents
 from engine.models import build_pair, default_specs
 from engine.optim import apply_hyperparameters, make_optimizers, optimizer_to
 from engine.stage_runner import recorded
+from engine.tasks import is_conditional, task_of
 from engine.workspace import Workspace
 
 CHECKPOINT = "dense"
@@ -40,6 +40,11 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
     """Train (or resume) the dense GAN of a workspace; see the module docstring. The stage runner records how it
     ended (engine.stages.start)."""
     cfg.validate()
+    if cfg.model.takes_image:  # image-to-image tasks (pix2pix) train on (input, target) pairs
+        from engine.i2i.train import run_train_images
+
+        yield from run_train_images(cfg, ws, cancel)
+        return
     tc = cfg.train
     if tc.threads:
         torch.set_num_threads(tc.threads)
@@ -49,10 +54,18 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
     image_shape = data.image_shape
     if len(data) < 2:
         raise ConfigError(f"The data set {cfg.data.dataset} has {len(data)} image(s); a GAN needs at least 2.")
-    default_specs(cfg.model.arch, image_shape, cfg.model.latent_dim)  # refuses sizes the arch cannot make
+    task = cfg.model.task
+    classes = require_labels(data, cfg.data.dataset) if is_conditional(task) else 0
+    default_specs(cfg.model.arch, image_shape, cfg.model.latent_dim, classes)  # refuses sizes the arch cannot make
     resume = _load_resume(ws, cfg) if tc.resume else None
     if resume is not None:
         arch = resume["arch"]
+        if task_of(resume) != task:
+            raise WorkspaceError(f"The checkpoint in {ws.root} was trained for the {task_of(resume)} task, not "
+                                 f"{task}; use --task {task_of(resume)} or a new workspace.")
+        if int(arch["generator"].get("num_classes", 0)) != classes:
+            raise WorkspaceError(f"The checkpoint in {ws.root} knows {arch['generator'].get('num_classes', 0)} "
+                                 f"classes but the data have {classes}; use the same data set.")
         if arch["generator"]["arch"] != cfg.model.arch:
             raise WorkspaceError(f"The checkpoint in {ws.root} is a '{arch['generator']['arch']}' model, not "
                                  f"'{cfg.model.arch}'; use --arch {arch['generator']['arch']} or a new workspace.")
@@ -60,12 +73,13 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
             raise WorkspaceError(f"The checkpoint in {ws.root} was trained on {arch['generator']['image_shape']} "
                                  f"images but the data are {list(image_shape)}; use the same data set.")
     else:
-        gspec, dspec = default_specs(cfg.model.arch, image_shape, cfg.model.latent_dim)
+        gspec, dspec = default_specs(cfg.model.arch, image_shape, cfg.model.latent_dim, classes)
         arch = {"generator": gspec, "discriminator": dspec}
 
     if note:
         yield Log("warning", note)
-    yield Log("info", f"Data set {data.name}: {len(data)} images of {'x'.join(map(str, image_shape))}.")
+    yield Log("info", f"Data set {data.name}: {len(data)} images of {'x'.join(map(str, image_shape))}"
+                      + (f", {classes} classes." if classes else "."))
     for w in data.warnings:
         yield Log("warning", w)
 
@@ -102,7 +116,8 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
 
     images = data.images.to(device) if device.type == "cuda" else data.images
     sampler = BatchSampler(len(data), tc.batch_size, tc.seed)
-    z_fixed = fixed_latents(GRID_SIZE, G.latent_dim, tc.seed).to(device)
+    z_fixed = grid_inputs(G, GRID_SIZE, tc.seed).to(device)
+    labels = data.labels.to(device) if classes and device.type == "cuda" else data.labels if classes else None
     gan_step = GanStep(G, D, optG, optD, tc.loss, device, amp=tc.amp, r1=tc.r1)
     gan_step.steps = step  # lazy R1 lands on the same steps whether or not the run was resumed
     if gan_step.amp_dtype is not None:
@@ -111,7 +126,7 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
 
     meta = {"dataset": data.name, "image_shape": list(image_shape), "classes": data.classes}
     ws.update_stage("train", status="running", total_steps=tc.steps, step=step, device=device_name(device),
-                    dataset=data.name, arch=cfg.model.arch)
+                    dataset=data.name, arch=cfg.model.arch, task=task)
 
     def ema_ready() -> nn.Module | None:
         if ema is not None:
@@ -125,7 +140,7 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
             stale = ws.mark_stale(*stages.out_of_date_after("train"))
         path = save_gan(ws, CHECKPOINT, G, D, ema=ema, optimizers=(optG, optD),
                         rng={"noise": noise.get_state(), "torch": torch.get_rng_state()},
-                        step=step, data=meta, seed=tc.seed, loss=tc.loss, optimizer=tc.optimizer)
+                        step=step, data=meta, seed=tc.seed, loss=tc.loss, optimizer=tc.optimizer, task=task)
         ws.update_stage("train", checkpoint=path, step=step)
         return path
 
@@ -145,7 +160,7 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
         b = real.shape[0]
         z = torch.randn(b, G.latent_dim, generator=noise).to(device, non_blocking=True)
 
-        out = gan_step(real, z)
+        out = gan_step(real, z, labels=None if labels is None else labels[idx.to(labels.device)])
         loss_d, loss_g, d_real, d_fake = out.loss_d, out.loss_g, out.d_real, out.d_fake
         if not all_finite(loss_d, loss_g, *[p for p in G.parameters()][:1]):
             last = ws.stage("train").get("checkpoint")

@@ -60,3 +60,12 @@ def _no_dangling_threads(request):
     if leaked_qt or leaked_py:
         pytest.fail(f"{request.node.nodeid} left threads running: QThreads {leaked_qt}, Python threads {leaked_py}",
                     pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def conditional_export(tmp_path_factory):
+    """A workspace with a narrow conditional DCGAN exported as fp32 and int8 ONNX, made once per session
+    (tests/conditional_workspace.py)."""
+    from tests.conditional_workspace import exported_conditional
+
+    return exported_conditional(tmp_path_factory.mktemp("conditional") / "ws")

@@ -47,11 +47,14 @@ class CompressPage(Page):
                                                              ("Per layer, from a sensitivity scan", "sensitivity")],
                                                             "uniform"),
                    "Which layers lose channels. The same share everywhere measured better after distillation.")
+        self.field(f, "adversarial", "Discriminator weight", self.dspin(0.0, 100.0, 0.0, 0.1, 2),
+                   "How much a discriminator's verdict counts next to the teacher while each candidate learns. "
+                   "0 = from the teacher alone (measured best, and about twice as many steps in the same time).")
         self.field(f, "discriminator", "Discriminator", self.combo([("The dense model's, full size", "teacher"),
                                                                     ("Cut to the generator's share", "match")],
                                                                    "teacher"),
-                   "What judges the small generator's images. The dense model's own measured best; cutting it to the "
-                   "generator's share is the other choice (GCC).")
+                   "What judges the small generator's images when the discriminator weight is above 0. The dense "
+                   "model's own measured best; cutting it to the generator's share is the other choice (GCC).")
         self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
                                                       ("CUDA GPU", "cuda")], "auto"), "Where to train.")
         self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0), "Fixes all randomness of this run.")

@@ -9,7 +9,8 @@ from desktop_app.widgets.image_grid import ImageGrid
 
 DATASETS = [("Handwritten digits (bundled, 5,000 images)", "mnist-5k"), ("MNIST (downloads 60,000 digits)", "mnist"),
             ("Fashion-MNIST (downloads clothing images)", "fashion-mnist"),
-            ("CIFAR-10 (downloads 32x32 colour photos)", "cifar10"), ("A folder of my own images", "folder")]
+            ("CIFAR-10 (downloads 32x32 colour photos)", "cifar10"), ("A folder of my own images", "folder"),
+            ("Image pairs of my own (a folder with A/ inputs and B/ outputs)", "pairs")]
 
 
 class DataPage(Page):
@@ -22,12 +23,23 @@ class DataPage(Page):
     needs_workspace = False
 
     def build(self) -> None:
+        tasks = self.ctx.facade.task_choices()
+        self._task_help = {name: help_text for _, name, help_text in tasks}
+        form = self.group("Task")
+        self.task = self.field(form, "task", "The model makes", self.combo([(t, n) for t, n, _ in tasks],
+                                                                           tasks[0][1]),
+                               "What the generator takes and gives. 'Class → image' makes the class you ask for "
+                               "and needs labelled data: the digits, a torchvision set, or one sub-folder per class.")
+        self.task_note = QLabel("")
+        self.task_note.setWordWrap(True)
+        form.addRow("", self.task_note)
         form = self.group("Data set")
         self.dataset = self.field(form, "dataset", "Data set", self.combo(DATASETS, "mnist-5k"),
                                   "Which images to learn from. The bundled digits need no download.")
         self.folder, self.folder_row = self.path_field(
             form, "folder", "Folder", "/path/to/images",
-            "The folder of images to use when the data set is 'A folder of my own images'.",
+            "The folder of images to use when the data set is 'A folder of my own images'; for image pairs, the "
+            "folder holding A/ (inputs) and B/ (wanted outputs) with the same file names.",
             "Pick a folder of PNG or JPEG images (sub-folders are read too).", self._browse)
 
         form2 = self.group("Image format")
@@ -48,12 +60,13 @@ class DataPage(Page):
         self.results_layout.addWidget(self.grid, 1)
         self.results_layout.addWidget(self.info)
         self.dataset.currentIndexChanged.connect(self._sync)
+        self.task.currentIndexChanged.connect(self._sync)
         self._sync()
 
     def values(self) -> dict:
         v = self.field_values()
         out = {"dataset": v["dataset"], "folder": v["folder"].strip(), "color": v["color"],
-               "image_size": v["image_size"] or None, "limit": v["limit"] or None}
+               "image_size": v["image_size"] or None, "limit": v["limit"] or None, "task": v["task"]}
         return out
 
     def validate(self) -> None:
@@ -62,7 +75,20 @@ class DataPage(Page):
             self.ctx.set_data(self.values())
 
     def _sync(self) -> None:
-        self.folder_row.setEnabled(self.dataset.currentData() == "folder")
+        self.folder_row.setEnabled(self.dataset.currentData() in ("folder", "pairs"))
+        self.task_note.setText(self._task_help.get(self.task.currentData(), ""))
+
+    def on_workspace(self, ws) -> None:
+        """A project remembers its task: show it, so Train and Generate follow it."""
+        if ws is None:
+            return
+        try:
+            task = self.ctx.facade.workspace_options(ws)["model"]["task"]
+        except Exception:  # an unreadable config.toml: keep what is shown; Train will name the problem
+            return
+        i = self.task.findData(task)
+        if i >= 0:
+            self.task.setCurrentIndex(i)
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose a folder of images", self.folder.text())
@@ -85,6 +111,8 @@ class DataPage(Page):
         if artifact.kind != "dataset":
             return
         i = artifact.info
-        classes = f"; classes: {', '.join(map(str, i['classes'][:10]))}" if i.get("classes") else ""
+        classes = f"; classes: {', '.join(map(str, i['classes'][:10]))}" if i.get("classes") else \
+            ("; <b>no class labels</b>: the class → image task needs one sub-folder per class"
+             if self.task.currentData() == "conditional" else "")
         self.info.setText(f"<b>{i['name']}</b>: {i['count']:,} images of {' x '.join(map(str, i['shape']))} "
                           f"(channels x height x width){classes}.")

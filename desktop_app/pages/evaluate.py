@@ -30,6 +30,19 @@ COLUMNS = [("name", "Model", "Which variant: dense, pruned, fine-tuned, or an ex
            ("psnr_vs_teacher", "PSNR", "How close the images are to the dense model's on the same latents (dB).")]
 
 
+# Image-to-image reports (superres, inpaint, sketch, pairs) are scored against the ground truth of held-out pairs.
+IMAGE_COLUMNS = COLUMNS[:5] + [
+    ("psnr", "PSNR vs truth", "How close the outputs are to the real images of the held-out test pairs (dB); the "
+                              "bicubic row is the baseline for super-resolution."),
+    ("ssim", "SSIM vs truth", "Structural similarity to the real images of the test pairs (1 = identical)."),
+    ("fid", "FID", "Distance between the outputs and the real test images in a feature net's space; lower is better."),
+    ("psnr_vs_teacher", "PSNR vs dense", "How close the outputs are to the dense model's for the same inputs (dB).")]
+
+
+def columns_for(variants: list[dict]) -> list[tuple[str, str, str]]:
+    return IMAGE_COLUMNS if any(v.get("psnr") is not None for v in variants) else COLUMNS
+
+
 def _cell(key: str, v: dict) -> str:
     if key == "latency":
         lat = v.get("latency_ms") or {}
@@ -47,7 +60,7 @@ def _cell(key: str, v: dict) -> str:
     if key in ("params", "macs"):
         return human(x)
     if isinstance(x, float):
-        text = f"{x:.3f}" if key in ("precision", "recall") else f"{x:.2f}"
+        text = f"{x:.3f}" if key in ("precision", "recall", "ssim") else f"{x:.2f}"
         std = v.get(f"{key}_std")
         return text + (f" ± {std:.2g}" if isinstance(std, float) and std > 0 else "")
     return str(x)
@@ -123,9 +136,15 @@ class EvaluatePage(Page):
         ws = self.ctx.workspace
         report = self.ctx.facade.report(ws) if ws is not None else None
         variants = (report or {}).get("variants", [])
+        columns = columns_for(variants)
+        if self.table.columnCount() != len(columns) or self.table.horizontalHeaderItem(5).text() != columns[5][1]:
+            self.table.setColumnCount(len(columns))
+            self.table.setHorizontalHeaderLabels([c[1] for c in columns])
+            for i, c in enumerate(columns):
+                self.table.horizontalHeaderItem(i).setToolTip(c[2])
         self.table.setRowCount(len(variants))
         for i, v in enumerate(variants):
-            for j, (key, _, _) in enumerate(COLUMNS):
+            for j, (key, _, _) in enumerate(columns):
                 item = QTableWidgetItem(_cell(key, v))
                 if v.get("error"):
                     item.setToolTip(str(v["error"]))

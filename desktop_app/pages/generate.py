@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton
 
 from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
+from engine.errors import UserError
 
 log = logging.getLogger("desktop_app")
 
@@ -31,11 +32,22 @@ class GeneratePage(Page):
             f, "onnx", "ONNX file", "export/generator.onnx",
             "The ONNX generator to run. The project's newest export is filled in for you.",
             "Pick an .onnx generator exported by this app.", self._browse)
+        self.source, _ = self.path_field(
+            f, "source", "Input image(s)", "an image or a folder — or drop one on this window",
+            "For image-to-image models (super-resolution, inpainting, sketch → image, your own pairs): the picture, "
+            "or a folder of pictures, to turn into outputs. Noise models ignore it.",
+            "Pick an input image (or type or drop a folder).", self._browse_source)
+        self.setAcceptDrops(True)
         f = self.group("Images")
         self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
                    "Picks the random inputs; the same seed gives the same images.")
         self.field(f, "count", "How many", self.spin(1, 1024, 64, 8), "Number of images in the grid.")
         self.field(f, "nrow", "Per row", self.spin(1, 64, 8), "Images per row of the grid.")
+        # Filled from the model file: a conditional model lists its classes, an unconditional one disables it.
+        self.label = self.field(f, "label", "Class", self.combo([("— (the model takes no class)", -1)], -1),
+                                "For a class-conditional model: the class to draw, or every class with a row "
+                                "each (then 'Per row' images per class).")
+        self.label.setEnabled(False)
         self.field(f, "steps", "Interpolation steps", self.spin(2, 64, 10),
                    "Images in the walk between two random inputs (press Interpolate).")
         self.interp_button = QPushButton("Interpolate")
@@ -63,13 +75,42 @@ class GeneratePage(Page):
             return self._validation_error
         return None
 
+    def field_values(self) -> dict:
+        v = super().field_values()
+        v["label"] = self.label.currentData() if hasattr(self, "label") else -1  # the list changes per model
+        return v
+
     def validate(self) -> None:
         p = self.path.text().strip() if hasattr(self, "path") else ""
         self._validation_error = None if p and Path(p).is_file() else (
             "Choose an exported .onnx file (run Export first)." if not p else f"The file {p} does not exist.")
         self.error_label.setText(self._validation_error or "")
         self.error_label.setVisible(bool(self._validation_error))
+        self._fill_classes()
         self.refresh_state()
+
+    def _fill_classes(self) -> None:
+        """List the chosen file's classes (a conditional model), or say it takes none; a file that does not load
+        keeps the list empty here and gets its dialog when Generate is pressed."""
+        if not hasattr(self, "label"):
+            return
+        model = None
+        if self._validation_error is None:
+            try:
+                model = self._load()
+            except Exception:
+                self._model = self._model_key = None
+        classes = list(getattr(model, "class_names", []) or [])
+        items = [("Every class, a row each", -1)] + [(f"{i}: {name}" if name != str(i) else name, i)
+                                                     for i, name in enumerate(classes)]
+        if [self.label.itemData(i) for i in range(self.label.count())] == [d for _, d in items] and classes:
+            return  # the same model: keep the user's choice
+        self.label.blockSignals(True)
+        self.label.clear()
+        for text, data in items if classes else [("— (the model takes no class)", -1)]:
+            self.label.addItem(text, data)
+        self.label.blockSignals(False)
+        self.label.setEnabled(bool(classes))
 
     def refresh_state(self) -> None:
         super().refresh_state()
@@ -82,6 +123,48 @@ class GeneratePage(Page):
         if files and not Path(self.path.text()).is_file():
             fp32 = [f for f in files if f.name == "generator.onnx"]
             self.path.setText(str((fp32 or files)[0]))
+
+    def _browse_source(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose an input image", self.source.text(),
+                                              "Images (*.png *.jpg *.jpeg *.bmp *.webp)")
+        if path:
+            self.source.setText(path)
+
+    # A dropped image or folder becomes the input of an image-to-image model (and is run at once).
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not urls:
+            return
+        self.source.setText(urls[0])
+        event.acceptProposedAction()
+        self.on_start()
+
+    def _run_image(self, model) -> None:
+        """Image-to-image: the chosen picture or folder in, a grid of input | output rows out."""
+        source = self.source.text().strip()
+        if not source:
+            self.last_dialog = self._show_bad_model(UserError(
+                f"The model {Path(self.path.text()).name} turns an image into an image (task {model.task}); choose "
+                "an input image or folder, or drop one on this window."))
+            return
+        try:
+            t = time.perf_counter()
+            image, n, note = self.ctx.facade.image_to_image(model, source)
+            self.last_seconds = time.perf_counter() - t
+        except Exception as e:  # a file that is no picture, a folder without any: one sentence in a dialog
+            self.last_dialog = self._show_bad_model(e)
+            return
+        self.save_options()
+        self.grid.set_image(image, f"input | output, {n} image(s)")
+        shape = "x".join(map(str, model.input_shape))
+        self.info.setText(f"Made in <b>{self.last_seconds * 1000:.1f} ms</b> with ONNX Runtime on the CPU.  "
+                          f"Model: task {model.task}, input {shape}, precision "
+                          f"{model.metadata.get('gan.precision', '?')}." + (f"<br>Note: {note}" if note else ""))
+        self.progress_label.setText(f"Done in {self.last_seconds * 1000:.1f} ms.")
 
     def _browse(self) -> None:
         start = str(self.ctx.workspace.export_dir) if self.ctx.workspace else ""
@@ -113,19 +196,40 @@ class GeneratePage(Page):
         return error_box(self, "Generate did not finish", message, details)
 
     def on_start(self) -> None:
-        self._run(lambda m, v: self.ctx.facade.sample_grid(m, v["count"], v["seed"], v["nrow"]),
-                  lambda v: f"{v['count']} images, seed {v['seed']}")
+        self._run(self._make, self._caption)
+
+    def _make(self, model, v: dict):
+        """count images, or for a conditional model the asked class's, or a row per class (nrow images each)."""
+        if getattr(model, "num_classes", 0) and v["label"] < 0:
+            return self.ctx.facade.class_grid(model, v["nrow"], v["seed"])
+        label = v["label"] if getattr(model, "num_classes", 0) else None
+        return self.ctx.facade.sample_grid(model, v["count"], v["seed"], v["nrow"], label)
+
+    def _caption(self, v: dict) -> str:
+        model = self._model
+        if getattr(model, "num_classes", 0):
+            if v["label"] < 0:
+                return f"one row per class ({model.num_classes}), {v['nrow']} each, seed {v['seed']}"
+            return f"{v['count']} images of class {model.class_names[v['label']]}, seed {v['seed']}"
+        return f"{v['count']} images, seed {v['seed']}"
 
     def interpolate(self) -> None:
-        self._run(lambda m, v: self.ctx.facade.interpolate(m, v["steps"], v["seed"]),
+        self._run(lambda m, v: self.ctx.facade.interpolate(m, v["steps"], v["seed"], v["label"]),
                   lambda v: f"{v['steps']}-step walk, seed {v['seed']}")
 
     def _run(self, make, caption) -> None:
         if self.start_blocker() is not None:
             return
-        v = self.field_values()
         try:
             model = self._load()
+        except Exception as e:
+            self._model = self._model_key = None
+            self.last_dialog = self._show_bad_model(e)
+            return
+        if hasattr(model, "input_shape"):  # image-to-image: seeds and counts do not apply
+            return self._run_image(model)
+        v = self.field_values()
+        try:
             t = time.perf_counter()
             image = make(model, v)
             self.last_seconds = time.perf_counter() - t
@@ -139,5 +243,6 @@ class GeneratePage(Page):
         self.info.setText(f"Made in <b>{self.last_seconds * 1000:.1f} ms</b> with ONNX Runtime on the CPU.  "
                           f"Model: latent {model.latent_dim}, images {'x'.join(map(str, model.image_shape))}, "
                           f"precision {meta.get('gan.precision', '?')}, arch {meta.get('gan.arch', '?')}, "
-                          f"data {meta.get('gan.dataset', '?')}.")
+                          f"data {meta.get('gan.dataset', '?')}"
+                          + (f", {model.num_classes} classes." if getattr(model, "num_classes", 0) else "."))
         self.progress_label.setText(f"Done in {self.last_seconds * 1000:.1f} ms.")

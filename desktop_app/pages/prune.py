@@ -277,7 +277,8 @@ class PrunePage(Page):
         return self.ctx.facade.prune_job(self.ctx.workspace, v)
 
     def on_samples(self, samples) -> None:
-        self.grid.set_image(samples.image, "pruned model, same latents as the dense one")
+        self.grid.set_image(samples.image, "pruned model: input → output → target" if "→" in samples.label
+                            else "pruned model, same latents as the dense one")
 
     def on_metrics(self, metrics: list) -> None:
         last = metrics[-1].values

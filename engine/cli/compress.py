@@ -6,7 +6,8 @@ from engine.cli.common import add_workspace_arg, run_registered
 from engine.cli.flags import Flag, add_config_flags, config_from_args
 
 FIELDS = ("max_fid_rise", "target_macs", "time_budget", "method", "allocation", "discriminator", "probe_samples",
-          "batch_size", "lr", "device", "seed")
+          "adversarial", "lr_schedule", "distill_output", "distill_features", "distill_perceptual", "batch_size", "lr",
+          "device", "seed")
 FLAGS = {"target_macs": Flag(metavar="R"), "time_budget": Flag(metavar="MIN")}
 
 

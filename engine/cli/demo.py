@@ -8,7 +8,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("demo", help="run the whole pipeline on the bundled demo GAN")
     add_workspace_arg(p)
-    p.add_argument("--train-steps", type=int, default=50, help="extra training steps before pruning (default 50)")
+    p.add_argument("--train-steps", type=int, default=20, help="extra training steps before pruning (default 20)")
     p.add_argument("--model", choices=["dcgan", "mlp"], default="dcgan",
                    help="which bundled pretrained GAN to start from (default dcgan)")
     p.add_argument("--quick", action="store_true", help="tiny step counts (a smoke test, not a result)")

@@ -6,8 +6,8 @@ from engine.cli.common import add_workspace_arg, run_registered
 from engine.cli.flags import Flag, add_config_flags, config_from_args
 
 FIELDS = ("steps", "distill", "distill_output", "distill_features", "distill_perceptual", "output_loss",
-          "discriminator", "student_widths", "probe_every", "probe_samples", "lr", "batch_size", "ema", "device",
-          "seed", "sample_every", "checkpoint_every", "resume")
+          "discriminator", "student_widths", "adversarial", "lr_schedule", "probe_every", "probe_samples", "lr",
+          "batch_size", "ema", "device", "seed", "sample_every", "checkpoint_every", "resume")
 
 
 def _widths(text: str) -> tuple[int, ...]:

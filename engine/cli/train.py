@@ -7,12 +7,13 @@ import dataclasses
 from engine.cli.common import add_workspace_arg, run_registered
 from engine.cli.flags import add_config_flags, overrides
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
+from engine.tasks import IMAGE_ARCHS, takes_image
 
 # The flags, by the config table they set; a flag left out keeps the value from the base config (the defaults, or
 # with --resume the workspace's config.toml).
 DATA_FIELDS = ("dataset", "image_size", "color", "limit")
-MODEL_FIELDS = ("arch",)
-TRAIN_FIELDS = ("steps", "device", "seed", "batch_size", "lr", "loss", "optimizer", "ema", "sample_every",
+MODEL_FIELDS = ("arch", "task", "scale")
+TRAIN_FIELDS = ("l1", "steps", "device", "seed", "batch_size", "lr", "loss", "optimizer", "ema", "sample_every",
                 "checkpoint_every", "threads", "amp", "resume")
 
 
@@ -30,7 +31,10 @@ def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
     data = dataclasses.replace(base.data, **overrides(args, DATA_FIELDS))
     if args.dataset and args.dataset != base.data.dataset and args.image_size is None:
         data = dataclasses.replace(data, image_size=None)
-    return dataclasses.replace(base, data=data, model=dataclasses.replace(base.model, **overrides(args, MODEL_FIELDS)),
+    model = overrides(args, MODEL_FIELDS)
+    if "arch" not in model and takes_image(model.get("task", "")) and base.model.arch not in IMAGE_ARCHS:
+        model["arch"] = IMAGE_ARCHS[0]  # the U-Net: an image task without --arch should not fail on the noise default
+    return dataclasses.replace(base, data=data, model=dataclasses.replace(base.model, **model),
                                train=dataclasses.replace(base.train, **overrides(args, TRAIN_FIELDS)))
 
 

@@ -13,6 +13,7 @@ from engine.prune import methods
 CHANNEL_METHODS = tuple(m.name for m in methods.METHODS if m.structural and m.scannable)
 DISCRIMINATORS = ("teacher", "match")
 ALLOCATIONS = ("uniform", "sensitivity")
+LR_SCHEDULES = ("constant", "cosine")  # engine.distill.trainer's (this module stays free of torch for the CLI)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,19 @@ class CompressConfig:
     # judged at 1,000 accepted a student that is +17 % at 5,000 (bench/results/compress_probe1000.json).
     probe_samples: int = setting(5000, help="images per FID probe (the evaluate protocol size)")
     batch_size: int = 64
-    lr: float = 2e-4
+    # The recipe of engine.distill.trainer (bench/results/distill_recipe.json): distillation alone, lr 4e-3 decaying
+    # to 0 (cosine) over each candidate's share of the budget. Repeated here: this module stays free of torch.
+    lr: float = 4e-3
+    # weight of D's verdict in G's loss; 0 = distillation alone (no D step)
+    adversarial: float = setting(0.0, help="weight of D's verdict in G's loss; 0 = distillation alone (no D step, "
+                                           "about twice as fast)")
+    lr_schedule: str = setting("cosine", choices=LR_SCHEDULES, help="constant, or cosine decay to 0 over each "
+                                                                    "candidate's time")
+    # the fine-tune stage's terms, 0 turns one off
+    distill_output: float = setting(1.0, help="weight of the L1 to the teacher's image; 0 = off")
+    distill_features: float = setting(1.0, help="weight of the hidden maps through 1x1 adapters; 0 = off")
+    distill_perceptual: float = setting(1.0, help="weight of the feature-net activations of student vs teacher "
+                                                  "image; 0 = off")
     device: str = setting("auto", choices=DEVICES)
     seed: int = 0
 
@@ -68,5 +81,12 @@ class CompressConfig:
             v = getattr(self, name)
             if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a whole number above 0 (got {v!r}).")
+        for name in ("adversarial", "distill_output", "distill_features", "distill_perceptual"):
+            v = getattr(self, name)
+            if not (number(v) and 0 <= v <= 100):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a number from 0 to 100 (got {v!r}); "
+                                  "0 turns it off.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r}).")
         if not (number(self.lr) and self.lr > 0):
             raise ConfigError(f"--lr must be a number above 0 (got {self.lr!r}).")

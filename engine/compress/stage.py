@@ -34,7 +34,7 @@ from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
 from engine.latents import fixed_latents
 from engine.metrics.feature_cache import prepare_feature_net
-from engine.models import discriminator_from_checkpoint
+from engine.models import TakesLatents, discriminator_from_checkpoint
 from engine.prune import methods
 from engine.prune.layers import pick_layers
 from engine.prune.sensitivity import DEFAULT_AMOUNTS, allocate, model_macs, scan
@@ -65,6 +65,9 @@ class _Context:
         self.deadline = started + cfg.time_budget * 60 * 0.97 - 3
         self.device, self.device_note = pick_device(cfg.device)
         self.dense, teacher = load_teacher(ws)
+        if not isinstance(teacher, TakesLatents):  # its search scores FID on held-out latents
+            raise ConfigError("compress searches noise generators; for an image-to-image model use 'gan-prune prune "
+                              "--target-macs R' and 'gan-prune finetune'.")
         self.teacher = teacher.eval()
         self.data = workspace_images(ws, self.dense)
         self.loss = self.dense.get("loss") or "bce"
@@ -169,9 +172,8 @@ def _try(ctx: _Context, reduction: float, seconds: float) -> Iterator[Event]:
         else discriminator_from_checkpoint(ctx.dense)
     pruned_state = {"G": copy.deepcopy(G).eval(), "D": copy.deepcopy(D).eval()}
     torch.manual_seed(cfg.seed)
-    tuner = Finetuner(G, D, ctx.teacher, ctx.data.images,
-                      StudentSettings(lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed), DistillWeights(),
-                      ctx.loss, ctx.device, perceptual_net=ctx.net)
+    tuner = Finetuner(G, D, ctx.teacher, ctx.data.images, student_settings(cfg), distill_weights(cfg),
+                      ctx.loss, ctx.device, perceptual_net=ctx.net, labels=ctx.data.labels)
     cand = Candidate(reduction, macs=model_macs(G), params=sum(p.numel() for p in G.parameters()),
                      widths=list(G.spec().get("widths") or []), note=how)
     trial = Trial(cand, tuner, BestKeeper(), pruned_state, amounts)
@@ -186,6 +188,15 @@ def _try(ctx: _Context, reduction: float, seconds: float) -> Iterator[Event]:
     return trial
 
 
+def student_settings(cfg: CompressConfig) -> StudentSettings:
+    return StudentSettings(lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, adversarial=cfg.adversarial,
+                           schedule=cfg.lr_schedule)
+
+
+def distill_weights(cfg: CompressConfig) -> DistillWeights:
+    return DistillWeights(cfg.distill_output, cfg.distill_features, cfg.distill_perceptual)
+
+
 def _train(ctx: _Context, trial: Trial, until: float, label: str) -> Iterator[Event]:
     """Distil until the clock says stop, probing about six times; leaves the best probed weights in place."""
     tuner, keeper, cand = trial.tuner, trial.keeper, trial.candidate
@@ -193,6 +204,7 @@ def _train(ctx: _Context, trial: Trial, until: float, label: str) -> Iterator[Ev
     every = max(3.0, (until - start) / 6)
     next_probe, last_report = start + every, 0.0
     while time.perf_counter() < until and not ctx.cancel.cancelled:
+        tuner.set_progress((time.perf_counter() - start) / max(1e-9, until - start))  # the clock is the schedule
         values = tuner.train_step()
         now = time.perf_counter()
         if now - last_report > 0.5:
@@ -295,8 +307,9 @@ def _save(ctx: _Context, winner: Trial) -> Iterator[Event]:
     tuner = winner.tuner
     finetuned = save_gan(ws, "finetuned", tuner.G.eval(), tuner.D.eval(), step=c.kept_step, last_step=c.steps,
                          probe_fid=c.probe_fid, probes=winner.keeper.history, student=None,
-                         finetune={"distill": 1.0, "weights": vars(DistillWeights()), "discriminator":
-                                   cfg.discriminator, "by": "compress"}, **common)
+                         finetune={"distill": 1.0, "weights": vars(distill_weights(cfg)), "discriminator":
+                                   cfg.discriminator, "adversarial": cfg.adversarial,
+                                   "lr_schedule": cfg.lr_schedule, "by": "compress"}, **common)
     ws.append_record("pruning", record)
     ws.mark_stale(*stages.out_of_date_after(STAGE))
     ws.update_stage("prune", status="done", checkpoint=pruned, method=cfg.method, amount=None, target="g",

@@ -18,10 +18,11 @@ import torch.nn as nn
 
 from engine import APP_NAME, __version__
 from engine.errors import WorkspaceError
+from engine.tasks import DEFAULT_TASK
 from engine.workspace import atomic_write_bytes
 
 METADATA_KEYS = ("latent_dim", "image_shape", "output_range", "arch", "dataset", "precision", "pruning", "producer",
-                 "opset")
+                 "opset", "task", "input_shape", "num_classes", "class_names")
 
 
 # ---- preparing the module ----------------------------------------------------------------------------------------
@@ -106,7 +107,7 @@ def prepare_for_export(G: nn.Module, subpixel: bool = False) -> nn.Module:
 
         m = fold_last_pair(to_subpixel(m))
         with torch.no_grad():  # one eager pass builds the folded layer's constants before tracing sees them
-            m(torch.zeros(2, int(G.latent_dim)))
+            m(torch.zeros(2, int(G.latent_dim)))  # (a conditional G takes its default labels here)
     return m  # note: after the sub-pixel rewrite G.latent_dim may not read back; ask the original G
 
 
@@ -124,7 +125,11 @@ def build_metadata(G: nn.Module, dataset: str = "unknown", precision: str = "fp3
         "gan.precision": precision,
         "gan.pruning": json.dumps(pruning or {}, separators=(",", ":"), sort_keys=True),
         "gan.producer": f"{APP_NAME} {__version__}",
+        "gan.task": str(getattr(G, "task", DEFAULT_TASK)),
+        "gan.input_shape": json.dumps([int(G.latent_dim)]),
     }
+    if getattr(G, "num_classes", 0):  # a conditional generator: its second input is the class of each sample
+        meta["gan.num_classes"] = str(int(G.num_classes))
     for k, v in extra.items():
         meta[k if k.startswith("gan.") else f"gan.{k}"] = v if isinstance(v, str) else json.dumps(v)
     return meta
@@ -192,6 +197,8 @@ def export_generator(G: nn.Module, path: str | os.PathLike, metadata: dict[str, 
                      batch_example: int = 2, subpixel: bool = False, opset: int | None = None) -> Path:
     """Write G as a single-file ONNX (input 'z' [batch, latent], output 'image' [batch, C, H, W] in [-1, 1]).
 
+    A conditional G (num_classes > 0) takes a second input 'label' [batch] int64, the class of each sample.
+
     `opset` (default graph.DEFAULT_OPSET) is the ai.onnx version the file declares, with the lowest IR
     version that allows it: what decides whether an older onnxruntime on a device loads it at all.
     """
@@ -203,14 +210,19 @@ def export_generator(G: nn.Module, path: str | os.PathLike, metadata: dict[str, 
     _cache_torchlib_op_list()
     meta = _normalize_metadata(G, metadata or {})
     model = prepare_for_export(G, subpixel=subpixel)
-    z = torch.randn(max(2, batch_example), int(G.latent_dim))  # batch >= 2 so the batch axis is not specialized
+    n = max(2, batch_example)  # batch >= 2 so the batch axis is not specialized
+    args, names = (torch.randn(n, int(G.latent_dim)),), ["z"]
+    if getattr(G, "num_classes", 0):
+        args, names = (*args, torch.arange(n) % int(G.num_classes)), ["z", "label"]
     batch = torch.export.Dim("batch", min=1, max=65536)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, (z,), dynamo=True, dynamic_shapes=({0: batch},), external_data=False,
-                                    input_names=["z"], output_names=["image"], verbose=False, optimize=True)
+        program = torch.onnx.export(model, args, dynamo=True, dynamic_shapes=tuple({0: batch} for _ in args),
+                                    external_data=False, input_names=names, output_names=["image"], verbose=False,
+                                    optimize=True)
     proto = program.model_proto
-    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    for graph_input in proto.graph.input:
+        graph_input.type.tensor_type.shape.dim[0].dim_param = "batch"
     proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
     simplify(proto)
     opset = opset or DEFAULT_OPSET
@@ -236,8 +248,10 @@ def ort_session(path: str | os.PathLike, threads: int | None = None):
         raise WorkspaceError(f"The ONNX file {path} cannot be loaded ({first[:120]}); export it again.") from None
 
 
-def run_onnx(session, z: np.ndarray) -> np.ndarray:
-    return session.run(["image"], {"z": z.astype(np.float32)})[0]
+def run_onnx(session, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    from engine.ondevice import generator_feeds
+
+    return session.run(["image"], generator_feeds(session, z, labels))[0]
 
 
 def parity(G: nn.Module, onnx_path: str | os.PathLike, batches: tuple[int, ...] = (1, 7), seed: int = 0) -> float:
@@ -246,11 +260,13 @@ def parity(G: nn.Module, onnx_path: str | os.PathLike, batches: tuple[int, ...] 
     G = copy.deepcopy(G, _pruned_weight_memo(G)).cpu().float().eval()
     gen = torch.Generator().manual_seed(seed)
     worst = 0.0
+    classes = int(getattr(G, "num_classes", 0))
     for b in batches:
         z = torch.randn(b, int(G.latent_dim), generator=gen)
+        labels = torch.randint(classes, (b,), generator=gen) if classes else None
         with torch.no_grad():
-            ref = G(z).numpy()
-        out = run_onnx(session, z.numpy())
+            ref = (G(z) if labels is None else G(z, labels)).numpy()
+        out = run_onnx(session, z.numpy(), None if labels is None else labels.numpy())
         if out.shape != ref.shape:
             raise RuntimeError(f"ONNX output shape {out.shape} differs from torch {ref.shape} at batch {b}")
         worst = max(worst, float(np.abs(out - ref).max()))

@@ -24,10 +24,15 @@ COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 class LatentReader:
     """Feeds calibration latents to onnxruntime's calibrator: N standard-normal vectors in batches, seeded."""
 
-    def __init__(self, latent_dim: int, count: int = 256, seed: int = 0, batch: int = 32) -> None:
+    def __init__(self, latent_dim: int, count: int = 256, seed: int = 0, batch: int = 32,
+                 num_classes: int = 0) -> None:
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((count, latent_dim)).astype(np.float32)
         self._batches = [{"z": z[i:i + batch]} for i in range(0, count, batch)]
+        if num_classes:  # a conditional model calibrates on every class alike: 0, 1, ..., K-1, 0, ...
+            labels = np.arange(count, dtype=np.int64) % num_classes
+            for i, feed in enumerate(self._batches):
+                feed["label"] = labels[i * batch:(i + 1) * batch]
         self._it = iter(self._batches)
 
     def get_next(self):
@@ -89,8 +94,12 @@ def _weight_overrides(model) -> dict:
 
 
 def quantize_int8_static(fp32_path: str | os.PathLike, out_path: str | os.PathLike, calibration: int = 256,
-                         seed: int = 0, keep_first_last_float: bool = False, per_channel: bool = True) -> Path:
-    """Static int8 in QDQ form: uint8 activations, int8 weights (per-channel for convs), MinMax calibration."""
+                         seed: int = 0, keep_first_last_float: bool = False, per_channel: bool = True,
+                         reader=None, symbolic_shapes: bool = True) -> Path:
+    """Static int8 in QDQ form: uint8 activations, int8 weights (per-channel for convs), MinMax calibration.
+
+    `reader`: the calibration data (onnxruntime's CalibrationDataReader); default: `calibration` seeded latents.
+    `symbolic_shapes`: False skips ORT's symbolic shape inference, which gives up on a bicubic Resize."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
 
@@ -99,14 +108,16 @@ def quantize_int8_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
     meta, opset = _meta(src), opset_of(src)
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=not symbolic_shapes)
         pre_model = onnx.load(str(pre))
         exclude = first_last_compute_nodes(pre_model) if keep_first_last_float else []
         staged = Path(tmp) / "int8.onnx"
         extra = {"WeightSymmetric": True, "ActivationSymmetric": False}
         if per_channel:
             extra["TensorQuantOverrides"] = _weight_overrides(pre_model)
-        quantize_static(str(pre), str(staged), LatentReader(_latent_dim(src), calibration, seed),
+        reader = reader or LatentReader(_latent_dim(src), calibration, seed,
+                                        num_classes=int(meta.get("gan.num_classes", 0)))
+        quantize_static(str(pre), str(staged), reader,
                         quant_format=QuantFormat.QDQ, per_channel=False, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, nodes_to_exclude=exclude or None, extra_options=extra)
         _finish(meta, staged, "int8", opset)
@@ -115,7 +126,7 @@ def quantize_int8_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
 
 
 def quantize_int8_dynamic(fp32_path: str | os.PathLike, out_path: str | os.PathLike,
-                          keep_first_last_float: bool = False) -> Path:
+                          keep_first_last_float: bool = False, symbolic_shapes: bool = True) -> Path:
     """Dynamic int8: weights stored int8, activations quantized on the fly (no calibration)."""
     import onnx
     from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
@@ -125,7 +136,7 @@ def quantize_int8_dynamic(fp32_path: str | os.PathLike, out_path: str | os.PathL
     meta, opset = _meta(src), opset_of(src)
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32_path), str(pre))
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=not symbolic_shapes)
         pre_model = onnx.load(str(pre))
         exclude = first_last_compute_nodes(pre_model) if keep_first_last_float else []
         staged = Path(tmp) / "dyn.onnx"

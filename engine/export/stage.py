@@ -85,7 +85,7 @@ def _summary(results: dict[str, dict]) -> str:
 def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = None) -> Iterator[Event]:
     from engine.export.onnx import export_generator, parity
     from engine.export.quantize import measure
-    from engine.models import generator_from_checkpoint
+    from engine.models import generator_from_checkpoint, takes_image
 
     cfg.validate()
     cancel = cancel or CancelToken()
@@ -94,7 +94,17 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
         raise WorkspaceError(f"The workspace {ws.root} has no generator checkpoint; run 'gan-prune train' first.")
     ckpt = ws.load_checkpoint(ckpt_path)
     G = generator_from_checkpoint(ckpt)
+    if takes_image(ckpt["arch"]["generator"]):  # image-to-image: input 'image', int8 calibrated on task inputs
+        from engine.i2i.export import run_export_images
+
+        cfg_wanted = list(dict.fromkeys(cfg.precisions))
+        yield from _remove_stale(ws, cfg_wanted)
+        yield from run_export_images(cfg, ws, ckpt, ckpt_path, G, _pruning_summary(ws), cancel)
+        return
     meta = {"dataset": (ckpt.get("data") or {}).get("dataset", "unknown"), "pruning": _pruning_summary(ws)}
+    classes = (ckpt.get("data") or {}).get("classes")
+    if getattr(G, "num_classes", 0) and isinstance(classes, list) and len(classes) == G.num_classes:
+        meta["class_names"] = [str(c) for c in classes]  # the sampler and studio name each class
     wanted = list(dict.fromkeys(cfg.precisions))
     subpixel = cfg.subpixel and any(BY_NAME[p].uses_subpixel for p in wanted)
     total, step = 1 + len(wanted) + int(subpixel), 0

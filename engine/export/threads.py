@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 
+from engine.ondevice import generator_feeds
+
 BATCHES = (1, 64)
 
 
@@ -68,9 +70,9 @@ def pick_threads(path: str | os.PathLike, latent_dim: int, batches=BATCHES, runs
     """
     counts = candidates or candidate_threads()
     sessions = {t: open_session(path, t) for t in counts}
-    input_name = sessions[counts[0]].get_inputs()[0].name
     rng = np.random.default_rng(seed)
-    feeds = {b: {input_name: rng.standard_normal((b, latent_dim)).astype(np.float32)} for b in batches}
+    feeds = {b: generator_feeds(sessions[counts[0]], rng.standard_normal((b, latent_dim)).astype(np.float32))
+             for b in batches}
     per_round: dict[int, dict[int, list[float]]] = {t: {b: [] for b in batches} for t in counts}
     per_round_runs = max(1, runs // max(1, rounds))
     for r in range(max(1, rounds)):

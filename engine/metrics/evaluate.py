@@ -20,7 +20,8 @@ from engine.workspace import Workspace
 FEATURE_NETS = ("auto", "digit-cnn", "inception", "none")
 GRID_COUNT = 64  # images per variant in the side-by-side grids
 SSIM_COUNT = 1000  # SSIM is ~10x the cost of PSNR; a thousand pairs pin it to the third decimal
-QUALITY_KEYS = ("fid", "precision", "recall", "density", "coverage", "swd", "psnr_vs_teacher", "ssim_vs_teacher")
+QUALITY_KEYS = ("fid", "precision", "recall", "density", "coverage", "swd", "psnr_vs_teacher", "ssim_vs_teacher",
+                "cond_accuracy")
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,16 @@ def _feature_net_fields(net) -> dict[str, str | None]:
 
 # ---- one variant -------------------------------------------------------------------------------------------------
 def _generate(loaded, z: np.ndarray, batch: int, cancel: CancelToken) -> np.ndarray:
+    """Images for z; a conditional variant draws class i % K for the i-th latent (see _quality)."""
+    from engine.metrics.conditional import asked_labels
+
+    labels = asked_labels(len(z), loaded.num_classes) if loaded.num_classes else None
     out = []
     for i in range(0, len(z), batch):
         cancel.raise_if_cancelled()
-        out.append(np.asarray(loaded.generate(z[i:i + batch]), dtype=np.float32))
+        part = loaded.generate(z[i:i + batch]) if labels is None else loaded.generate(z[i:i + batch],
+                                                                                      labels[i:i + batch])
+        out.append(np.asarray(part, dtype=np.float32))
     return np.concatenate(out)
 
 
@@ -142,8 +149,10 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.rint((np.clip(x, -1, 1) + 1) * 127.5).astype(np.uint8)
 
 
-def _quality(images: np.ndarray, s: SeedSet, net, teacher: np.ndarray | None) -> dict[str, Any]:
-    """All quality numbers of one variant for one seed."""
+def _quality(images: np.ndarray, s: SeedSet, net, teacher: np.ndarray | None, classes: int = 0) -> dict[str, Any]:
+    """All quality numbers of one variant for one seed; `classes` > 0: a conditional variant whose i-th image was
+    asked for class i % classes, scored by the feature net's classifier (conditional accuracy)."""
+    from engine.metrics import conditional as cond
     from engine.metrics import quality as q
     from engine.metrics.feature_net import features_and_classes
 
@@ -156,6 +165,8 @@ def _quality(images: np.ndarray, s: SeedSet, net, teacher: np.ndarray | None) ->
         if int(net.spec()["classes"]) > 0:  # Inception features come without our classes
             out["class_histogram"] = q.histogram_of(ids, int(net.spec()["classes"]))
             out["modes_covered"] = q.modes_covered(out["class_histogram"])
+        if classes and cond.can_classify(net, classes):
+            out.update(cond.conditional_accuracy(ids, cond.asked_labels(len(ids), classes), classes))
     try:
         swd = q.sliced_wasserstein(s.real, fake, seed=s.seed)
         out["swd"], out["swd_per_level"] = swd["mean"], swd["per_level"]
@@ -174,7 +185,7 @@ def _mean_std(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
         vals = [r[key] for r in per_seed if r.get(key) is not None]
         out[key] = float(np.mean(vals)) if vals else None
         out[f"{key}_std"] = float(np.std(vals)) if vals else None
-    for key in ("class_histogram", "swd_per_level"):
+    for key in ("class_histogram", "swd_per_level", "cond_accuracy_per_class"):
         vals = [r[key] for r in per_seed if r.get(key) is not None]
         if vals:
             out[key] = np.mean(np.asarray(vals, np.float64), axis=0).tolist()
@@ -237,6 +248,11 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     if not variants:
         raise WorkspaceError(f"The workspace {ws.root} has nothing to evaluate (no checkpoint in checkpoints/ and no "
                              "ONNX in export/); run 'gan-prune train' first.")
+    if workspace_config(ws).model.takes_image:  # image-to-image: scored against the ground truth of test pairs
+        from engine.i2i.evaluate import run_evaluate_images
+
+        yield from run_evaluate_images(cfg, ws, variants, cancel)
+        return
     threads = cfg.threads or torch.get_num_threads()
     data_cfg = workspace_config(ws).data
     data = load_dataset(data_cfg)
@@ -300,7 +316,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
                 yield Progress("evaluate", done, total, f"{v.name}: measuring (seed {s.seed})")
                 # another latent size (a foreign ONNX): no like-for-like teacher images to compare with
                 teacher = s.teacher if teacher_latent == loaded.latent_dim else None
-                per_seed.append(_quality(images, s, net, teacher))
+                per_seed.append(_quality(images, s, net, teacher, loaded.num_classes))
                 done += 1
                 rate, eta = meter.update(done)
                 yield Progress("evaluate", done, total, f"{v.name} seed {s.seed} done", rate=rate, eta_s=eta)
@@ -334,6 +350,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     report = reports.build_report(rows, feature_net=net_name, **_feature_net_fields(net),
                                   fid_note=fid_note, seed=cfg.seed, seeds=cfg.seeds, samples=cfg.samples,
                                   real_count=n_real, data=data.name, image_shape=list(data.image_shape),
+                                  task=_task(rows, ws),
                                   device=f"CPU ({threads} threads)", threads=threads,
                                   seconds=time.perf_counter() - t_start)
     written = reports.write_all(ws, report, grids)
@@ -350,6 +367,15 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     yield Log("info", f"Evaluation done in {time.perf_counter() - t_start:.1f} s; report {written['html']}.")
 
 
+def _task(rows: list[dict], ws: Workspace) -> str:
+    """The workspace's task (config.toml), for report.json; conditional when any variant was scored by class."""
+    from engine.inputs import workspace_config
+
+    if any(r.get("cond_accuracy") is not None for r in rows):
+        return "conditional"
+    return workspace_config(ws).model.task
+
+
 def _grid(images: np.ndarray) -> np.ndarray:
     from engine.images import make_grid
 
@@ -358,8 +384,8 @@ def _grid(images: np.ndarray) -> np.ndarray:
 
 def _summary(row: dict) -> str:
     parts = []
-    for key, fmt in (("fid", "FID {:.2f}"), ("precision", "P {:.3f}"), ("recall", "R {:.3f}"), ("swd", "SWD {:.1f}"),
-                     ("psnr_vs_teacher", "PSNR {:.1f} dB")):
+    for key, fmt in (("fid", "FID {:.2f}"), ("cond_accuracy", "class accuracy {:.3f}"), ("precision", "P {:.3f}"),
+                     ("recall", "R {:.3f}"), ("swd", "SWD {:.1f}"), ("psnr_vs_teacher", "PSNR {:.1f} dB")):
         if row.get(key) is not None:
             parts.append(fmt.format(row[key]))
     return ", ".join(parts) or "no quality numbers"

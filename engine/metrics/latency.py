@@ -13,6 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from engine.ondevice import generator_feeds
+
 BATCHES = (1, 64)
 
 
@@ -74,7 +76,7 @@ def ort_latency(session, latent_dim: int, batches=BATCHES, runs: int = 20, warmu
     """{"ort_b1": ms, "ort_b64": ms} of an onnxruntime session whose input is `z` and output `image`."""
     out = {}
     for b in batches:
-        feed = {"z": latents(b, latent_dim)}
+        feed = generator_feeds(session, latents(b, latent_dim))
         out[f"ort_b{b}"] = round(median_ms(lambda feed=feed: session.run(["image"], feed), runs, warmup), 4)
     return out
 

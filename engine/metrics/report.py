@@ -24,7 +24,7 @@ CONTRACT_KEYS = ("name", "params", "nonzero_params", "macs", "file_bytes", "late
 CSV_COLUMNS = ("name", "status", "kind", "numeric_precision", "params", "nonzero_params", "macs", "file_bytes",
                "file_bytes_compressed", "torch_b1", "torch_b64", "ort_b1", "ort_b64", "fid", "fid_std", "precision",
                "recall", "density", "coverage", "swd", "swd_std", "psnr_vs_teacher", "ssim_vs_teacher",
-               "modes_covered", "seconds", "error")
+               "modes_covered", "seconds", "error", "psnr", "ssim")  # the last two: image-to-image, vs ground truth
 
 
 def _clean(x: Any) -> Any:
@@ -109,6 +109,9 @@ def _table(report: dict) -> str:
     head = ["Model", "Status", "Params", "Nonzero", "MACs", "File (raw / zip)", "torch b1 / b64 ms",
             "ORT b1 / b64 ms", "FID", "Precision", "Recall", "Density", "Coverage", "SWD", "PSNR vs dense (dB)",
             "SSIM", "Modes", "Time (s)"]
+    truth = any(v.get("psnr") is not None for v in report["variants"])  # image-to-image: scored vs ground truth
+    if truth:
+        head[1:1] = ["PSNR vs truth (dB)", "SSIM vs truth"]
     rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for v in report["variants"]:
         lat = v.get("latency_ms") or {}
@@ -121,6 +124,8 @@ def _table(report: dict) -> str:
                  f"{_num(lat.get('ort_b1'))} / {_num(lat.get('ort_b64'))}", _pm(v, "fid"), _pm(v, "precision"),
                  _pm(v, "recall"), _pm(v, "density"), _pm(v, "coverage"), _pm(v, "swd"), _pm(v, "psnr_vs_teacher"),
                  _pm(v, "ssim_vs_teacher"), _num(v.get("modes_covered")), _num(v.get("seconds"), 2)]
+        if truth:
+            cells[1:1] = [_num(v.get("psnr")), _num(v.get("ssim"))]
         cls = ' class="failed"' if failed else ""
         title = f' title="{escape(v.get("error") or "")}"' if failed else ""
         rows.append(f"<tr{cls}{title}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
@@ -183,6 +188,20 @@ def _histograms(report: dict) -> str:
             f'histogram at {100 / k:.0f}% is ideal, a collapsed generator piles into a few classes.</p>{chart}')
 
 
+def _conditional(report: dict) -> str:
+    """Conditional accuracy per class: how often the feature net's class of a sample is the class asked for."""
+    rows = [v for v in report["variants"] if v.get("cond_accuracy_per_class")]
+    if not rows:
+        return ""
+    k = len(rows[0]["cond_accuracy_per_class"])
+    overall = ", ".join(f"{escape(v['name'])} {_pm(v, 'cond_accuracy')}" for v in rows)
+    chart = charts.bars([str(i) for i in range(k)],
+                        {v["name"]: [None if x is None else 100 * x for x in v["cond_accuracy_per_class"]]
+                         for v in rows}, "samples of the asked class (%)", "Conditional accuracy per class")
+    return (f'<h2>Conditional accuracy</h2><p class="note">Each sample was asked for a class (0, 1, ..., {k - 1} in '
+            f"turn); it counts when the feature net's class of it is that class. Overall: {overall}.</p>{chart}")
+
+
 def _compress(search: dict | None) -> str:
     """The compress search's candidates: a table and MACs vs probe FID (the teacher's probe FID for scale)."""
     if not search or not search.get("candidates"):
@@ -228,6 +247,7 @@ pruning shows; MACs and latency are where channel pruning shows.</p>
 <h2>Trade-off</h2><div class="charts">{_pareto(report)}</div>
 <h2>Samples on the same latents</h2><div class="grids">{grid_html}</div>
 {_histograms(report)}
+{_conditional(report)}
 <h2>Pruned layers</h2>{_layers(manifest)}
 {_sensitivity(sensitivity)}
 {_compress(report.get("compress"))}

@@ -86,14 +86,17 @@ def _precision_from_name(path: Path) -> str:
 # ---- loading ---------------------------------------------------------------------------------------------------------
 @dataclass
 class Loaded:
-    """A runnable variant: generate(z float32 N x latent) → float32 N x C x H x W in [-1,1]."""
+    """A runnable variant: generate(z float32 N x latent[, labels int64 N]) → float32 N x C x H x W in [-1,1].
 
-    generate: Callable[[np.ndarray], np.ndarray]
+    A conditional variant (num_classes > 0) draws `labels`' classes, or 0, 1, ..., K-1, 0, ... when none are given."""
+
+    generate: Callable[..., np.ndarray]
     latent_dim: int
     image_shape: tuple[int, ...]
     complexity: dict[str, Any]
     module: Any = None  # the torch generator (torch variants)
     session: Any = None  # the ORT session (ONNX variants)
+    num_classes: int = 0  # a conditional generator's class count
 
 
 def load(v: Variant, threads: int | None = None) -> Loaded:
@@ -105,21 +108,24 @@ def _load_torch(v: Variant) -> Loaded:
     import torch
 
     from engine.metrics.complexity import summarize
-    from engine.models import generator_from_checkpoint
+    from engine.models import generator_from_checkpoint, num_classes
     from engine.workspace import load_checkpoint_file
 
     G = generator_from_checkpoint(load_checkpoint_file(v.path)).cpu().float().eval()
 
     @torch.inference_mode()
-    def generate(z: np.ndarray) -> np.ndarray:
-        return G(torch.from_numpy(z)).numpy()
+    def generate(z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        z = torch.from_numpy(z)
+        return (G(z) if labels is None else G(z, torch.from_numpy(np.asarray(labels, np.int64)))).numpy()
 
-    return Loaded(generate, int(G.latent_dim), tuple(int(s) for s in G.image_shape), summarize(G), module=G)
+    return Loaded(generate, int(G.latent_dim), tuple(int(s) for s in G.image_shape), summarize(G), module=G,
+                  num_classes=num_classes(G))
 
 
 def _load_onnx(v: Variant, threads: int | None) -> Loaded:
     from engine.errors import WorkspaceError
     from engine.metrics.latency import ort_session
+    from engine.ondevice import generator_feeds, session_classes
 
     session = ort_session(v.path, threads=threads)
     shape_text = v.meta.get("gan.image_shape")
@@ -132,10 +138,12 @@ def _load_onnx(v: Variant, threads: int | None) -> Loaded:
         raise WorkspaceError(f"The ONNX file {v.path} has no usable gan.latent_dim / gan.image_shape metadata; "
                              "export it again.") from None
 
-    def generate(z: np.ndarray) -> np.ndarray:
-        return session.run(["image"], {"z": z.astype(np.float32, copy=False)})[0]
+    classes = session_classes(session)
 
-    return Loaded(generate, latent, shape, onnx_complexity(v.path), session=session)
+    def generate(z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        return session.run(["image"], generator_feeds(session, z, labels, classes))[0]
+
+    return Loaded(generate, latent, shape, onnx_complexity(v.path), session=session, num_classes=classes)
 
 
 def onnx_complexity(path: Path) -> dict[str, int]:

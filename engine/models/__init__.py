@@ -18,14 +18,16 @@ from engine.models.contract import (
     HasBlocks,
     ImageToImageGenerator,
     LatentGenerator,
+    MakesOwnInput,
     TakesLatents,
     check_contract,
 )
 from engine.models.spec import SpecError
 
-__all__ = ["Discriminator", "Generator", "HasBlocks", "ImageToImageGenerator", "LatentGenerator", "SpecError",
-           "TakesLatents", "arch_names", "build_discriminator", "build_generator", "build_pair", "check_spec",
-           "default_specs", "discriminator_from_checkpoint", "generator_from_checkpoint", "register_arch"]
+__all__ = ["Discriminator", "Generator", "HasBlocks", "ImageToImageGenerator", "LatentGenerator", "MakesOwnInput",
+           "SpecError", "TakesLatents", "arch_names", "build_discriminator", "build_generator", "build_pair",
+           "check_spec", "checkpoint_takes_image", "default_specs", "discriminator_from_checkpoint",
+           "generator_from_checkpoint", "num_classes", "register_arch", "takes_image"]
 
 _GENERATORS: dict[str, Callable[[dict], nn.Module]] = {}
 _DISCRIMINATORS: dict[str, Callable[[dict], nn.Module]] = {}
@@ -51,10 +53,26 @@ def _check_arch(name: str) -> None:
         raise ConfigError(f"Unknown architecture '{name}'; choose one of: {', '.join(arch_names())}.")
 
 
-def default_specs(arch: str, image_shape: tuple[int, int, int], latent_dim: int = 100) -> tuple[dict, dict]:
-    """Generator and discriminator specs of an arch at its default widths for one image shape."""
+def default_specs(arch: str, image_shape: tuple[int, int, int], latent_dim: int = 100,
+                  num_classes: int = 0) -> tuple[dict, dict]:
+    """Generator and discriminator specs of an arch at its default widths for one image shape.
+
+    num_classes > 0: the class-conditional pair (a class embedding into G, a projection D); dcgan only."""
     _check_arch(arch)
-    return _DEFAULTS[arch](tuple(image_shape), latent_dim)
+    g, d = _DEFAULTS[arch](tuple(image_shape), latent_dim)
+    if num_classes:
+        from engine.models.conditional import default_embed_dim
+
+        if arch != "dcgan":
+            raise ConfigError(f"The conditional task needs --arch dcgan (got {arch}).")
+        g.update(num_classes=num_classes, embed_dim=default_embed_dim(num_classes))
+        d.update(num_classes=num_classes)
+    return g, d
+
+
+def num_classes(model: nn.Module) -> int:
+    """How many classes a conditional generator or discriminator takes; 0 for an unconditional one."""
+    return int(getattr(model, "num_classes", 0) or 0)
 
 
 def check_spec(spec: Any, role: str, where: str) -> None:
@@ -80,6 +98,15 @@ def build_discriminator(spec: dict, where: str = "arch.discriminator") -> nn.Mod
 def build_pair(arch_spec: dict) -> tuple[nn.Module, nn.Module]:
     """arch_spec = {"generator": spec, "discriminator": spec} as stored in checkpoints."""
     return build_generator(arch_spec["generator"]), build_discriminator(arch_spec["discriminator"])
+
+
+def takes_image(spec: dict) -> bool:
+    """Whether a generator spec is image-to-image (it has an input image shape instead of a latent size)."""
+    return isinstance(spec, dict) and "input_shape" in spec
+
+
+def checkpoint_takes_image(ckpt: dict) -> bool:
+    return takes_image((ckpt.get("arch") or {}).get("generator"))
 
 
 def generator_from_checkpoint(ckpt: dict, use_ema: bool = True) -> nn.Module:
@@ -120,4 +147,4 @@ def _load(model: nn.Module, state: dict, what: str) -> None:
 
 
 # Registration happens on import of each arch module.
-from engine.models import dcgan, mlp, resnet  # noqa: E402,F401
+from engine.models import dcgan, mlp, resnet, resnet_i2i, unet  # noqa: E402,F401

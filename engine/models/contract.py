@@ -35,17 +35,22 @@ class TakesLatents(Protocol):
 
 
 @runtime_checkable
+class MakesOwnInput(Protocol):
+    """A model that builds its own example input (image-to-image G and D: images, or (input, output) pairs)."""
+
+    def example_input(self, batch: int) -> Any: ...
+
+
+@runtime_checkable
 class LatentGenerator(Generator, TakesLatents, Protocol):
     """A generator of latents [batch, latent_dim] (and, when conditional, class labels)."""
 
 
 @runtime_checkable
-class ImageToImageGenerator(Generator, Protocol):
+class ImageToImageGenerator(Generator, MakesOwnInput, Protocol):
     """A generator of images from images [batch, *input_shape]; it makes its own example input."""
 
     input_shape: tuple[int, int, int]
-
-    def example_input(self, batch: int) -> Any: ...
 
 
 @runtime_checkable

@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from engine.errors import ConfigError
 from engine.models import register_arch
-from engine.models.spec import MAX_LATENT, conv_plan, need_image_shape, need_int, need_int_list
+from engine.models.spec import MAX_LATENT, MAX_WIDTH, conv_plan, need_image_shape, need_int, need_int_list
 
 
 def size_plan(image_shape: tuple[int, int, int]) -> tuple[int, int]:
@@ -130,6 +130,12 @@ def check_conv_discriminator(spec: dict, where: str) -> None:
 
 
 def _check(spec: dict, role: str, where: str) -> None:
+    from engine.models.conditional import MAX_CLASSES
+
+    if "num_classes" in spec:  # the class-conditional pair (engine.models.conditional)
+        need_int(spec, "num_classes", where, 2, MAX_CLASSES)
+        if role == "generator":
+            need_int(spec, "embed_dim", where, 1, MAX_WIDTH)
     if role == "discriminator":
         return check_conv_discriminator(spec, where)
     k = conv_plan(need_image_shape(spec, where), where)
@@ -137,10 +143,27 @@ def _check(spec: dict, role: str, where: str) -> None:
     need_int_list(spec, "widths", where, length=k)
 
 
+def _generator(s: dict) -> nn.Module:
+    if s.get("num_classes"):
+        from engine.models.conditional import ConditionalDCGANGenerator
+
+        return ConditionalDCGANGenerator(s["latent_dim"], tuple(s["image_shape"]), s["widths"], s["num_classes"],
+                                         s["embed_dim"])
+    return DCGANGenerator(s["latent_dim"], tuple(s["image_shape"]), s["widths"])
+
+
+def _discriminator(s: dict) -> nn.Module:
+    if s.get("num_classes"):
+        from engine.models.conditional import ProjectionDiscriminator
+
+        return ProjectionDiscriminator(tuple(s["image_shape"]), s["widths"], s["num_classes"])
+    return ConvDiscriminator(tuple(s["image_shape"]), s["widths"], "dcgan")
+
+
 register_arch(
     "dcgan",
-    generator=lambda s: DCGANGenerator(s["latent_dim"], tuple(s["image_shape"]), s["widths"]),
-    discriminator=lambda s: ConvDiscriminator(tuple(s["image_shape"]), s["widths"], "dcgan"),
+    generator=_generator,
+    discriminator=_discriminator,
     defaults=_defaults,
     check=_check,
 )

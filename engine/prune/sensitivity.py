@@ -15,9 +15,10 @@ import torch.nn as nn
 
 from engine.errors import ConfigError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
-from engine.inputs import load_teacher
+from engine.inputs import load_teacher, workspace_pairs
 from engine.latents import fixed_latents
 from engine.metrics.complexity import layer_table, summarize
+from engine.models import takes_image
 from engine.prune import methods
 from engine.prune.layers import pick_layers
 from engine.prune.structured import coupled_layers, prune_channels
@@ -162,8 +163,11 @@ def write_results(ws: Workspace, result: dict) -> list[str]:
 @recorded("sensitivity")
 def run_sensitivity(cfg: SensitivityConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
-    _, G = load_teacher(ws)
-    z = fixed_latents(cfg.n_latents, G.latent_dim, cfg.seed)
+    dense, G = load_teacher(ws)
+    if takes_image(G.spec()):  # image-to-image: the task's own inputs stand in for latents
+        z, _ = workspace_pairs(ws, dense).fixed("train", cfg.n_latents, cfg.seed)
+    else:
+        z = fixed_latents(cfg.n_latents, G.latent_dim, cfg.seed)
     rows = []
     for item in scan(G, cfg.method, tuple(cfg.amounts), z, cfg.layers, cfg.round_to, cancel):
         if isinstance(item, dict):

@@ -17,12 +17,37 @@ import torch_pruning as tp
 
 from engine.errors import ConfigError
 from engine.metrics.complexity import example_input
+from engine.models.conditional import ClassProjection
 from engine.models.contract import Discriminator
 from engine.prune import methods
 from engine.prune.layers import PRUNABLE, output_layer, prunable_layers
 from engine.prune.methods import CHANNEL_METHODS
 
 __all__ = ["CHANNEL_METHODS", "coupled_layers", "prune_channels", "taylor_gradients", "widths"]
+
+
+class _ClassProjectionPruner(tp.pruner.BasePruningFunc):
+    """A projection discriminator's class embedding: its columns go with the channels of the layer before it;
+    its output (one number per sample) has no channels to prune."""
+
+    TARGET_MODULES = ClassProjection
+
+    def prune_in_channels(self, layer: ClassProjection, idxs) -> nn.Module:
+        keep = sorted(set(range(layer.in_channels)) - set(int(i) for i in idxs))
+        layer.weight = self._prune_parameter_and_grad(layer.weight, keep, 1)
+        return layer
+
+    def prune_out_channels(self, layer: ClassProjection, idxs) -> nn.Module:
+        return layer
+
+    def get_in_channels(self, layer: ClassProjection) -> int:
+        return layer.in_channels
+
+    def get_out_channels(self, layer: ClassProjection) -> None:
+        return None
+
+
+CUSTOM_PRUNERS = {ClassProjection: _ClassProjectionPruner()}
 
 
 def _channel_method(method: str) -> methods.PruneMethod:
@@ -78,6 +103,7 @@ def prune_channels(model: nn.Module, method: str, amount: float | dict[str, floa
     chosen_ids = {id(m) for _, m in chosen}
     modules = dict(model.named_modules())
     ignored = [modules[output_layer(model)]] + [m for _, m in all_layers if id(m) not in chosen_ids]
+    ignored += [m for m in model.modules() if isinstance(m, nn.Embedding)]  # a conditional G's class input
     notes: list[str] = []
     ratios: dict[nn.Module, float] = {}
     for name, m in chosen:
@@ -99,7 +125,8 @@ def prune_channels(model: nn.Module, method: str, amount: float | dict[str, floa
         if criterion.needs_gradients:
             x = taylor_inputs if taylor_inputs is not None else example_input(model, batch=16).normal_()
             taylor_gradients(model, teacher, x, seed)
-        kwargs = dict(importance=criterion.importance(), ignored_layers=ignored, round_to=round_to)
+        kwargs = dict(importance=criterion.importance(), ignored_layers=ignored, round_to=round_to,
+                      customized_pruners=CUSTOM_PRUNERS)
         if global_scope:
             kwargs.update(global_pruning=True, pruning_ratio=float(amount),
                           max_pruning_ratio=max(float(amount), 1 - 1 / min(_out_width(m) for _, m in chosen)))
@@ -127,7 +154,8 @@ def coupled_layers(model: nn.Module, layers: list[tuple[str, nn.Module]]
     follows: dict[str, str] = {}  # coupled member -> the chosen layer whose amount it takes
     was = model.training
     model.eval()
-    dg = tp.DependencyGraph().build_dependency(model, example_inputs=example_input(model, batch=2))
+    dg = tp.DependencyGraph().build_dependency(model, example_inputs=example_input(model, batch=2),
+                                               customized_pruners=CUSTOM_PRUNERS)
     model.train(was)
     for name, m in layers:
         handler = dg.get_pruner_of_module(m).prune_out_channels

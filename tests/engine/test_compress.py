@@ -52,7 +52,8 @@ def test_pareto_keeps_only_candidates_no_other_beats_on_both():
     ("max_fid_rise", -0.1, "--max-fid-rise"), ("target_macs", 1.5, "--target-macs"),
     ("time_budget", 0, "--time-budget"), ("method", "channel-taylor", "--method"),
     ("discriminator", "pruned", "--discriminator"), ("probe_samples", 0, "--probe-samples"),
-    ("allocation", "greedy", "--allocation"),
+    ("allocation", "greedy", "--allocation"), ("adversarial", -1.0, "--adversarial"),
+    ("lr_schedule", "step", "--lr-schedule"), ("distill_features", float("nan"), "--distill-features"),
 ])
 def test_bad_settings_are_refused_in_one_sentence(field, value, fragment):
     with pytest.raises(ConfigError, match=fragment):
@@ -76,6 +77,10 @@ def test_a_tiny_search_saves_the_smallest_candidate_that_kept_quality(tmp_path):
     assert stages["finetune"]["checkpoint"] == "checkpoints/finetuned.pt" and stages["prune"]["status"] == "done"
     assert any(isinstance(e, Metrics) and "probe_fid" in e.values for e in events)
     assert table["seconds"] <= 0.2 * 60 + 5  # the budget, give or take the last step
+    # the measured recipe: distillation alone (no D step: no D loss in any step's numbers), cosine lr
+    tuned = ws.load_checkpoint("finetuned")["finetune"]
+    assert (tuned["adversarial"], tuned["lr_schedule"]) == (0.0, "cosine")
+    assert not any(isinstance(e, Metrics) and "loss_d" in e.values for e in events)
 
 
 def test_uniform_allocation_cuts_every_layer_by_the_same_share(tmp_path):

@@ -138,3 +138,38 @@ def test_the_iterative_schedule_distils_with_every_term_between_rounds(tmp_path)
     between = [e.values for e in events if isinstance(e, Metrics) and "distill" in e.values]
     assert len(between) == 1 and all(between[0][t] > 0 for t in TERMS)
     assert ws.load_checkpoint("pruned")["arch"]["generator"]["widths"] == [16, 8]
+
+
+def test_pure_distillation_trains_g_from_the_teacher_alone_and_never_steps_d():
+    tuner = Finetuner(*_pair((8, 4)), _pair((32, 16))[0], torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8),
+                      StudentSettings(batch_size=8, adversarial=0.0), DistillWeights(1.0, 1.0, 0.0), "bce",
+                      torch.device("cpu"))
+    d_before = {k: v.clone() for k, v in tuner.D.state_dict().items()}
+    g_before = tuner.G.net[0].weight.clone()
+    values = tuner.train_step()
+    assert tuner.pure and "loss_d" not in values and "adv" not in values
+    assert values["distill"] == pytest.approx(values["distill_output"] + values["distill_features"], rel=1e-5)
+    assert all(torch.equal(tuner.D.state_dict()[k], v) for k, v in d_before.items())
+    assert not torch.equal(tuner.G.net[0].weight, g_before) and tuner.step == 1
+    # without a teacher the GAN term is all G has: it keeps its full weight whatever was asked
+    alone = Finetuner(*_pair((8, 4)), None, torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8),
+                      StudentSettings(batch_size=8, adversarial=0.0), DistillWeights(0, 0, 0), "bce",
+                      torch.device("cpu"))
+    assert not alone.pure and alone.gan.adversarial == 1.0 and "loss_d" in alone.train_step()
+
+
+def test_the_cosine_schedule_decays_the_learning_rate_to_zero_and_constant_leaves_it():
+    teacher, images = _pair((32, 16))[0], torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
+
+    def tuner_with(schedule: str) -> Finetuner:
+        return Finetuner(*_pair((8, 4)), teacher, images, StudentSettings(batch_size=8, lr=1e-3, schedule=schedule),
+                         DistillWeights(1.0, 0.0, 0.0), "bce", torch.device("cpu"))
+    cosine, tuner = tuner_with("cosine"), tuner_with("constant")
+    lrs = []
+    for fraction in (0.0, 0.5, 1.0):
+        cosine.set_progress(fraction)
+        tuner.set_progress(fraction)
+        lrs.append((cosine.optG.param_groups[0]["lr"], tuner.optG.param_groups[0]["lr"]))
+    assert [round(c, 9) for c, _ in lrs] == [1e-3, 5e-4, 0.0]
+    assert {t for _, t in lrs} == {1e-3}
+    assert StudentSettings().schedule == "cosine" and StudentSettings().adversarial == 0.0  # the measured recipe

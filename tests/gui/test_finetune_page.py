@@ -19,6 +19,9 @@ def test_a_slim_student_needs_no_pruning_and_trains_with_the_chosen_terms(make_w
     f["output_loss"].setCurrentIndex(f["output_loss"].findData("mse"))
     f["discriminator"].setCurrentIndex(f["discriminator"].findData("teacher"))
     f["device"].setCurrentIndex(f["device"].findData("cpu"))
+    assert (f["adversarial"].value(), page.values()["lr_schedule"]) == (0.0, "cosine")  # the measured recipe
+    f["adversarial"].setValue(0.5)
+    f["lr_schedule"].setCurrentIndex(f["lr_schedule"].findData("constant"))
     assert page.values()["student_widths"] == tuple(slim)
     assert page.start_button.isEnabled()
     with qtbot.waitSignal(window.ctx.jobs.finished, timeout=120_000) as finished:
@@ -28,6 +31,7 @@ def test_a_slim_student_needs_no_pruning_and_trains_with_the_chosen_terms(make_w
     assert tuned["arch"]["generator"]["widths"] == slim
     assert tuned["finetune"]["weights"] == {"output": 1.0, "features": 1.0, "perceptual": 0.0, "output_loss": "mse"}
     assert tuned["finetune"]["discriminator"] == "teacher"
+    assert (tuned["finetune"]["adversarial"], tuned["finetune"]["lr_schedule"]) == (0.5, "constant")
 
 
 def test_widths_that_are_not_numbers_are_named_inline(make_window, trained_project):

@@ -1,0 +1,61 @@
+"""What a model does, declared once: its name, the inputs its ONNX file takes, what data it needs.
+
+The config's choices, the CLI's --task, the studio's task list, checkpoint checks and the export metadata all read
+this table, so a new task is one entry here (plus its models). Leaf module: no torch, no numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_TASK = "unconditional"  # what a checkpoint or ONNX file from before tasks existed did
+IMAGE_ARCHS = ("unet", "resnet-i2i")  # generators that take an image in (engine/models/unet.py, resnet_i2i.py)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    title: str  # a few words for the studio's list
+    help: str  # one sentence: what goes in and what comes out
+    inputs: tuple[str, ...]  # ONNX input names, in order (contract: z, label, image)
+    needs_labels: bool = False  # the data must say each image's class
+    archs: tuple[str, ...] | None = None  # the architectures that can do it; None: every one
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (
+    Task("unconditional", "Noise → image", "Random images like the data set's, from noise.", ("z",)),
+    Task("conditional", "Class → image", "Images of the class you ask for (a digit, a folder's class), from noise "
+         "and a class label; needs labelled data (mnist-5k, torchvision sets, or one sub-folder per class).",
+         ("z", "label"), needs_labels=True, archs=("dcgan",)),
+    # Image-to-image (pix2pix): the pairs are made on the fly from any image data, or read from pairs:DIR.
+    Task("superres", "Super-resolution", "A sharper image 2x or 4x the side of a small input (--scale); trained on "
+         "the data set's images and their downscaled copies.", ("image",), archs=IMAGE_ARCHS),
+    Task("inpaint", "Inpainting", "The image with its holes filled in (holes are mid-gray, or transparent in a PNG); "
+         "trained on the data set's images with random holes punched in.", ("image",), archs=IMAGE_ARCHS),
+    Task("sketch", "Sketch → image", "An image from its edge map (white edges on black); trained on the data set's "
+         "images and their edges.", ("image",), archs=IMAGE_ARCHS),
+    Task("paired", "Paired images (A → B)", "Your own pairs: pairs:DIR with the inputs in A/ and the wanted outputs "
+         "in B/, matched by file name (the pix2pix convention).", ("image",), archs=IMAGE_ARCHS),
+)}
+
+
+def task_names() -> tuple[str, ...]:
+    return tuple(TASKS)
+
+
+def task_of(record: dict | None) -> str:
+    """The task a checkpoint (or any record with a 'task' key) was made for; older files are unconditional."""
+    return (record or {}).get("task") or DEFAULT_TASK
+
+
+def is_conditional(task: str) -> bool:
+    return "label" in TASKS[task].inputs if task in TASKS else False
+
+
+def takes_image(task: str) -> bool:
+    """Image-to-image tasks: the generator's input is an image (ONNX input 'image')."""
+    return "image" in TASKS[task].inputs if task in TASKS else False
+
+
+def image_tasks() -> tuple[str, ...]:
+    return tuple(name for name in TASKS if takes_image(name))

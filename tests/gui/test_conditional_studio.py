@@ -1,0 +1,45 @@
+"""The studio with the class-conditional task: the Data page chooses it, Train trains it, Generate picks a class."""
+
+import torch
+
+
+def test_the_data_page_chooses_the_task_and_train_trains_it(make_window, tiny_training, tmp_path, qtbot):
+    window = make_window()
+    window.open_workspace(tmp_path / "project")
+    tiny_training(window, arch="mlp", steps=2, batch_size=8)
+    data, train = window.pages["data"], window.pages["train"]
+    data.task.setCurrentIndex(data.task.findData("conditional"))
+    assert "labelled data" in data.task_note.text()
+    assert train.values()["model"]["task"] == "conditional"
+    assert train.error_label.text() == "The conditional task needs --arch dcgan (got mlp)."
+    assert not train.start_button.isEnabled()
+    train._fields["arch"].setCurrentIndex(train._fields["arch"].findData("dcgan"))
+    assert train.start_button.isEnabled()
+    with qtbot.waitSignal(window.ctx.jobs.finished, timeout=180_000) as finished:
+        train.start_button.click()
+    assert finished.args == ["train", "done"]
+    ckpt = torch.load(tmp_path / "project" / "checkpoints" / "dense.pt", weights_only=True)
+    assert ckpt["task"] == "conditional" and ckpt["arch"]["generator"]["num_classes"] == 10
+    assert train.grid.has_image()
+
+
+def test_the_generate_page_draws_one_class_or_a_row_per_class(make_window, conditional_export):
+    window = make_window()
+    gen = window.pages["generate"]
+    window.show_page("generate")
+    gen.path.setText(str(conditional_export.export_dir / "generator.int8.onnx"))
+    assert gen.label.isEnabled() and gen.label.count() == 11
+    assert [gen.label.itemData(i) for i in (0, 1, 10)] == [-1, 0, 9]
+    gen._fields["count"].setValue(6)
+    gen._fields["nrow"].setValue(3)
+    gen.label.setCurrentIndex(gen.label.findData(7))
+    gen.start_button.click()
+    assert gen.grid.updates == 1 and "6 images of class 7" in gen.grid.caption.text()
+    assert (gen.grid._pixmap.width(), gen.grid._pixmap.height()) == (3 * 30 + 2, 2 * 30 + 2)
+    assert "10 classes" in gen.info.text()
+    gen.label.setCurrentIndex(0)  # every class, a row each
+    gen.start_button.click()
+    assert gen.grid.updates == 2 and "one row per class (10), 3 each" in gen.grid.caption.text()
+    assert (gen.grid._pixmap.width(), gen.grid._pixmap.height()) == (3 * 30 + 2, 10 * 30 + 2)
+    gen.path.setText(str(conditional_export.export_dir / "missing.onnx"))
+    assert not gen.label.isEnabled() and gen.label.count() == 1
