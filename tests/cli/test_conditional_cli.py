@@ -52,6 +52,12 @@ def test_run_reads_the_task_from_the_config_file(tmp_path, capsys):
     assert "model.task must be one of unconditional, conditional" in err_line(capsys)
 
 
+def test_info_names_the_task(conditional_export, capsys):
+    assert gan_prune(["info", "-w", str(conditional_export.root)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == ("checkpoint checkpoints/dense.pt (step 0), task conditional "
+                                                       "(10 classes)")
+
+
 def test_gan_sample_draws_one_class_or_a_row_per_class(conditional_export, tmp_path, capsys):
     model = str(conditional_export.export_dir / "generator.int8.onnx")
     assert gan_sample([model, "--label", "7", "--n", "6", "--out", str(tmp_path / "sevens.png")]) == 0
