@@ -5,7 +5,6 @@ stage is missing from this build. Tests inject their own instance into the main 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import importlib
 import os
@@ -15,35 +14,33 @@ from typing import Any
 
 from engine.errors import UserError
 from engine.export.precisions import PRECISIONS as ENGINE_PRECISIONS  # a plain table: no onnx/torch import
+from engine.prune import methods as prune_methods  # a plain table: no torch import
 
 MakeEvents = Callable[[Any], Iterator]  # cancel token -> events
 
-# Where each stage's entry point lives; the first module that has it wins (stages land one by one).
-STAGES: dict[str, list[tuple[str, str]]] = {
-    "data": [("engine.data", "load_dataset")],
-    "train": [("engine.train", "run_train")],
-    "prune": [("engine.prune.stage", "run_prune")],
-    "sensitivity": [("engine.prune.sensitivity", "run_sensitivity")],
-    "finetune": [("engine.finetune", "run_finetune")],
-    "compress": [("engine.compress.stage", "run_compress")],
-    "evaluate": [("engine.metrics.evaluate", "run_evaluate"), ("engine.evaluate", "run_evaluate"),
-                 ("engine.metrics.report", "run_evaluate")],
-    "export": [("engine.export.stage", "run_export")],
-    "generate": [("engine.ondevice", "GeneratorModel")],
-    "demo": [("engine.pipeline", "open_demo_workspace")],
+# What the studio needs besides the registered stages (engine.stages): "module:attribute", loaded on first use.
+TOOLS: dict[str, str] = {
+    "data": "engine.data:load_dataset",
+    "generate": "engine.ondevice:GeneratorModel",
+    "demo": "engine.pipeline:open_demo_workspace",
 }
 
-DATASET_CHOICES = ("mnist-5k", "mnist", "fashion-mnist", "cifar10", "folder")
-ARCH_CHOICES = ("dcgan", "mlp", "resnet")
-CRITERIA = {  # the pruning page's (kind, criterion) -> the engine's method name
-    "channels": {"l1": "channel-l1", "l2": "channel-l2", "taylor": "channel-taylor", "bn": "channel-bn",
-                 "random": "channel-random"},
-    "weights": {"l1": "l1-unstructured", "lamp": "lamp-unstructured", "random": "random-unstructured"},
-    "blocks": {"l1": "block", "psnr": "block"},
-}
+# The engine's pruning-method registry as plain values for the Prune page: what to remove (label, family) and, per
+# family, its criteria (criterion -> label), in the registry's order.
+PRUNE_KINDS = tuple((f.label, f.name) for f in prune_methods.FAMILIES)
+CRITERIA = {f.name: {m.criterion: m.label for m in prune_methods.of_family(f.name)} for f in prune_methods.FAMILIES}
+SCANNABLE_METHODS = prune_methods.SCANNABLE  # what the sensitivity scan can use
 # The engine's precision table as plain tuples for the Export page: (name, label, help, checked by default).
 PRECISIONS = tuple((p.name, p.label, p.help, p.default) for p in ENGINE_PRECISIONS)
 PRECISION_CHOICES = tuple(p[0] for p in PRECISIONS)
+
+
+def prune_choice(kind: str, criterion: str) -> dict[str, str]:
+    """The prune settings (method, and block_criterion for blocks) for a family and criterion picked on the page;
+    the family's first criterion when this one is not among its own."""
+    family = prune_methods.of_family(kind)
+    chosen = next((m for m in family if m.criterion == criterion), family[0])
+    return chosen.config_values()
 
 
 class StageUnavailable(UserError):
@@ -51,12 +48,15 @@ class StageUnavailable(UserError):
 
 
 def _stage(name: str) -> Callable | None:
-    for module, attr in STAGES[name]:
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ModuleNotFoundError, AttributeError):
-            continue
-    return None
+    """A stage's run function (or a tool's entry point); None when this build does not have it."""
+    from engine import stages
+
+    ref = stages.get(name).run if name in stages.BY_NAME else TOOLS[name]
+    module, attr = ref.split(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ModuleNotFoundError, AttributeError):
+        return None
 
 
 def _need(name: str) -> Callable:
@@ -153,41 +153,16 @@ class EngineFacade:
         return None
 
     def _config(self, stage: str, values: dict):
+        from engine import stages
         from engine.config import ModelConfig, PipelineConfig, TrainConfig
 
         if stage == "data":
             return self._data_config(values)
-        if stage == "train":
+        if stage == "train":  # the one stage whose settings are three tables
             return PipelineConfig(data=self._data_config(values.get("data", {})),
                                   model=_replace(ModelConfig, values.get("model", {})),
                                   train=_replace(TrainConfig, values.get("train", {})))
-        if stage == "prune":
-            from engine.prune.config import PruneConfig
-
-            return _replace(PruneConfig, values)
-        if stage == "finetune":
-            from engine.finetune import FinetuneConfig
-
-            return _replace(FinetuneConfig, values)
-        if stage == "compress":
-            from engine.compress.config import CompressConfig
-
-            return _replace(CompressConfig, values)
-        if stage == "export":
-            from engine.export.stage import ExportConfig
-
-            return _replace(ExportConfig, values)
-        if stage == "sensitivity":
-            from engine.prune.sensitivity import SensitivityConfig
-
-            return _replace(SensitivityConfig, values)
-        if stage == "evaluate":
-            mod = importlib.import_module(_need("evaluate").__module__)
-            cls = getattr(mod, "EvaluateConfig", None)
-            if cls is None:
-                return _NoConfig()
-            return _replace(cls, values)
-        raise KeyError(stage)
+        return _replace(stages.get(stage).config_class(), values)
 
     def _data_config(self, values: dict):
         from engine.config import DataConfig
@@ -225,16 +200,14 @@ class EngineFacade:
     def train_job(self, ws, values: dict) -> MakeEvents:
         cfg = self._config("train", values)
         cfg.validate()
-        run_train = _need("train")
+        _need("train")
 
         def make(cancel):
-            from engine.config import to_toml
-            from engine.stage_runner import run_stage
-            from engine.workspace import atomic_write_text
+            from engine import stages
+            from engine.pipeline import save_config
 
             # Later stages read the data set from config.toml; it is written once training accepted the input.
-            write = lambda: atomic_write_text(ws.config_path, to_toml(cfg))  # noqa: E731
-            return run_stage("train", ws, run_train(cfg, ws, cancel), cancel, before_first_event=write)
+            return stages.start("train", cfg, ws, cancel, before_first_event=lambda: save_config(ws, cfg))
         return make
 
     def prune_job(self, ws, values: dict) -> MakeEvents:
@@ -256,14 +229,14 @@ class EngineFacade:
         return self._stage_job("export", ws, values)
 
     def _stage_job(self, stage: str, ws, values: dict) -> MakeEvents:
-        fn = _need(stage)
+        _need(stage)
         cfg = self._config(stage, values)
         cfg.validate()
 
         def make(cancel):
-            from engine.stage_runner import run_stage
+            from engine import stages
 
-            return run_stage(stage, ws, fn(cfg, ws, cancel), cancel)  # the lock: one writer, CLI or studio
+            return stages.start(stage, cfg, ws, cancel)  # the lock and the manifest record: one writer, CLI or studio
         return make
 
     # ---- pruning helpers (fast, on the UI thread) -------------------------------------------------------------
@@ -304,40 +277,20 @@ class EngineFacade:
         return out
 
     def prune_preview(self, ws, values: dict) -> dict[str, dict]:
-        """Params and MACs of G and D after pruning a copy of the dense model with these settings (nothing saved).
-        channel-taylor needs gradients, so its preview uses the L1 criterion (same widths per layer)."""
-        from engine.prune.layers import resolve_layers
-        from engine.prune.structured import prune_channels
-        from engine.prune.unstructured import make_permanent, prune_weights
+        """Params and MACs of G and D after pruning copies of the dense model with these settings, by the prune
+        stage's own code (engine.prune.stage.preview); nothing is saved."""
+        from engine.inputs import load_teacher
+        from engine.models import discriminator_from_checkpoint
+        from engine.prune.stage import preview
 
         cfg = self._config("prune", values)
         cfg.validate()
-        nets = self._networks(ws, "dense")
-        if nets is None:
+        if not self.has_trained_model(ws):
             raise StageUnavailable("Train a model (or open the demo) first; there is nothing to prune yet.")
-        ckpt, G, D = nets
-        nets = {"g": G, "d": D}
-        before = {r: _quick_stats(m) for r, m in nets.items()}
-        trial = {r: copy.deepcopy(m) for r, m in nets.items()}
-        if cfg.method == "block":
-            from engine.prune.blocks import remove_blocks
-            from engine.train import fixed_latents
-
-            z = fixed_latents(16, G.latent_dim, cfg.seed)
-            remove_blocks(trial["g"], cfg.amount, cfg.block_criterion, z, ckpt["arch"]["generator"]["arch"])
-        elif cfg.target_macs is None:
-            targets = {r: trial[r] for r in cfg.target}
-            chosen = resolve_layers(targets, list(cfg.layers) if cfg.layers else None, cfg.structural)
-            for role in cfg.target:  # no torch.no_grad(): torch-pruning traces the graph through autograd
-                if cfg.structural:
-                    method = "channel-l1" if cfg.method == "channel-taylor" else cfg.method
-                    prune_channels(trial[role], method, cfg.amount, cfg.scope, cfg.round_to,
-                                   chosen[role] if cfg.layers else None, seed=cfg.seed)
-                elif chosen[role]:
-                    prune_weights(chosen[role], cfg.method, cfg.amount, cfg.scope, cfg.seed, permanent=True)
-                    make_permanent(trial[role])
-        after = {r: _quick_stats(m) for r, m in trial.items()}
-        return {r: {"before": before[r], "after": after[r]} for r in nets}
+        dense, teacher = load_teacher(ws)
+        before = {"g": _quick_stats(teacher), "d": _quick_stats(discriminator_from_checkpoint(dense))}
+        after = {r: _quick_stats(m) for r, m in preview(cfg, dense, teacher).items()}
+        return {r: {"before": before[r], "after": after[r]} for r in ("g", "d")}
 
     def sensitivity_results(self, ws) -> dict | None:
         import json
@@ -427,11 +380,6 @@ def _has_checkpoint(ws, entry: dict) -> bool:
         return ws.abs(path).is_file()
     except (OSError, ValueError):  # a path the workspace refuses (outside it) or cannot stat
         return False
-
-
-class _NoConfig:
-    def validate(self) -> None:
-        pass
 
 
 def _quick_stats(model) -> dict[str, int]:

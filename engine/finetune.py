@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine import stages
 from engine.checkpoints import save_gan
 from engine.config import TrainConfig, check_fields
 from engine.devices import pick_device
@@ -30,6 +31,7 @@ from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
 from engine.metrics.feature_cache import prepare_feature_net
 from engine.optim import apply_hyperparameters
+from engine.stage_runner import recorded
 from engine.workspace import Workspace
 
 CHECKPOINT = "finetuned"
@@ -99,6 +101,7 @@ class FinetuneConfig:
         return TrainConfig(lr=self.lr, betas=self.betas, batch_size=self.batch_size, device=self.device)
 
 
+@recorded("finetune")
 def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
     device, note = pick_device(cfg.device)
@@ -140,9 +143,6 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
     status = "done"
     try:
         status = yield from _loop(cfg, ws, cancel, tuner, src, probe, keeper, z_fixed)
-    except Exception as e:
-        ws.update_stage("finetune", status="failed", error=str(e)[:300])
-        raise
     finally:
         tuner.close()
     yield from _finish(cfg, ws, tuner, src, probe, keeper, z_fixed, status)
@@ -246,7 +246,7 @@ def _finish(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, probe, kee
     if keeper.step is not None:
         keeper.restore({"G": tuner.G, "D": tuner.D, "ema": tuner.ema})  # the best step's weights, adapters dropped
         kept_step, fid = keeper.step, round(keeper.fid, 4)
-    ws.mark_stale("export")  # ONNX files of the model before this fine-tuning; before finetuned.pt changes
+    ws.mark_stale(*stages.out_of_date_after("finetune"))  # ONNX of the model before this; before finetuned.pt changes
     path = save_gan(ws, CHECKPOINT, tuner.G, tuner.D, ema=tuner.ema, step=kept_step, last_step=last_step,
                     probe_fid=fid, probes=keeper.history, **_fields(cfg, src, tuner))
     ws.update_stage("finetune", checkpoint=path, step=last_step, kept_step=kept_step, probe_fid=fid)
@@ -255,7 +255,7 @@ def _finish(cfg, ws: Workspace, tuner: Finetuner, src: StudentSource, probe, kee
     save_png(ws.samples_dir / "finetune.png", grid)
     yield Samples("finetune", kept_step, grid, label="student")
     yield Artifact("finetune", "samples", ws.rel(ws.samples_dir / "finetune.png"))
-    ws.update_stage("finetune", status=status, step=last_step)
+    ws.update_stage("finetune", step=last_step)
     kept = f"kept step {kept_step} (probe FID {fid:.2f})" if fid is not None else f"kept the last step {kept_step}"
     if status == "cancelled":
         yield Log("warning", f"Fine-tuning cancelled at step {last_step}; {kept} in {path}; resume with --resume.")

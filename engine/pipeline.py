@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from engine import stages
 from engine.config import PipelineConfig, to_toml
 from engine.errors import WorkspaceError
 from engine.events import Artifact, CancelToken, Event, Log
@@ -53,50 +53,33 @@ def open_demo_workspace(path: str | Path, model: str = DEMO_MODEL) -> Workspace:
     return ws
 
 
-# The stages after training, in order: (table name in the config, config class, stage function).
-LATER_STAGES = [
-    ("prune", "engine.prune.config:PruneConfig", "engine.prune.stage:run_prune"),
-    ("finetune", "engine.finetune:FinetuneConfig", "engine.finetune:run_finetune"),
-    ("evaluate", "engine.metrics.evaluate:EvaluateConfig", "engine.metrics.evaluate:run_evaluate"),
-    ("export", "engine.export.stage:ExportConfig", "engine.export.stage:run_export"),
-]
-
-
-def _load(ref: str):
-    module, name = ref.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def run_config(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
-    """`gan-prune run CONFIG.toml`: train, then every later stage that has a table in the config."""
+    """`gan-prune run CONFIG.toml`: train, then every later stage that has a table in the config (registry order)."""
     from engine.config import ConfigError, stage_config
 
-    unknown = sorted(set(cfg.stages) - {name for name, _, _ in LATER_STAGES})
+    unknown = sorted(set(cfg.stages) - {s.name for s in stages.PIPELINE})
     if unknown:
         raise ConfigError(f"Unknown section(s) [{'], ['.join(unknown)}] in the config; valid: [data], [model], "
-                          f"[train], {', '.join(f'[{n}]' for n, _, _ in LATER_STAGES)}.")
+                          f"[train], {', '.join(f'[{s.name}]' for s in stages.PIPELINE)}.")
     stage_cfgs = []
-    for name, cfg_ref, run_ref in LATER_STAGES:  # validate every table before any work starts
-        if name in cfg.stages:
-            stage_cfg = stage_config(_load(cfg_ref), cfg.stages[name], name)
+    for stage in stages.PIPELINE:  # validate every table before any work starts
+        if stage.name in cfg.stages:
+            stage_cfg = stage_config(stage.config_class(), cfg.stages[stage.name], stage.name)
             stage_cfg.validate()
-            stage_cfgs.append((name, stage_cfg, _load(run_ref)))
+            stage_cfgs.append((stage.name, stage_cfg))
     yield from _train_then(cfg, ws, cancel, stage_cfgs, "Stage", write_config=lambda: save_config(ws, cfg))
 
 
-def _train_then(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken, stages: list, label: str,
+def _train_then(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken, later: list, label: str,
                 write_config=None) -> Iterator[Event]:
-    """Train, then each (name, config, run) in order; stop at a cancel between stages. Each stage goes through
+    """Train, then each (stage name, config) in order; stop at a cancel between stages. Each stage goes through
     the stage runner (lock, manifest record); `write_config` runs once training has accepted its input."""
-    from engine.stage_runner import run_stage
-    from engine.train import run_train
-
-    yield from run_stage("train", ws, run_train(cfg, ws, cancel), cancel, before_first_event=write_config)
-    for name, stage_cfg, run in stages:
+    yield from stages.start("train", cfg, ws, cancel, before_first_event=write_config)
+    for name, stage_cfg in later:
         if cancel.cancelled:
             return
         yield Log("info", f"{label} {name} ...")
-        yield from run_stage(name, ws, run(stage_cfg, ws, cancel), cancel)
+        yield from stages.start(name, stage_cfg, ws, cancel)
 
 
 def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 50, quick: bool = False) -> Iterator[Event]:
@@ -104,29 +87,28 @@ def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 50, quick: b
     structural prune (half the channels of G) → fine-tune with distillation → export fp32 + int8 → evaluate every
     variant → a sample grid through the on-device path (onnxruntime only) → report."""
     from engine.config import TrainConfig
-    from engine.export.stage import ExportConfig, run_export
-    from engine.finetune import FinetuneConfig, run_finetune
+    from engine.export.stage import ExportConfig
+    from engine.finetune import FinetuneConfig
     from engine.images import save_png
-    from engine.metrics.evaluate import EvaluateConfig, run_evaluate
+    from engine.metrics.evaluate import EvaluateConfig
     from engine.ondevice import GeneratorModel, grid
     from engine.prune.config import PruneConfig
-    from engine.prune.stage import run_prune
 
     t0 = time.perf_counter()
     cfg = workspace_config(ws)
     cfg = dataclasses.replace(cfg, train=TrainConfig(steps=int(ws.stage("train")["step"]) + train_steps,
                                                      resume=True, sample_every=max(1, train_steps),
                                                      checkpoint_every=10**9, seed=cfg.train.seed))
-    stages = [
-        ("prune", PruneConfig(method="channel-l1", amount=0.5, target="g"), run_prune),
-        ("finetune", FinetuneConfig(steps=5 if quick else 300, distill=1.0, sample_every=50), run_finetune),
+    later = [
+        ("prune", PruneConfig(method="channel-l1", amount=0.5, target="g")),
+        ("finetune", FinetuneConfig(steps=5 if quick else 300, distill=1.0, sample_every=50)),
         ("export", ExportConfig(precisions=("fp32", "int8"), calibration=64 if quick else 256,
-                                bench_runs=3 if quick else 20), run_export),
-        ("evaluate", EvaluateConfig(samples=500 if quick else 2000, latency_runs=3 if quick else 10), run_evaluate),
+                                bench_runs=3 if quick else 20)),
+        ("evaluate", EvaluateConfig(samples=500 if quick else 2000, latency_runs=3 if quick else 10)),
     ]
-    save_config(ws, dataclasses.replace(cfg, stages={name: dataclasses.asdict(c) for name, c, _ in stages}))
+    save_config(ws, dataclasses.replace(cfg, stages={name: dataclasses.asdict(c) for name, c in later}))
     yield Log("info", f"Demo: {train_steps} more training steps of the pretrained {cfg.model.arch} ...")
-    yield from _train_then(cfg, ws, cancel, stages, "Demo:")
+    yield from _train_then(cfg, ws, cancel, later, "Demo:")
     if cancel.cancelled:
         return
     model = GeneratorModel(ws.export_dir / "generator.int8.onnx")

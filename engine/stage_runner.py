@@ -3,12 +3,14 @@
 `run_stage(name, ws, events, cancel)` wraps a stage generator. While it runs it holds an OS lock on `DIR/.lock`
 (one writer per workspace, CLI and studio alike); when it ends it makes sure the manifest says how:
 done, failed (an exception), or cancelled (Cancelled, KeyboardInterrupt, SIGTERM through the cancel token).
-It imports no stage, so the pipeline, the CLI and the studio's facade can all use it.
+Every stage function is declared with `@recorded(name)`, so calling it goes through `run_stage`: the stages only
+mark 'running' (with their own fields) and never record their own end. It imports no stage.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import threading
@@ -147,6 +149,25 @@ def close_interrupted_stages(ws: Workspace) -> list[str]:
 
 
 # ---- the wrapper -------------------------------------------------------------------------------------------------
+def recorded(name: str) -> Callable:
+    """Declare a stage function: `@recorded("train") def run_train(cfg, ws, cancel)`. Calling it returns the body's
+    events through run_stage, so every caller (CLI, studio, pipeline, tests, benchmarks) gets the lock and the one
+    record of how the stage ended; the body only marks 'running' with its own fields when it starts writing.
+    `before_first_event` (keyword) is passed on to run_stage."""
+
+    def wrap(body: Callable[..., Iterator[Event]]) -> Callable[..., Iterator[Event]]:
+        @functools.wraps(body)
+        def run(cfg: Any, ws: Workspace, cancel: CancelToken | None = None, *,
+                before_first_event: Callable[[], None] | None = None) -> Iterator[Event]:
+            cancel = cancel if cancel is not None else CancelToken()
+            return run_stage(name, ws, body(cfg, ws, cancel), cancel, before_first_event)
+
+        run.stage_name = name  # type: ignore[attr-defined]
+        return run
+
+    return wrap
+
+
 def run_stage(name: str, ws: Workspace, events: Iterator[Event], cancel: CancelToken | None = None,
               before_first_event: Callable[[], None] | None = None) -> Iterator[Event]:
     """Run a stage generator under the workspace lock and record how it ended in the manifest.

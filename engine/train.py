@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn as nn
 
+from engine import stages
 from engine.checkpoints import float32_state, save_gan
 from engine.config import PipelineConfig
 from engine.data import load_dataset, require_labels, to_float
@@ -26,6 +27,7 @@ from engine.grids import grid_inputs, sample_grid
 from engine.images import save_png
 from engine.models import build_pair, default_specs
 from engine.optim import apply_hyperparameters, make_optimizers, optimizer_to
+from engine.stage_runner import recorded
 from engine.tasks import is_conditional, task_of
 from engine.workspace import Workspace
 
@@ -33,18 +35,10 @@ CHECKPOINT = "dense"
 GRID_SIZE = 64
 
 
+@recorded("train")
 def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
-    """Train (or resume) the dense GAN of a workspace; see the module docstring."""
-    try:
-        yield from _run_train(cfg, ws, cancel)
-    except Exception as e:  # the manifest must never keep saying "running" after a crash
-        entry = ws.stage("train")
-        if entry and entry.get("status") == "running":
-            ws.update_stage("train", status="failed", error=str(e)[:300])
-        raise
-
-
-def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
+    """Train (or resume) the dense GAN of a workspace; see the module docstring. The stage runner records how it
+    ended (engine.stages.start)."""
     cfg.validate()
     tc = cfg.train
     if tc.threads:
@@ -138,7 +132,7 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
         nonlocal stale
         ema_ready()
         if step != start_step and stale is None:  # before dense.pt changes, so a kill never leaves them offered
-            stale = ws.mark_stale("prune", "finetune", "export")
+            stale = ws.mark_stale(*stages.out_of_date_after("train"))
         path = save_gan(ws, CHECKPOINT, G, D, ema=ema, optimizers=(optG, optD),
                         rng={"noise": noise.get_state(), "torch": torch.get_rng_state()},
                         step=step, data=meta, seed=tc.seed, loss=tc.loss, optimizer=tc.optimizer, task=task)
@@ -164,7 +158,6 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
         out = gan_step(real, z, labels=None if labels is None else labels[idx.to(labels.device)])
         loss_d, loss_g, d_real, d_fake = out.loss_d, out.loss_g, out.d_real, out.d_fake
         if not all_finite(loss_d, loss_g, *[p for p in G.parameters()][:1]):
-            ws.update_stage("train", status="failed", error=f"non-finite loss at step {step + 1}")
             last = ws.stage("train").get("checkpoint")
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
             raise TrainingDiverged(f"Training diverged at step {step + 1} (loss D={loss_d.item():.3g}, "
@@ -195,7 +188,7 @@ def _run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Itera
     save_png(ws.samples_dir / "train.png", grid)
     yield Samples("train", step, grid)
     yield Artifact("train", "samples", ws.rel(ws.samples_dir / "train.png"))
-    ws.update_stage("train", status=status, step=step)
+    ws.update_stage("train", step=step)
     if status == "cancelled":
         yield Log("warning", f"Training cancelled at step {step}; the checkpoint {path} is saved, "
                              "resume with --resume.")

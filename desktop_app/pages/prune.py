@@ -16,17 +16,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.facade import CRITERIA
+from desktop_app.facade import CRITERIA, PRUNE_KINDS, SCANNABLE_METHODS, prune_choice
 from desktop_app.pages.base import Page
 from desktop_app.widgets.charts import SensitivityChart
 from desktop_app.widgets.image_grid import ImageGrid
 from desktop_app.widgets.layer_table import LayerTable, human
 
-KINDS = [("Channels (smaller and faster)", "channels"), ("Single weights (sparse, smaller files)", "weights"),
-         ("Residual blocks (ResNet only)", "blocks")]
-CRITERION_TEXT = {"l1": "L1 norm (magnitude)", "l2": "L2 norm", "taylor": "Taylor (gradient × weight)",
-                  "bn": "Batch-norm scale", "random": "Random (baseline)", "lamp": "LAMP (layer-adaptive)",
-                  "psnr": "Image change when removed"}
 UPDATING = " <i>(updating…)</i>"
 
 
@@ -45,7 +40,7 @@ class PrunePage(Page):
         self.target = self.field(f, "target", "Network", self.combo([("Generator (G)", "g"), ("Discriminator (D)", "d"),
                                                                      ("Both G and D", "gd")], "g"),
                                  "Which network loses parts. G is what you ship; pruning D too keeps the two balanced.")
-        self.kind = self.field(f, "kind", "Remove", self.combo(KINDS, "channels"),
+        self.kind = self.field(f, "kind", "Remove", self.combo(list(PRUNE_KINDS), "channels"),
                                "Channels: whole feature maps go, so the model really runs faster. Weights: single "
                                "numbers are zeroed, so the file compresses. Blocks: whole residual blocks go.")
         self.criterion = self.field(f, "criterion", "Criterion", self.combo([]),
@@ -139,8 +134,8 @@ class PrunePage(Page):
         current = self.criterion.currentData()
         self.criterion.blockSignals(True)
         self.criterion.clear()
-        for c in CRITERIA[kind]:
-            self.criterion.addItem(CRITERION_TEXT[c], c)
+        for criterion, label in CRITERIA[kind].items():
+            self.criterion.addItem(label, criterion)
         i = self.criterion.findData(current)
         self.criterion.setCurrentIndex(max(0, i))
         self.criterion.blockSignals(False)
@@ -162,13 +157,14 @@ class PrunePage(Page):
         kind, crit = v["kind"] or "channels", v["criterion"] or "l1"
         layers = [f"{role}:{n}" for role, t in self.tables.items() if role in v["target"]
                   for n in t.checked_layers()]
-        return {"method": CRITERIA[kind].get(crit, next(iter(CRITERIA[kind].values()))), "amount": v["amount"] / 100,
+        choice = prune_choice(kind, crit)
+        return {"method": choice["method"], "amount": v["amount"] / 100,
                 "scope": v["scope"], "target": v["target"], "layers": layers or None, "schedule": v["schedule"],
                 "rounds": v["rounds"], "finetune_steps": v["finetune_steps"],
                 "rewind_step": min(10, v["finetune_steps"]),
                 "target_macs": v["target_macs"] / 100 if v["auto"] else None,
                 "match_d": bool(v["match_d"]) and kind == "channels",
-                "block_criterion": crit if kind == "blocks" else "l1", "seed": v["seed"]}
+                "block_criterion": choice.get("block_criterion", "l1"), "seed": v["seed"]}
 
     def validate(self) -> None:
         super().validate()
@@ -267,7 +263,7 @@ class PrunePage(Page):
     def make_job(self):
         v = self.values()
         if self._job_kind == "sensitivity":
-            method = v["method"] if v["method"] not in ("channel-taylor", "block") else "channel-l1"
+            method = v["method"] if v["method"] in SCANNABLE_METHODS else "channel-l1"
             layers = tuple(n[2:] for n in (v["layers"] or []) if n.startswith("g:")) or None
             return self.ctx.facade.sensitivity_job(self.ctx.workspace, {"method": method, "layers": layers,
                                                                         "seed": v["seed"]})

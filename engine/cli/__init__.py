@@ -12,13 +12,13 @@ import signal
 import sys
 import threading
 
-from engine import __version__
+from engine import __version__, stages
 from engine.errors import UserError, cannot_write
 from engine.events import Cancelled
 
 # Subcommand modules under engine/cli/; each defines register(subparsers) and sets func=handler(args) -> int.
-COMMAND_MODULES = ["train", "info", "demo", "compress"]
-OPTIONAL_COMMAND_MODULES = ["prune", "finetune", "evaluate", "export", "run"]
+# The stages' commands come from the stage registry; these are the commands that are not one stage.
+OTHER_COMMAND_MODULES = ["info", "demo", "run"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,14 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES + OPTIONAL_COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"engine.cli.{name}")
-        except ModuleNotFoundError as e:
-            if name in OPTIONAL_COMMAND_MODULES and e.name == f"engine.cli.{name}":
-                continue
-            raise
-        module.register(sub)
+    for name in stages.commands() + OTHER_COMMAND_MODULES:
+        importlib.import_module(f"engine.cli.{name}").register(sub)
     return parser
 
 

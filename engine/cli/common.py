@@ -101,10 +101,19 @@ def drive(events: Iterable[Event], cancel: CancelToken, quiet: bool = False) -> 
 
 def drive_stage(name: str, ws, events: Iterator[Event], cancel: CancelToken, quiet: bool = False,
                 before_first_event: Callable[[], None] | None = None) -> None:
-    """drive() a stage through engine.stage_runner: the workspace lock and the manifest's record of how it ended."""
+    """drive() a pipeline of stages (demo, run) through engine.stage_runner: the workspace lock and the manifest."""
     from engine.stage_runner import run_stage
 
     drive(run_stage(name, ws, events, cancel, before_first_event), cancel, quiet=quiet)
+
+
+def run_registered(name: str, cfg, ws, quiet: bool = False,
+                   before_first_event: Callable[[], None] | None = None) -> None:
+    """Run one registered stage (engine.stages) on a workspace until it ends; Ctrl-C stops it cleanly."""
+    from engine import stages
+
+    cancel = CancelToken()
+    drive(stages.start(name, cfg, ws, cancel, before_first_event=before_first_event), cancel, quiet=quiet)
 
 
 def _main_thread() -> bool:

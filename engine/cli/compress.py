@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, drive_stage
-from engine.events import CancelToken
+from engine.cli.common import add_workspace_arg, run_registered
 
 
 def register(sub) -> None:
@@ -35,7 +34,6 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from engine.compress.config import CompressConfig
-    from engine.compress.stage import run_compress
     from engine.workspace import Workspace
 
     cfg = CompressConfig(max_fid_rise=args.max_fid_rise, target_macs=args.target_macs, time_budget=args.time_budget,
@@ -44,6 +42,5 @@ def run(args) -> int:
                          seed=args.seed)
     cfg.validate()  # before anything is opened or written
     ws = Workspace(args.workspace, create=False)
-    cancel = CancelToken()
-    drive_stage("compress", ws, run_compress(cfg, ws, cancel), cancel, quiet=args.quiet)
+    run_registered("compress", cfg, ws, quiet=args.quiet)
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, drive_stage
+from engine.cli.common import add_workspace_arg, run_registered
 
 
 def register(sub) -> None:
@@ -28,8 +28,7 @@ def register(sub) -> None:
 
 
 def handle(args) -> int:
-    from engine.events import CancelToken
-    from engine.metrics.evaluate import EvaluateConfig, run_evaluate
+    from engine.metrics.evaluate import EvaluateConfig
     from engine.workspace import Workspace
 
     cfg = EvaluateConfig(samples=args.samples, seeds=args.seeds, batch=args.batch, latency=not args.no_latency,
@@ -37,6 +36,5 @@ def handle(args) -> int:
                          seed=args.seed)
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
-    cancel = CancelToken()
-    drive_stage("evaluate", ws, run_evaluate(cfg, ws, cancel), cancel, quiet=args.quiet)
+    run_registered("evaluate", cfg, ws, quiet=args.quiet)
     return 0

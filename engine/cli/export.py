@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, drive_stage
+from engine.cli.common import add_workspace_arg, run_registered
 
 
 def register(sub) -> None:
@@ -30,8 +30,7 @@ def register(sub) -> None:
 
 
 def handle(args) -> int:
-    from engine.events import CancelToken
-    from engine.export.stage import ExportConfig, run_export
+    from engine.export.stage import ExportConfig
     from engine.workspace import Workspace
 
     cfg = ExportConfig(precisions=tuple(args.precision), calibration=args.calibration,
@@ -39,6 +38,5 @@ def handle(args) -> int:
                        seed=args.seed, threads=args.threads, opset=args.opset)
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
-    cancel = CancelToken()
-    drive_stage("export", ws, run_export(cfg, ws, cancel), cancel)
+    run_registered("export", cfg, ws)
     return 0

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, drive_stage
-from engine.events import CancelToken
+from engine.cli.common import add_workspace_arg, run_registered
 
 
 def register(sub) -> None:
@@ -49,7 +48,7 @@ def _widths(text: str) -> tuple[int, ...]:
 
 
 def run(args) -> int:
-    from engine.finetune import FinetuneConfig, run_finetune
+    from engine.finetune import FinetuneConfig
     from engine.workspace import Workspace
 
     cfg = FinetuneConfig(steps=args.steps, distill=args.distill, distill_output=args.distill_output,
@@ -61,6 +60,5 @@ def run(args) -> int:
                          checkpoint_every=args.checkpoint_every, resume=args.resume)
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
-    cancel = CancelToken()
-    drive_stage("finetune", ws, run_finetune(cfg, ws, cancel), cancel, quiet=args.quiet)
+    run_registered("finetune", cfg, ws, quiet=args.quiet)
     return 0

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, drive_stage
+from engine.cli.common import add_workspace_arg, run_registered
 from engine.errors import ConfigError
-from engine.events import CancelToken
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -60,7 +59,7 @@ def register(sub) -> None:
 
 
 def run_prune_cmd(args) -> int:
-    from engine.prune import PruneConfig, run_prune
+    from engine.prune import PruneConfig
     from engine.workspace import Workspace
 
     cfg = PruneConfig(method=args.method, amount=0.5 if args.amount is None else args.amount, scope=args.scope,
@@ -70,8 +69,7 @@ def run_prune_cmd(args) -> int:
                       block_criterion=args.block_criterion, device=args.device, seed=args.seed)
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
-    cancel = CancelToken()
-    drive_stage("prune", ws, run_prune(cfg, ws, cancel), cancel, quiet=args.quiet)
+    run_registered("prune", cfg, ws, quiet=args.quiet)
     return 0
 
 
@@ -97,13 +95,12 @@ def run_layers_cmd(args) -> int:
 
 
 def run_sensitivity_cmd(args) -> int:
-    from engine.prune.sensitivity import SensitivityConfig, run_sensitivity
+    from engine.prune.sensitivity import SensitivityConfig
     from engine.workspace import Workspace
 
     cfg = SensitivityConfig(method=args.method, amounts=_floats(args.amounts), layers=_names(args.layers),
                             round_to=args.round_to)
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
-    cancel = CancelToken()
-    drive_stage("sensitivity", ws, run_sensitivity(cfg, ws, cancel), cancel, quiet=args.quiet)
+    run_registered("sensitivity", cfg, ws, quiet=args.quiet)
     return 0

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine.cli.common import add_workspace_arg, drive_stage
+from engine.cli.common import add_workspace_arg, run_registered
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
-from engine.events import CancelToken
 from engine.tasks import task_names
 
 
@@ -56,15 +55,12 @@ def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
 
 def run(args) -> int:
     from engine.pipeline import save_config, workspace_config
-    from engine.train import run_train
     from engine.workspace import Workspace
 
     ws = Workspace(args.workspace)
     base = workspace_config(ws) if args.resume else PipelineConfig(DataConfig(), ModelConfig(), TrainConfig())
     cfg = config_from_args(args, base)
     cfg.validate()
-    cancel = CancelToken()
     # config.toml is written once training has accepted every input: a refused command leaves the old one.
-    drive_stage("train", ws, run_train(cfg, ws, cancel), cancel, quiet=args.quiet,
-                before_first_event=lambda: save_config(ws, cfg))
+    run_registered("train", cfg, ws, quiet=args.quiet, before_first_event=lambda: save_config(ws, cfg))
     return 0

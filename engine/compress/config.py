@@ -6,8 +6,10 @@ import math
 from dataclasses import dataclass
 
 from engine.errors import ConfigError
+from engine.prune import methods
 
-CHANNEL_METHODS = ("channel-l1", "channel-l2", "channel-bn", "channel-random")  # Taylor needs gradients per try
+# The channel methods the sensitivity scan can use (Taylor needs gradients per try), from the method registry.
+CHANNEL_METHODS = tuple(m.name for m in methods.METHODS if m.structural and m.scannable)
 DISCRIMINATORS = ("teacher", "match")
 ALLOCATIONS = ("uniform", "sensitivity")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from engine import stages
 from engine.checkpoints import save_gan
 from engine.compress.config import DISCRIMINATORS, CompressConfig  # noqa: F401  (re-exported)
 from engine.compress.search import Candidate, Search, pareto
@@ -34,9 +35,11 @@ from engine.inputs import load_teacher, workspace_images
 from engine.latents import fixed_latents
 from engine.metrics.feature_cache import prepare_feature_net
 from engine.models import discriminator_from_checkpoint
+from engine.prune import methods
 from engine.prune.layers import pick_layers
 from engine.prune.sensitivity import DEFAULT_AMOUNTS, allocate, model_macs, scan
 from engine.prune.structured import prune_channels
+from engine.stage_runner import recorded
 from engine.workspace import Workspace, atomic_write_json, atomic_write_text
 
 STAGE = "compress"
@@ -80,6 +83,7 @@ class _Context:
         return Progress(STAGE, done, total, message=message, eta_s=max(0.0, self.seconds_left()))
 
 
+@recorded("compress")
 def run_compress(cfg: CompressConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
     ctx = _Context(cfg, ws, cancel, time.perf_counter())
@@ -261,13 +265,13 @@ def _finish(ctx: _Context, candidates: list[Candidate], winner: Trial | None, st
     atomic_write_text(ws.root / "compress.csv", _csv(candidates))
     yield Artifact(STAGE, "table", "compress.json")
     if winner is None:
-        ws.update_stage(STAGE, status=status, best=None, candidates=len(candidates))
+        ws.update_stage(STAGE, best=None, candidates=len(candidates))
         tried = ", ".join(f"{c.reduction:g}x ({c.fid_rise:+.0%})" for c in candidates) or "none"
         yield Log("warning", f"No candidate kept FID within +{cfg.max_fid_rise:.0%} of the teacher (tried {tried}); "
                              "give a larger --time-budget or --max-fid-rise. Nothing was replaced.")
         return
     yield from _save(ctx, winner)
-    ws.update_stage(STAGE, status=status, best=winner.candidate.row(), candidates=len(candidates),
+    ws.update_stage(STAGE, best=winner.candidate.row(), candidates=len(candidates),
                     checkpoint="checkpoints/finetuned.pt")
     c = winner.candidate
     yield Log("info", f"Compressed: {ctx.dense_macs / c.macs:.1f}x fewer MACs, "
@@ -280,7 +284,7 @@ def _save(ctx: _Context, winner: Trial) -> Iterator[Event]:
     """pruned.pt and finetuned.pt as the prune and fine-tune stages write them, so every later stage reads them."""
     ws, cfg, c = ctx.ws, ctx.cfg, winner.candidate
     G0, D0 = winner.pruned_state["G"], winner.pruned_state["D"]
-    record = {"method": cfg.method, "criterion": cfg.method.split("-")[1], "schedule": "compress", "rounds": 1,
+    record = {"method": cfg.method, "criterion": methods.get(cfg.method).criterion, "schedule": "compress", "rounds": 1,
               "scope": "layer", "target": "g", "pruned": ["d", "g"] if cfg.discriminator == "match" else ["g"],
               "amount": None, "target_macs": round(1 / c.reduction, 6), "amounts": winner.amounts,
               "macs_before": {"g": ctx.dense_macs}, "macs_after": {"g": c.macs},
@@ -294,7 +298,7 @@ def _save(ctx: _Context, winner: Trial) -> Iterator[Event]:
                          finetune={"distill": 1.0, "weights": vars(DistillWeights()), "discriminator":
                                    cfg.discriminator, "by": "compress"}, **common)
     ws.append_record("pruning", record)
-    ws.mark_stale("export")
+    ws.mark_stale(*stages.out_of_date_after(STAGE))
     ws.update_stage("prune", status="done", checkpoint=pruned, method=cfg.method, amount=None, target="g",
                     by="compress")
     ws.update_stage("finetune", status="done", checkpoint=finetuned, step=c.steps, kept_step=c.kept_step,

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from engine.models import build_generator, discriminator_from_checkpoint, generator_from_checkpoint
+from engine.prune import methods
 from engine.prune.layers import prunable_layers
 from engine.prune.structured import prune_channels
 from engine.workspace import Workspace
@@ -64,9 +65,9 @@ def build_student(ws: Workspace, cfg, dense: dict) -> StudentSource:
     else:
         pruned = ws.load_checkpoint(ws.checkpoint_path("pruned"))  # the stage checked it exists
         G = generator_from_checkpoint(pruned, use_ema=False)
-        method = str((pruned.get("pruning") or {}).get("method", ""))
+        method = methods.find(str((pruned.get("pruning") or {}).get("method", "")))
         src = StudentSource(G, discriminator_from_checkpoint(pruned), pruned, "pruned", cfg.discriminator,
-                            weight_pruned=method.endswith("-unstructured"))
+                            weight_pruned=method is not None and method.family is methods.WEIGHTS)
     share = channel_share_lost(src.G, teacher)
     if src.d_kind == "teacher":
         src.D = discriminator_from_checkpoint(dense)

@@ -13,6 +13,7 @@ from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
 from engine.export.graph import DEFAULT_OPSET, OPSET_RANGE
 from engine.export.precisions import BY_NAME, DEFAULT_NAMES, NAMES, PRECISIONS, Sources
+from engine.stage_runner import recorded
 from engine.workspace import Workspace
 
 
@@ -73,6 +74,7 @@ def _summary(results: dict[str, dict]) -> str:
     return ", ".join(one(p, r) for p, r in results.items())
 
 
+@recorded("export")
 def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = None) -> Iterator[Event]:
     from engine.export.onnx import export_generator, parity
     from engine.export.quantize import measure
@@ -133,6 +135,6 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
             yield Artifact("export", "onnx", ws.rel(path), {"precision": name, **info})
     if "fp32" not in wanted:  # it was written as the reference for the others; keep it, but say so
         results["fp32"] = {"path": ws.rel(fp32), "bytes": fp32.stat().st_size, "parity": worst, "reference_only": True}
-    ws.update_stage("export", status="done", checkpoint=ws.rel(ckpt_path), subpixel=cfg.subpixel,
+    ws.update_stage("export", checkpoint=ws.rel(ckpt_path), subpixel=cfg.subpixel,
                     calibration=cfg.calibration, opset=cfg.opset, results=results)
     yield Log("info", f"export done ({_summary(results)})")

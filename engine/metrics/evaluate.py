@@ -14,6 +14,7 @@ import numpy as np
 from engine.config import check_fields
 from engine.errors import ConfigError, DataError, WorkspaceError
 from engine.events import Artifact, Cancelled, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
+from engine.stage_runner import recorded
 from engine.workspace import Workspace
 
 FEATURE_NETS = ("auto", "digit-cnn", "inception", "none")
@@ -210,6 +211,7 @@ def _failed(v, ws: Workspace, error: str) -> dict[str, Any]:
 
 
 # ---- the stage ---------------------------------------------------------------------------------------------------
+@recorded("evaluate")
 def run_evaluate(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken | None = None) -> Iterator[Event]:
     """Evaluate every variant; failed ones are marked in the report and named in the WorkspaceError raised last."""
     import torch
@@ -221,13 +223,8 @@ def run_evaluate(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken | None 
         torch.set_num_threads(cfg.threads)  # generation and latency both run on the count the report states
     try:
         yield from _run(cfg.effective(), ws, cancel)
-    except Cancelled:
-        ws.update_stage("evaluate", status="cancelled")
+    except Cancelled:  # the stage runner records it; the user hears what is kept
         yield Log("warning", "Evaluation cancelled; the previous report (if any) is unchanged.")
-    except Exception as e:  # a full disk, a crash: the manifest must not keep saying "running"
-        if (ws.stage("evaluate") or {}).get("status") == "running":
-            ws.update_stage("evaluate", status="failed", error=str(e)[:300])
-        raise
     finally:
         torch.set_num_threads(old_threads)
 
@@ -356,7 +353,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     for kind, rel in written.items():
         yield Artifact("evaluate", kind, rel)
     failed = [r["name"] for r in rows if r["status"] == "failed"]
-    ws.update_stage("evaluate", status="failed" if failed else "done", report=written["report"],
+    ws.update_stage("evaluate", report=written["report"],
                     html=written["html"], csv=written["csv"], variants=[r["name"] for r in rows], failed=failed,
                     seconds=round(time.perf_counter() - t_start, 1))
     if failed:
@@ -389,9 +386,3 @@ def _summary(row: dict) -> str:
             parts.append(fmt.format(row[key]))
     return ", ".join(parts) or "no quality numbers"
 
-
-def demo_step(ws: Workspace, cancel: CancelToken, quick: bool = False) -> Iterator[Event]:
-    """The demo's evaluation: fewer samples and timing runs, so the whole demo stays a few minutes on a laptop."""
-    cfg = EvaluateConfig(samples=500 if quick else 2000, latency_runs=3 if quick else 10)
-    yield Log("info", f"Demo: evaluating every model on {cfg.samples:,} samples ...")
-    yield from run_evaluate(cfg, ws, cancel)

@@ -8,9 +8,10 @@ import torch
 import torch.nn as nn
 
 from engine.errors import ConfigError
+from engine.prune.methods import BLOCK_CRITERIA
 from engine.prune.teacher import teacher_psnr
 
-BLOCK_CRITERIA = ("l1", "psnr")
+__all__ = ["BLOCK_CRITERIA", "block_scores", "check_has_blocks", "remove_blocks"]
 
 
 def check_has_blocks(model: nn.Module, arch: str) -> list[str]:

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 
 from engine.config import check_fields
 from engine.errors import ConfigError
-from engine.prune.blocks import BLOCK_CRITERIA
+from engine.prune import methods
+from engine.prune.methods import BLOCK_CRITERIA, METHOD_NAMES, WEIGHT_METHODS
 from engine.prune.schedules import SCHEDULES
-from engine.prune.structured import CHANNEL_METHODS
-from engine.prune.unstructured import WEIGHT_METHODS
 
-METHODS = WEIGHT_METHODS + CHANNEL_METHODS + ("block",)
+METHODS = METHOD_NAMES  # --method's choices, from the method registry
 SCOPES = ("layer", "global")
 TARGETS = ("g", "d", "gd")
 
@@ -41,8 +40,14 @@ class PruneConfig:
     distill: float = 1.0  # fine-tuning between rounds
 
     @property
+    def chosen(self) -> methods.PruneMethod:
+        """The registered method (and criterion) these settings pick."""
+        return methods.get(self.method, self.block_criterion)
+
+    @property
     def structural(self) -> bool:
-        return self.method in CHANNEL_METHODS
+        m = methods.find(self.method, self.block_criterion)
+        return m is not None and m.structural
 
     def validate(self) -> None:
         check_fields(self, "prune")  # types, and no NaN/inf, before the ranges below
@@ -78,9 +83,10 @@ class PruneConfig:
             if not (isinstance(self.target_macs, (int, float)) and 0 < self.target_macs < 1):
                 raise ConfigError(f"--target-macs is the fraction of MACs to keep, between 0 and 1 "
                                   f"(got {self.target_macs!r}).")
-            if not self.structural or self.method == "channel-taylor":
+            if not (self.structural and self.chosen.scannable):
+                scannable = [m.name for m in methods.METHODS if m.structural and m.scannable]
                 raise ConfigError("--target-macs needs a channel method that the sensitivity scan can use "
-                                  "(channel-l1, channel-l2, channel-bn or channel-random).")
+                                  f"({', '.join(scannable[:-1])} or {scannable[-1]}).")
             if "g" not in self.target:
                 raise ConfigError("--target-macs budgets the generator's MACs; use --target g or gd.")
         if self.match_d and not self.structural:

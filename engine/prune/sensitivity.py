@@ -18,10 +18,12 @@ from engine.events import Artifact, CancelToken, Event, Log, Progress
 from engine.inputs import load_teacher
 from engine.latents import fixed_latents
 from engine.metrics.complexity import layer_table, summarize
+from engine.prune import methods
 from engine.prune.layers import pick_layers
-from engine.prune.structured import CHANNEL_METHODS, coupled_layers, prune_channels
+from engine.prune.structured import coupled_layers, prune_channels
 from engine.prune.teacher import psnr_for_json, teacher_psnr
-from engine.prune.unstructured import WEIGHT_METHODS, prune_weights
+from engine.prune.unstructured import prune_weights
+from engine.stage_runner import recorded
 from engine.workspace import Workspace, atomic_write_json, atomic_write_text
 
 DEFAULT_AMOUNTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -38,8 +40,8 @@ class SensitivityConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        if self.method not in CHANNEL_METHODS + WEIGHT_METHODS or self.method == "channel-taylor":
-            valid = [m for m in CHANNEL_METHODS + WEIGHT_METHODS if m != "channel-taylor"]
+        if self.method not in methods.SCANNABLE:
+            valid = sorted(methods.SCANNABLE, key=lambda name: not methods.get(name).structural)  # channels first
             raise ConfigError(f"The sensitivity scan cannot use method '{self.method}'; choose one of: "
                               f"{', '.join(valid)}.")
         if not self.amounts or any(not (isinstance(a, (int, float)) and 0 < a < 1) for a in self.amounts):
@@ -49,7 +51,7 @@ class SensitivityConfig:
 def scan(G: nn.Module, method: str, amounts: tuple[float, ...], z: torch.Tensor, layer_names=None,
          round_to: int | None = None, cancel: CancelToken | None = None) -> Iterator[dict | Progress]:
     """Yields one row per (layer, amount): PSNR of the pruned copy against G, and its MACs and params."""
-    structural = method in CHANNEL_METHODS
+    structural = methods.get(method).structural
     names = [n for n, _ in pick_layers(G, list(layer_names) if layer_names else None, structural, "G")]
     if structural:  # residual-coupled layers move together: scan each coupled set once, under its first name
         groups, seen = {}, set()
@@ -151,6 +153,7 @@ def write_results(ws: Workspace, result: dict) -> list[str]:
     return ["sensitivity.json", "sensitivity.csv"]
 
 
+@recorded("sensitivity")
 def run_sensitivity(cfg: SensitivityConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
     _, G = load_teacher(ws)

@@ -6,12 +6,14 @@ Pruning always starts from the dense (trained) model, so running it again replac
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Iterator
 
 import torch
 import torch.nn as nn
 
+from engine import stages
 from engine.checkpoints import save_gan
 from engine.devices import pick_device
 from engine.distill import DistillWeights
@@ -32,6 +34,7 @@ from engine.prune.sensitivity import DEFAULT_AMOUNTS, allocate, model_macs, scan
 from engine.prune.structured import prune_channels
 from engine.prune.teacher import psnr_for_json, teacher_psnr
 from engine.prune.unstructured import make_permanent, prune_weights, sparsity
+from engine.stage_runner import recorded
 from engine.tasks import DEFAULT_TASK
 from engine.workspace import Workspace
 
@@ -64,7 +67,8 @@ def channel_fraction_removed(before: dict[str, dict], model: nn.Module) -> float
 class _Run:
     """State shared by the schedules: the networks, their teachers, fixed inputs and fine-tuning between rounds."""
 
-    def __init__(self, cfg: PruneConfig, ws: Workspace, dense: dict, teacher: nn.Module, cancel: CancelToken) -> None:
+    def __init__(self, cfg: PruneConfig, ws: Workspace | None, dense: dict, teacher: nn.Module,
+                 cancel: CancelToken) -> None:
         self.cfg, self.ws, self.dense, self.cancel = cfg, ws, dense, cancel
         self.G = copy.deepcopy(teacher).train()
         self.D = discriminator_from_checkpoint(dense).train()
@@ -116,27 +120,45 @@ class _Run:
                 m.cpu()
 
 
+@recorded("prune")
 def run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     """Prune the dense model as `cfg` says; cancelling leaves the previous pruned checkpoint (if any) untouched."""
     cfg.validate()
     try:
         yield from _run_prune(cfg, ws, cancel)
-    except Cancelled:
-        ws.update_stage("prune", status="cancelled")
+    except Cancelled:  # the stage runner records it; the user hears what is kept
         yield Log("warning", "Pruning cancelled; nothing was saved (pruning restarts from the dense model).")
-    except Exception as e:
-        if ws.stage("prune"):
-            ws.update_stage("prune", status="failed", error=str(e)[:300])
-        raise
 
 
 def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     dense, teacher = load_teacher(ws)
-    arch = dense["arch"]["generator"]["arch"]
     run = _Run(cfg, ws, dense, teacher, cancel)
     before = {r: {"summary": measure(run.net(r)), "layers": layer_stats(run.net(r))} for r in ("g", "d")}
     ws.update_stage("prune", status="running", method=cfg.method)
     t0 = time.perf_counter()
+    chosen_amounts, pruned_roles = yield from _prune_networks(cfg, run, before, cancel)
+    yield from _save(cfg, ws, run, dense, before, chosen_amounts, sorted(pruned_roles), time.perf_counter() - t0)
+
+
+def preview(cfg: PruneConfig, dense: dict, teacher: nn.Module) -> dict[str, nn.Module]:
+    """G and D as the stage would prune them (the same code, on copies; nothing is saved): what the studio's
+    preview shows. Gradual schedules are previewed as one shot of the same total amount (their fine-tuning between
+    rounds needs the data), and a MACs budget is not previewed (its sensitivity scan writes sensitivity.json)."""
+    if cfg.target_macs is not None:
+        raise ConfigError("A MACs budget is not previewed: its per-layer amounts come from a sensitivity scan.")
+    cfg = dataclasses.replace(cfg, schedule="oneshot")
+    cfg.validate()
+    run = _Run(cfg, None, dense, teacher, CancelToken())
+    before = {r: {"summary": measure(run.net(r)), "layers": layer_stats(run.net(r))} for r in ("g", "d")}
+    for _ in _prune_networks(cfg, run, before, run.cancel):
+        pass
+    return {"g": run.G.eval(), "d": run.D.eval()}
+
+
+def _prune_networks(cfg: PruneConfig, run: _Run, before: dict, cancel: CancelToken):
+    """Prune run.G / run.D in place as `cfg` says (blocks, or layers by the schedule, then D by G's share with
+    --match-d); weight masks are folded in. Returns (amounts chosen per network, the networks pruned)."""
+    arch = run.dense["arch"]["generator"]["arch"]
     chosen_amounts: dict[str, object] = {}
     pruned_roles = set(cfg.target)
 
@@ -168,10 +190,9 @@ def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator
                               "cut to G's share in bench/distill_ablation.py (--match-d cuts it).")
     for note in dict.fromkeys(run.notes):
         yield Log("warning", note)
-
     make_permanent(run.G)
     make_permanent(run.D)
-    yield from _save(cfg, ws, run, dense, before, chosen_amounts, sorted(pruned_roles), time.perf_counter() - t0)
+    return chosen_amounts, pruned_roles
 
 
 def _auto_amounts(cfg: PruneConfig, run: _Run, layers: Layers, amounts: dict, cancel: CancelToken):
@@ -254,13 +275,7 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
     G, D = run.G.eval(), run.D.eval()
     after = {r: {"summary": measure(run.net(r)), "layers": layer_stats(run.net(r))} for r in ("g", "d")}
     psnr = teacher_psnr(G, run.teachers["g"], run.z)
-    if cfg.method == "block":
-        criterion = cfg.block_criterion
-    elif cfg.method.endswith("-unstructured"):
-        criterion = cfg.method.split("-")[0]  # l1 | random | lamp
-    else:
-        criterion = cfg.method.split("-")[1]  # l1 | l2 | taylor | bn | random
-    record = {"method": cfg.method, "criterion": criterion, "schedule": cfg.schedule,
+    record = {"method": cfg.method, "criterion": cfg.chosen.criterion, "schedule": cfg.schedule,
               "rounds": cfg.rounds if cfg.schedule != "oneshot" else 1, "scope": cfg.scope, "target": cfg.target,
               "pruned": roles, "amount": cfg.amount if cfg.target_macs is None else None,
               "target_macs": cfg.target_macs, "amounts": amounts, "round_to": cfg.round_to,
@@ -276,11 +291,7 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     # Results made from the previous pruned model go out of date BEFORE it is replaced: a kill in between must
     # never leave a fine-tuned model or ONNX files of the old pruning offered next to the new pruned.pt.
-    old = ws.stage("finetune")
-    stale_finetune = bool(old and old.get("checkpoint"))
-    if stale_finetune:
-        ws.update_stage("finetune", status="stale", checkpoint=None, stale_checkpoint=old["checkpoint"])
-    ws.mark_stale("export")
+    stale_finetune = "finetune" in ws.mark_stale(*stages.out_of_date_after("prune"))
     path = ws.abs(save_gan(ws, CHECKPOINT, G, D, step=0, data=dense.get("data", {}), seed=cfg.seed,
                            loss=dense.get("loss", "bce"), teacher="checkpoints/dense.pt", pruning=record))
     # Round trip: the saved spec + state_dict rebuild the same network (no pickled modules anywhere).
@@ -292,7 +303,7 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
     if stale_finetune:
         yield Log("info", "The earlier fine-tuned model belongs to the previous pruning; run 'gan-prune finetune' "
                           "again.")
-    ws.update_stage("prune", status="done", checkpoint=ws.rel(path), method=cfg.method, amount=record["amount"],
+    ws.update_stage("prune", checkpoint=ws.rel(path), method=cfg.method, amount=record["amount"],
                     target=cfg.target)
     gr = {k: after["g"]["summary"][k] / max(1, before["g"]["summary"][k]) for k in ("params", "macs")}
     yield Metrics("prune", 0, {"params_ratio": gr["params"], "macs_ratio": gr["macs"],

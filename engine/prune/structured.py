@@ -18,9 +18,11 @@ import torch_pruning as tp
 from engine.errors import ConfigError
 from engine.metrics.complexity import example_input
 from engine.models.conditional import ClassProjection
+from engine.prune import methods
 from engine.prune.layers import PRUNABLE, output_layer, prunable_layers
+from engine.prune.methods import CHANNEL_METHODS
 
-CHANNEL_METHODS = ("channel-l1", "channel-l2", "channel-taylor", "channel-bn", "channel-random")
+__all__ = ["CHANNEL_METHODS", "coupled_layers", "prune_channels", "taylor_gradients", "widths"]
 
 
 class _ClassProjectionPruner(tp.pruner.BasePruningFunc):
@@ -47,30 +49,11 @@ class _ClassProjectionPruner(tp.pruner.BasePruningFunc):
 CUSTOM_PRUNERS = {ClassProjection: _ClassProjectionPruner()}
 
 
-class _BNOrMagnitude(tp.importance.Importance):
-    """BatchNorm scale where the group has a BatchNorm, L1 magnitude where it has none (e.g. D's first conv)."""
-
-    def __init__(self) -> None:
-        self.bn = tp.importance.BNScaleImportance()
-        self.l1 = tp.importance.MagnitudeImportance(p=1)
-
-    def __call__(self, group):
-        imp = self.bn(group)
-        return imp if imp is not None else self.l1(group)
-
-
-def importance_for(method: str):
-    if method == "channel-l1":
-        return tp.importance.MagnitudeImportance(p=1)
-    if method == "channel-l2":
-        return tp.importance.MagnitudeImportance(p=2)
-    if method == "channel-taylor":
-        return tp.importance.TaylorImportance()
-    if method == "channel-bn":
-        return _BNOrMagnitude()
-    if method == "channel-random":
-        return tp.importance.RandomImportance()
-    raise ConfigError(f"Unknown channel method '{method}'; choose one of: {', '.join(CHANNEL_METHODS)}.")
+def _channel_method(method: str) -> methods.PruneMethod:
+    m = methods.find(method)
+    if m is None or m.family is not methods.CHANNELS:
+        raise ConfigError(f"Unknown channel method '{method}'; choose one of: {', '.join(CHANNEL_METHODS)}.")
+    return m
 
 
 def taylor_gradients(student: nn.Module, teacher: nn.Module | None, inputs: torch.Tensor, seed: int = 0) -> None:
@@ -134,13 +117,14 @@ def prune_channels(model: nn.Module, method: str, amount: float | dict[str, floa
                          f"{width - int(round(a * width))} instead.")
         ratios[m] = max(0.0, a)
     global_scope = scope == "global" and not isinstance(amount, dict)
+    criterion = _channel_method(method)
     gen_state = torch.get_rng_state()
     torch.manual_seed(seed)  # channel-random draws from torch's global RNG
     try:
-        if method == "channel-taylor":
+        if criterion.needs_gradients:
             x = taylor_inputs if taylor_inputs is not None else example_input(model, batch=16).normal_()
             taylor_gradients(model, teacher, x, seed)
-        kwargs = dict(importance=importance_for(method), ignored_layers=ignored, round_to=round_to,
+        kwargs = dict(importance=criterion.importance(), ignored_layers=ignored, round_to=round_to,
                       customized_pruners=CUSTOM_PRUNERS)
         if global_scope:
             kwargs.update(global_pruning=True, pruning_ratio=float(amount),

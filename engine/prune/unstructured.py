@@ -10,31 +10,18 @@ import torch
 import torch.nn as nn
 import torch.nn.utils.prune as tprune
 
-WEIGHT_METHODS = ("l1-unstructured", "random-unstructured", "lamp-unstructured")
+from engine.prune import methods
+from engine.prune.methods import WEIGHT_METHODS, lamp_scores
 
-
-def lamp_scores(weight: torch.Tensor) -> torch.Tensor:
-    """LAMP (Lee et al. 2021): w_u^2 / sum of w_v^2 over the weights at least as large. Comparable across layers,
-    so one global threshold gives each layer a sensible share of the budget."""
-    w2 = weight.detach().flatten().double() ** 2
-    order = torch.argsort(w2)
-    sorted_w2 = w2[order]
-    suffix = torch.flip(torch.cumsum(torch.flip(sorted_w2, [0]), 0), [0])
-    scores = torch.empty_like(w2)
-    scores[order] = sorted_w2 / suffix.clamp_min(1e-300)
-    return scores.view_as(weight)
+__all__ = ["WEIGHT_METHODS", "lamp_scores", "make_permanent", "masks_for", "prune_weights", "sparsity"]
 
 
 def weight_scores(weight: torch.Tensor, method: str, generator: torch.Generator) -> torch.Tensor:
-    w = weight.detach()
-    if method == "l1-unstructured":
-        s = w.abs().double()
-    elif method == "random-unstructured":
-        s = torch.rand(w.shape, generator=generator, dtype=torch.float64)
-    elif method == "lamp-unstructured":
-        s = lamp_scores(w)
-    else:
+    criterion = methods.find(method)
+    if criterion is None or criterion.family is not methods.WEIGHTS:
         raise ValueError(method)
+    w = weight.detach()
+    s = criterion.scores(w, generator)
     return torch.where(w == 0, torch.full_like(s, -1.0), s)  # already-pruned weights go first
 
 
