@@ -271,6 +271,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     yield Log("info", f"Evaluating {len(variants)} variant(s) on {cfg.samples:,} samples x {cfg.seeds} seed(s) "
                       f"against {n_real:,} real {data.name} images ({threads} threads).")
 
+    from engine.metrics.conditional import can_classify
     from engine.metrics.feature_net import features_and_classes
 
     seed_sets = []
@@ -285,6 +286,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     meter, done = EtaMeter(total), 0
     rows, grids = [], {}
     teacher_latent = None
+    warned_classes = False
     for v in variants:
         t0 = time.perf_counter()
         if v.error:
@@ -302,6 +304,10 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
             yield Log("error", f"{v.name}: {e}")
             done += cfg.seeds
             continue
+        if loaded.num_classes and not warned_classes and not can_classify(net, loaded.num_classes):
+            warned_classes = True
+            yield Log("warning", f"The feature net has no classifier for {loaded.num_classes} classes; conditional "
+                                 "accuracy is left out (it needs labelled data with the model's classes).")
         per_seed = []
         try:
             for s in seed_sets:
