@@ -171,6 +171,8 @@ class EngineFacade:
         values.pop("task", None)  # chosen on the Data page, but a model setting: the Train page sends it
         if values.get("dataset") == "folder":
             values["dataset"] = f"folder:{values.get('folder', '')}"
+        elif values.get("dataset") == "pairs":  # pix2pix pairs: DIR/A inputs, DIR/B targets
+            values["dataset"] = f"pairs:{values.get('folder', '')}"
         return _replace(DataConfig, values)
 
     # ---- jobs: each returns make_events(cancel), run by desktop_app.jobs off the UI thread ----------------------
@@ -211,24 +213,25 @@ class EngineFacade:
         return make
 
     def prune_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("prune", ws, values)
+        return self.stage_job("prune", ws, values)
 
     def sensitivity_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("sensitivity", ws, values)
+        return self.stage_job("sensitivity", ws, values)
 
     def finetune_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("finetune", ws, values)
+        return self.stage_job("finetune", ws, values)
 
     def compress_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("compress", ws, values)
+        return self.stage_job("compress", ws, values)
 
     def evaluate_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("evaluate", ws, values)
+        return self.stage_job("evaluate", ws, values)
 
     def export_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("export", ws, values)
+        return self.stage_job("export", ws, values)
 
-    def _stage_job(self, stage: str, ws, values: dict) -> MakeEvents:
+    def stage_job(self, stage: str, ws, values: dict) -> MakeEvents:
+        """Any registered stage (engine.stages) with the page's values as its config."""
         _need(stage)
         cfg = self._config(stage, values)
         cfg.validate()
@@ -238,6 +241,17 @@ class EngineFacade:
 
             return stages.start(stage, cfg, ws, cancel)  # the lock and the manifest record: one writer, CLI or studio
         return make
+
+    # ---- your own generator ------------------------------------------------------------------------------------
+    def classes_in(self, path: str | os.PathLike) -> list[str]:
+        """Class names a .py file defines, read without running it."""
+        from engine.models.user_source import class_names
+
+        return class_names(path)
+
+    def import_job(self, ws, values: dict) -> MakeEvents:
+        """Import a person's generator (RUNS the file's code, in the job's thread) as the workspace's trained model."""
+        return self._stage_job("import", ws, values)
 
     # ---- pruning helpers (fast, on the UI thread) -------------------------------------------------------------
     def _networks(self, ws, which: str):
@@ -289,7 +303,7 @@ class EngineFacade:
             raise StageUnavailable("Train a model (or open the demo) first; there is nothing to prune yet.")
         dense, teacher = load_teacher(ws)
         before = {"g": _quick_stats(teacher), "d": _quick_stats(discriminator_from_checkpoint(dense))}
-        after = {r: _quick_stats(m) for r, m in preview(cfg, dense, teacher).items()}
+        after = {r: _quick_stats(m) for r, m in preview(cfg, dense, teacher, ws).items()}
         return {r: {"before": before[r], "after": after[r]} for r in ("g", "d")}
 
     def sensitivity_results(self, ws) -> dict | None:
@@ -338,10 +352,28 @@ class EngineFacade:
 
     # ---- generating with the on-device sampler ----------------------------------------------------------------
     def load_onnx(self, path: str | os.PathLike):
+        """A noise (or class) generator, or an image-to-image model (ImageModel) when the file takes an image."""
         from engine.ondevice import GeneratorModel, OnDeviceError
+        from engine.ondevice_image import ImageModel, open_session, takes_image
 
         try:
-            return GeneratorModel(path)
+            session = open_session(Path(path), None)
+            return ImageModel(path, session=session) if takes_image(session) else GeneratorModel(path)
+        except OnDeviceError as e:
+            raise UserError(str(e)) from None
+
+    def image_to_image(self, model, source: str | os.PathLike):
+        """(before/after grid, how many images, one-line note or None) for an image or a folder of images."""
+        import numpy as np
+
+        from engine.ondevice import OnDeviceError
+        from engine.ondevice_image import before_after, list_inputs
+
+        try:
+            files = list_inputs(source)
+            model.notes.clear()
+            x = np.stack([model.fit(f) for f in files[:64]])  # a grid of 64 rows is already taller than a screen
+            return before_after(x, model.run(x)), len(x), model.note()
         except OnDeviceError as e:
             raise UserError(str(e)) from None
 

@@ -33,6 +33,15 @@ def workspace_images(ws: Workspace, ckpt: dict) -> ImageData:
     return data
 
 
+def workspace_pairs(ws: Workspace, ckpt: dict):
+    """Image-to-image models: the (input, target) pairs the checkpoint was trained on (data set, task, scale)."""
+    from engine.data.image_pairs import PairSource
+
+    data = workspace_images(ws, ckpt)
+    meta = ckpt.get("data") or {}
+    return PairSource(data, meta.get("task", "superres"), int(meta.get("scale", 4)))
+
+
 def load_teacher(ws: Workspace) -> tuple[dict, nn.Module]:
     """The dense (trained) checkpoint and its generator (EMA weights when it has them)."""
     entry = ws.stage("train") or {}

@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--separate", metavar="DIR", default=None, help="also write each image as DIR/NNNN.png")
     p.add_argument("--interpolate", type=int, metavar="STEPS", default=None,
                    help="also write a latent walk of STEPS images next to --out (NAME.interpolate.png)")
+    p.add_argument("--input", metavar="PATH|DIR", default=None,
+                   help="image-to-image models (superres, inpaint, sketch, paired): an image or a folder of images; "
+                        "--out FILE.png writes the output (a before/after grid for several inputs), --out DIR one "
+                        "output per input under the same name")
+    p.add_argument("--before-after", action="store_true",
+                   help="with --input: write input and output side by side, a row per image")
     p.add_argument("--bench", action="store_true",
                    help="print ONNX Runtime latency at batch 1 and 64 on the fastest thread count (timed)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: ORT's; with --bench, "
@@ -76,10 +82,50 @@ def _output_file(out: Path) -> Path:
     return out
 
 
+def run_image(args, session) -> int:
+    """--input: one output per input (--out DIR or one file), or a before/after grid (--out FILE.png)."""
+    import numpy as np
+
+    from engine.ondevice import OnDeviceError, save_png
+    from engine.ondevice_image import ImageModel, before_after, list_inputs
+
+    model = ImageModel(args.model, session=session)
+    if args.input is None:
+        raise OnDeviceError(f"The model {model.path.name} turns an image into an image (task {model.task}); give "
+                            "--input PATH or --input DIR.")
+    files = list_inputs(args.input)
+    out = Path(args.out)
+    to_folder = out.suffix.lower() != ".png"
+    if not to_folder:
+        _output_file(out)
+    x = np.stack([model.fit(f) for f in files])
+    outputs = model.run(x)
+    if model.note():
+        print(f"gan-sample: note: {model.note()}", file=sys.stderr)
+    if to_folder:
+        _writable_folder(out, "output")
+        for f, img in zip(files, outputs):
+            save_png(img, out / f"{f.stem}.png")
+        print(f"wrote {len(files)} output(s) to {out}")
+    elif args.before_after or len(files) > 1:
+        save_png(before_after(x, outputs), out)
+        print(f"wrote {out} (input | output for {len(files)} image(s))")
+    else:
+        save_png(outputs[0], out)
+        print(f"wrote {out} ({'x'.join(map(str, outputs.shape[1:3]))} from {files[0].name})")
+    return 0
+
+
 def run(args) -> int:
     from engine.ondevice import GeneratorModel, OnDeviceError, grid, save_png
+    from engine.ondevice_image import open_session, takes_image
 
     _check_numbers(args)
+    session = open_session(Path(args.model), args.threads)
+    if takes_image(session):
+        return run_image(args, session)
+    if args.input is not None:
+        raise OnDeviceError(f"The model {Path(args.model).name} makes images from noise; drop --input.")
     out = _output_file(Path(args.out))
     separate = Path(args.separate) if args.separate else None
     if separate is not None and separate.exists() and not separate.is_dir():

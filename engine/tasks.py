@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_TASK = "unconditional"  # what a checkpoint or ONNX file from before tasks existed did
+IMAGE_ARCHS = ("unet", "resnet-i2i")  # generators that take an image in (engine/models/unet.py, resnet_i2i.py)
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,15 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("conditional", "Class → image", "Images of the class you ask for (a digit, a folder's class), from noise "
          "and a class label; needs labelled data (mnist-5k, torchvision sets, or one sub-folder per class).",
          ("z", "label"), needs_labels=True, archs=("dcgan",)),
+    # Image-to-image (pix2pix): the pairs are made on the fly from any image data, or read from pairs:DIR.
+    Task("superres", "Super-resolution", "A sharper image 2x or 4x the side of a small input (--scale); trained on "
+         "the data set's images and their downscaled copies.", ("image",), archs=IMAGE_ARCHS),
+    Task("inpaint", "Inpainting", "The image with its holes filled in (holes are mid-gray, or transparent in a PNG); "
+         "trained on the data set's images with random holes punched in.", ("image",), archs=IMAGE_ARCHS),
+    Task("sketch", "Sketch → image", "An image from its edge map (white edges on black); trained on the data set's "
+         "images and their edges.", ("image",), archs=IMAGE_ARCHS),
+    Task("paired", "Paired images (A → B)", "Your own pairs: pairs:DIR with the inputs in A/ and the wanted outputs "
+         "in B/, matched by file name (the pix2pix convention).", ("image",), archs=IMAGE_ARCHS),
 )}
 
 
@@ -40,3 +50,12 @@ def task_of(record: dict | None) -> str:
 
 def is_conditional(task: str) -> bool:
     return "label" in TASKS[task].inputs if task in TASKS else False
+
+
+def takes_image(task: str) -> bool:
+    """Image-to-image tasks: the generator's input is an image (ONNX input 'image')."""
+    return "image" in TASKS[task].inputs if task in TASKS else False
+
+
+def image_tasks() -> tuple[str, ...]:
+    return tuple(name for name in TASKS if takes_image(name))

@@ -40,6 +40,11 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
     """Train (or resume) the dense GAN of a workspace; see the module docstring. The stage runner records how it
     ended (engine.stages.start)."""
     cfg.validate()
+    if cfg.model.takes_image:  # image-to-image tasks (pix2pix) train on (input, target) pairs
+        from engine.i2i.train import run_train_images
+
+        yield from run_train_images(cfg, ws, cancel)
+        return
     tc = cfg.train
     if tc.threads:
         torch.set_num_threads(tc.threads)

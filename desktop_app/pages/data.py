@@ -9,7 +9,8 @@ from desktop_app.widgets.image_grid import ImageGrid
 
 DATASETS = [("Handwritten digits (bundled, 5,000 images)", "mnist-5k"), ("MNIST (downloads 60,000 digits)", "mnist"),
             ("Fashion-MNIST (downloads clothing images)", "fashion-mnist"),
-            ("CIFAR-10 (downloads 32x32 colour photos)", "cifar10"), ("A folder of my own images", "folder")]
+            ("CIFAR-10 (downloads 32x32 colour photos)", "cifar10"), ("A folder of my own images", "folder"),
+            ("Image pairs of my own (a folder with A/ inputs and B/ outputs)", "pairs")]
 
 
 class DataPage(Page):
@@ -37,7 +38,8 @@ class DataPage(Page):
                                   "Which images to learn from. The bundled digits need no download.")
         self.folder, self.folder_row = self.path_field(
             form, "folder", "Folder", "/path/to/images",
-            "The folder of images to use when the data set is 'A folder of my own images'.",
+            "The folder of images to use when the data set is 'A folder of my own images'; for image pairs, the "
+            "folder holding A/ (inputs) and B/ (wanted outputs) with the same file names.",
             "Pick a folder of PNG or JPEG images (sub-folders are read too).", self._browse)
 
         form2 = self.group("Image format")
@@ -73,7 +75,7 @@ class DataPage(Page):
             self.ctx.set_data(self.values())
 
     def _sync(self) -> None:
-        self.folder_row.setEnabled(self.dataset.currentData() == "folder")
+        self.folder_row.setEnabled(self.dataset.currentData() in ("folder", "pairs"))
         self.task_note.setText(self._task_help.get(self.task.currentData(), ""))
 
     def on_workspace(self, ws) -> None:

@@ -25,9 +25,24 @@ COLUMNS = [("name", "Model", "Which variant: dense, pruned, fine-tuned, or an ex
            ("latency", "Latency", "Milliseconds to make one image (batch of 1) with ONNX Runtime, else PyTorch."),
            ("fid", "FID", "Distance between generated and real images in a digit classifier's feature space; "
                           "lower is better."),
+           ("cond_accuracy", "Class acc.", "Class-conditional models: share of samples the classifier puts in the "
+                                           "class that was asked for (higher is better)."),
            ("precision", "Precision", "Share of generated images that look like real ones (higher is better)."),
            ("recall", "Recall", "Share of the real variety the generator covers (higher is better)."),
            ("psnr_vs_teacher", "PSNR", "How close the images are to the dense model's on the same latents (dB).")]
+
+
+# Image-to-image reports (superres, inpaint, sketch, pairs) are scored against the ground truth of held-out pairs.
+IMAGE_COLUMNS = COLUMNS[:5] + [
+    ("psnr", "PSNR vs truth", "How close the outputs are to the real images of the held-out test pairs (dB); the "
+                              "bicubic row is the baseline for super-resolution."),
+    ("ssim", "SSIM vs truth", "Structural similarity to the real images of the test pairs (1 = identical)."),
+    ("fid", "FID", "Distance between the outputs and the real test images in a feature net's space; lower is better."),
+    ("psnr_vs_teacher", "PSNR vs dense", "How close the outputs are to the dense model's for the same inputs (dB).")]
+
+
+def columns_for(variants: list[dict]) -> list[tuple[str, str, str]]:
+    return IMAGE_COLUMNS if any(v.get("psnr") is not None for v in variants) else COLUMNS
 
 
 def _cell(key: str, v: dict) -> str:
@@ -44,10 +59,12 @@ def _cell(key: str, v: dict) -> str:
         return "—"
     if key == "file_bytes":
         return f"{x / 1e6:.2f} MB"
+    if key == "cond_accuracy":
+        return f"{100 * x:.1f} %"
     if key in ("params", "macs"):
         return human(x)
     if isinstance(x, float):
-        text = f"{x:.3f}" if key in ("precision", "recall") else f"{x:.2f}"
+        text = f"{x:.3f}" if key in ("precision", "recall", "ssim") else f"{x:.2f}"
         std = v.get(f"{key}_std")
         return text + (f" ± {std:.2g}" if isinstance(std, float) and std > 0 else "")
     return str(x)
@@ -123,15 +140,23 @@ class EvaluatePage(Page):
         ws = self.ctx.workspace
         report = self.ctx.facade.report(ws) if ws is not None else None
         variants = (report or {}).get("variants", [])
+        columns = columns_for(variants)
+        if self.table.columnCount() != len(columns) or self.table.horizontalHeaderItem(5).text() != columns[5][1]:
+            self.table.setColumnCount(len(columns))
+            self.table.setHorizontalHeaderLabels([c[1] for c in columns])
+            for i, c in enumerate(columns):
+                self.table.horizontalHeaderItem(i).setToolTip(c[2])
         self.table.setRowCount(len(variants))
         for i, v in enumerate(variants):
-            for j, (key, _, _) in enumerate(COLUMNS):
+            for j, (key, _, _) in enumerate(columns):
                 item = QTableWidgetItem(_cell(key, v))
                 if v.get("error"):
                     item.setToolTip(str(v["error"]))
                 if j:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, j, item)
+        conditional = any(v.get("cond_accuracy") is not None for v in variants)
+        self.table.setColumnHidden([c[0] for c in COLUMNS].index("cond_accuracy"), not conditional)
         self.chart.set_variants(variants)
         has_html = ws is not None and self.ctx.facade.report_html(ws) is not None
         self.open_button.setEnabled(has_html)

@@ -114,5 +114,6 @@ class FinetunePage(Page):
         self.plots.redraw()  # the last points of a plot whose turn did not come again
 
     def on_samples(self, samples) -> None:
-        target = self.teacher if samples.label == "teacher" else self.student
-        target.set_image(samples.image, f"step {samples.step:,}")
+        who, _, what = samples.label.partition(": ")  # image-to-image grids say "teacher: input → output → target"
+        target = self.teacher if who == "teacher" else self.student
+        target.set_image(samples.image, f"{what}, step {samples.step:,}" if what else f"step {samples.step:,}")

@@ -10,7 +10,8 @@ from desktop_app.widgets.image_grid import ImageGrid
 from desktop_app.widgets.loss_plot import LossPlot, TakingTurns
 
 ARCHS = [("DCGAN (convolutional, recommended)", "dcgan"), ("MLP (the small reference GAN)", "mlp"),
-         ("ResNet (residual blocks, for block pruning)", "resnet")]
+         ("ResNet (residual blocks, for block pruning)", "resnet"),
+         ("U-Net (image → image, with skip connections)", "unet"), ("ResNet (image → image)", "resnet-i2i")]
 
 
 class TrainPage(Page):
@@ -27,6 +28,8 @@ class TrainPage(Page):
                    "The network design. DCGAN gives the best digits; ResNet can lose whole blocks when pruned.")
         self.field(f, "latent_dim", "Latent size", self.spin(2, 512, 100),
                    "Length of the random vector G turns into an image. 100 is the usual choice.")
+        self.field(f, "scale", "Super-resolution", self.combo([("4x larger", 4), ("2x larger", 2)], 4),
+                   "For the super-resolution task: how many times the output's side is the input's.")
         f = self.group("Training")
         self.field(f, "steps", "Steps", self.spin(1, 1_000_000, 2000, 100),
                    "How many updates of G and D. 2,000 steps give recognisable digits on a CPU in a few minutes.")
@@ -85,17 +88,33 @@ class TrainPage(Page):
         split.setSizes([500, 380])
         row = QHBoxLayout()
         row.addWidget(split)
+        self.imported_note = QLabel("")
+        self.imported_note.setWordWrap(True)
+        self.imported_note.setVisible(False)
+        self.results_layout.addWidget(self.imported_note)
         self.results_layout.addLayout(row)
-        self.ctx.data_changed.connect(lambda _v: self.validate())
+        self.ctx.data_changed.connect(self._follow_task)
 
     def values(self) -> dict:
         v = self.field_values()
         data = dict(self.ctx.data_values)
         task = data.get("task") or "unconditional"  # chosen on the Data page
-        return {"data": data, "model": {"arch": v["arch"], "latent_dim": v["latent_dim"], "task": task},
+        return {"data": data, "model": {"arch": v["arch"], "latent_dim": v["latent_dim"], "task": task,
+                                        "scale": v["scale"]},
                 "train": {**{k: v[k] for k in ("steps", "batch_size", "lr", "loss", "optimizer", "ema", "device",
                                                "seed", "sample_every", "checkpoint_every", "resume")},
                           "threads": v["threads"] or None}}
+
+    def _follow_task(self, data: dict) -> None:
+        """An image-to-image task (chosen with the data) needs an image-to-image generator, and noise tasks the
+        others: switch the architecture when it cannot do the task."""
+        from engine.tasks import IMAGE_ARCHS, takes_image
+
+        image_task = takes_image((data or {}).get("task") or "")
+        arch = self._fields["arch"]
+        if image_task != (arch.currentData() in IMAGE_ARCHS):
+            arch.setCurrentIndex(arch.findData(IMAGE_ARCHS[0] if image_task else "dcgan"))
+        self.validate()
 
     def blocker(self) -> str | None:
         ws = self.ctx.workspace
@@ -116,6 +135,13 @@ class TrainPage(Page):
             opts = self.ctx.facade.workspace_options(ws)
         except Exception:
             return
+        imported = (self.ctx.facade.manifest(ws).get("stages", {}).get("import") or {}).get("generator") \
+            if opts["model"]["arch"] == "user" else None
+        self.imported_note.setVisible(isinstance(imported, dict))
+        if isinstance(imported, dict):  # the trained model came from the person's own code, not from this page
+            self.imported_note.setText(f"<b>This project's trained model is your own {imported.get('class')} from "
+                                       f"{imported.get('source')}</b> (imported). Go on with Prune; training here "
+                                       "would replace it with a new built-in model.")
         if self.ctx.facade.has_trained_model(ws):
             i = self._fields["arch"].findData(opts["model"]["arch"])
             if i >= 0:
@@ -140,7 +166,8 @@ class TrainPage(Page):
         self.plots.redraw()  # the last points of a plot whose turn did not come again
 
     def on_samples(self, samples) -> None:
-        self.grid.set_image(samples.image, f"step {samples.step:,}")
+        what = f"{samples.label}, " if "→" in samples.label else ""  # image-to-image: input → output → target
+        self.grid.set_image(samples.image, f"{what}step {samples.step:,}")
 
     def on_artifact(self, artifact) -> None:
         if artifact.kind == "checkpoint":

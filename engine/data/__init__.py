@@ -17,6 +17,8 @@ class ImageData:
     name: str
     classes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    inputs: torch.Tensor | None = None  # pairs:DIR only: uint8 inputs (A/) matching `images` (B/) one to one
+    names: list[str] = field(default_factory=list)  # pairs:DIR only: the file names, in order
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -72,6 +74,10 @@ def load_dataset(cfg: DataConfig) -> ImageData:
         from engine.data.folder import load_folder
 
         data = load_folder(cfg.dataset[len("folder:"):], image_size=cfg.image_size, color=cfg.color)
+    elif cfg.dataset.startswith("pairs:"):
+        from engine.data.pairs import load_pairs
+
+        data = load_pairs(cfg.dataset[len("pairs:"):])
     elif cfg.dataset in ("mnist", "fashion-mnist", "cifar10"):
         from engine.data.torchvision_sets import load_torchvision
 
@@ -81,5 +87,10 @@ def load_dataset(cfg: DataConfig) -> ImageData:
     if cfg.limit:
         data.images = data.images[: cfg.limit]
         data.labels = None if data.labels is None else data.labels[: cfg.limit]
+        data.inputs = None if data.inputs is None else data.inputs[: cfg.limit]
+    if data.inputs is not None:  # pairs keep their own sizes (A and B may differ); only the color is conformed
+        keep_size = DataConfig(dataset=cfg.dataset, color=cfg.color)
+        data.images, data.inputs = _conform(data.images, keep_size), _conform(data.inputs, keep_size)
+        return data
     data.images = _conform(data.images, cfg)
     return data

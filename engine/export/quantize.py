@@ -94,8 +94,12 @@ def _weight_overrides(model) -> dict:
 
 
 def quantize_int8_static(fp32_path: str | os.PathLike, out_path: str | os.PathLike, calibration: int = 256,
-                         seed: int = 0, keep_first_last_float: bool = False, per_channel: bool = True) -> Path:
-    """Static int8 in QDQ form: uint8 activations, int8 weights (per-channel for convs), MinMax calibration."""
+                         seed: int = 0, keep_first_last_float: bool = False, per_channel: bool = True,
+                         reader=None, symbolic_shapes: bool = True) -> Path:
+    """Static int8 in QDQ form: uint8 activations, int8 weights (per-channel for convs), MinMax calibration.
+
+    `reader`: the calibration data (onnxruntime's CalibrationDataReader); default: `calibration` seeded latents.
+    `symbolic_shapes`: False skips ORT's symbolic shape inference, which gives up on a bicubic Resize."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
 
@@ -104,14 +108,15 @@ def quantize_int8_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
     meta, opset = _meta(src), opset_of(src)
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=not symbolic_shapes)
         pre_model = onnx.load(str(pre))
         exclude = first_last_compute_nodes(pre_model) if keep_first_last_float else []
         staged = Path(tmp) / "int8.onnx"
         extra = {"WeightSymmetric": True, "ActivationSymmetric": False}
         if per_channel:
             extra["TensorQuantOverrides"] = _weight_overrides(pre_model)
-        reader = LatentReader(_latent_dim(src), calibration, seed, num_classes=int(meta.get("gan.num_classes", 0)))
+        reader = reader or LatentReader(_latent_dim(src), calibration, seed,
+                                        num_classes=int(meta.get("gan.num_classes", 0)))
         quantize_static(str(pre), str(staged), reader,
                         quant_format=QuantFormat.QDQ, per_channel=False, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, nodes_to_exclude=exclude or None, extra_options=extra)
@@ -121,7 +126,7 @@ def quantize_int8_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
 
 
 def quantize_int8_dynamic(fp32_path: str | os.PathLike, out_path: str | os.PathLike,
-                          keep_first_last_float: bool = False) -> Path:
+                          keep_first_last_float: bool = False, symbolic_shapes: bool = True) -> Path:
     """Dynamic int8: weights stored int8, activations quantized on the fly (no calibration)."""
     import onnx
     from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
@@ -131,7 +136,7 @@ def quantize_int8_dynamic(fp32_path: str | os.PathLike, out_path: str | os.PathL
     meta, opset = _meta(src), opset_of(src)
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32_path), str(pre))
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=not symbolic_shapes)
         pre_model = onnx.load(str(pre))
         exclude = first_last_compute_nodes(pre_model) if keep_first_last_float else []
         staged = Path(tmp) / "dyn.onnx"

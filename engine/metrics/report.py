@@ -24,7 +24,7 @@ CONTRACT_KEYS = ("name", "params", "nonzero_params", "macs", "file_bytes", "late
 CSV_COLUMNS = ("name", "status", "kind", "numeric_precision", "params", "nonzero_params", "macs", "file_bytes",
                "file_bytes_compressed", "torch_b1", "torch_b64", "ort_b1", "ort_b64", "fid", "fid_std", "precision",
                "recall", "density", "coverage", "swd", "swd_std", "psnr_vs_teacher", "ssim_vs_teacher",
-               "modes_covered", "seconds", "error")
+               "modes_covered", "seconds", "error", "psnr", "ssim")  # the last two: image-to-image, vs ground truth
 
 
 def _clean(x: Any) -> Any:
@@ -109,6 +109,9 @@ def _table(report: dict) -> str:
     head = ["Model", "Status", "Params", "Nonzero", "MACs", "File (raw / zip)", "torch b1 / b64 ms",
             "ORT b1 / b64 ms", "FID", "Precision", "Recall", "Density", "Coverage", "SWD", "PSNR vs dense (dB)",
             "SSIM", "Modes", "Time (s)"]
+    truth = any(v.get("psnr") is not None for v in report["variants"])  # image-to-image: scored vs ground truth
+    if truth:
+        head[1:1] = ["PSNR vs truth (dB)", "SSIM vs truth"]
     rows = ["<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for v in report["variants"]:
         lat = v.get("latency_ms") or {}
@@ -121,6 +124,8 @@ def _table(report: dict) -> str:
                  f"{_num(lat.get('ort_b1'))} / {_num(lat.get('ort_b64'))}", _pm(v, "fid"), _pm(v, "precision"),
                  _pm(v, "recall"), _pm(v, "density"), _pm(v, "coverage"), _pm(v, "swd"), _pm(v, "psnr_vs_teacher"),
                  _pm(v, "ssim_vs_teacher"), _num(v.get("modes_covered")), _num(v.get("seconds"), 2)]
+        if truth:
+            cells[1:1] = [_num(v.get("psnr")), _num(v.get("ssim"))]
         cls = ' class="failed"' if failed else ""
         title = f' title="{escape(v.get("error") or "")}"' if failed else ""
         rows.append(f"<tr{cls}{title}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")

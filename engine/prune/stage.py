@@ -25,7 +25,12 @@ from engine.grids import sample_grid
 from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
 from engine.latents import fixed_latents
-from engine.models import build_discriminator, build_generator, discriminator_from_checkpoint
+from engine.models import (
+    build_discriminator,
+    build_generator,
+    checkpoint_takes_image,
+    discriminator_from_checkpoint,
+)
 from engine.prune.blocks import remove_blocks
 from engine.prune.config import PruneConfig
 from engine.prune.layers import pick_layers, prunable_layers, resolve_layers, weight_layers
@@ -132,6 +137,11 @@ def run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[
 
 def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     dense, teacher = load_teacher(ws)
+    if checkpoint_takes_image(dense):  # image-to-image (pix2pix) models have their own, one-shot path
+        from engine.i2i.prune import run_prune_images
+
+        yield from run_prune_images(cfg, ws, dense, teacher, cancel)
+        return
     run = _Run(cfg, ws, dense, teacher, cancel)
     before = {r: {"summary": measure(run.net(r)), "layers": layer_stats(run.net(r))} for r in ("g", "d")}
     ws.update_stage("prune", status="running", method=cfg.method)
@@ -140,10 +150,14 @@ def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator
     yield from _save(cfg, ws, run, dense, before, chosen_amounts, sorted(pruned_roles), time.perf_counter() - t0)
 
 
-def preview(cfg: PruneConfig, dense: dict, teacher: nn.Module) -> dict[str, nn.Module]:
+def preview(cfg: PruneConfig, dense: dict, teacher: nn.Module, ws: Workspace | None = None) -> dict[str, nn.Module]:
     """G and D as the stage would prune them (the same code, on copies; nothing is saved): what the studio's
     preview shows. Gradual schedules are previewed as one shot of the same total amount (their fine-tuning between
     rounds needs the data), and a MACs budget is not previewed (its sensitivity scan writes sensitivity.json)."""
+    if checkpoint_takes_image(dense):  # image-to-image: the one-shot path the stage takes for these models
+        from engine.i2i.prune import preview_images
+
+        return preview_images(cfg, ws, dense, teacher)
     if cfg.target_macs is not None:
         raise ConfigError("A MACs budget is not previewed: its per-layer amounts come from a sensitivity scan.")
     cfg = dataclasses.replace(cfg, schedule="oneshot")

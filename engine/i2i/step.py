@@ -1,0 +1,50 @@
+"""One pix2pix step: the PatchGAN learns real (input, target) from (input, G(input)); G learns to fool it plus
+λ·L1 to the target (Isola et al. 2017), plus any extra terms (distillation when fine-tuning a pruned student)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.gan_step import Masks, apply_masks, discriminator_loss, generator_loss
+from engine.models.unet import make_pair
+
+Extra = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+
+
+class Pix2PixStep:
+    def __init__(self, G: nn.Module, D: nn.Module, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer,
+                 loss: str, l1: float, masks_g: Masks | None = None, masks_d: Masks | None = None) -> None:
+        self.G, self.D, self.optG, self.optD, self.loss, self.l1 = G, D, optG, optD, loss, l1
+        self.masks_g, self.masks_d = masks_g or [], masks_d or []
+
+    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor, extra: Extra | None = None) -> dict[str, float]:
+        G, D = self.G, self.D
+        fake = G(inputs)
+        d_real = D.logits(make_pair(inputs, targets))
+        d_fake = D.logits(make_pair(inputs, fake.detach()))
+        loss_d = discriminator_loss(d_real, d_fake, self.loss)
+        self.optD.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.optD.step()
+        apply_masks(self.masks_d)
+
+        D.requires_grad_(False)  # G needs gradients through D, not of D's weights
+        try:
+            adv = generator_loss(D.logits(make_pair(inputs, fake)), self.loss)
+            l1 = F.l1_loss(fake, targets)
+            terms = extra(inputs, fake) if extra is not None else {}
+            loss_g = adv + self.l1 * l1 + sum(terms.values(), torch.zeros((), device=fake.device))
+            self.optG.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.optG.step()
+        finally:
+            D.requires_grad_(True)
+        apply_masks(self.masks_g)
+        values = {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "adv": adv.item(), "l1": l1.item(),
+                  "d_real": torch.sigmoid(d_real).mean().item(), "d_fake": torch.sigmoid(d_fake).mean().item()}
+        values.update({k: v.item() for k, v in terms.items()})
+        return values
