@@ -125,9 +125,7 @@ def run_finetune_images(cfg, ws: Workspace, dense: dict, teacher: nn.Module, can
     if not ws.checkpoint_path("pruned").exists():
         raise WorkspaceError(f"No pruned model in {ws.root} (checkpoints/pruned.pt is missing); run 'gan-prune "
                              "prune' first.")
-    device, note = pick_device(cfg.device)
-    if note:
-        yield Log("info", note)
+    device, _ = pick_device(cfg.device)  # the stage said already where it trains
     pruned = ws.load_checkpoint("pruned")
     G = generator_from_checkpoint(pruned).train()
     D = (discriminator_from_checkpoint(dense) if cfg.discriminator == "teacher"
