@@ -213,24 +213,25 @@ class EngineFacade:
         return make
 
     def prune_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("prune", ws, values)
+        return self.stage_job("prune", ws, values)
 
     def sensitivity_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("sensitivity", ws, values)
+        return self.stage_job("sensitivity", ws, values)
 
     def finetune_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("finetune", ws, values)
+        return self.stage_job("finetune", ws, values)
 
     def compress_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("compress", ws, values)
+        return self.stage_job("compress", ws, values)
 
     def evaluate_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("evaluate", ws, values)
+        return self.stage_job("evaluate", ws, values)
 
     def export_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("export", ws, values)
+        return self.stage_job("export", ws, values)
 
-    def _stage_job(self, stage: str, ws, values: dict) -> MakeEvents:
+    def stage_job(self, stage: str, ws, values: dict) -> MakeEvents:
+        """Any registered stage (engine.stages) with the page's values as its config."""
         _need(stage)
         cfg = self._config(stage, values)
         cfg.validate()

@@ -67,7 +67,22 @@ class MainWindow(QMainWindow):
         # Closing during a job asks first; tests replace this with a function that answers for the user.
         self.confirm_close = self._ask_close
 
-        # ---- header ---------------------------------------------------------------------------------------------
+        header = self._build_header(icon)
+        self._build_pages(ctx, header)
+        self._build_log_and_menus()
+        self._connect(ctx)
+
+        self._restored_state = False
+        self._restore_window()
+        if not self._restored_state:  # first start: a slim log under the pages
+            QTimer.singleShot(0, lambda: self.resizeDocks([self.log_dock], [90], Qt.Orientation.Vertical))
+        self._refresh_recent()
+        self.stack.setCurrentWidget(self.welcome)
+        QTimer.singleShot(0, self._probe_device)
+
+    # ---- building the window -----------------------------------------------------------------------------------
+    def _build_header(self, icon: QIcon | None) -> QWidget:
+        """Project name, New / Open / Recent / demo buttons."""
         self.project_label = QLabel("No project open")
         self.project_label.setObjectName("projectLabel")
         self.project_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -104,8 +119,10 @@ class MainWindow(QMainWindow):
         hl.addWidget(self.project_label, 1)
         for b in (new_b, open_b, self.recent_button, demo_b):
             hl.addWidget(b)
+        return header
 
-        # ---- sidebar and pages ----------------------------------------------------------------------------------
+    def _build_pages(self, ctx: StudioContext, header: QWidget) -> None:
+        """The step sidebar, the welcome panel and one page per step, under the header."""
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("steps")
         self.sidebar.setFixedWidth(190)
@@ -146,7 +163,8 @@ class MainWindow(QMainWindow):
         cl.addWidget(body, 1)
         self.setCentralWidget(central)
 
-        # ---- log dock and status bar ----------------------------------------------------------------------------
+    def _build_log_and_menus(self) -> None:
+        """The log dock, the status bar (job, device) and the File / View menus."""
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
@@ -175,6 +193,7 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.log_dock.toggleViewAction())
 
+    def _connect(self, ctx: StudioContext) -> None:
         jobs = ctx.jobs
         jobs.started.connect(self._on_job_started)
         jobs.finished.connect(self._on_job_finished)
@@ -183,14 +202,6 @@ class MainWindow(QMainWindow):
         jobs.artifact.connect(lambda a: self.append_log(f"wrote {a.kind}: {a.path}"))
         ctx.workspace_updated.connect(self._refresh_steps)
         ctx.go_to_page.connect(self.show_page)
-
-        self._restored_state = False
-        self._restore_window()
-        if not self._restored_state:  # first start: a slim log under the pages
-            QTimer.singleShot(0, lambda: self.resizeDocks([self.log_dock], [90], Qt.Orientation.Vertical))
-        self._refresh_recent()
-        self.stack.setCurrentWidget(self.welcome)
-        QTimer.singleShot(0, self._probe_device)
 
     # ---- navigation ---------------------------------------------------------------------------------------------
     def show_page(self, key: str) -> None:

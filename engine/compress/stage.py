@@ -34,7 +34,7 @@ from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
 from engine.latents import fixed_latents
 from engine.metrics.feature_cache import prepare_feature_net
-from engine.models import discriminator_from_checkpoint
+from engine.models import TakesLatents, discriminator_from_checkpoint
 from engine.prune import methods
 from engine.prune.layers import pick_layers
 from engine.prune.sensitivity import DEFAULT_AMOUNTS, allocate, model_macs, scan
@@ -65,7 +65,7 @@ class _Context:
         self.deadline = started + cfg.time_budget * 60 * 0.97 - 3
         self.device, self.device_note = pick_device(cfg.device)
         self.dense, teacher = load_teacher(ws)
-        if not hasattr(teacher, "latent_dim"):  # its search scores FID on held-out latents
+        if not isinstance(teacher, TakesLatents):  # its search scores FID on held-out latents
             raise ConfigError("compress searches noise generators; for an image-to-image model use 'gan-prune prune "
                               "--target-macs R' and 'gan-prune finetune'.")
         self.teacher = teacher.eval()

@@ -18,6 +18,7 @@ import torch_pruning as tp
 from engine.errors import ConfigError
 from engine.metrics.complexity import example_input
 from engine.models.conditional import ClassProjection
+from engine.models.contract import Discriminator
 from engine.prune import methods
 from engine.prune.layers import PRUNABLE, output_layer, prunable_layers
 from engine.prune.methods import CHANNEL_METHODS
@@ -81,7 +82,7 @@ def taylor_gradients(student: nn.Module, teacher: nn.Module | None, inputs: torc
 
 
 def _output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return model.logits(x) if hasattr(model, "logits") else model(x)
+    return model.logits(x) if isinstance(model, Discriminator) else model(x)
 
 
 def prune_channels(model: nn.Module, method: str, amount: float | dict[str, float], scope: str = "layer",
