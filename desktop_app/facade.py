@@ -242,6 +242,17 @@ class EngineFacade:
             return stages.start(stage, cfg, ws, cancel)  # the lock and the manifest record: one writer, CLI or studio
         return make
 
+    # ---- your own generator ------------------------------------------------------------------------------------
+    def classes_in(self, path: str | os.PathLike) -> list[str]:
+        """Class names a .py file defines, read without running it."""
+        from engine.models.user_source import class_names
+
+        return class_names(path)
+
+    def import_job(self, ws, values: dict) -> MakeEvents:
+        """Import a person's generator (RUNS the file's code, in the job's thread) as the workspace's trained model."""
+        return self._stage_job("import", ws, values)
+
     # ---- pruning helpers (fast, on the UI thread) -------------------------------------------------------------
     def _networks(self, ws, which: str):
         from engine.models import discriminator_from_checkpoint, generator_from_checkpoint

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.context import StudioContext
-from desktop_app.errors import show_exception, show_failure
+from desktop_app.errors import error_box, show_exception, show_failure
+from desktop_app.import_dialog import ImportGeneratorDialog
 from desktop_app.pages.base import Page
 from desktop_app.pages.compress import CompressPage
 from desktop_app.pages.data import DataPage
@@ -61,6 +62,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1360, 860)
         self.last_dialog = None
+        self.import_dialog: ImportGeneratorDialog | None = None
+        self._importing = None  # the workspace an import job is writing
         # Closing during a job asks first; tests replace this with a function that answers for the user.
         self.confirm_close = self._ask_close
 
@@ -134,6 +137,7 @@ class MainWindow(QMainWindow):
         self.welcome.new_project.connect(self.new_project)
         self.welcome.open_project.connect(self.open_project)
         self.welcome.open_recent.connect(self.open_workspace)
+        self.welcome.import_generator.connect(self.import_generator)
         self.stack.addWidget(self.welcome)
         self.pages: dict[str, Page] = {}
         for i, cls in enumerate(PAGE_CLASSES, start=1):
@@ -177,7 +181,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_label)
         file_menu = self.menuBar().addMenu("&File")
         for text, fn in (("&New project…", self.new_project), ("&Open project…", self.open_project),
-                         ("Open the &demo", self.open_demo)):
+                         ("Open the &demo", self.open_demo),
+                         ("&Import a generator… (runs its code)", self.import_generator)):
             act = QAction(text, self)
             act.triggered.connect(fn)
             file_menu.addAction(act)
@@ -261,6 +266,28 @@ class MainWindow(QMainWindow):
         self._set_workspace(ws)
         return True
 
+    def import_generator(self) -> None:
+        """Your own trained generator as a new project's trained model (the dialog warns that it runs the file)."""
+        dialog = ImportGeneratorDialog(self.ctx.facade, self)
+        dialog.accepted.connect(lambda: self._start_import(dialog.values()))
+        self.import_dialog = dialog
+        dialog.open()
+
+    def _start_import(self, values: dict) -> None:
+        folder = values.pop("folder")
+        try:
+            ws = self.ctx.facade.open_workspace(folder)
+            make = self.ctx.facade.import_job(ws, values)
+        except Exception as e:
+            self.last_dialog = show_exception(self, "Import a generator", e)
+            return
+        if not self.ctx.jobs.start("import", make):
+            self.last_dialog = error_box(self, "Import a generator", "Another job is running; wait for it or "
+                                                                     "cancel it, then import again.")
+            return
+        self._importing = ws
+        self.append_log(f"Importing {values['generator']}: this runs the file's code.", "warning")
+
     def _refresh_recent(self) -> None:
         recent = self.ctx.settings.recent_workspaces()
         self.recent_menu.clear()
@@ -293,6 +320,11 @@ class MainWindow(QMainWindow):
     def _on_job_finished(self, name: str, status: str) -> None:
         self.job_label.setText(f"Idle (last job: {name} {status})")
         self.append_log(f"— {name} {status}")
+        if name == "import" and self._importing is not None:
+            ws, self._importing = self._importing, None
+            if status == "done":  # the project opens on the imported model, ready to prune
+                self._set_workspace(ws)
+                self.show_page("prune")
 
     def _on_job_failed(self, failure) -> None:
         self.append_log(failure.message, "error", to_file=False)  # show_failure writes it with the details

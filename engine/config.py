@@ -192,7 +192,7 @@ class ModelConfig:
         if self.arch not in arch_names():
             raise ConfigError(f"Unknown architecture '{self.arch}'; choose one of: {', '.join(arch_names())}.")
         archs = TASKS[self.task].archs
-        if archs is not None and self.arch not in archs:
+        if archs is not None and self.arch not in archs and self.arch != "user":  # imported: its code decides
             raise ConfigError(f"The {self.task} task needs --arch {' or '.join(archs)} (got {self.arch}).")
         if not takes_image(self.task) and self.arch in IMAGE_ARCHS:
             raise ConfigError(f"{self.arch} turns an image into an image; use it with --task "

@@ -40,6 +40,9 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("train", "engine.config:PipelineConfig", "engine.train:run_train", reads=("data",), writes=("dense",),
           page="train", command="train"),
+    # Your own trained generator instead of training one (it runs the model file's code: engine/user_import.py).
+    Stage("import", "engine.user_import:ImportConfig", "engine.user_import:run_import", reads=("model file",),
+          writes=("dense",), page="train", command="import_model"),
     Stage("prune", "engine.prune.config:PruneConfig", "engine.prune.stage:run_prune", reads=("dense",),
           writes=("pruned",), page="prune", command="prune", in_pipeline=True, goes_stale=True),
     Stage("sensitivity", "engine.prune.sensitivity:SensitivityConfig", "engine.prune.sensitivity:run_sensitivity",

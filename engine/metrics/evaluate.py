@@ -289,6 +289,7 @@ class _Tally:
 
         self.net, self.threads, self.total, self.done = net, threads, total, 0
         self.data, self.meter, self.teacher_latent = data, EtaMeter(total), None
+        self.warned_classes = False  # said once: no classifier for a conditional model's classes
         self.seed_sets = []
         for k in range(cfg.seeds):
             cancel.raise_if_cancelled()
@@ -301,6 +302,7 @@ class _Tally:
 def _variant(cfg: EvaluateConfig, ws: Workspace, v, tally: _Tally, grids: dict,
              cancel: CancelToken) -> Iterator[Event]:
     """One variant's report row (a failed row when it cannot be loaded or run: the others still count)."""
+    from engine.metrics.conditional import can_classify
     from engine.metrics.variants import load
 
     t0 = time.perf_counter()
@@ -315,6 +317,10 @@ def _variant(cfg: EvaluateConfig, ws: Workspace, v, tally: _Tally, grids: dict,
     except (WorkspaceError, DataError, ConfigError) as e:
         yield Log("error", f"{v.name}: {e}")
         return _failed(v, ws, str(e).rstrip("."))
+    if loaded.num_classes and not tally.warned_classes and not can_classify(tally.net, loaded.num_classes):
+        tally.warned_classes = True
+        yield Log("warning", f"The feature net has no classifier for {loaded.num_classes} classes; conditional "
+                             "accuracy is left out (it needs labelled data with the model's classes).")
     try:
         per_seed = yield from _per_seed(cfg, v, loaded, tally, grids, cancel)
     except Cancelled:

@@ -147,4 +147,4 @@ def _load(model: nn.Module, state: dict, what: str) -> None:
 
 
 # Registration happens on import of each arch module.
-from engine.models import dcgan, mlp, resnet, resnet_i2i, unet  # noqa: E402,F401
+from engine.models import dcgan, mlp, resnet, resnet_i2i, unet, user  # noqa: E402,F401
