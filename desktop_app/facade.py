@@ -231,10 +231,10 @@ class EngineFacade:
         return make
 
     def prune_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("prune", ws, values)
+        return self.stage_job("prune", ws, values)
 
     def sensitivity_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("sensitivity", ws, values)
+        return self.stage_job("sensitivity", ws, values)
 
     def finetune_job(self, ws, values: dict) -> MakeEvents:
         cfg = self._config("finetune", values)
@@ -242,7 +242,7 @@ class EngineFacade:
         processes = self._check_processes("finetune", cfg, values)
         if processes > 1:
             return self._processes_job("finetune", cfg, ws, processes)
-        return self._stage_job("finetune", ws, values)
+        return self.stage_job("finetune", ws, values)
 
     @staticmethod
     def _processes_job(stage: str, cfg, ws, processes: int) -> MakeEvents:
@@ -254,15 +254,16 @@ class EngineFacade:
         return make
 
     def compress_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("compress", ws, values)
+        return self.stage_job("compress", ws, values)
 
     def evaluate_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("evaluate", ws, values)
+        return self.stage_job("evaluate", ws, values)
 
     def export_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("export", ws, values)
+        return self.stage_job("export", ws, values)
 
-    def _stage_job(self, stage: str, ws, values: dict) -> MakeEvents:
+    def stage_job(self, stage: str, ws, values: dict) -> MakeEvents:
+        """Any registered stage (engine.stages) with the page's values as its config."""
         _need(stage)
         cfg = self._config(stage, values)
         cfg.validate()
@@ -272,6 +273,17 @@ class EngineFacade:
 
             return stages.start(stage, cfg, ws, cancel)  # the lock and the manifest record: one writer, CLI or studio
         return make
+
+    # ---- your own generator ------------------------------------------------------------------------------------
+    def classes_in(self, path: str | os.PathLike) -> list[str]:
+        """Class names a .py file defines, read without running it."""
+        from engine.models.user_source import class_names
+
+        return class_names(path)
+
+    def import_job(self, ws, values: dict) -> MakeEvents:
+        """Import a person's generator (RUNS the file's code, in the job's thread) as the workspace's trained model."""
+        return self.stage_job("import", ws, values)
 
     # ---- pruning helpers (fast, on the UI thread) -------------------------------------------------------------
     def _networks(self, ws, which: str):

@@ -43,6 +43,10 @@ class TrainPage(Page):
                    "Adam is the usual choice for GANs.")
         self.field(f, "ema", "Weight averaging", self.dspin(0.0, 0.9999, 0.0, 0.001, 4),
                    "Keep a smoothed copy of G (0.999 is typical) for cleaner samples; 0 turns it off.")
+        self._build_run_group()
+        self._build_results()
+
+    def _build_run_group(self) -> None:
         f = self.group("Run")
         self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
                                                       ("CUDA GPU", "cuda")], "auto"),
@@ -64,6 +68,8 @@ class TrainPage(Page):
                    "Continue the project's training where it stopped (or the demo's pretrained model) instead of "
                    "starting over. Set Steps to the new total.")
 
+    def _build_results(self) -> None:
+        """Loss and D-output plots, the sample grid, the checkpoints this run saved and the speed."""
         self.losses = LossPlot("Losses", {"loss_g": "G loss", "loss_d": "D loss"})
         self.d_out = LossPlot("Discriminator outputs", {"d_real": "D(x) real", "d_fake": "D(G(z)) fake"},
                               "probability 'real'")
@@ -91,6 +97,10 @@ class TrainPage(Page):
         split.setSizes([500, 380])
         row = QHBoxLayout()
         row.addWidget(split)
+        self.imported_note = QLabel("")
+        self.imported_note.setWordWrap(True)
+        self.imported_note.setVisible(False)
+        self.results_layout.addWidget(self.imported_note)
         self.results_layout.addLayout(row)
         self.ctx.data_changed.connect(self._follow_task)
 
@@ -134,6 +144,13 @@ class TrainPage(Page):
             opts = self.ctx.facade.workspace_options(ws)
         except Exception:
             return
+        imported = (self.ctx.facade.manifest(ws).get("stages", {}).get("import") or {}).get("generator") \
+            if opts["model"]["arch"] == "user" else None
+        self.imported_note.setVisible(isinstance(imported, dict))
+        if isinstance(imported, dict):  # the trained model came from the person's own code, not from this page
+            self.imported_note.setText(f"<b>This project's trained model is your own {imported.get('class')} from "
+                                       f"{imported.get('source')}</b> (imported). Go on with Prune; training here "
+                                       "would replace it with a new built-in model.")
         if self.ctx.facade.has_trained_model(ws):
             i = self._fields["arch"].findData(opts["model"]["arch"])
             if i >= 0:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import check_fields
+from engine.config import check_fields, setting
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
 from engine.export.graph import DEFAULT_OPSET, OPSET_RANGE
@@ -19,14 +19,21 @@ from engine.workspace import Workspace
 
 @dataclass(frozen=True)
 class ExportConfig:
-    precisions: tuple[str, ...] = DEFAULT_NAMES
-    calibration: int = 256  # latents used to calibrate static int8
-    subpixel: bool = True  # rewrite ConvTranspose as Conv + DepthToSpace for the int8 files
-    keep_first_last_float: bool = False
+    precisions: tuple[str, ...] = setting(DEFAULT_NAMES, help="one or more of: " + "; ".join(
+        f"{x.name} ({x.help.rstrip('.')})" for x in PRECISIONS) + f" (default: {' '.join(DEFAULT_NAMES)})")
+    calibration: int = setting(256, help="latents to calibrate int8")  # static int8
+    # rewrite ConvTranspose as Conv + DepthToSpace for the int8 files
+    subpixel: bool = setting(True, help="quantize the ConvTranspose form as is (slower int8; for comparison)")
+    keep_first_last_float: bool = setting(False, help="leave the first and last layer in float")
     seed: int = 0
     bench_runs: int = 20  # timed runs per batch size (median reported)
-    threads: int | None = None  # ORT threads for the latency numbers; None = the fastest, measured
-    opset: int = DEFAULT_OPSET  # ai.onnx opset of every file; 17 loads in onnxruntime 1.14 and newer
+    # ORT threads for the latency numbers; None = the fastest, measured
+    threads: int | None = setting(None, help="ONNX Runtime threads for the latency numbers (default: the fastest "
+                                             "count, measured)")
+    # ai.onnx opset of every file; 17 loads in onnxruntime 1.14 and newer
+    opset: int = setting(DEFAULT_OPSET, help=f"ONNX opset of the files, {OPSET_RANGE[0]}-{OPSET_RANGE[1]} (default "
+                                             f"{DEFAULT_OPSET}: loads in onnxruntime 1.14 and newer; raise it only "
+                                             "for a newer runtime)")
 
     def validate(self) -> None:
         check_fields(self, "export")  # types, and no NaN/inf, before the ranges below
@@ -77,7 +84,6 @@ def _summary(results: dict[str, dict]) -> str:
 @recorded("export")
 def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = None) -> Iterator[Event]:
     from engine.export.onnx import export_generator, parity
-    from engine.export.quantize import measure
     from engine.models import generator_from_checkpoint, takes_image
 
     cfg.validate()
@@ -116,6 +122,21 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
     yield Progress("export", step, total, f"fp32 exported, parity {worst:.1e}")
     if worst > 1e-4:
         yield Log("warning", f"ONNX output differs from torch by {worst:.2e} (more than 1e-4)")
+    results = yield from _convert_each(cfg, ws, G, meta, fp32, worst, wanted, subpixel, (step, total), cancel)
+    if "fp32" not in wanted:  # it was written as the reference for the others; keep it, but say so
+        results["fp32"] = {"path": ws.rel(fp32), "bytes": fp32.stat().st_size, "parity": worst, "reference_only": True}
+    ws.update_stage("export", checkpoint=ws.rel(ckpt_path), subpixel=cfg.subpixel,
+                    calibration=cfg.calibration, opset=cfg.opset, results=results)
+    yield Log("info", f"export done ({_summary(results)})")
+
+
+def _convert_each(cfg: ExportConfig, ws: Workspace, G, meta: dict, fp32: Path, worst: float, wanted: list[str],
+                  subpixel: bool, progress: tuple[int, int], cancel: CancelToken) -> Iterator[Event]:
+    """Each precision asked for, converted from fp32 (or its sub-pixel form) and measured; {name: info}."""
+    from engine.export.onnx import export_generator, parity
+    from engine.export.quantize import measure
+
+    step, total = progress
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(dir=ws.export_dir) as tmp:
         sources = Sources(fp32, Path(tmp) / "generator.subpixel.onnx" if subpixel else fp32, cfg.calibration,
@@ -140,8 +161,4 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
             step += 1
             yield Progress("export", step, total, f"{name} done")
             yield Artifact("export", "onnx", ws.rel(path), {"precision": name, **info})
-    if "fp32" not in wanted:  # it was written as the reference for the others; keep it, but say so
-        results["fp32"] = {"path": ws.rel(fp32), "bytes": fp32.stat().st_size, "parity": worst, "reference_only": True}
-    ws.update_stage("export", checkpoint=ws.rel(ckpt_path), subpixel=cfg.subpixel,
-                    calibration=cfg.calibration, opset=cfg.opset, results=results)
-    yield Log("info", f"export done ({_summary(results)})")
+    return results

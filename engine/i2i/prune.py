@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn as nn
 
+from engine import stages
 from engine.checkpoints import save_gan
 from engine.data.image_pairs import PairSource, preview
 from engine.errors import ConfigError
@@ -19,6 +20,7 @@ from engine.images import save_png
 from engine.inputs import workspace_pairs
 from engine.models import discriminator_from_checkpoint
 from engine.models.unet import make_pair
+from engine.prune import methods
 from engine.prune.config import PruneConfig
 from engine.prune.layers import prunable_layers, resolve_layers, weight_layers
 from engine.prune.sensitivity import model_macs
@@ -42,7 +44,7 @@ def amount_for_macs(G: nn.Module, method: str, target: float, round_to: int | No
     for _ in range(12):
         mid = (lo + hi) / 2
         trial = copy.deepcopy(G)
-        prune_channels(trial, "channel-l1" if method == "channel-taylor" else method, mid, round_to=round_to)
+        prune_channels(trial, method if methods.get(method).scannable else "channel-l1", mid, round_to=round_to)
         lo, hi = (lo, mid) if model_macs(trial) <= target * dense else (mid, hi)
     return round(hi, 4)
 
@@ -119,7 +121,7 @@ def _save(cfg: PruneConfig, ws: Workspace, dense: dict, src: PairSource, nets: d
     psnr = teacher_psnr(G, teacher, test_in)
     after = {r: {"macs": model_macs(m), "params": sum(p.numel() for p in m.parameters()), "layers": _widths(m),
                  "nonzero": sum(int((p != 0).sum()) for p in m.parameters())} for r, m in nets.items()}
-    record = {"method": cfg.method, "criterion": cfg.method.replace("channel-", "").replace("-unstructured", ""),
+    record = {"method": cfg.method, "criterion": cfg.chosen.criterion,
               "schedule": "oneshot", "rounds": 1, "scope": cfg.scope, "target": cfg.target,
               "pruned": sorted(amounts), "amount": cfg.amount if cfg.target_macs is None else None,
               "target_macs": cfg.target_macs, "amounts": amounts, "round_to": cfg.round_to,
@@ -133,17 +135,15 @@ def _save(cfg: PruneConfig, ws: Workspace, dense: dict, src: PairSource, nets: d
               "macs_after": {r: after[r]["macs"] for r in ("g", "d")},
               "teacher_psnr": psnr_for_json(psnr), "seconds": round(seconds, 2),
               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    old = ws.stage("finetune")  # results of the previous pruning go out of date before it is replaced
-    if old and old.get("checkpoint"):
-        ws.update_stage("finetune", status="stale", checkpoint=None, stale_checkpoint=old["checkpoint"])
+    # results of the previous pruning go out of date before it is replaced
+    if "finetune" in ws.mark_stale(*stages.out_of_date_after("prune")):
         yield Log("info", "The earlier fine-tuned model belongs to the previous pruning; run 'gan-prune finetune' "
                           "again.")
-    ws.mark_stale("export")
     path = save_gan(ws, CHECKPOINT, G, D, step=0, data=dense.get("data", {}), seed=cfg.seed,
                     loss=dense.get("loss", "bce"), teacher="checkpoints/dense.pt", pruning=record,
                     task=dense.get("task"))
     ws.append_record("pruning", record)
-    ws.update_stage("prune", status="done", checkpoint=path, method=cfg.method, amount=record["amount"],
+    ws.update_stage("prune", checkpoint=path, method=cfg.method, amount=record["amount"],
                     target=cfg.target)
     macs_ratio = after["g"]["macs"] / max(1, before["g"]["macs"])
     yield Metrics("prune", 0, {"params_ratio": after["g"]["params"] / max(1, before["g"]["params"]),

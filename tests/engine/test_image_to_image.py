@@ -142,3 +142,12 @@ def test_inpaint_and_sketch_train_from_any_image_data(tmp_path, task, arch, in_c
     assert spec["residual"] is (task == "inpaint")
     grid = [e for e in events if type(e).__name__ == "Samples"][-1].image
     assert grid.shape == (4 * 18 + 2, 3 * 18 + 2, 3)  # a row of input → output → target per test image (4)
+
+
+def test_prune_preview_matches_what_the_stage_saved(superres_ws):
+    from engine.inputs import load_teacher
+    from engine.prune.stage import preview
+
+    dense, teacher = load_teacher(superres_ws)
+    shown = preview(PruneConfig(method="channel-l1", target_macs=0.3), dense, teacher, superres_ws)
+    assert shown["g"].spec() == superres_ws.load_checkpoint("pruned")["arch"]["generator"]

@@ -53,3 +53,32 @@ def test_generate_page_turns_chosen_and_dropped_images_into_outputs(make_window,
     gen.dropEvent(drop)
     assert gen.source.text() == str(big) and gen.grid.updates == 2
     assert "big.png is 8x8; resized to 4x4, the model's input" in gen.info.text()
+
+
+def test_superres_trains_from_the_studio_with_triplet_previews(make_window, tiny_training, tmp_path, qtbot):
+    from engine.events import CancelToken
+    from engine.metrics.evaluate import EvaluateConfig, run_evaluate
+    from engine.workspace import Workspace
+
+    window = make_window()
+    window.open_workspace(tmp_path / "project")
+    tiny_training(window, arch="dcgan", steps=2, batch_size=8, limit=40, sample_every=1)
+    data, train = window.pages["data"], window.pages["train"]
+    data.image_size.setValue(16)
+    data.task.setCurrentIndex(data.task.findData("superres"))
+    assert train._fields["arch"].currentData() == "unet"  # the arch follows an image task
+    assert train.values()["model"] == {"arch": "unet", "latent_dim": 100, "task": "superres", "scale": 4}
+    with qtbot.waitSignal(window.ctx.jobs.finished, timeout=180_000) as finished:
+        train.start_button.click()
+    assert finished.args == ["train", "done"]
+    assert train.grid.caption.text() == "input → output → target, step 2"
+    assert (train.grid._pixmap.width(), train.grid._pixmap.height()) == (3 * 18 + 2, 4 * 18 + 2)  # 4 test images
+
+    ws = Workspace(tmp_path / "project")
+    for _ in run_evaluate(EvaluateConfig(feature_net="none", latency=False), ws, CancelToken()):
+        pass
+    evaluate = window.pages["evaluate"]
+    evaluate.refresh()
+    headers = [evaluate.table.horizontalHeaderItem(i).text() for i in range(evaluate.table.columnCount())]
+    assert headers[5:8] == ["PSNR vs truth", "SSIM vs truth", "FID"]
+    assert [evaluate.table.item(i, 0).text() for i in range(evaluate.table.rowCount())] == ["bicubic", "dense"]
