@@ -55,7 +55,6 @@ class FeatureTap:
     def close(self) -> None:
         for h in self._hooks:
             h.remove()
-        self.out.clear()  # a closed tap holds no maps: a step after close fails rather than match stale ones
 
 
 def _as_map(x: torch.Tensor) -> torch.Tensor:
