@@ -251,7 +251,7 @@ class EngineFacade:
 
     def import_job(self, ws, values: dict) -> MakeEvents:
         """Import a person's generator (RUNS the file's code, in the job's thread) as the workspace's trained model."""
-        return self._stage_job("import", ws, values)
+        return self.stage_job("import", ws, values)
 
     # ---- pruning helpers (fast, on the UI thread) -------------------------------------------------------------
     def _networks(self, ws, which: str):

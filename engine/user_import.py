@@ -23,6 +23,7 @@ from engine import stages
 from engine.checkpoints import model_state
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig, to_toml
 from engine.data import ImageData, load_dataset, to_float
+from engine.data.image_pairs import PREVIEW, PairSource, preview
 from engine.errors import ConfigError
 from engine.events import Artifact, CancelToken, Event, Log, Progress, Samples
 from engine.gan_step import d_logits, discriminator_loss, g_images
@@ -31,7 +32,8 @@ from engine.images import save_png
 from engine.latents import fixed_latents
 from engine.models import build_discriminator, default_specs, generator_from_checkpoint
 from engine.models.dcgan import size_plan
-from engine.models.user import UserDiscriminator, UserGenerator, tensor_shapes
+from engine.models.unet import image_specs
+from engine.models.user import UserDiscriminator, UserGenerator, UserImageGenerator, tensor_shapes
 from engine.models.user_probe import (
     Signature,
     find_final_sigmoid,
@@ -42,6 +44,7 @@ from engine.models.user_probe import (
 )
 from engine.models.user_source import build_class, file_sha256
 from engine.stage_runner import recorded
+from engine.tasks import image_tasks, takes_image, task_names
 from engine.workspace import Workspace, atomic_write_text
 
 CHECKPOINT = "dense"
@@ -58,6 +61,8 @@ class ImportConfig:
     latent_dim: int | None = None  # None: read from the module (latent_dim / nz / ... or its first layer)
     num_classes: int | None = None  # a conditional generator's class count (None: its attribute or nn.Embedding)
     input_shape: tuple[int, int, int] | None = None  # an image-to-image generator's input (C, H, W)
+    task: str | None = None  # None: read from the module (noise, or noise + label); image-to-image must say which
+    scale: int = 4  # superres: the output's side over the input's
     discriminator_class: str | None = None
     discriminator_weights: str | None = None
     discriminator_file: str | None = None  # None: the generator's file
@@ -76,6 +81,10 @@ class ImportConfig:
             raise ConfigError("--discriminator-class and --discriminator-weights go together; give both or neither.")
         if self.latent_dim is not None and not (isinstance(self.latent_dim, int) and 1 <= self.latent_dim <= 4096):
             raise ConfigError(f"--latent-dim must be a whole number between 1 and 4096 (got {self.latent_dim!r}).")
+        if self.task is not None and self.task not in task_names():
+            raise ConfigError(f"--task must be one of {', '.join(task_names())} (got {self.task!r}).")
+        if self.scale not in (2, 4):
+            raise ConfigError(f"--scale must be 2 or 4 (got {self.scale!r}).")
         if self.num_classes is not None and not (isinstance(self.num_classes, int) and self.num_classes >= 2):
             raise ConfigError(f"--num-classes must be a whole number of 2 or more (got {self.num_classes!r}).")
         for name in ("d_warmup_steps", "seed"):
@@ -94,7 +103,8 @@ class _Imported:
     data: ImageData
     record: dict
     notes: list[tuple[str, str]]  # (level, sentence)
-    d_trained: bool
+    warm_up: bool  # a new registry D to train a little before fine-tuning meets it
+    pairs: PairSource | None = None  # image-to-image: the task's (input, target) pairs
 
 
 def _source(path: str) -> tuple[Path, str]:
@@ -109,21 +119,41 @@ def _generator(cfg: ImportConfig) -> tuple[UserGenerator, Signature, dict]:
     load_fitting(net, read_state_dict(cfg.weights), Path(cfg.weights).expanduser(),
                  f"{cfg.class_name} from {path}")
     sig = probe_generator(net, path, cfg.class_name, cfg.latent_dim, cfg.num_classes, cfg.input_shape)
-    if sig.input_shape:
-        raise ConfigError(f"{cfg.class_name} from {path} takes an image {list(sig.input_shape)}; this build "
-                          "imports noise → image and class → image generators only.")
+    task = _task(cfg, sig, path)
     spec = {"arch": "user", "role": "generator", "source": str(path), "sha256": sha, "class": cfg.class_name,
-            "args": dict(cfg.args), "latent_dim": sig.latent_dim, "latent_layout": sig.latent_layout,
-            "image_shape": list(sig.image_shape), **({"num_classes": sig.num_classes} if sig.num_classes else {})}
+            "args": dict(cfg.args), "image_shape": list(sig.image_shape)}
+    if sig.input_shape:
+        spec.update(task=task, input_shape=list(sig.input_shape))
+    else:
+        spec.update(latent_dim=sig.latent_dim, latent_layout=sig.latent_layout,
+                    **({"num_classes": sig.num_classes} if sig.num_classes else {}))
     record = {"source": str(path), "sha256": sha, "class": cfg.class_name, "args": dict(cfg.args),
               "weights": str(Path(cfg.weights).expanduser().resolve()), "weights_sha256": _sha(cfg.weights)}
-    return UserGenerator(spec, net, built), sig, record
+    G = UserImageGenerator(spec, net, built) if sig.input_shape else UserGenerator(spec, net, built)
+    return G, sig, record
+
+
+def _task(cfg: ImportConfig, sig: Signature, path: Path) -> str:
+    """What the model does, read from its signature; an image-to-image model's --task says how pairs are made."""
+    found = "conditional" if sig.num_classes else "unconditional"
+    if sig.input_shape:
+        if cfg.task is None or not takes_image(cfg.task):
+            raise ConfigError(f"{cfg.class_name} from {path} turns an image {list(sig.input_shape)} into an image; "
+                              f"say which task with --task {' or '.join(image_tasks())}.")
+        return cfg.task
+    if cfg.task is not None and cfg.task != found:
+        raise ConfigError(f"{cfg.class_name} from {path} is {found} (it takes noise"
+                          f"{' and a class label' if sig.num_classes else ''}), not --task {cfg.task}.")
+    return found
 
 
 def _discriminator(cfg: ImportConfig, G: UserGenerator) -> tuple[nn.Module, dict | None]:
     if cfg.discriminator_class is None:
         return None, None
     path, sha = _source(cfg.discriminator_file or cfg.generator)
+    if isinstance(G, UserImageGenerator):
+        raise ConfigError(f"{cfg.discriminator_class} from {path}: an image-to-image import fine-tunes against the "
+                          "registry's PatchGAN discriminator; leave --discriminator-class out.")
     net = build_class(path, cfg.discriminator_class, cfg.discriminator_args, sha)
     built = tensor_shapes(net)
     load_fitting(net, read_state_dict(cfg.discriminator_weights, ("state_dict", "discriminator", "netD", "D",
@@ -172,10 +202,7 @@ def prepare(cfg: ImportConfig) -> _Imported:
     cfg.validate()
     G, sig, g_record = _generator(cfg)
     D, d_record = _discriminator(cfg, G)
-    layout = "[B, n]" if sig.latent_layout == "flat" else "[B, n, 1, 1]"
-    label = f" and a class label of {sig.num_classes}" if sig.num_classes else ""
-    notes = [("info", f"{cfg.class_name}: latents of size {sig.latent_dim} as {layout}{label} → images "
-                      f"{'x'.join(map(str, sig.image_shape))}.")]
+    notes = [("info", _signature_words(cfg.class_name, sig))]
     lo, hi = sig.output_range
     if lo < -1.05 or hi > 1.05:
         notes.append(("warning", f"{cfg.class_name}'s output spans {lo:.2f}..{hi:.2f}; this app compares images "
@@ -185,18 +212,48 @@ def prepare(cfg: ImportConfig) -> _Imported:
                                    limit=cfg.limit))
     if len(data) < 2:
         raise ConfigError(f"The data set {cfg.dataset} has {len(data)} image(s); fine-tuning needs at least 2.")
-    _check_labels(data, sig.num_classes, cfg)
-    d_trained = D is not None
-    if D is None:
+    pairs, warm_up = None, False
+    if sig.input_shape:
+        pairs = _pairs(cfg, G, data)
+        D, d_record = _patch_discriminator(G, cfg.seed), {"registry": "PatchGAN (unet)"}
+        notes.append(("info", "Fine-tuning trains a new PatchGAN discriminator on (input, output) pairs."))
+    elif D is None:
+        _check_labels(data, sig.num_classes, cfg)
         D, arch = registry_discriminator(sig.image_shape, cfg.seed, sig.num_classes)
-        d_record = {"registry": arch, "warmup_steps": cfg.d_warmup_steps}
+        d_record, warm_up = {"registry": arch, "warmup_steps": cfg.d_warmup_steps}, True
         notes.append(("info", f"No discriminator given: fine-tuning uses a new {arch} discriminator, first "
                               f"trained {cfg.d_warmup_steps} steps on real images vs the imported generator's."))
     else:
+        _check_labels(data, sig.num_classes, cfg)
         note = f" (its last Sigmoid {d_record['sigmoid_layer']} is left out: training works on logits)" \
             if d_record["sigmoid_layer"] else " (its output is used as the logit)"
         notes.append(("info", f"Discriminator {cfg.discriminator_class}{note}."))
-    return _Imported(G, D, sig, data, {"generator": g_record, "discriminator": d_record}, notes, d_trained)
+    return _Imported(G, D, sig, data, {"generator": g_record, "discriminator": d_record}, notes, warm_up, pairs)
+
+
+def _signature_words(name: str, sig: Signature) -> str:
+    shape = lambda s: "x".join(map(str, s))  # noqa: E731
+    if sig.input_shape:
+        return f"{name}: images {shape(sig.input_shape)} → images {shape(sig.image_shape)}."
+    layout = "[B, n]" if sig.latent_layout == "flat" else "[B, n, 1, 1]"
+    label = f" and a class label of {sig.num_classes}" if sig.num_classes else ""
+    return f"{name}: latents of size {sig.latent_dim} as {layout}{label} → images {shape(sig.image_shape)}."
+
+
+def _pairs(cfg: ImportConfig, G: UserImageGenerator, data: ImageData) -> PairSource:
+    """The task's (input, target) pairs from the data; their input must be the one the generator takes."""
+    pairs = PairSource(data, G.task, cfg.scale)
+    if tuple(pairs.input_shape) != tuple(G.input_shape):
+        raise ConfigError(f"The {G.task} task on {cfg.dataset} makes inputs {list(pairs.input_shape)} for "
+                          f"{list(G.image_shape)} images, but {cfg.class_name} takes {list(G.input_shape)}; "
+                          "check --scale, --input-shape or the data set.")
+    return pairs
+
+
+def _patch_discriminator(G: UserImageGenerator, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    residual = G.input_shape[0] == G.image_shape[0] and G.task in ("superres", "inpaint")
+    return build_discriminator(image_specs("unet", G.input_shape, G.image_shape, residual)[1])
 
 
 def _check_labels(data: ImageData, k: int, cfg: ImportConfig) -> None:
@@ -242,46 +299,62 @@ def run_import(cfg: ImportConfig, ws: Workspace, cancel: CancelToken) -> Iterato
     got = prepare(cfg)  # the CLI and the studio said WARNING before this line runs the file
     for level, text in got.notes:
         yield Log(level, text)
-    if not got.d_trained:
+    if got.warm_up:
         yield from warm_up_discriminator(got.D, got.G, got.data, cfg.d_warmup_steps,
                                          min(cfg.batch_size, len(got.data)), cfg.seed, cancel)
     stale = ws.mark_stale(*stages.out_of_date_after("import"))
-    files = dict.fromkeys((r["source"], r["sha256"]) for r in got.record.values() if "source" in r)
-    trusted = [{"source": source, "sha256": sha} for source, sha in files]
-    # Trust before the checkpoint exists: reading it back (just below, and in every later stage) needs the record.
-    ws.update_stage("import", status="running", trusted=trusted, generator=got.record["generator"],
-                    discriminator=got.record["discriminator"])
-    meta = {"dataset": got.data.name, "image_shape": list(got.signature.image_shape), "classes": got.data.classes}
-    payload = {"arch": {"generator": got.G.spec(), "discriminator": got.D.spec()},
-               "generator": model_state(got.G), "discriminator": model_state(got.D), "ema": None,
-               "step": 0, "data": meta, "seed": cfg.seed, "loss": "bce", "imported": got.record, "task": got.G.task}
-    path = ws.save_checkpoint(CHECKPOINT, payload)
-    _check_round_trip(ws, path, got.G)
-    cfg_out = PipelineConfig(DataConfig(dataset=cfg.dataset, image_size=got.signature.image_shape[1],
-                                        color="gray" if got.signature.image_shape[0] == 1 else "rgb", limit=cfg.limit),
-                             ModelConfig(arch="user", latent_dim=got.signature.latent_dim, task=got.G.task),
-                             dataclasses.replace(TrainConfig(), steps=1, batch_size=cfg.batch_size, seed=cfg.seed))
-    atomic_write_text(ws.config_path, to_toml(cfg_out))
-    ws.update_stage("train", status="done", checkpoint=ws.rel(path), step=0, dataset=got.data.name, arch="user",
-                    imported=got.record["generator"]["source"])
+    path = _write(cfg, ws, got)
     yield Artifact("import", "checkpoint", ws.rel(path))
-    grid = sample_grid(got.G, fixed_latents(64, got.G.latent_dim, cfg.seed))
+    if got.pairs is not None:  # input → output → target, as image-to-image training shows them
+        grid = preview(got.G, *got.pairs.fixed("test", PREVIEW, cfg.seed))
+    else:
+        grid = sample_grid(got.G, fixed_latents(64, got.G.latent_dim, cfg.seed))
     save_png(ws.samples_dir / "train.png", grid)
     yield Samples("import", 0, grid, label="imported")
     yield Artifact("import", "samples", ws.rel(ws.samples_dir / "train.png"))
-    ws.update_stage("import", status="done")
     if stale:
         yield Log("info", f"The trained model changed; {', '.join(stale)} results are out of date — run them again.")
     yield Log("info", f"Imported {got.record['generator']['class']} as the trained model of {ws.root}; next: "
                       "gan-prune prune, finetune, evaluate, export.")
 
 
+def _write(cfg: ImportConfig, ws: Workspace, got: _Imported) -> Path:
+    """The trust record, the checkpoint (read back: the same images), config.toml, the train entry."""
+    files = dict.fromkeys((r["source"], r["sha256"]) for r in got.record.values() if "source" in r)
+    trusted = [{"source": source, "sha256": sha} for source, sha in files]
+    # Trust before the checkpoint exists: reading it back (just below, and in every later stage) needs the record.
+    ws.update_stage("import", status="running", trusted=trusted, generator=got.record["generator"],
+                    discriminator=got.record["discriminator"])
+    sig, task = got.signature, got.G.task
+    meta = {"dataset": got.data.name, "image_shape": list(sig.image_shape), "classes": got.data.classes}
+    if got.pairs is not None:  # what the image-to-image stages rebuild the same pairs from (engine/i2i/train.py)
+        meta.update(input_shape=list(sig.input_shape), task=task, scale=cfg.scale,
+                    test_images=len(got.pairs.test_idx))
+    payload = {"arch": {"generator": got.G.spec(), "discriminator": got.D.spec()},
+               "generator": model_state(got.G), "discriminator": model_state(got.D), "ema": None,
+               "step": 0, "data": meta, "seed": cfg.seed, "loss": "bce", "imported": got.record, "task": task}
+    path = ws.save_checkpoint(CHECKPOINT, payload)
+    _check_round_trip(ws, path, got.G)
+    model = ModelConfig(arch="user", latent_dim=sig.latent_dim or ModelConfig().latent_dim, task=task,
+                        scale=cfg.scale)
+    data = DataConfig(dataset=cfg.dataset, image_size=sig.image_shape[1],
+                      color="gray" if sig.image_shape[0] == 1 else "rgb", limit=cfg.limit)
+    train = dataclasses.replace(TrainConfig(), steps=1, batch_size=cfg.batch_size, seed=cfg.seed)
+    atomic_write_text(ws.config_path, to_toml(PipelineConfig(data, model, train)))
+    ws.update_stage("train", status="done", checkpoint=ws.rel(path), step=0, dataset=got.data.name, arch="user",
+                    task=task, imported=got.record["generator"]["source"])
+    return path
+
+
 def _check_round_trip(ws: Workspace, path: Path, G: nn.Module) -> None:
     """The checkpoint rebuilds the same generator (file re-imported, hash checked, weights loaded)."""
     back = generator_from_checkpoint(ws.load_checkpoint(path), use_ema=False)
-    z = fixed_latents(2, G.latent_dim, 0)
+    if isinstance(G, UserImageGenerator):
+        x = torch.rand(2, *G.input_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    else:
+        x = fixed_latents(2, G.latent_dim, 0)
     with torch.no_grad():
-        same = torch.allclose(back(z), G.eval()(z), atol=1e-5)
+        same = torch.allclose(back.eval()(x), G.eval()(x), atol=1e-5)
     if not same:
         raise ConfigError(f"{G.spec()['class']} from {G.spec()['source']} gives other images after a rebuild from "
                           "its state dict (does its forward use state kept outside parameters and buffers?).")

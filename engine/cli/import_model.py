@@ -25,6 +25,9 @@ def register(sub) -> None:
                    help="the data it was trained on: mnist-5k, mnist, fashion-mnist, cifar10 or folder:PATH")
     p.add_argument("--latent-dim", type=int, help="latent size (default: the module's latent_dim/nz/z_dim "
                                                   "attribute, else its first layer's input)")
+    p.add_argument("--task", help="what it does (default: read from its forward): unconditional, conditional, or "
+                                   "for an image-to-image generator superres, inpaint, sketch or paired")
+    p.add_argument("--scale", type=int, default=4, help="superres: the output's side over the input's (2 or 4)")
     p.add_argument("--num-classes", type=int, help="a conditional generator's class count (default: its "
                                                    "num_classes attribute or its nn.Embedding)")
     p.add_argument("--input-shape", metavar="C,H,W", help="an image-to-image generator's input, e.g. 1,7,7 "
@@ -71,7 +74,8 @@ def config_from_args(args):
 
     return ImportConfig(generator=args.generator, class_name=args.class_name, weights=args.weights,
                         args=_json(args.args, "--args"), dataset=args.dataset, latent_dim=args.latent_dim,
-                        num_classes=args.num_classes, input_shape=_shape(args.input_shape),
+                        num_classes=args.num_classes, input_shape=_shape(args.input_shape), task=args.task,
+                        scale=args.scale,
                         discriminator_class=args.discriminator_class,
                         discriminator_weights=args.discriminator_weights,
                         discriminator_file=args.discriminator_file,

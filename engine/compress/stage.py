@@ -103,10 +103,15 @@ def run_compress(cfg: CompressConfig, ws: Workspace, cancel: CancelToken) -> Ite
         search.record(reduction, trial.candidate.feasible)
         yield Metrics(STAGE, len(candidates), candidate_values(trial.candidate))
         if trial.candidate.feasible and (winner is None or trial.candidate.macs < winner.candidate.macs):
-            winner = trial
-        trial.tuner.close()
+            winner, trial = trial, winner  # the old winner (if any) is the one to close now
+        if trial is not None:
+            trial.tuner.close()
+    # The winner's feature taps stay open until its polish ends: closed, they would hand the feature term stale maps
+    # (the last sample grid's) and it would train without that term, or fail on the grid's other batch size.
     if winner is not None and not cancel.cancelled and ctx.seconds_left() > 5:
         yield from _polish(ctx, winner)
+    if winner is not None:
+        winner.tuner.close()
     yield from _finish(ctx, candidates, winner, "cancelled" if cancel.cancelled else "done")
 
 

@@ -8,6 +8,7 @@ unseen until evaluate), probed every `probe_every` steps.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 
@@ -32,6 +33,7 @@ from engine.inputs import workspace_config, workspace_pairs
 from engine.metrics.quality import psnr
 from engine.models import discriminator_from_checkpoint, generator_from_checkpoint
 from engine.optim import make_optimizer
+from engine.prune import methods as prune_methods
 from engine.workspace import Workspace
 
 VALIDATION = 256  # training images held aside from the batches' view only for choosing the step kept
@@ -69,7 +71,10 @@ class ImageFinetuner:
         g_params = list(G.parameters()) + (list(self.adapters.parameters()) if self.adapters is not None else [])
         optG, optD = make_optimizer(g_params, tc), make_optimizer(D.parameters(), tc)
         self.gan = Pix2PixStep(G, D, optG, optD, loss, l1, zero_masks(G) if keep_zeros else None,
-                               zero_masks(D) if keep_zeros else None)
+                               zero_masks(D) if keep_zeros else None, adversarial=cfg.adversarial)
+        # the fine-tune stage's schedule: "cosine" decays every rate to 0 at the last step
+        self.total, self.cosine = cfg.steps, cfg.lr_schedule == "cosine"
+        self.base_lr = [[g["lr"] for g in o.param_groups] for o in (optG, optD)]
         n_val = min(VALIDATION, max(1, len(src.train_idx) // 10))
         self.val_idx, self.train_idx = src.train_idx[:n_val], src.train_idx[n_val:] if len(src.train_idx) > n_val \
             else src.train_idx
@@ -91,6 +96,11 @@ class ImageFinetuner:
 
     def train_step(self) -> dict[str, float]:
         self.G.train(), self.D.train()
+        if self.cosine:
+            scale = 0.5 * (1 + math.cos(math.pi * min(self.step, self.total) / max(1, self.total)))
+            for opt, rates in zip((self.gan.optG, self.gan.optD), self.base_lr):
+                for group, lr in zip(opt.param_groups, rates):
+                    group["lr"] = lr * scale
         idx = self.train_idx[self.sampler.indices(self.step)]
         inputs, targets = (t.to(self.device) for t in self.src.batch(idx, self.noise))
         values = self.gan(inputs, targets, self._terms)
@@ -117,9 +127,7 @@ def run_finetune_images(cfg, ws: Workspace, dense: dict, teacher: nn.Module, can
     if not ws.checkpoint_path("pruned").exists():
         raise WorkspaceError(f"No pruned model in {ws.root} (checkpoints/pruned.pt is missing); run 'gan-prune "
                              "prune' first.")
-    device, note = pick_device(cfg.device)
-    if note:
-        yield Log("info", note)
+    device, _ = pick_device(cfg.device)  # the stage said already where it trains
     pruned = ws.load_checkpoint("pruned")
     G = generator_from_checkpoint(pruned).train()
     D = (discriminator_from_checkpoint(dense) if cfg.discriminator == "teacher"
@@ -127,8 +135,7 @@ def run_finetune_images(cfg, ws: Workspace, dense: dict, teacher: nn.Module, can
     src = workspace_pairs(ws, dense)
     torch.manual_seed(cfg.seed)
     tuner = ImageFinetuner(G, D, teacher, src, cfg, workspace_config(ws).train.l1, cfg.loss or dense.get("loss")
-                           or "bce", device, keep_zeros=pruned.get("pruning", {}).get("method", "").endswith(
-                               "unstructured"))
+                           or "bce", device, keep_zeros=_weight_pruned(pruned))
     shown = [t.to(device) for t in src.fixed("test", PREVIEW, cfg.seed)]
     yield Samples("finetune", 0, preview(tuner.teacher, *shown), label="teacher: input → output → target")
     ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=0, distill=cfg.distill,
@@ -154,6 +161,12 @@ def run_finetune_images(cfg, ws: Workspace, dense: dict, teacher: nn.Module, can
     if cfg.probe_every and tuner.step and (not keeper.history or keeper.history[-1]["step"] != tuner.step):
         _probe(tuner, keeper)  # a cancelled run: its last step is a candidate too
     yield from _finish(ws, tuner, keeper, pruned, dense, cfg, shown, status)
+
+
+def _weight_pruned(pruned: dict) -> bool:
+    """The student lost single weights (its zeros must stay zero while it trains)."""
+    method = prune_methods.find(str((pruned.get("pruning") or {}).get("method", "")))
+    return method is not None and method.family is prune_methods.WEIGHTS
 
 
 def _probe(tuner: ImageFinetuner, keeper: BestKeeper) -> None:

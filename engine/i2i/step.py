@@ -17,13 +17,17 @@ Extra = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
 class Pix2PixStep:
     def __init__(self, G: nn.Module, D: nn.Module, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer,
-                 loss: str, l1: float, masks_g: Masks | None = None, masks_d: Masks | None = None) -> None:
+                 loss: str, l1: float, masks_g: Masks | None = None, masks_d: Masks | None = None,
+                 adversarial: float = 1.0) -> None:
         self.G, self.D, self.optG, self.optD, self.loss, self.l1 = G, D, optG, optD, loss, l1
         self.masks_g, self.masks_d = masks_g or [], masks_d or []
+        self.adversarial = adversarial  # 0: no D step and no GAN term (L1 and distillation alone)
 
     def __call__(self, inputs: torch.Tensor, targets: torch.Tensor, extra: Extra | None = None) -> dict[str, float]:
         G, D = self.G, self.D
         fake = G(inputs)
+        if self.adversarial == 0:
+            return self._regression_step(inputs, targets, fake, extra)
         d_real = D.logits(make_pair(inputs, targets))
         d_fake = D.logits(make_pair(inputs, fake.detach()))
         loss_d = discriminator_loss(d_real, d_fake, self.loss)
@@ -37,7 +41,7 @@ class Pix2PixStep:
             adv = generator_loss(D.logits(make_pair(inputs, fake)), self.loss)
             l1 = F.l1_loss(fake, targets)
             terms = extra(inputs, fake) if extra is not None else {}
-            loss_g = adv + self.l1 * l1 + sum(terms.values(), torch.zeros((), device=fake.device))
+            loss_g = self.adversarial * adv + self.l1 * l1 + sum(terms.values(), torch.zeros((), device=fake.device))
             self.optG.zero_grad(set_to_none=True)
             loss_g.backward()
             self.optG.step()
@@ -48,3 +52,14 @@ class Pix2PixStep:
                   "d_real": torch.sigmoid(d_real).mean().item(), "d_fake": torch.sigmoid(d_fake).mean().item()}
         values.update({k: v.item() for k, v in terms.items()})
         return values
+
+    def _regression_step(self, inputs: torch.Tensor, targets: torch.Tensor, fake: torch.Tensor,
+                         extra: Extra | None) -> dict[str, float]:
+        l1 = F.l1_loss(fake, targets)
+        terms = extra(inputs, fake) if extra is not None else {}
+        loss_g = self.l1 * l1 + sum(terms.values(), torch.zeros((), device=fake.device))
+        self.optG.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.optG.step()
+        apply_masks(self.masks_g)
+        return {"loss_g": loss_g.item(), "l1": l1.item(), **{k: v.item() for k, v in terms.items()}}

@@ -6,6 +6,7 @@ import importlib.util
 import io
 import json
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -114,3 +115,40 @@ def test_an_imported_class_conditional_generator_draws_the_class_asked_for(tmp_p
                    str(tmp_path / "sevens.png"))
     assert r.code == 0, r.err
     assert Image.open(tmp_path / "sevens.png").size == (2 * 30 + 2, 2 * 30 + 2)
+
+
+def test_an_imported_image_to_image_generator_runs_the_superres_pipeline(tmp_path, capsys):
+    zoo = FIXTURE.parent / "user_zoo.py"
+    spec = importlib.util.spec_from_file_location("user_zoo_as_written", zoo)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    torch.save(module.TinyUNet().state_dict(), tmp_path / "G.pt")
+    ws = tmp_path / "ws"
+    args = ["import", "-w", str(ws), "--generator", str(zoo), "--class", "TinyUNet", "--weights",
+            str(tmp_path / "G.pt"), "--limit", "320"]
+    r = gan_prune(capsys, *args)
+    assert r.code == 2 and "turns an image [1, 14, 14] into an image; say which task with --task superres" in r.err
+    r = gan_prune(capsys, *args, "--task", "superres")  # x4 by default: 7 px inputs, not the 14 it takes
+    assert r.code == 2 and "makes inputs [1, 7, 7] for [1, 28, 28] images, but TinyUNet takes [1, 14, 14]" in r.err
+    r = gan_prune(capsys, *args, "--task", "superres", "--scale", "2")
+    assert r.code == 0, r.err
+    dense = torch.load(io.BytesIO((ws / "checkpoints" / "dense.pt").read_bytes()), weights_only=True)
+    assert (dense["task"], dense["arch"]["generator"]["input_shape"], dense["data"]["scale"]) == \
+        ("superres", [1, 14, 14], 2)
+    assert dense["arch"]["discriminator"]["arch"] == "unet"  # the registry's PatchGAN
+    for step in (("prune", "--method", "channel-l1", "--amount", "0.5"),
+                 ("finetune", "--steps", "2", "--probe-samples", "0"),
+                 ("evaluate", "--samples", "256", "--no-latency", "-q"),
+                 ("export", "--precision", "int8")):
+        r = gan_prune(capsys, step[0], "-w", str(ws), *step[1:])
+        assert r.code == 0, f"{step[0]}: {r.err}"
+    pruned = torch.load(io.BytesIO((ws / "checkpoints" / "pruned.pt").read_bytes()), weights_only=True)
+    assert pruned["arch"]["generator"]["resized"]["out.0"]["tensors"]["weight"] == [16, 1, 4, 4]
+    report = json.loads((ws / "report.json").read_text())
+    assert [v["name"] for v in report["variants"]][:4] == ["bicubic", "dense", "pruned", "finetuned"]
+    Image.fromarray(np.full((14, 14), 128, np.uint8)).save(tmp_path / "small.png")
+    r = gan_sample(capsys, str(ws / "export" / "generator.int8.onnx"), "--input", str(tmp_path / "small.png"),
+                   "--out", str(tmp_path / "big.png"))
+    assert r.code == 0, r.err
+    assert Image.open(tmp_path / "big.png").size == (28, 28)
