@@ -67,6 +67,8 @@ def main() -> None:
         drive(run_compress(cfg, ws, CancelToken()))
         search_s = time.perf_counter() - t0
         search = json.loads((ws.root / "compress.json").read_text())
+        atomic_write_json(args.out, {"search": search, "search_seconds": round(search_s, 1),
+                                     "pending": "the evaluation of the winner (this file is replaced when it ends)"})
         if search["best"] is None:
             print("no candidate kept quality; nothing to evaluate")
             result = {"search": search, "search_seconds": round(search_s, 1)}

@@ -1,13 +1,14 @@
 """Class-conditional DCGAN on mnist-5k: conditional accuracy of the dense model and of an 8x-fewer-MACs copy.
 
 Protocol (one CPU thread, budgets in CPU seconds of this process so a busy machine stretches the wall time but
-not the work): train `--task conditional` (default dcgan widths, batch 64, bce, lr 2e-4, R1 1.0, seed 0) in
-chunks of --chunk steps until --train-minutes of CPU are spent; channel-prune G (channel-l1, --target-macs 0.125,
-the sensitivity scan's per-layer amounts) and fine-tune it with distillation from the dense teacher (default
-terms) in chunks until --finetune-minutes are spent. Conditional accuracy: --per-class seeded samples of every
-digit, classified by the bundled digit classifier; a sample counts when its class is the one asked for.
-Targets (issue 13): dense >= 0.95, 8x fewer MACs >= 0.93. On a shared machine --train-wall-minutes /
---finetune-wall-minutes cap the wall time too; the JSON says which limit stopped each phase and the CPU spent.
+not the work): train `--task conditional` (dcgan, widths from --g-widths/--d-widths, batch --batch-size, bce,
+lr 2e-4, R1 --r1, seed 0) in chunks of --chunk steps until --train-minutes of CPU are spent; channel-prune G
+(channel-l1, --target-macs 0.125, the sensitivity scan's per-layer amounts) and fine-tune it with distillation
+from the dense teacher (default terms) in chunks until --finetune-minutes are spent. Conditional accuracy:
+--per-class seeded samples of every digit, classified by the bundled digit classifier; a sample counts when its
+class is the one asked for. Targets (issue 13): dense >= 0.95, 8x fewer MACs >= 0.93. On a shared machine
+--train-wall-minutes / --finetune-wall-minutes cap the wall time too; the JSON says which limit stopped each
+phase and the CPU spent.
 Writes bench/results/conditional.json.
 
     nice -n 10 .venv/bin/python bench/conditional.py [--train-minutes 20] [--finetune-minutes 8] [--quick]
@@ -91,8 +92,8 @@ def finetune_for(ws: Workspace, cfg: FinetuneConfig, cpu_budget: float, wall_bud
     return {"steps": steps, **spent}
 
 
-def narrow_start(ws: Workspace, cfg: PipelineConfig, widths: list[int]) -> None:
-    """A dense model at step 0 with G widths other than the default (training then continues from it)."""
+def narrow_start(ws: Workspace, cfg: PipelineConfig, widths: list[int] | None, d_widths: list[int] | None) -> None:
+    """A dense model at step 0 with widths other than the default (training then continues from it)."""
     from engine.checkpoints import save_gan
     from engine.data import load_dataset
     from engine.models import build_pair, default_specs
@@ -100,7 +101,8 @@ def narrow_start(ws: Workspace, cfg: PipelineConfig, widths: list[int]) -> None:
     data = load_dataset(cfg.data)
     g, d = default_specs("dcgan", data.image_shape, cfg.model.latent_dim, num_classes=len(data.classes))
     torch.manual_seed(cfg.train.seed)
-    G, D = build_pair({"generator": {**g, "widths": widths}, "discriminator": d})
+    G, D = build_pair({"generator": {**g, "widths": widths or g["widths"]},
+                       "discriminator": {**d, "widths": d_widths or d["widths"]}})
     save_gan(ws, "dense", G, D, step=0, seed=cfg.train.seed, loss=cfg.train.loss, task="conditional",
              data={"dataset": data.name, "image_shape": list(data.image_shape), "classes": data.classes})
 
@@ -124,6 +126,9 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=200, help="steps between CPU-budget checks")
     ap.add_argument("--g-widths", default=None, help="G's hidden widths, e.g. 128,64 (default: the dcgan default "
                                                      "256,128); narrower buys more steps on a busy CPU")
+    ap.add_argument("--d-widths", default=None, help="D's hidden widths (default 64,128)")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--r1", type=float, default=1.0, help="R1 weight on D (0 = off; cheaper steps)")
     ap.add_argument("--per-class", type=int, default=500, help="samples per class for the accuracy")
     ap.add_argument("--target-macs", type=float, default=0.125)
     ap.add_argument("--workspace", help="keep the workspace here (default: a temporary folder)")
@@ -135,11 +140,13 @@ def main() -> None:
     root = Path(args.workspace) if args.workspace else Path(tempfile.mkdtemp(prefix="cond-bench-"))
     ws = Workspace(root)
     cfg = PipelineConfig(DataConfig("mnist-5k"), ModelConfig(arch="dcgan", task="conditional"),
-                         TrainConfig(batch_size=64, loss="bce", lr=2e-4, r1=1.0, seed=0, device="cpu", threads=1,
+                         TrainConfig(batch_size=args.batch_size, loss="bce", lr=2e-4, r1=args.r1, seed=0, device="cpu",
+                                     threads=1,
                                      sample_every=10**6, checkpoint_every=10**6))
     save_config(ws, cfg)
-    if args.g_widths and not ws.checkpoint_path("dense").exists():
-        narrow_start(ws, cfg, [int(w) for w in args.g_widths.split(",")])
+    widths = lambda text: [int(w) for w in text.split(",")] if text else None  # noqa: E731
+    if (args.g_widths or args.d_widths) and not ws.checkpoint_path("dense").exists():
+        narrow_start(ws, cfg, widths(args.g_widths), widths(args.d_widths))
     net = load_feature_net()
     wall = time.perf_counter()
     train = train_for(ws, cfg, args.train_minutes * 60, args.train_wall_minutes * 60, args.chunk, args.cpu_before)
@@ -156,7 +163,8 @@ def main() -> None:
         "benchmark": "conditional",
         "protocol": __doc__.split("Protocol", 1)[1].split("Writes")[0].strip(),
         "feature_net": "bundled digit classifier (resources/models)", "samples_per_class": args.per_class,
-        "train": {**train, "settings": dataclasses.asdict(cfg.train), "g_widths": dense["widths"]},
+        "train": {**train, "settings": dataclasses.asdict(cfg.train), "g_widths": dense["widths"],
+                  "d_widths": widths(args.d_widths) or "default"},
         "finetune": finetune,
         "dense": dense, "pruned_before_finetune": pruned, "pruned_finetuned": small,
         "macs_reduction": round(dense["macs"] / small["macs"], 2),

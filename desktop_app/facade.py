@@ -213,24 +213,25 @@ class EngineFacade:
         return make
 
     def prune_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("prune", ws, values)
+        return self.stage_job("prune", ws, values)
 
     def sensitivity_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("sensitivity", ws, values)
+        return self.stage_job("sensitivity", ws, values)
 
     def finetune_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("finetune", ws, values)
+        return self.stage_job("finetune", ws, values)
 
     def compress_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("compress", ws, values)
+        return self.stage_job("compress", ws, values)
 
     def evaluate_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("evaluate", ws, values)
+        return self.stage_job("evaluate", ws, values)
 
     def export_job(self, ws, values: dict) -> MakeEvents:
-        return self._stage_job("export", ws, values)
+        return self.stage_job("export", ws, values)
 
-    def _stage_job(self, stage: str, ws, values: dict) -> MakeEvents:
+    def stage_job(self, stage: str, ws, values: dict) -> MakeEvents:
+        """Any registered stage (engine.stages) with the page's values as its config."""
         _need(stage)
         cfg = self._config(stage, values)
         cfg.validate()
@@ -240,6 +241,17 @@ class EngineFacade:
 
             return stages.start(stage, cfg, ws, cancel)  # the lock and the manifest record: one writer, CLI or studio
         return make
+
+    # ---- your own generator ------------------------------------------------------------------------------------
+    def classes_in(self, path: str | os.PathLike) -> list[str]:
+        """Class names a .py file defines, read without running it."""
+        from engine.models.user_source import class_names
+
+        return class_names(path)
+
+    def import_job(self, ws, values: dict) -> MakeEvents:
+        """Import a person's generator (RUNS the file's code, in the job's thread) as the workspace's trained model."""
+        return self.stage_job("import", ws, values)
 
     # ---- pruning helpers (fast, on the UI thread) -------------------------------------------------------------
     def _networks(self, ws, which: str):

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.context import StudioContext
-from desktop_app.errors import show_exception, show_failure
+from desktop_app.errors import error_box, show_exception, show_failure
+from desktop_app.import_dialog import ImportGeneratorDialog
 from desktop_app.pages.base import Page
 from desktop_app.pages.compress import CompressPage
 from desktop_app.pages.data import DataPage
@@ -61,10 +62,27 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1360, 860)
         self.last_dialog = None
+        self.import_dialog: ImportGeneratorDialog | None = None
+        self._importing = None  # the workspace an import job is writing
         # Closing during a job asks first; tests replace this with a function that answers for the user.
         self.confirm_close = self._ask_close
 
-        # ---- header ---------------------------------------------------------------------------------------------
+        header = self._build_header(icon)
+        self._build_pages(ctx, header)
+        self._build_log_and_menus()
+        self._connect(ctx)
+
+        self._restored_state = False
+        self._restore_window()
+        if not self._restored_state:  # first start: a slim log under the pages
+            QTimer.singleShot(0, lambda: self.resizeDocks([self.log_dock], [90], Qt.Orientation.Vertical))
+        self._refresh_recent()
+        self.stack.setCurrentWidget(self.welcome)
+        QTimer.singleShot(0, self._probe_device)
+
+    # ---- building the window -----------------------------------------------------------------------------------
+    def _build_header(self, icon: QIcon | None) -> QWidget:
+        """Project name, New / Open / Recent / demo buttons."""
         self.project_label = QLabel("No project open")
         self.project_label.setObjectName("projectLabel")
         self.project_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -101,8 +119,10 @@ class MainWindow(QMainWindow):
         hl.addWidget(self.project_label, 1)
         for b in (new_b, open_b, self.recent_button, demo_b):
             hl.addWidget(b)
+        return header
 
-        # ---- sidebar and pages ----------------------------------------------------------------------------------
+    def _build_pages(self, ctx: StudioContext, header: QWidget) -> None:
+        """The step sidebar, the welcome panel and one page per step, under the header."""
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("steps")
         self.sidebar.setFixedWidth(190)
@@ -117,6 +137,7 @@ class MainWindow(QMainWindow):
         self.welcome.new_project.connect(self.new_project)
         self.welcome.open_project.connect(self.open_project)
         self.welcome.open_recent.connect(self.open_workspace)
+        self.welcome.import_generator.connect(self.import_generator)
         self.stack.addWidget(self.welcome)
         self.pages: dict[str, Page] = {}
         for i, cls in enumerate(PAGE_CLASSES, start=1):
@@ -142,7 +163,8 @@ class MainWindow(QMainWindow):
         cl.addWidget(body, 1)
         self.setCentralWidget(central)
 
-        # ---- log dock and status bar ----------------------------------------------------------------------------
+    def _build_log_and_menus(self) -> None:
+        """The log dock, the status bar (job, device) and the File / View menus."""
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
@@ -159,7 +181,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_label)
         file_menu = self.menuBar().addMenu("&File")
         for text, fn in (("&New project…", self.new_project), ("&Open project…", self.open_project),
-                         ("Open the &demo", self.open_demo)):
+                         ("Open the &demo", self.open_demo),
+                         ("&Import a generator… (runs its code)", self.import_generator)):
             act = QAction(text, self)
             act.triggered.connect(fn)
             file_menu.addAction(act)
@@ -170,6 +193,7 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.log_dock.toggleViewAction())
 
+    def _connect(self, ctx: StudioContext) -> None:
         jobs = ctx.jobs
         jobs.started.connect(self._on_job_started)
         jobs.finished.connect(self._on_job_finished)
@@ -178,14 +202,6 @@ class MainWindow(QMainWindow):
         jobs.artifact.connect(lambda a: self.append_log(f"wrote {a.kind}: {a.path}"))
         ctx.workspace_updated.connect(self._refresh_steps)
         ctx.go_to_page.connect(self.show_page)
-
-        self._restored_state = False
-        self._restore_window()
-        if not self._restored_state:  # first start: a slim log under the pages
-            QTimer.singleShot(0, lambda: self.resizeDocks([self.log_dock], [90], Qt.Orientation.Vertical))
-        self._refresh_recent()
-        self.stack.setCurrentWidget(self.welcome)
-        QTimer.singleShot(0, self._probe_device)
 
     # ---- navigation ---------------------------------------------------------------------------------------------
     def show_page(self, key: str) -> None:
@@ -250,6 +266,28 @@ class MainWindow(QMainWindow):
         self._set_workspace(ws)
         return True
 
+    def import_generator(self) -> None:
+        """Your own trained generator as a new project's trained model (the dialog warns that it runs the file)."""
+        dialog = ImportGeneratorDialog(self.ctx.facade, self)
+        dialog.accepted.connect(lambda: self._start_import(dialog.values()))
+        self.import_dialog = dialog
+        dialog.open()
+
+    def _start_import(self, values: dict) -> None:
+        folder = values.pop("folder")
+        try:
+            ws = self.ctx.facade.open_workspace(folder)
+            make = self.ctx.facade.import_job(ws, values)
+        except Exception as e:
+            self.last_dialog = show_exception(self, "Import a generator", e)
+            return
+        if not self.ctx.jobs.start("import", make):
+            self.last_dialog = error_box(self, "Import a generator", "Another job is running; wait for it or "
+                                                                     "cancel it, then import again.")
+            return
+        self._importing = ws
+        self.append_log(f"Importing {values['generator']}: this runs the file's code.", "warning")
+
     def _refresh_recent(self) -> None:
         recent = self.ctx.settings.recent_workspaces()
         self.recent_menu.clear()
@@ -282,6 +320,11 @@ class MainWindow(QMainWindow):
     def _on_job_finished(self, name: str, status: str) -> None:
         self.job_label.setText(f"Idle (last job: {name} {status})")
         self.append_log(f"— {name} {status}")
+        if name == "import" and self._importing is not None:
+            ws, self._importing = self._importing, None
+            if status == "done":  # the project opens on the imported model, ready to prune
+                self._set_workspace(ws)
+                self.show_page("prune")
 
     def _on_job_failed(self, failure) -> None:
         self.append_log(failure.message, "error", to_file=False)  # show_failure writes it with the details

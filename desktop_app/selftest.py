@@ -107,11 +107,9 @@ def _say(line: str) -> None:
 
 def run_self_test(app: QApplication, interrupts=None) -> int:
     from desktop_app.app import build_main_window
-    from desktop_app.facade import PRECISION_CHOICES
     from desktop_app.settings import StudioSettings
 
     t0 = time.perf_counter()
-    ok = True
     with tempfile.TemporaryDirectory(prefix="studio-selftest-") as tmp:
         window = build_main_window(settings=StudioSettings(Path(tmp) / "settings.ini"))
         window.confirm_close = lambda: True  # headless: closing cancels a running job, never asks
@@ -121,47 +119,14 @@ def run_self_test(app: QApplication, interrupts=None) -> int:
             if not window.open_workspace(Path(tmp) / "project"):
                 _say("FAIL could not create a project folder")
                 return 1
-            data = window.pages["data"]
-            data.dataset.setCurrentIndex(data.dataset.findData("mnist-5k"))
-            data.limit.setValue(256)
-            train = window.pages["train"]
-            for key, value in (("steps", 3), ("batch_size", 16), ("sample_every", 1), ("checkpoint_every", 1000)):
-                train._fields[key].setValue(value)
-            train._fields["arch"].setCurrentIndex(train._fields["arch"].findData("mlp"))
-            train._fields["device"].setCurrentIndex(train._fields["device"].findData("cpu"))
-            train._fields["resume"].setChecked(False)
-            status = run_job(window, "train", interrupts=interrupts)
-            if status == "interrupted":
+            ok = _train(window, interrupts)
+            if ok is None:
                 _say("interrupted: the job was cancelled")
                 return INTERRUPTED
-            grid_ok = train.grid.updates > 0
-            _say(f"{'ok  ' if status == 'done' and grid_ok else 'FAIL'} train: {status}, "
-                 f"{train.grid.updates} sample grid update(s), {train.losses.point_count('loss_g')} loss points")
-            ok &= status == "done" and grid_ok
             if ok and window.ctx.facade.available("prune"):
-                prune = window.pages["prune"]
-                prune.kind.setCurrentIndex(prune.kind.findData("channels"))
-                prune.amount.setValue(50)
-                prune.auto.setChecked(False)
-                prune.schedule.setCurrentIndex(prune.schedule.findData("oneshot"))
-                status = run_job(window, "prune", interrupts=interrupts)
-                _say(f"{'ok  ' if status == 'done' else 'FAIL'} prune: {status}")
-                ok &= status == "done"
+                ok = _prune(window, interrupts)
             if ok and window.ctx.facade.available("export"):
-                export = window.pages["export"]
-                for key in PRECISION_CHOICES:
-                    export._fields[f"p_{key}"].setChecked(key == "fp32")
-                export._fields["bench_runs"].setValue(2)
-                status = run_job(window, "export", interrupts=interrupts)
-                _say(f"{'ok  ' if status == 'done' else 'FAIL'} export: {status}, {export.table.rowCount()} file(s)")
-                ok &= status == "done"
-                if status == "done" and window.ctx.facade.available("generate"):
-                    gen = window.pages["generate"]
-                    gen.path.setText(str(window.ctx.workspace.export_dir / "generator.onnx"))
-                    gen.start_button.click()
-                    _say(f"{'ok  ' if gen.grid.has_image() else 'FAIL'} generate: "
-                         f"{(gen.last_seconds or 0) * 1000:.1f} ms")
-                    ok &= gen.grid.has_image()
+                ok = _export_and_generate(window, interrupts)
             dialog = window.last_dialog
             if dialog is not None and dialog.isVisible():
                 _say(f"FAIL error dialog: {dialog.text()}")
@@ -171,6 +136,57 @@ def run_self_test(app: QApplication, interrupts=None) -> int:
             app.processEvents()
     _say(f"self-test {'passed' if ok else 'FAILED'} in {time.perf_counter() - t0:.1f} s")
     return 0 if ok else 1
+
+
+def _train(window, interrupts) -> bool | None:
+    """A seconds-long training run on the bundled data; None when it was interrupted."""
+    data = window.pages["data"]
+    data.dataset.setCurrentIndex(data.dataset.findData("mnist-5k"))
+    data.limit.setValue(256)
+    train = window.pages["train"]
+    for key, value in (("steps", 3), ("batch_size", 16), ("sample_every", 1), ("checkpoint_every", 1000)):
+        train._fields[key].setValue(value)
+    train._fields["arch"].setCurrentIndex(train._fields["arch"].findData("mlp"))
+    train._fields["device"].setCurrentIndex(train._fields["device"].findData("cpu"))
+    train._fields["resume"].setChecked(False)
+    status = run_job(window, "train", interrupts=interrupts)
+    if status == "interrupted":
+        return None
+    grid_ok = train.grid.updates > 0
+    _say(f"{'ok  ' if status == 'done' and grid_ok else 'FAIL'} train: {status}, "
+         f"{train.grid.updates} sample grid update(s), {train.losses.point_count('loss_g')} loss points")
+    return status == "done" and grid_ok
+
+
+def _prune(window, interrupts) -> bool:
+    prune = window.pages["prune"]
+    prune.kind.setCurrentIndex(prune.kind.findData("channels"))
+    prune.amount.setValue(50)
+    prune.auto.setChecked(False)
+    prune.schedule.setCurrentIndex(prune.schedule.findData("oneshot"))
+    status = run_job(window, "prune", interrupts=interrupts)
+    _say(f"{'ok  ' if status == 'done' else 'FAIL'} prune: {status}")
+    return status == "done"
+
+
+def _export_and_generate(window, interrupts) -> bool:
+    from desktop_app.facade import PRECISION_CHOICES
+
+    export = window.pages["export"]
+    for key in PRECISION_CHOICES:
+        export._fields[f"p_{key}"].setChecked(key == "fp32")
+    export._fields["bench_runs"].setValue(2)
+    status = run_job(window, "export", interrupts=interrupts)
+    _say(f"{'ok  ' if status == 'done' else 'FAIL'} export: {status}, {export.table.rowCount()} file(s)")
+    if status != "done":
+        return False
+    if not window.ctx.facade.available("generate"):
+        return True
+    gen = window.pages["generate"]
+    gen.path.setText(str(window.ctx.workspace.export_dir / "generator.onnx"))
+    gen.start_button.click()
+    _say(f"{'ok  ' if gen.grid.has_image() else 'FAIL'} generate: {(gen.last_seconds or 0) * 1000:.1f} ms")
+    return gen.grid.has_image()
 
 
 def take_screenshot(app: QApplication, window, args, interrupts=None) -> int:

@@ -11,6 +11,7 @@ class WelcomePanel(QWidget):
     new_project = Signal()
     open_project = Signal()
     open_recent = Signal(str)
+    import_generator = Signal()
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -28,7 +29,11 @@ class WelcomePanel(QWidget):
                                    "own images.")
         self.open_button = QPushButton("Open project…")
         self.open_button.setToolTip("Open a folder made earlier by this app or by the gan-prune command.")
-        for b in (self.demo_button, self.new_button, self.open_button):
+        self.import_button = QPushButton("Import a generator…")
+        self.import_button.setToolTip("Bring your own trained PyTorch generator (a .py file and its state dict) to "
+                                      "prune it. This runs the file's code: import only files you trust.")
+        self.import_button.clicked.connect(self.import_generator)
+        for b in (self.demo_button, self.new_button, self.open_button, self.import_button):
             b.setMinimumHeight(40)
             b.setMinimumWidth(260)
             b.setStyleSheet("font-size: 12pt;")
@@ -48,7 +53,7 @@ class WelcomePanel(QWidget):
         layout.addWidget(title)
         layout.addWidget(text)
         layout.addSpacing(12)
-        for b in (self.demo_button, self.new_button, self.open_button):
+        for b in (self.demo_button, self.new_button, self.open_button, self.import_button):
             layout.addWidget(b, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addSpacing(12)
         layout.addWidget(self.recent_label)

@@ -26,14 +26,14 @@ def check_checkpoint(ckpt: dict, source: str | Path) -> dict:
 
     A bundled model whose D sits in a second file ('discriminator_file') is checked without D's weights."""
     try:
-        _check(ckpt, bool(ckpt.get("discriminator_file")))
+        _check(ckpt, bool(ckpt.get("discriminator_file")), Path(source))
     except (SpecError, _Bad) as e:
         raise WorkspaceError(f"The checkpoint {source} was edited or damaged: {str(e).rstrip('.')}; restore it "
                              "from a backup or train again.") from None
     return ckpt
 
 
-def _check(ckpt: dict, discriminator_elsewhere: bool) -> None:
+def _check(ckpt: dict, discriminator_elsewhere: bool, source: Path) -> None:
     from engine.models import check_spec
 
     arch = ckpt.get("arch")
@@ -43,10 +43,12 @@ def _check(ckpt: dict, discriminator_elsewhere: bool) -> None:
     for role in ("generator", "discriminator"):
         check_spec(arch.get(role), role, f"arch.{role}")
     g, d = arch["generator"], arch["discriminator"]
-    if g["arch"] != d["arch"] or list(g["image_shape"]) != list(d["image_shape"]):
+    # An imported generator trains against its own D or one of the registry's (see engine/user_import.py).
+    if (g["arch"] != d["arch"] and g["arch"] != "user") or list(g["image_shape"]) != list(d["image_shape"]):
         raise _Bad(f"arch.generator ({g['arch']}, {g['image_shape']}) and arch.discriminator ({d['arch']}, "
                    f"{d['image_shape']}) are not one model")
     _check_fields(ckpt, g)
+    _check_trusted(arch, source)
     _check_task(ckpt, g, d)
     if "layers" in ckpt and "generator" not in ckpt:  # the lottery ticket's step-k weights, not a model
         if not isinstance(ckpt["layers"], dict):
@@ -63,6 +65,22 @@ def _check(ckpt: dict, discriminator_elsewhere: bool) -> None:
     for role, params in shapes.items():
         if ckpt.get("optim"):
             _check_optimizer(ckpt["optim"][role], params, f"optim.{role}")
+
+
+def _check_trusted(arch: dict, source: Path) -> None:
+    """An imported model's checkpoint makes the app import a .py file: only one `gan-prune import` recorded in the
+    workspace the checkpoint lies in (checkpoints/NAME.pt), so a checkpoint handed over alone never runs code."""
+    from engine.models.user import trusted_sources
+
+    for role in ("generator", "discriminator"):
+        spec = arch[role]
+        if spec["arch"] != "user":
+            continue
+        root = source.resolve().parent.parent
+        if (spec["source"], spec["sha256"]) not in trusted_sources(root):
+            raise WorkspaceError(f"The checkpoint {source} would run the Python file {spec['source']}, which was not "
+                                 f"imported into the workspace {root}; import it there with 'gan-prune import' if "
+                                 "you trust it.")
 
 
 def _check_fields(ckpt: dict, g: dict) -> None:

@@ -1,8 +1,9 @@
 """Frozen settings per stage, validated once at the edge with sentences a person understands.
 
-Each field's type annotation says what kind of value it takes, and `setting(...)` metadata its range or choices;
-`check_fields` reads both, so a config file, a CLI flag and the studio are refused with the same sentence
-("train.ema must be a number from 0 to below 1 (got 'high')").
+Each field's type annotation says what kind of value it takes, and `setting(...)` metadata its range, choices and
+help; `check_fields` reads them, so a config file, a CLI flag and the studio are refused with the same sentence
+("train.ema must be a number from 0 to below 1 (got 'high')"), and engine/cli/flags.py makes each command's flags
+from them (a new option is one field).
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ MAX_SEED = 2**32 - 1  # numpy's and torch's generators both take it; the usual l
 
 
 def setting(default: Any, *, min: float | None = None, max: float | None = None, above: float | None = None,
-            below: float | None = None, choices: tuple | None = None, note: str = "") -> Any:
-    """A dataclass field with its allowed range: min/max inclusive, above/below exclusive."""
+            below: float | None = None, choices: tuple | None = None, note: str = "", help: str = "") -> Any:
+    """A dataclass field with its allowed range (min/max inclusive, above/below exclusive) or choices; `note` ends
+    the refusal sentence, `help` is the command-line flag's help."""
     meta = {k: v for k, v in (("min", min), ("max", max), ("above", above), ("below", below), ("choices", choices),
-                              ("note", note)) if v not in (None, "")}
+                              ("note", note), ("help", help)) if v not in (None, "")}
     return field(default=default, metadata=meta)
 
 
@@ -126,7 +128,9 @@ def check_fields(obj: Any, where: str, like: type | None = None, ranges: dict[st
     hints = typing.get_type_hints(type(obj))
     borrowed = {f.name: f.metadata for f in fields(like)} if like else {}
     for f in fields(obj):
-        meta = dict(f.metadata) or dict((ranges or {}).get(f.name) or borrowed.get(f.name, {}))
+        lent = (ranges or {}).get(f.name) or borrowed.get(f.name, {})
+        own = {k: v for k, v in f.metadata.items() if k != "help"}
+        meta = own or dict(lent)
         v = getattr(obj, f.name)
         words = _problem(hints[f.name], v, meta)
         if words is not None:
@@ -148,11 +152,15 @@ def _shown(v: Any) -> str:
 # ---- the settings -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = setting("mnist-5k", note=f"use {', '.join(DATASETS)} or folder:PATH")
+    dataset: str = setting("mnist-5k", note=f"use {', '.join(DATASETS)} or folder:PATH",
+                           help="mnist-5k (bundled), mnist, fashion-mnist, cifar10, folder:PATH or pairs:DIR "
+                                "(DIR/A inputs, DIR/B targets of the same names; with --task paired)")
     # None: the data's own size (28 for MNIST, 32 for CIFAR-10; a folder's native size when the arch can make it)
-    image_size: int | None = setting(None, min=8, max=256, note="the side in pixels, e.g. 28 or 32")
+    image_size: int | None = setting(None, min=8, max=256, note="the side in pixels, e.g. 28 or 32",
+                                     help="resize images to this side (default: the data's own size; a folder's "
+                                          "nearest of 8-64 px)")
     color: str = setting("auto", choices=("auto", "gray", "rgb"))
-    limit: int | None = setting(None, min=1)  # use only the first N images (tests, quick trials)
+    limit: int | None = setting(None, min=1, help="use only the first N images")  # tests, quick trials
 
     def validate(self) -> None:
         check_fields(self, "data")
@@ -167,11 +175,15 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = setting("dcgan", note="use mlp, dcgan or resnet; unet or resnet-i2i for image-to-image tasks")
+    arch: str = setting("dcgan", note="use mlp, dcgan or resnet; unet or resnet-i2i for image-to-image tasks",
+                        help="mlp, dcgan or resnet; unet (default) or resnet-i2i for image-to-image tasks")
     latent_dim: int = setting(100, min=1, max=4096)
     # what the model does (engine/tasks.py): noise → image, or class → image, ...
-    task: str = setting(DEFAULT_TASK, choices=task_names())
-    scale: int = setting(4, choices=(2, 4), note="superres: the output is this many times the input's side")
+    task: str = setting(DEFAULT_TASK, choices=task_names(),
+                        help="unconditional (default); superres, inpaint, sketch (pairs made from any image data) or "
+                             "paired (with pairs:DIR) train an image-to-image GAN")
+    scale: int = setting(4, choices=(2, 4), note="superres: the output is this many times the input's side",
+                         help="superres: output side / input side (4)")
 
     def validate(self) -> None:
         from engine.models import arch_names
@@ -180,7 +192,7 @@ class ModelConfig:
         if self.arch not in arch_names():
             raise ConfigError(f"Unknown architecture '{self.arch}'; choose one of: {', '.join(arch_names())}.")
         archs = TASKS[self.task].archs
-        if archs is not None and self.arch not in archs:
+        if archs is not None and self.arch not in archs and self.arch != "user":  # imported: its code decides
             raise ConfigError(f"The {self.task} task needs --arch {' or '.join(archs)} (got {self.arch}).")
         if not takes_image(self.task) and self.arch in IMAGE_ARCHS:
             raise ConfigError(f"{self.arch} turns an image into an image; use it with --task "
@@ -193,27 +205,30 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = setting(2000, min=1)
+    steps: int = setting(2000, min=1, help="total training steps (with --resume: the new total)")
     batch_size: int = setting(64, min=1, max=65536)
     loss: str = setting("bce", choices=LOSSES)
-    optimizer: str = setting("adam", choices=OPTIMIZERS)
-    lr: float = setting(2e-4, above=0, note="2e-4 is typical")
+    optimizer: str = setting("adam", choices=OPTIMIZERS, help="adam (default) or the reference's SGD")
+    lr: float = setting(2e-4, above=0, note="2e-4 is typical", help="learning rate (default 2e-4)")
     betas: tuple[float, float] = setting((0.5, 0.999), min=0, below=1, note="Adam's two decay rates")
     momentum: float = setting(0.5, min=0, below=1)  # for the reference's SGD
     device: str = setting("auto", choices=DEVICES)
-    amp: bool = True  # mixed precision, CUDA only
+    amp: bool = setting(True, help="full precision on CUDA")  # mixed precision, CUDA only; the flag turns it off
     # decay of an exponential moving average of G; 0 = off (0.999 is typical)
-    ema: float = setting(0.0, min=0, below=1, note="0 turns it off, 0.999 is typical")
+    ema: float = setting(0.0, min=0, below=1, note="0 turns it off, 0.999 is typical",
+                         help="EMA decay of G, e.g. 0.999 (0 = off)")
     sample_every: int = setting(100, min=1)
     checkpoint_every: int = setting(500, min=1)
     seed: int = setting(0, min=0, max=MAX_SEED)
-    resume: bool = False
-    threads: int | None = setting(None, min=1, max=1024)  # CPU threads for torch; None = torch's default
+    resume: bool = setting(False, help="continue from the workspace's last checkpoint")
+    # CPU threads for torch; None = torch's default
+    threads: int | None = setting(None, min=1, max=1024, help="CPU threads for torch")
     # The teacher recipe: a separate D learning rate (TTUR) and an R1 penalty on D's gradient at real data.
     lr_d: float | None = setting(None, above=0, note="unset: the same as lr")
     r1: float = setting(0.0, min=0, note="R1 weight gamma; 0 turns it off, 1 trained the bundled DCGAN")
     # Image-to-image tasks: the weight of L1 to the ground truth next to the adversarial loss (pix2pix uses 100).
-    l1: float = setting(100.0, min=0, note="100 is pix2pix's weight")
+    l1: float = setting(100.0, min=0, note="100 is pix2pix's weight",
+                        help="image-to-image: weight of L1 to the target (100, as pix2pix)")
 
     def validate(self) -> None:
         check_fields(self, "train")

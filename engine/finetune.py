@@ -18,7 +18,7 @@ import torch
 
 from engine import stages
 from engine.checkpoints import save_gan
-from engine.config import TrainConfig, check_fields
+from engine.config import DEVICES, TrainConfig, check_fields, setting
 from engine.devices import pick_device
 from engine.distill import OUTPUT_LOSSES, DistillWeights
 from engine.distill.probe import BestKeeper, FidProbe
@@ -54,27 +54,41 @@ class FinetuneConfig:
     steps: int = 500
     # The overall teacher weight: each term's weight below is multiplied by it, so with the default
     # distill_output = 1 it is the output weight (as before) and 0 turns every distillation term off.
-    distill: float = 1.0
-    distill_output: float = 1.0  # L1 (or MSE) to the teacher's image for the same z
-    distill_features: float = 1.0  # every hidden G layer through a learned 1x1 adapter to the teacher's
-    distill_perceptual: float = 1.0  # feature-net activations of the student's vs the teacher's image
-    output_loss: str = "l1"  # l1 | mse
-    discriminator: str = "pruned"  # pruned (as the prune stage saved it) | teacher | match (co-pruned to G's share)
-    student_widths: tuple[int, ...] | None = None  # a slim G of these widths trained from scratch by distillation
-    adversarial: float = DEFAULT_ADVERSARIAL  # weight of D's verdict in G's loss; 0 = distillation alone
-    lr_schedule: str = DEFAULT_SCHEDULE  # constant | cosine (decays to 0 at the last step)
-    probe_every: int = 250  # quick FID on held-out latents; the best probed step is the one kept
-    probe_samples: int = 1000  # 0 turns the probe off (the last step is kept)
-    lr: float = DEFAULT_LR  # for distillation alone; with the GAN term on, 2e-4 (the training default) is safer
+    distill: float = setting(1.0, help="overall teacher weight: multiplies every term below (with --distill-output "
+                                       "1 it is the output weight); 0 turns distillation off")
+    distill_output: float = setting(1.0, help="L1/MSE to the teacher's image; 0 = off")  # for the same z
+    # every hidden G layer through a learned 1x1 adapter to the teacher's
+    distill_features: float = setting(1.0, help="hidden maps matched through learned 1x1 adapters; 0 = off")
+    distill_perceptual: float = setting(1.0, help="feature-net activations of student vs teacher image; 0 = off")
+    output_loss: str = setting("l1", choices=OUTPUT_LOSSES)
+    # pruned (as the prune stage saved it) | teacher | match (co-pruned to G's share)
+    discriminator: str = setting("pruned", choices=DISCRIMINATORS,
+                                 help="D to train against: as pruned, the teacher's full D, or the teacher's D cut to "
+                                      "G's share")
+    # a slim G of these widths trained from scratch by distillation
+    student_widths: tuple[int, ...] | None = setting(None, help="train a slim student of these G widths from "
+                                                                "scratch instead of the pruned model")
+    # weight of D's verdict in G's loss; 0 = distillation alone
+    adversarial: float = setting(DEFAULT_ADVERSARIAL, help="weight of D's verdict in G's loss; 0 = distillation "
+                                                           "alone (no D step, about twice as fast)")
+    # constant | cosine (decays to 0 at the last step)
+    lr_schedule: str = setting(DEFAULT_SCHEDULE, choices=LR_SCHEDULES,
+                               help="constant, or cosine decay to 0 at the last step")
+    # quick FID on held-out latents; the best probed step is the one kept
+    probe_every: int = setting(250, help="quick FID probe interval; the best step is kept")
+    probe_samples: int = setting(1000, help="images per probe; 0 = off (keep the last step)")
+    # for distillation alone; with the GAN term on, 2e-4 (the training default) is safer
+    lr: float = setting(DEFAULT_LR, help="4e-3 suits distillation alone; use 2e-4 with the GAN term on "
+                                         "(--adversarial above 0)")
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 64
     loss: str | None = None  # None: the loss the model was trained with
-    device: str = "auto"
+    device: str = setting("auto", choices=DEVICES)
     ema: float = 0.0
     sample_every: int = 100
     checkpoint_every: int = 250
     seed: int = 0
-    resume: bool = False
+    resume: bool = setting(False, help="continue from checkpoints/finetuned.pt")
 
     def validate(self) -> None:
         # Types, NaN/inf and training's ranges for the fields both share, in one sentence naming the key.

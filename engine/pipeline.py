@@ -74,7 +74,17 @@ def _train_then(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken, later: 
                 write_config=None) -> Iterator[Event]:
     """Train, then each (stage name, config) in order; stop at a cancel between stages. Each stage goes through
     the stage runner (lock, manifest record); `write_config` runs once training has accepted its input."""
-    yield from stages.start("train", cfg, ws, cancel, before_first_event=write_config)
+    from engine.errors import ConfigError
+
+    if cfg.model.arch == "user":  # an imported model (gan-prune import) was trained by its own code
+        if not (ws.stage("import") or {}).get("status") == "done":
+            raise ConfigError(f"[model] arch = \"user\" is an imported model, and {ws.root} has none; import it "
+                              "first with 'gan-prune import'.")
+        if write_config is not None:
+            write_config()
+        yield Log("info", "The trained model is the imported one; training is skipped.")
+    else:
+        yield from stages.start("train", cfg, ws, cancel, before_first_event=write_config)
     for name, stage_cfg in later:
         if cancel.cancelled:
             return

@@ -23,8 +23,9 @@ class Stage:
     run: str  # "module:function", run(cfg, ws, cancel) -> Iterator[Event], declared with stage_runner.recorded
     reads: tuple[str, ...]  # workspace results it starts from (checkpoint names, files)
     writes: tuple[str, ...]  # workspace results it makes
-    page: str  # the studio page it runs from
-    command: str  # the engine/cli module that registers its subcommand
+    page: str | None  # the studio page it runs from (None: command line only)
+    command: str | None  # the engine/cli module that registers its subcommand; None: one flag per config field
+    help: str = ""  # the subcommand's one-line help, for a stage without a command module
     in_pipeline: bool = False  # a [name] table in CONFIG.toml runs it after training (`gan-prune run`)
     goes_stale: bool = False  # its model is marked out of date when a model it was made from changes
 
@@ -39,6 +40,9 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("train", "engine.config:PipelineConfig", "engine.train:run_train", reads=("data",), writes=("dense",),
           page="train", command="train"),
+    # Your own trained generator instead of training one (it runs the model file's code: engine/user_import.py).
+    Stage("import", "engine.user_import:ImportConfig", "engine.user_import:run_import", reads=("model file",),
+          writes=("dense",), page="train", command="import_model"),
     Stage("prune", "engine.prune.config:PruneConfig", "engine.prune.stage:run_prune", reads=("dense",),
           writes=("pruned",), page="prune", command="prune", in_pipeline=True, goes_stale=True),
     Stage("sensitivity", "engine.prune.sensitivity:SensitivityConfig", "engine.prune.sensitivity:run_sensitivity",
@@ -64,7 +68,7 @@ def get(name: str) -> Stage:
 
 def commands() -> list[str]:
     """The engine/cli modules that register stage subcommands, in registry order, each once."""
-    return list(dict.fromkeys(s.command for s in STAGES))
+    return list(dict.fromkeys(s.command for s in STAGES if s.command))
 
 
 def out_of_date_after(name: str) -> list[str]:

@@ -56,6 +56,28 @@ class Page(QWidget):
         self._running = False
         self._validation_error: str | None = None
 
+        title, sub, scroll = self._build_form_area()
+        self._build_controls()
+        self._lay_out(title, sub, scroll)
+
+        self.build()
+        self.form_layout.addStretch(1)  # groups keep their natural height; space collects below them
+        self.restore_options()
+        for w in self._fields.values():
+            _on_change(w, self.validate)
+        jobs = ctx.jobs
+        jobs.busy_changed.connect(lambda _busy: self.refresh_state())
+        jobs.progress.connect(self._on_progress)
+        jobs.metrics.connect(lambda m: self._running and self.on_metrics(m))
+        jobs.samples.connect(lambda s: self._running and self.on_samples(s))
+        jobs.artifact.connect(lambda a: self._running and self.on_artifact(a))
+        jobs.finished.connect(self._on_finished)
+        ctx.workspace_changed.connect(self._on_workspace)
+        self.validate()
+
+    # ---- building the page -------------------------------------------------------------------------------------
+    def _build_form_area(self) -> tuple[QLabel, QLabel, QScrollArea]:
+        """The title, the subtitle and the scrolling form that build() fills."""
         title = QLabel(self.title)
         title.setObjectName("pageTitle")
         title.setStyleSheet("font-size: 18pt; font-weight: 600;")
@@ -73,7 +95,10 @@ class Page(QWidget):
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setMinimumWidth(360)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return title, sub, scroll
 
+    def _build_controls(self) -> None:
+        """The validation line, Start, Cancel and the progress bar with its label."""
         self.error_label = QLabel("")
         self.error_label.setWordWrap(True)
         self.error_label.setObjectName("validation")
@@ -98,6 +123,8 @@ class Page(QWidget):
         self.progress_label = QLabel("Ready.")
         self.progress_label.setStyleSheet("color: #5f6368;")
 
+    def _lay_out(self, title: QLabel, sub: QLabel, scroll: QScrollArea) -> None:
+        """Form on the left, results on the right, the buttons and progress below."""
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.cancel_button)
@@ -127,28 +154,14 @@ class Page(QWidget):
         root.addLayout(buttons)
         root.addWidget(self.progress_label)
 
-        self.build()
-        self.form_layout.addStretch(1)  # groups keep their natural height; space collects below them
-        self.restore_options()
-        for w in self._fields.values():
-            _on_change(w, self.validate)
-        jobs = ctx.jobs
-        jobs.busy_changed.connect(lambda _busy: self.refresh_state())
-        jobs.progress.connect(self._on_progress)
-        jobs.metrics.connect(lambda m: self._running and self.on_metrics(m))
-        jobs.samples.connect(lambda s: self._running and self.on_samples(s))
-        jobs.artifact.connect(lambda a: self._running and self.on_artifact(a))
-        jobs.finished.connect(self._on_finished)
-        ctx.workspace_changed.connect(self._on_workspace)
-        self.validate()
-
     # ---- for subclasses ---------------------------------------------------------------------------------------
     def build(self) -> None:
         """Add form groups and result widgets."""
 
     def make_job(self):
-        """Return make_events(cancel) from the facade (may raise UserError: shown as a dialog)."""
-        raise NotImplementedError
+        """Return make_events(cancel) from the facade (may raise UserError: shown as a dialog); by default the
+        page's stage (engine.stages) run with values() as its config."""
+        return self.ctx.facade.stage_job(self.stage, self.ctx.workspace, self.values())
 
     def values(self) -> dict[str, Any]:
         """The form's values, as the facade's config for this stage expects them."""

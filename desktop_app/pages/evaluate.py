@@ -25,6 +25,8 @@ COLUMNS = [("name", "Model", "Which variant: dense, pruned, fine-tuned, or an ex
            ("latency", "Latency", "Milliseconds to make one image (batch of 1) with ONNX Runtime, else PyTorch."),
            ("fid", "FID", "Distance between generated and real images in a digit classifier's feature space; "
                           "lower is better."),
+           ("cond_accuracy", "Class acc.", "Class-conditional models: share of samples the classifier puts in the "
+                                           "class that was asked for (higher is better)."),
            ("precision", "Precision", "Share of generated images that look like real ones (higher is better)."),
            ("recall", "Recall", "Share of the real variety the generator covers (higher is better)."),
            ("psnr_vs_teacher", "PSNR", "How close the images are to the dense model's on the same latents (dB).")]
@@ -57,6 +59,8 @@ def _cell(key: str, v: dict) -> str:
         return "—"
     if key == "file_bytes":
         return f"{x / 1e6:.2f} MB"
+    if key == "cond_accuracy":
+        return f"{100 * x:.1f} %"
     if key in ("params", "macs"):
         return human(x)
     if isinstance(x, float):
@@ -151,6 +155,8 @@ class EvaluatePage(Page):
                 if j:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, j, item)
+        conditional = any(v.get("cond_accuracy") is not None for v in variants)
+        self.table.setColumnHidden([c[0] for c in COLUMNS].index("cond_accuracy"), not conditional)
         self.chart.set_variants(variants)
         has_html = ws is not None and self.ctx.facade.report_html(ws) is not None
         self.open_button.setEnabled(has_html)

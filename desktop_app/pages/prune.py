@@ -77,6 +77,11 @@ class PrunePage(Page):
         self.seed = self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
                                "Fixes the random choices (random criterion, latents used for scoring).")
 
+        self._build_results()
+        self._connect_form()
+
+    def _build_results(self) -> None:
+        """The G and D layer tables, the savings preview, the sensitivity chart and the pruned model's samples."""
         self.tables = {"g": LayerTable("g"), "d": LayerTable("d")}
         self.tabs = QTabWidget()
         self.tabs.addTab(self.tables["g"], "Generator layers")
@@ -113,6 +118,8 @@ class PrunePage(Page):
         split.setSizes([420, 300])
         self.results_layout.addWidget(split)
 
+    def _connect_form(self) -> None:
+        """Preview after the user stops editing; criteria follow the kind; controls follow the options."""
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(300)  # preview after the user stops dragging, not on every tick

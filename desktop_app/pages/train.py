@@ -88,6 +88,10 @@ class TrainPage(Page):
         split.setSizes([500, 380])
         row = QHBoxLayout()
         row.addWidget(split)
+        self.imported_note = QLabel("")
+        self.imported_note.setWordWrap(True)
+        self.imported_note.setVisible(False)
+        self.results_layout.addWidget(self.imported_note)
         self.results_layout.addLayout(row)
         self.ctx.data_changed.connect(self._follow_task)
 
@@ -131,6 +135,13 @@ class TrainPage(Page):
             opts = self.ctx.facade.workspace_options(ws)
         except Exception:
             return
+        imported = (self.ctx.facade.manifest(ws).get("stages", {}).get("import") or {}).get("generator") \
+            if opts["model"]["arch"] == "user" else None
+        self.imported_note.setVisible(isinstance(imported, dict))
+        if isinstance(imported, dict):  # the trained model came from the person's own code, not from this page
+            self.imported_note.setText(f"<b>This project's trained model is your own {imported.get('class')} from "
+                                       f"{imported.get('source')}</b> (imported). Go on with Prune; training here "
+                                       "would replace it with a new built-in model.")
         if self.ctx.facade.has_trained_model(ws):
             i = self._fields["arch"].findData(opts["model"]["arch"])
             if i >= 0:

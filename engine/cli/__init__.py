@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in stages.commands() + OTHER_COMMAND_MODULES:
         importlib.import_module(f"engine.cli.{name}").register(sub)
+    for stage in stages.STAGES:  # a stage without a command module of its own: its flags come from its config
+        if stage.command is None:
+            from engine.cli import stage_command
+
+            stage_command.register(sub, stage)
     return parser
 
 

@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 from engine.cli.common import add_workspace_arg, run_registered
+from engine.cli.flags import Flag, add_config_flags, config_from_args
+
+FIELDS = ("max_fid_rise", "target_macs", "time_budget", "method", "allocation", "discriminator", "probe_samples",
+          "adversarial", "lr_schedule", "distill_output", "distill_features", "distill_perceptual", "batch_size", "lr",
+          "device", "seed")
+FLAGS = {"target_macs": Flag(metavar="R"), "time_budget": Flag(metavar="MIN")}
 
 
 def register(sub) -> None:
-    from engine.compress.config import ALLOCATIONS, CHANNEL_METHODS, DISCRIMINATORS, LR_SCHEDULES
-    from engine.compress.config import CompressConfig as C
+    from engine.compress.config import CompressConfig
 
     p = sub.add_parser("compress", help="search for the smallest G that keeps FID within a budget (prune + distil)")
     add_workspace_arg(p)
-    p.add_argument("--max-fid-rise", type=float, default=C.max_fid_rise,
-                   help="quality budget: FID may rise at most this much over the teacher's (0.10 = 10 %%)")
-    p.add_argument("--target-macs", type=float, default=None, metavar="R",
-                   help="a goal: keep at most this share of G's MACs (0.05 = 20x fewer); stops once it is met")
-    p.add_argument("--time-budget", type=float, default=C.time_budget, metavar="MIN",
-                   help="minutes for the whole search, the winner's extra training included")
-    p.add_argument("--method", choices=CHANNEL_METHODS, default=C.method, help="which channels go first")
-    p.add_argument("--allocation", choices=ALLOCATIONS, default=C.allocation,
-                   help="per-layer cuts from the sensitivity scan, or the same share of every layer")
-    p.add_argument("--discriminator", choices=DISCRIMINATORS, default=C.discriminator,
-                   help="D for the students: the teacher's D cut to G's share, or the teacher's full D")
-    p.add_argument("--probe-samples", type=int, default=C.probe_samples,
-                   help="images per FID probe (the evaluate protocol size)")
-    p.add_argument("--adversarial", type=float, default=C.adversarial,
-                   help="weight of D's verdict in G's loss; 0 = distillation alone (no D step, about twice as fast)")
-    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=C.lr_schedule,
-                   help="constant, or cosine decay to 0 over each candidate's time")
-    for term, what in (("output", "L1 to the teacher's image"), ("features", "hidden maps through 1x1 adapters"),
-                       ("perceptual", "feature-net activations of student vs teacher image")):
-        p.add_argument(f"--distill-{term}", type=float, default=getattr(C, f"distill_{term}"),
-                       help=f"weight of the {what}; 0 = off")
-    p.add_argument("--batch-size", type=int, default=C.batch_size)
-    p.add_argument("--lr", type=float, default=C.lr)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=C.device)
-    p.add_argument("--seed", type=int, default=C.seed)
+    add_config_flags(p, CompressConfig, FIELDS, FLAGS)
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=run)
 
@@ -44,12 +25,7 @@ def run(args) -> int:
     from engine.compress.config import CompressConfig
     from engine.workspace import Workspace
 
-    cfg = CompressConfig(max_fid_rise=args.max_fid_rise, target_macs=args.target_macs, time_budget=args.time_budget,
-                         method=args.method, allocation=args.allocation, discriminator=args.discriminator,
-                         probe_samples=args.probe_samples, batch_size=args.batch_size, lr=args.lr, device=args.device,
-                         seed=args.seed, adversarial=args.adversarial, lr_schedule=args.lr_schedule,
-                         distill_output=args.distill_output, distill_features=args.distill_features,
-                         distill_perceptual=args.distill_perceptual)
+    cfg = config_from_args(CompressConfig, args, FIELDS, FLAGS)
     cfg.validate()  # before anything is opened or written
     ws = Workspace(args.workspace, create=False)
     run_registered("compress", cfg, ws, quiet=args.quiet)

@@ -18,12 +18,13 @@ def model_info(ws) -> dict:
     from engine.errors import WorkspaceError
     from engine.metrics.complexity import layer_table, summarize
     from engine.models import discriminator_from_checkpoint, generator_from_checkpoint
+    from engine.tasks import task_of
 
     path = ws.latest_generator_checkpoint()
     if path is None:
         raise WorkspaceError(f"The workspace {ws.root} has no trained model yet; run 'gan-prune train' first.")
     ckpt = ws.load_checkpoint(path)
-    out = {"checkpoint": ws.rel(path), "step": ckpt.get("step")}
+    out = {"checkpoint": ws.rel(path), "step": ckpt.get("step"), "task": task_of(ckpt)}
     for role, net in (("generator", generator_from_checkpoint(ckpt)), ("discriminator",
                                                                       discriminator_from_checkpoint(ckpt))):
         out[role] = {"spec": net.spec(), "totals": summarize(net),
@@ -39,7 +40,9 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"checkpoint {info['checkpoint']} (step {info['step']})")
+    classes = info["generator"]["spec"].get("num_classes")
+    task = "" if info["task"] == "unconditional" else f", task {info['task']}"  # the default goes unsaid
+    print(f"checkpoint {info['checkpoint']} (step {info['step']}){task}" + (f" ({classes} classes)" if classes else ""))
     for role in ("generator", "discriminator"):
         t = info[role]["totals"]
         print(f"\n{role}: {t['params']:,} params ({t['nonzero_params']:,} nonzero), {t['macs'] / 1e6:.2f} M MACs, "

@@ -5,61 +5,37 @@ from __future__ import annotations
 import dataclasses
 
 from engine.cli.common import add_workspace_arg, run_registered
+from engine.cli.flags import add_config_flags, overrides
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
-from engine.tasks import IMAGE_ARCHS, takes_image, task_names
+from engine.tasks import IMAGE_ARCHS, takes_image
+
+# The flags, by the config table they set; a flag left out keeps the value from the base config (the defaults, or
+# with --resume the workspace's config.toml).
+DATA_FIELDS = ("dataset", "image_size", "color", "limit")
+MODEL_FIELDS = ("arch", "task", "scale")
+TRAIN_FIELDS = ("l1", "steps", "device", "seed", "batch_size", "lr", "loss", "optimizer", "ema", "sample_every",
+                "checkpoint_every", "threads", "amp", "resume")
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a GAN on CPU or CUDA")
     add_workspace_arg(p)
-    p.add_argument("--dataset", help="mnist-5k (bundled), mnist, fashion-mnist, cifar10, folder:PATH or pairs:DIR "
-                                     "(DIR/A inputs, DIR/B targets of the same names; with --task paired)")
-    p.add_argument("--arch", help="mlp, dcgan or resnet; unet (default) or resnet-i2i for image-to-image tasks")
-    p.add_argument("--task", choices=task_names(),
-                   help="unconditional (default); superres, inpaint, sketch (pairs made from any image data) or "
-                        "paired (with pairs:DIR) train an image-to-image GAN")
-    p.add_argument("--scale", type=int, choices=[2, 4], help="superres: output side / input side (4)")
-    p.add_argument("--l1", type=float, help="image-to-image: weight of L1 to the target (100, as pix2pix)")
-    p.add_argument("--steps", type=int, help="total training steps (with --resume: the new total)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--seed", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="learning rate (default 2e-4)")
-    p.add_argument("--loss", choices=["bce", "hinge"])
-    p.add_argument("--optimizer", choices=["adam", "sgd"], help="adam (default) or the reference's SGD")
-    p.add_argument("--ema", type=float, help="EMA decay of G, e.g. 0.999 (0 = off)")
-    p.add_argument("--sample-every", type=int)
-    p.add_argument("--checkpoint-every", type=int)
-    p.add_argument("--image-size", type=int, help="resize images to this side (default: the data's own size; "
-                                                     "a folder's nearest of 8-64 px)")
-    p.add_argument("--color", choices=["auto", "gray", "rgb"])
-    p.add_argument("--limit", type=int, help="use only the first N images")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
-    p.add_argument("--resume", action="store_true", help="continue from the workspace's last checkpoint")
+    add_config_flags(p, DataConfig, DATA_FIELDS, overrides_only=True)
+    add_config_flags(p, ModelConfig, MODEL_FIELDS, overrides_only=True)
+    add_config_flags(p, TrainConfig, TRAIN_FIELDS, overrides_only=True)
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=run)
 
 
-def _override(obj, **values):
-    return dataclasses.replace(obj, **{k: v for k, v in values.items() if v is not None})
-
-
 def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
-    data = _override(base.data, dataset=args.dataset, image_size=args.image_size, color=args.color, limit=args.limit)
+    data = dataclasses.replace(base.data, **overrides(args, DATA_FIELDS))
     if args.dataset and args.dataset != base.data.dataset and args.image_size is None:
         data = dataclasses.replace(data, image_size=None)
-    task = getattr(args, "task", None)
-    arch = args.arch
-    if arch is None and task and takes_image(task) and base.model.arch not in IMAGE_ARCHS:
-        arch = IMAGE_ARCHS[0]  # the U-Net: an image task without --arch should not fail on the noise default
-    return dataclasses.replace(
-        base, data=data, model=_override(base.model, arch=arch, task=task, scale=getattr(args, "scale", None)),
-        train=_override(base.train, steps=args.steps, device=args.device, seed=args.seed, batch_size=args.batch_size,
-                        lr=args.lr, loss=args.loss, optimizer=args.optimizer, ema=args.ema,
-                        sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-                        threads=args.threads, resume=args.resume, l1=getattr(args, "l1", None),
-                        amp=False if args.no_amp else None))
+    model = overrides(args, MODEL_FIELDS)
+    if "arch" not in model and takes_image(model.get("task", "")) and base.model.arch not in IMAGE_ARCHS:
+        model["arch"] = IMAGE_ARCHS[0]  # the U-Net: an image task without --arch should not fail on the noise default
+    return dataclasses.replace(base, data=data, model=dataclasses.replace(base.model, **model),
+                               train=dataclasses.replace(base.train, **overrides(args, TRAIN_FIELDS)))
 
 
 def run(args) -> int:

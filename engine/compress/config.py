@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from engine.config import DEVICES, setting
 from engine.errors import ConfigError
 from engine.prune import methods
 
@@ -17,31 +18,44 @@ LR_SCHEDULES = ("constant", "cosine")  # engine.distill.trainer's (this module s
 
 @dataclass(frozen=True)
 class CompressConfig:
-    max_fid_rise: float = 0.10  # the quality budget: FID at most (1 + this) x the teacher's
-    target_macs: float | None = None  # a goal: keep at most this share of G's MACs; the search stops once met
-    time_budget: float = 15.0  # minutes for everything (scan, tries, polishing the winner)
-    method: str = "channel-l1"
-    # The teacher's full D | the teacher's D cut to G's share (GCC). At 20x fewer MACs the full D gave the better
-    # FID (169 vs 305, bench/results/distill_ablation*.json), so it is the default.
-    discriminator: str = "teacher"
+    # the quality budget: FID at most (1 + this) x the teacher's
+    max_fid_rise: float = setting(0.10, help="quality budget: FID may rise at most this much over the teacher's "
+                                             "(0.10 = 10 %)")
+    # a goal: keep at most this share of G's MACs; the search stops once met
+    target_macs: float | None = setting(None, help="a goal: keep at most this share of G's MACs (0.05 = 20x fewer); "
+                                                   "stops once it is met")
+    # minutes for everything (scan, tries, polishing the winner)
+    time_budget: float = setting(15.0, help="minutes for the whole search, the winner's extra training included")
+    method: str = setting("channel-l1", choices=CHANNEL_METHODS, help="which channels go first")
+    # The teacher's full D | the teacher's D cut to G's share (GCC); used only with a GAN term (adversarial > 0). At
+    # 20x fewer MACs the full D gave the better FID (57 vs 70 against the retrained teacher, 600 steps; distillation
+    # alone: 28.6; bench/results/distill_ablation.json), so it is the default.
+    discriminator: str = setting("teacher", choices=DISCRIMINATORS, help="D for the students: the teacher's D cut "
+                                                                        "to G's share, or the teacher's full D")
     # How the MACs are cut: the same share of every layer's channels, or per-layer amounts from the sensitivity scan.
     # Uniform measured better on the bundled DCGAN: at 2x fewer MACs probe FID -3.7 % vs +18 % (the scan, which scores
     # each layer pruned alone without training, cut the last hidden layer to half in every candidate).
-    allocation: str = "uniform"
+    allocation: str = setting("uniform", choices=ALLOCATIONS, help="per-layer cuts from the sensitivity scan, or the "
+                                                                   "same share of every layer")
     # The probe is the search's yardstick, so it uses the evaluate protocol's size: at 1,000 samples FID's bias
     # differs between models (teacher 30.1 at 1,000 vs 25.1 at 5,000; a 2x student 29.2 vs 29.5), and a search
     # judged at 1,000 accepted a student that is +17 % at 5,000 (bench/results/compress_probe1000.json).
-    probe_samples: int = 5000
+    probe_samples: int = setting(5000, help="images per FID probe (the evaluate protocol size)")
     batch_size: int = 64
     # The recipe of engine.distill.trainer (bench/results/distill_recipe.json): distillation alone, lr 4e-3 decaying
     # to 0 (cosine) over each candidate's share of the budget. Repeated here: this module stays free of torch.
     lr: float = 4e-3
-    adversarial: float = 0.0  # weight of D's verdict in G's loss; 0 = distillation alone (no D step)
-    lr_schedule: str = "cosine"  # constant | cosine
-    distill_output: float = 1.0  # the fine-tune stage's terms, 0 turns one off
-    distill_features: float = 1.0
-    distill_perceptual: float = 1.0
-    device: str = "auto"
+    # weight of D's verdict in G's loss; 0 = distillation alone (no D step)
+    adversarial: float = setting(0.0, help="weight of D's verdict in G's loss; 0 = distillation alone (no D step, "
+                                           "about twice as fast)")
+    lr_schedule: str = setting("cosine", choices=LR_SCHEDULES, help="constant, or cosine decay to 0 over each "
+                                                                    "candidate's time")
+    # the fine-tune stage's terms, 0 turns one off
+    distill_output: float = setting(1.0, help="weight of the L1 to the teacher's image; 0 = off")
+    distill_features: float = setting(1.0, help="weight of the hidden maps through 1x1 adapters; 0 = off")
+    distill_perceptual: float = setting(1.0, help="weight of the feature-net activations of student vs teacher "
+                                                  "image; 0 = off")
+    device: str = setting("auto", choices=DEVICES)
     seed: int = 0
 
     def validate(self) -> None:

@@ -34,7 +34,7 @@ from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
 from engine.latents import fixed_latents
 from engine.metrics.feature_cache import prepare_feature_net
-from engine.models import discriminator_from_checkpoint
+from engine.models import TakesLatents, discriminator_from_checkpoint
 from engine.prune import methods
 from engine.prune.layers import pick_layers
 from engine.prune.sensitivity import DEFAULT_AMOUNTS, allocate, model_macs, scan
@@ -65,7 +65,7 @@ class _Context:
         self.deadline = started + cfg.time_budget * 60 * 0.97 - 3
         self.device, self.device_note = pick_device(cfg.device)
         self.dense, teacher = load_teacher(ws)
-        if not hasattr(teacher, "latent_dim"):  # its search scores FID on held-out latents
+        if not isinstance(teacher, TakesLatents):  # its search scores FID on held-out latents
             raise ConfigError("compress searches noise generators; for an image-to-image model use 'gan-prune prune "
                               "--target-macs R' and 'gan-prune finetune'.")
         self.teacher = teacher.eval()
@@ -103,10 +103,15 @@ def run_compress(cfg: CompressConfig, ws: Workspace, cancel: CancelToken) -> Ite
         search.record(reduction, trial.candidate.feasible)
         yield Metrics(STAGE, len(candidates), candidate_values(trial.candidate))
         if trial.candidate.feasible and (winner is None or trial.candidate.macs < winner.candidate.macs):
-            winner = trial
-        trial.tuner.close()
+            winner, trial = trial, winner  # the old winner (if any) is the one to close now
+        if trial is not None:
+            trial.tuner.close()
+    # The winner's feature taps stay open until its polish ends: closed, they would hand the feature term stale maps
+    # (the last sample grid's) and it would train without that term, or fail on the grid's other batch size.
     if winner is not None and not cancel.cancelled and ctx.seconds_left() > 5:
         yield from _polish(ctx, winner)
+    if winner is not None:
+        winner.tuner.close()
     yield from _finish(ctx, candidates, winner, "cancelled" if cancel.cancelled else "done")
 
 

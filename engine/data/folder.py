@@ -75,10 +75,27 @@ def _sizes(files: list[Path]) -> list[tuple[int, int]]:
     return sizes
 
 
-def load_folder(path: str, image_size: int | None = None, color: str = "auto"):
-    """image_size None: the folder's own size when the conv models make it (see default_side)."""
+def _read_all(files: list, labels: list, image_size: int) -> tuple[list, list, list, int, int]:
+    """(images, their labels, which were gray, how many were unreadable, how many had transparency)."""
     from PIL import Image, UnidentifiedImageError
 
+    arrays, kept_labels, gray_flags, bad, transparent = [], [], [], 0, 0
+    for i, f in enumerate(files):
+        try:
+            img, gray, alpha = _read(f, image_size)
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            bad += 1
+            continue
+        arrays.append(img)
+        gray_flags.append(gray)
+        transparent += alpha
+        if labels:
+            kept_labels.append(labels[i])
+    return arrays, kept_labels, gray_flags, bad, transparent
+
+
+def load_folder(path: str, image_size: int | None = None, color: str = "auto"):
+    """image_size None: the folder's own size when the conv models make it (see default_side)."""
     from engine.data import ImageData
 
     root = Path(path).expanduser()
@@ -96,18 +113,7 @@ def load_folder(path: str, image_size: int | None = None, color: str = "auto"):
             raise DataError(f"None of the {len(files)} images in {root} could be read; check the files.")
         image_size, note = default_side(sizes)
         warnings += [note] if note else []
-    arrays, kept_labels, gray_flags, bad, transparent = [], [], [], 0, 0
-    for i, f in enumerate(files):
-        try:
-            img, gray, alpha = _read(f, image_size)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
-            bad += 1
-            continue
-        arrays.append(img)
-        gray_flags.append(gray)
-        transparent += alpha
-        if labels:
-            kept_labels.append(labels[i])
+    arrays, kept_labels, gray_flags, bad, transparent = _read_all(files, labels, image_size)
     if not arrays:
         raise DataError(f"None of the {len(files)} images in {root} could be read; check the files.")
     mode = color if color != "auto" else ("gray" if all(gray_flags) else "rgb")

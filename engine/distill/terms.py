@@ -53,6 +53,7 @@ class FeatureTap:
     def close(self) -> None:
         for h in self._hooks:
             h.remove()
+        self.out.clear()  # a closed tap holds no maps: a step after close fails rather than match stale ones
 
 
 def _as_map(x: torch.Tensor) -> torch.Tensor:
@@ -86,10 +87,10 @@ def layer_widths(model: nn.Module, names: list[str], latent_dim: int) -> dict[st
     try:
         model.eval()
         model(torch.zeros(2, latent_dim, device=next(model.parameters()).device))
+        return {n: _as_map(tap.out[n]).shape[1] for n in names}
     finally:
         model.train(was_training)
         tap.close()
-    return {n: _as_map(tap.out[n]).shape[1] for n in names}
 
 
 def feature_loss(adapters: FeatureAdapters, student: dict[str, torch.Tensor],

@@ -115,7 +115,7 @@ def prepare_for_export(G: nn.Module, subpixel: bool = False) -> nn.Module:
 def build_metadata(G: nn.Module, dataset: str = "unknown", precision: str = "fp32",
                    pruning: dict | None = None, **extra: Any) -> dict[str, str]:
     """The contract's gan.* metadata_props for a generator (values are strings)."""
-    spec = G.spec() if hasattr(G, "spec") else {}
+    spec = G.spec()  # every generator has one (engine/models/contract.py)
     meta = {
         "gan.latent_dim": str(int(G.latent_dim)),
         "gan.image_shape": ",".join(str(int(v)) for v in G.image_shape),

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import check_fields
+from engine.config import check_fields, setting
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
 from engine.export.graph import DEFAULT_OPSET, OPSET_RANGE
@@ -19,14 +19,21 @@ from engine.workspace import Workspace
 
 @dataclass(frozen=True)
 class ExportConfig:
-    precisions: tuple[str, ...] = DEFAULT_NAMES
-    calibration: int = 256  # latents used to calibrate static int8
-    subpixel: bool = True  # rewrite ConvTranspose as Conv + DepthToSpace for the int8 files
-    keep_first_last_float: bool = False
+    precisions: tuple[str, ...] = setting(DEFAULT_NAMES, help="one or more of: " + "; ".join(
+        f"{x.name} ({x.help.rstrip('.')})" for x in PRECISIONS) + f" (default: {' '.join(DEFAULT_NAMES)})")
+    calibration: int = setting(256, help="latents to calibrate int8")  # static int8
+    # rewrite ConvTranspose as Conv + DepthToSpace for the int8 files
+    subpixel: bool = setting(True, help="quantize the ConvTranspose form as is (slower int8; for comparison)")
+    keep_first_last_float: bool = setting(False, help="leave the first and last layer in float")
     seed: int = 0
     bench_runs: int = 20  # timed runs per batch size (median reported)
-    threads: int | None = None  # ORT threads for the latency numbers; None = the fastest, measured
-    opset: int = DEFAULT_OPSET  # ai.onnx opset of every file; 17 loads in onnxruntime 1.14 and newer
+    # ORT threads for the latency numbers; None = the fastest, measured
+    threads: int | None = setting(None, help="ONNX Runtime threads for the latency numbers (default: the fastest "
+                                             "count, measured)")
+    # ai.onnx opset of every file; 17 loads in onnxruntime 1.14 and newer
+    opset: int = setting(DEFAULT_OPSET, help=f"ONNX opset of the files, {OPSET_RANGE[0]}-{OPSET_RANGE[1]} (default "
+                                             f"{DEFAULT_OPSET}: loads in onnxruntime 1.14 and newer; raise it only "
+                                             "for a newer runtime)")
 
     def validate(self) -> None:
         check_fields(self, "export")  # types, and no NaN/inf, before the ranges below

@@ -140,7 +140,7 @@ def run_evaluate_images(cfg, ws: Workspace, variants: list, cancel: CancelToken)
                                                 f"on; inputs made with seed {cfg.seed}",
                                   seconds=round(time.perf_counter() - t_start, 2))
     paths = reports.write_all(ws, report, grids)
-    ws.update_stage("evaluate", status="done", report=paths["report"], samples=n, seeds=1)
+    ws.update_stage("evaluate", report=paths["report"], samples=n, seeds=1)
     for key, path in paths.items():
         yield Artifact("evaluate", key, path)
     yield Log("info", "; ".join(f"{r['name']}: PSNR {r.get('psnr')} dB, SSIM {r.get('ssim')}"

@@ -162,7 +162,7 @@ def run_export_images(cfg, ws: Workspace, ckpt: dict, ckpt_path: Path, G: nn.Mod
         results[name] = info
         yield Progress("export", 2 + i, total, f"{name} done")
         yield Artifact("export", "onnx", ws.rel(path), {"precision": name, **info})
-    ws.update_stage("export", status="done", checkpoint=ws.rel(ckpt_path), calibration=len(calib_in),
+    ws.update_stage("export", checkpoint=ws.rel(ckpt_path), calibration=len(calib_in),
                     opset=cfg.opset, results=results, task=meta["gan.task"])
     yield Log("info", "export done (" + ", ".join(f"{p}: {r['bytes'] / 1e6:.2f} MB" for p, r in results.items())
               + ")")

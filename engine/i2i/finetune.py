@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine import stages
 from engine.checkpoints import save_gan
 from engine.data.image_pairs import PREVIEW, PairSource, preview
 from engine.devices import pick_device
@@ -172,7 +173,7 @@ def _finish(ws, tuner: ImageFinetuner, keeper: BestKeeper, pruned: dict, dense: 
     if keeper.step is not None:
         keeper.restore({"G": tuner.G, "D": tuner.D})
         kept = keeper.step
-    ws.mark_stale("export")
+    ws.mark_stale(*stages.out_of_date_after("finetune"))
     val = round(-keeper.fid, 3) if keeper.step is not None else None
     path = save_gan(ws, "finetuned", tuner.G, tuner.D, step=kept, last_step=last, data=dense.get("data", {}),
                     seed=cfg.seed, loss=tuner.gan.loss, pruning=pruned.get("pruning"), student="pruned",
@@ -186,7 +187,7 @@ def _finish(ws, tuner: ImageFinetuner, keeper: BestKeeper, pruned: dict, dense: 
     save_png(ws.samples_dir / "finetune.png", grid)
     yield Samples("finetune", kept, grid, label="student: input → output → target")
     yield Artifact("finetune", "samples", ws.rel(ws.samples_dir / "finetune.png"))
-    ws.update_stage("finetune", status=status, step=last)
+    ws.update_stage("finetune", step=last)  # the stage runner records how it ended
     yield Log("warning" if status == "cancelled" else "info",
               f"Fine-tuning {'cancelled' if status == 'cancelled' else 'finished'} at step {last}; kept step {kept}"
               + (f" (validation PSNR {val:.2f} dB)" if val is not None else "") + f" in {path}.")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn as nn
 
+from engine import stages
 from engine.checkpoints import save_gan
 from engine.data.image_pairs import PairSource, preview
 from engine.errors import ConfigError
@@ -133,17 +134,15 @@ def _save(cfg: PruneConfig, ws: Workspace, dense: dict, src: PairSource, nets: d
               "macs_after": {r: after[r]["macs"] for r in ("g", "d")},
               "teacher_psnr": psnr_for_json(psnr), "seconds": round(seconds, 2),
               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    old = ws.stage("finetune")  # results of the previous pruning go out of date before it is replaced
-    if old and old.get("checkpoint"):
-        ws.update_stage("finetune", status="stale", checkpoint=None, stale_checkpoint=old["checkpoint"])
+    # results of the previous pruning go out of date before it is replaced
+    if "finetune" in ws.mark_stale(*stages.out_of_date_after("prune")):
         yield Log("info", "The earlier fine-tuned model belongs to the previous pruning; run 'gan-prune finetune' "
                           "again.")
-    ws.mark_stale("export")
     path = save_gan(ws, CHECKPOINT, G, D, step=0, data=dense.get("data", {}), seed=cfg.seed,
                     loss=dense.get("loss", "bce"), teacher="checkpoints/dense.pt", pruning=record,
                     task=dense.get("task"))
     ws.append_record("pruning", record)
-    ws.update_stage("prune", status="done", checkpoint=path, method=cfg.method, amount=record["amount"],
+    ws.update_stage("prune", checkpoint=path, method=cfg.method, amount=record["amount"],
                     target=cfg.target)
     macs_ratio = after["g"]["macs"] / max(1, before["g"]["macs"])
     yield Metrics("prune", 0, {"params_ratio": after["g"]["params"] / max(1, before["g"]["params"]),

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import torch
 
+from engine import stages
 from engine.checkpoints import save_gan
 from engine.config import PipelineConfig
 from engine.data import load_dataset
@@ -81,7 +82,7 @@ def run_train_images(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) ->
     def checkpoint() -> str:
         nonlocal stale
         if stale is None:
-            stale = ws.mark_stale("prune", "finetune", "export")
+            stale = ws.mark_stale(*stages.out_of_date_after("train"))
         path = save_gan(ws, CHECKPOINT, G, D, optimizers=(optG, optD), rng={"noise": noise.get_state()},
                         step=step, data=meta, seed=tc.seed, loss=tc.loss, optimizer=tc.optimizer, task=task)
         ws.update_stage("train", checkpoint=path, step=step)
@@ -97,7 +98,6 @@ def run_train_images(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) ->
         inputs, targets = (t.to(device) for t in src.batch(idx, noise))
         values = gan(inputs, targets)
         if not all(v == v and abs(v) != float("inf") for v in values.values()):
-            ws.update_stage("train", status="failed", error=f"non-finite loss at step {step + 1}")
             raise TrainingDiverged(f"Training diverged at step {step + 1}; lower the learning rate (now {tc.lr}).")
         step += 1
         values["samples_per_s"] = len(idx) / max(1e-9, time.perf_counter() - t0)
@@ -114,7 +114,7 @@ def run_train_images(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) ->
     save_png(ws.samples_dir / "train.png", grid)
     yield Samples("train", step, grid, label="input → output → target")
     yield Artifact("train", "samples", ws.rel(ws.samples_dir / "train.png"))
-    ws.update_stage("train", status=status, step=step)
+    ws.update_stage("train", step=step)  # the stage runner records how it ended
     yield Log("warning" if status == "cancelled" else "info",
               f"Training {'cancelled' if status == 'cancelled' else 'finished'} at step {step}; checkpoint {path}.")
 

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
+from engine.models.contract import MakesOwnInput, TakesLatents
+
 COUNTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d)
 
 
@@ -48,10 +50,10 @@ def _width(m: nn.Module) -> int:
 
 def example_input(model: nn.Module, batch: int = 1) -> torch.Tensor:
     """A valid input: latents for a generator, images for a discriminator (a model may say for itself)."""
-    if hasattr(model, "example_input"):  # image-to-image models: an image in, (input, output) pairs for D
+    if isinstance(model, MakesOwnInput):  # image-to-image models: an image in, (input, output) pairs for D
         return model.example_input(batch)
     device = next(model.parameters()).device
-    if hasattr(model, "latent_dim"):
+    if isinstance(model, TakesLatents):
         return torch.zeros(batch, model.latent_dim, device=device)
     return torch.zeros(batch, *model.image_shape, device=device)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.config import check_fields
+from engine.config import check_fields, setting
 from engine.errors import ConfigError, DataError, WorkspaceError
 from engine.events import Artifact, Cancelled, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.stage_runner import recorded
@@ -26,16 +26,21 @@ QUALITY_KEYS = ("fid", "precision", "recall", "density", "coverage", "swd", "psn
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    samples: int = 5000  # generated images per variant and seed (and real images, up to the data set's size)
-    seeds: int = 1  # K seeds → every quality number as mean ± std
-    batch: int = 500
-    latency: bool = True
+    # generated images per variant and seed (and real images, up to the data set's size)
+    samples: int = setting(5000, help="generated images per variant and seed (default 5000; at least 2x the "
+                                      "feature size)")
+    seeds: int = setting(1, help="repeat with K seeds, report mean ± std")
+    batch: int = setting(500, help="generation batch size")
+    latency: bool = setting(True, help="skip the latency measurements")
     # auto: the digit classifier for MNIST, a classifier trained once and cached for other labelled data, a net trained
     # without labels (self-supervised) and cached for unlabelled data | digit-cnn | inception (on disk) | none | PATH.pt
-    feature_net: str = "auto"
-    latency_runs: int = 20  # timed runs per batch size (median reported)
-    threads: int | None = None  # CPU threads for torch and ORT; None = torch's current setting
-    seed: int = 0
+    feature_net: str = setting("auto", help="auto (bundled digit net for MNIST; for other data a net trained once and "
+                                            "cached: a classifier on labelled data, self-supervised on unlabelled), "
+                                            "digit-cnn, inception (weights on disk only), none, or a .pt file")
+    latency_runs: int = setting(20, help="timed runs per batch size (median)")
+    # CPU threads for torch and ORT; None = torch's current setting
+    threads: int | None = setting(None, help="CPU threads for torch and ONNX Runtime")
+    seed: int = setting(0, help="first seed (latents and the real-image subset)")
     quick: bool = False  # the GUI's "fewer images": 1,000 samples and 5 latency runs
 
     def validate(self) -> None:
@@ -266,6 +271,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     yield Log("info", f"Evaluating {len(variants)} variant(s) on {cfg.samples:,} samples x {cfg.seeds} seed(s) "
                       f"against {n_real:,} real {data.name} images ({threads} threads).")
 
+    from engine.metrics.conditional import can_classify
     from engine.metrics.feature_net import features_and_classes
 
     seed_sets = []
@@ -280,6 +286,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     meter, done = EtaMeter(total), 0
     rows, grids = [], {}
     teacher_latent = None
+    warned_classes = False
     for v in variants:
         t0 = time.perf_counter()
         if v.error:
@@ -297,6 +304,10 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
             yield Log("error", f"{v.name}: {e}")
             done += cfg.seeds
             continue
+        if loaded.num_classes and not warned_classes and not can_classify(net, loaded.num_classes):
+            warned_classes = True
+            yield Log("warning", f"The feature net has no classifier for {loaded.num_classes} classes; conditional "
+                                 "accuracy is left out (it needs labelled data with the model's classes).")
         per_seed = []
         try:
             for s in seed_sets:

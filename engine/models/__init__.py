@@ -12,7 +12,22 @@ from typing import Any
 import torch.nn as nn
 
 from engine.errors import ConfigError
+from engine.models.contract import (
+    Discriminator,
+    Generator,
+    HasBlocks,
+    ImageToImageGenerator,
+    LatentGenerator,
+    MakesOwnInput,
+    TakesLatents,
+    check_contract,
+)
 from engine.models.spec import SpecError
+
+__all__ = ["Discriminator", "Generator", "HasBlocks", "ImageToImageGenerator", "LatentGenerator", "MakesOwnInput",
+           "SpecError", "TakesLatents", "arch_names", "build_discriminator", "build_generator", "build_pair",
+           "check_spec", "checkpoint_takes_image", "default_specs", "discriminator_from_checkpoint",
+           "generator_from_checkpoint", "num_classes", "register_arch", "takes_image"]
 
 _GENERATORS: dict[str, Callable[[dict], nn.Module]] = {}
 _DISCRIMINATORS: dict[str, Callable[[dict], nn.Module]] = {}
@@ -72,12 +87,12 @@ def check_spec(spec: Any, role: str, where: str) -> None:
 
 def build_generator(spec: dict, where: str = "arch.generator") -> nn.Module:
     check_spec(spec, "generator", where)
-    return _GENERATORS[spec["arch"]](spec)
+    return check_contract(_GENERATORS[spec["arch"]](spec), Generator, spec["arch"])
 
 
 def build_discriminator(spec: dict, where: str = "arch.discriminator") -> nn.Module:
     check_spec(spec, "discriminator", where)
-    return _DISCRIMINATORS[spec["arch"]](spec)
+    return check_contract(_DISCRIMINATORS[spec["arch"]](spec), Discriminator, spec["arch"])
 
 
 def build_pair(arch_spec: dict) -> tuple[nn.Module, nn.Module]:
@@ -132,4 +147,4 @@ def _load(model: nn.Module, state: dict, what: str) -> None:
 
 
 # Registration happens on import of each arch module.
-from engine.models import dcgan, mlp, resnet, resnet_i2i, unet  # noqa: E402,F401
+from engine.models import dcgan, mlp, resnet, resnet_i2i, unet, user  # noqa: E402,F401

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from engine.errors import ConfigError
+from engine.models.contract import HasBlocks
 from engine.prune.methods import BLOCK_CRITERIA
 from engine.prune.teacher import teacher_psnr
 
@@ -15,7 +16,7 @@ __all__ = ["BLOCK_CRITERIA", "block_scores", "check_has_blocks", "remove_blocks"
 
 
 def check_has_blocks(model: nn.Module, arch: str) -> list[str]:
-    names = model.block_names() if hasattr(model, "block_names") else []
+    names = model.block_names() if isinstance(model, HasBlocks) else []
     if not names:
         raise ConfigError(f"--method block removes residual blocks, but the '{arch}' generator has none; use a "
                           "resnet model or a channel-* method.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.config import check_fields
+from engine.config import DEVICES, check_fields, setting
 from engine.errors import ConfigError
 from engine.prune import methods
 from engine.prune.methods import BLOCK_CRITERIA, METHOD_NAMES, WEIGHT_METHODS
@@ -20,21 +20,25 @@ class PruneConfig:
     """`amount` is the fraction removed: of the weights (weight methods), of each layer's channels (channel
     methods; a layer always keeps at least one channel, with a warning) or of the residual blocks (block)."""
 
-    method: str = "channel-l1"
-    amount: float = 0.5
-    scope: str = "layer"
-    target: str = "g"
-    layers: tuple[str, ...] | None = None  # names as in `gan-prune layers`; 'g:' / 'd:' pick a network
-    round_to: int | None = None
-    schedule: str = "oneshot"
-    rounds: int = 3
-    finetune_steps: int = 50  # between rounds of iterative / lottery schedules
-    rewind_step: int = 10  # lottery: survivors are rewound to their values at this fine-tuning step
-    target_macs: float | None = None  # keep this fraction of G's MACs; chooses per-layer amounts from a scan
-    match_d: bool = False  # prune D's channels by the fraction G lost (GCC's G-D balance)
-    block_criterion: str = "l1"  # l1 | psnr
+    method: str = setting("channel-l1", help=", ".join(METHODS))
+    amount: float = setting(0.5, help="fraction to remove, between 0 and 1 (default 0.5)")
+    scope: str = setting("layer", choices=SCOPES)
+    target: str = setting("g", choices=TARGETS, help="which network(s) to prune")
+    # names as in `gan-prune layers`; 'g:' / 'd:' pick a network
+    layers: tuple[str, ...] | None = setting(None, help="only these layers (see 'gan-prune layers'); prefix g: or "
+                                                        "d: to pick a network")
+    round_to: int | None = setting(None, help="keep channel counts a multiple of N")
+    schedule: str = setting("oneshot", choices=SCHEDULES)
+    rounds: int = setting(3, help="rounds of the iterative/lottery schedule")
+    finetune_steps: int = setting(50, help="fine-tuning steps between rounds")  # of iterative / lottery schedules
+    # lottery: survivors are rewound to their values at this fine-tuning step
+    rewind_step: int = setting(10, help="lottery: rewind survivors to this step")
+    target_macs: float | None = setting(None, help="keep this fraction of G's MACs; per-layer amounts are chosen "
+                                                   "from a sensitivity scan")
+    match_d: bool = setting(False, help="prune D's channels by the share G lost")  # GCC's G-D balance
+    block_criterion: str = setting("l1", choices=BLOCK_CRITERIA)
     seed: int = 0
-    device: str = "auto"
+    device: str = setting("auto", choices=DEVICES)
     batch_size: int = 64
     lr: float = 2e-4
     distill: float = 1.0  # fine-tuning between rounds
@@ -59,6 +63,21 @@ class PruneConfig:
             raise ConfigError(f"Unknown scope '{self.scope}'; choose layer or global.")
         if self.target not in TARGETS:
             raise ConfigError(f"Unknown target '{self.target}'; choose g, d or gd.")
+        self._check_schedule()
+        if self.round_to is not None and (not isinstance(self.round_to, int) or self.round_to < 1):
+            raise ConfigError(f"--round-to must be a whole number above 0 (got {self.round_to!r}).")
+        if self.round_to is not None and not self.structural:
+            raise ConfigError("--round-to applies to channel methods only; drop it or use a channel-* method.")
+        if self.target_macs is not None:
+            self._check_target_macs()
+        if self.match_d and not self.structural:
+            raise ConfigError("--match-d balances channel pruning of G and D; use it with a channel-* method.")
+        if self.block_criterion not in BLOCK_CRITERIA:
+            raise ConfigError(f"Unknown block criterion '{self.block_criterion}'; choose l1 or psnr.")
+        if self.distill < 0:
+            raise ConfigError(f"distill must be 0 or more (got {self.distill!r}).")
+
+    def _check_schedule(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"Unknown schedule '{self.schedule}'; choose one of: {', '.join(SCHEDULES)}.")
         if self.schedule == "lottery" and self.method not in WEIGHT_METHODS:
@@ -75,23 +94,14 @@ class PruneConfig:
         if self.schedule == "lottery" and self.rewind_step > self.finetune_steps:
             raise ConfigError(f"rewind_step ({self.rewind_step}) must not exceed finetune_steps "
                               f"({self.finetune_steps}): the step-k weights come from that training.")
-        if self.round_to is not None and (not isinstance(self.round_to, int) or self.round_to < 1):
-            raise ConfigError(f"--round-to must be a whole number above 0 (got {self.round_to!r}).")
-        if self.round_to is not None and not self.structural:
-            raise ConfigError("--round-to applies to channel methods only; drop it or use a channel-* method.")
-        if self.target_macs is not None:
-            if not (isinstance(self.target_macs, (int, float)) and 0 < self.target_macs < 1):
-                raise ConfigError(f"--target-macs is the fraction of MACs to keep, between 0 and 1 "
-                                  f"(got {self.target_macs!r}).")
-            if not (self.structural and self.chosen.scannable):
-                scannable = [m.name for m in methods.METHODS if m.structural and m.scannable]
-                raise ConfigError("--target-macs needs a channel method that the sensitivity scan can use "
-                                  f"({', '.join(scannable[:-1])} or {scannable[-1]}).")
-            if "g" not in self.target:
-                raise ConfigError("--target-macs budgets the generator's MACs; use --target g or gd.")
-        if self.match_d and not self.structural:
-            raise ConfigError("--match-d balances channel pruning of G and D; use it with a channel-* method.")
-        if self.block_criterion not in BLOCK_CRITERIA:
-            raise ConfigError(f"Unknown block criterion '{self.block_criterion}'; choose l1 or psnr.")
-        if self.distill < 0:
-            raise ConfigError(f"distill must be 0 or more (got {self.distill!r}).")
+
+    def _check_target_macs(self) -> None:
+        if not (isinstance(self.target_macs, (int, float)) and 0 < self.target_macs < 1):
+            raise ConfigError(f"--target-macs is the fraction of MACs to keep, between 0 and 1 "
+                              f"(got {self.target_macs!r}).")
+        if not (self.structural and self.chosen.scannable):
+            scannable = [m.name for m in methods.METHODS if m.structural and m.scannable]
+            raise ConfigError("--target-macs needs a channel method that the sensitivity scan can use "
+                              f"({', '.join(scannable[:-1])} or {scannable[-1]}).")
+        if "g" not in self.target:
+            raise ConfigError("--target-macs budgets the generator's MACs; use --target g or gd.")

@@ -35,8 +35,8 @@ PSNR_CAP = 100.0  # an unchanged model has infinite PSNR; curves and sums use th
 class SensitivityConfig:
     method: str = "channel-l1"
     amounts: tuple[float, ...] = DEFAULT_AMOUNTS
-    layers: tuple[str, ...] | None = None
-    round_to: int | None = None
+    layers: tuple[str, ...] | None = None  # names as in `gan-prune layers`
+    round_to: int | None = None  # keep channel counts a multiple of N
     n_latents: int = 64
     seed: int = 0
 
@@ -120,16 +120,7 @@ def allocate(rows: list[dict], dense_macs: int, target_macs: float,
             measured = measure({n: curves[n][i]["amount"] for n, i in level.items() if i >= 0})
             if measured <= budget:
                 break
-        best, best_cost = None, math.inf
-        for name, i in level.items():
-            if i + 1 >= len(curves[name]):
-                continue
-            gain = saved(name, i + 1) - saved(name, i)
-            if gain <= 0:
-                continue
-            cost = (err(name, i + 1) - err(name, i)) / gain
-            if cost < best_cost:
-                best, best_cost = name, cost
+        best = _cheapest_step(level, curves, saved, err)
         if best is None:
             break  # every layer at its largest scanned amount
         level[best] += 1
@@ -140,6 +131,21 @@ def allocate(rows: list[dict], dense_macs: int, target_macs: float,
     info = {"macs_ratio": final / dense_macs, "measured": measured is not None, "reached": final <= budget,
             "predicted_psnr": psnr_for_json(10 * math.log10(4.0 / total_err)) if total_err > 0 else None}
     return amounts, info
+
+
+def _cheapest_step(level: dict[str, int], curves: dict[str, list[dict]], saved, err) -> str | None:
+    """The layer whose next amount step saves MACs at the least added image error (None: nothing left to take)."""
+    best, best_cost = None, math.inf
+    for name, i in level.items():
+        if i + 1 >= len(curves[name]):
+            continue
+        gain = saved(name, i + 1) - saved(name, i)
+        if gain <= 0:
+            continue
+        cost = (err(name, i + 1) - err(name, i)) / gain
+        if cost < best_cost:
+            best, best_cost = name, cost
+    return best
 
 
 def write_results(ws: Workspace, result: dict) -> list[str]:

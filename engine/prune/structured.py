@@ -18,6 +18,7 @@ import torch_pruning as tp
 from engine.errors import ConfigError
 from engine.metrics.complexity import example_input
 from engine.models.conditional import ClassProjection
+from engine.models.contract import Discriminator
 from engine.prune import methods
 from engine.prune.layers import PRUNABLE, output_layer, prunable_layers
 from engine.prune.methods import CHANNEL_METHODS
@@ -81,7 +82,7 @@ def taylor_gradients(student: nn.Module, teacher: nn.Module | None, inputs: torc
 
 
 def _output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return model.logits(x) if hasattr(model, "logits") else model(x)
+    return model.logits(x) if isinstance(model, Discriminator) else model(x)
 
 
 def prune_channels(model: nn.Module, method: str, amount: float | dict[str, float], scope: str = "layer",
@@ -141,7 +142,26 @@ def prune_channels(model: nn.Module, method: str, amount: float | dict[str, floa
         model.zero_grad(set_to_none=True)
     finally:
         torch.set_rng_state(gen_state)
+    _check_still_runs(model)
     return notes
+
+
+def _check_still_runs(model: nn.Module) -> None:
+    """An imported model's forward may fix a width in its code (`x.view(b, 256, 4, 4)`) that DepGraph cannot
+    see; pruning it must end in one sentence, not in a traceback at the next stage."""
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(example_input(model, batch=2))
+    except RuntimeError as e:
+        what = model.spec().get("class", type(model).__name__) if hasattr(model, "spec") else type(model).__name__
+        first = " ".join(str(e).split())[:160]
+        raise ConfigError(f"Removing channels broke the forward of {what} ({first}): its code fixes a width that "
+                          "pruning changed; prune other layers (--layers) or use weight pruning "
+                          "(--method l1-unstructured).") from None
+    finally:
+        model.train(was)
 
 
 def coupled_layers(model: nn.Module, layers: list[tuple[str, nn.Module]]

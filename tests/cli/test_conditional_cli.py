@@ -6,6 +6,7 @@ from PIL import Image
 
 from engine.cli import main as gan_prune
 from engine.sample_cli import main as gan_sample
+from tests.cli.test_gan_sample import NO_TORCH, ROOT
 from tests.engine.test_ondevice import tiny_generator
 
 
@@ -52,6 +53,12 @@ def test_run_reads_the_task_from_the_config_file(tmp_path, capsys):
     assert "model.task must be one of unconditional, conditional" in err_line(capsys)
 
 
+def test_info_names_the_task(conditional_export, capsys):
+    assert gan_prune(["info", "-w", str(conditional_export.root)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == ("checkpoint checkpoints/dense.pt (step 0), task conditional "
+                                                       "(10 classes)")
+
+
 def test_gan_sample_draws_one_class_or_a_row_per_class(conditional_export, tmp_path, capsys):
     model = str(conditional_export.export_dir / "generator.int8.onnx")
     assert gan_sample([model, "--label", "7", "--n", "6", "--out", str(tmp_path / "sevens.png")]) == 0
@@ -60,6 +67,20 @@ def test_gan_sample_draws_one_class_or_a_row_per_class(conditional_export, tmp_p
     assert gan_sample([model, "--n", "20", "--out", str(tmp_path / "rows.png")]) == 0
     assert "10 rows, one per class (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), of 2 images" in capsys.readouterr().out
     assert Image.open(tmp_path / "rows.png").size == (2 * 30 + 2, 10 * 30 + 2)
+
+
+def test_gan_sample_draws_a_class_without_importing_torch(conditional_export, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    model = conditional_export.export_dir / "generator.int8.onnx"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, "-c", NO_TORCH, str(model), "--label", "3", "--n", "4", "--out",
+                        str(tmp_path / "threes.png")], capture_output=True, text=True, env=env, cwd=tmp_path,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "4 images of class 3" in r.stdout and Image.open(tmp_path / "threes.png").size == (62, 62)
 
 
 @pytest.mark.parametrize("label", ["10", "-1"])

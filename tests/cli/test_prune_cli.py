@@ -3,26 +3,14 @@
 import json
 
 import pytest
-import torch
 
 from engine.cli import main
-from engine.workspace import Workspace
+from tests.engine.tiny import dense_workspace
 
 
 @pytest.fixture
 def workspace(tmp_path):
-    from engine.models import build_pair, default_specs
-
-    ws = Workspace(tmp_path / "ws")
-    torch.manual_seed(0)
-    gspec, dspec = default_specs("dcgan", (1, 28, 28), latent_dim=16)
-    gspec["widths"], dspec["widths"] = [32, 16], [16, 32]
-    G, D = build_pair({"generator": gspec, "discriminator": dspec})
-    ws.save_checkpoint("dense", {"arch": {"generator": gspec, "discriminator": dspec}, "generator": G.state_dict(),
-                                 "discriminator": D.state_dict(), "step": 0,
-                                 "data": {"dataset": "mnist-5k", "image_shape": [1, 28, 28]}})
-    ws.update_stage("train", status="done", checkpoint="checkpoints/dense.pt")
-    return ws
+    return dense_workspace(tmp_path / "ws")
 
 
 def test_layers_prune_sensitivity_and_finetune(workspace, capsys):

@@ -50,6 +50,8 @@ def test_adapters_map_student_channels_to_the_teachers_and_train_with_the_studen
     in_opt = {id(p) for g in tuner.optG.param_groups for p in g["params"]}
     assert {id(p) for p in tuner.adapters.parameters()} <= in_opt
     assert not any("convs" in k for k in tuner.G.state_dict())
+    tuner.close()  # no stale maps survive: compress keeps its winner's taps open until its polish ends
+    assert all(tap.out == {} for tap in tuner.taps)
 
 
 @pytest.mark.parametrize("off", TERMS)

@@ -30,7 +30,7 @@ def test_every_variant_is_measured_side_by_side(tmp_path):
         assert np.isfinite(v["fid"]) and v["fid"] > 0 and 0 <= v["precision"] <= 1 and 0 <= v["recall"] <= 1
         assert v["swd"] > 0 and v["seconds"] > 0 and sum(v["class_histogram"]) == pytest.approx(1.0)
         runtime = "ort" if v["kind"] == "onnx" else "torch"
-        assert v["latency_ms"][f"{runtime}_b1"] > 0 and v["latency_ms"][f"{runtime}_b64"] > 0
+        assert 0 < v["latency_ms"][f"{runtime}_b1"] < 1000 and 0 < v["latency_ms"][f"{runtime}_b64"] < 1000  # ms
         assert v["latency_ms"]["threads"] in (candidate_threads() if runtime == "ort" else [v["latency_threads"]])
         assert (ws.samples_dir / f"evaluate-{v['name']}.png").exists()
     progress = [e for e in events if isinstance(e, Progress)]

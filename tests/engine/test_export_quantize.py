@@ -46,7 +46,9 @@ def _outputs(path, n=32):
 
 
 def test_fp32_reference_is_not_flat(fp32_subpixel):
-    assert _outputs(fp32_subpixel).std() > 0.2
+    out = _outputs(fp32_subpixel)  # seeded weights and latents: the spread the tolerances below were set for
+    assert float(out.std()) == pytest.approx(0.2551, abs=1e-3)
+    assert float(np.abs(out).max()) == pytest.approx(0.934, abs=1e-3)
 
 
 @pytest.mark.parametrize("precision", ["int8", "int8-first-last-float", "int8-dynamic", "fp16"])

@@ -41,19 +41,10 @@ def test_lottery_rewind_resets_survivors_to_their_step_k_values():
 
 def test_lottery_schedule_through_the_stage_keeps_step_k_weights_and_reaches_the_amount(tmp_path):
     from engine.events import CancelToken
-    from engine.models import build_pair
     from engine.prune import PruneConfig, run_prune
-    from engine.workspace import Workspace
+    from tests.engine.tiny import dense_workspace
 
-    ws = Workspace(tmp_path / "ws")
-    torch.manual_seed(0)
-    gspec, dspec = default_specs("mlp", (1, 28, 28), latent_dim=8)
-    gspec["widths"], dspec["widths"] = [16, 32], [32, 16]
-    G, D = build_pair({"generator": gspec, "discriminator": dspec})
-    ws.save_checkpoint("dense", {"arch": {"generator": gspec, "discriminator": dspec}, "generator": G.state_dict(),
-                                 "discriminator": D.state_dict(), "step": 0,
-                                 "data": {"dataset": "mnist-5k", "image_shape": [1, 28, 28]}})
-    ws.update_stage("train", status="done", checkpoint="checkpoints/dense.pt")
+    ws = dense_workspace(tmp_path / "ws", "mlp", latent_dim=8, g_widths=(16, 32), d_widths=(32, 16))
     cfg = PruneConfig(method="l1-unstructured", amount=0.75, scope="global", schedule="lottery", rounds=2,
                       finetune_steps=2, rewind_step=1, batch_size=8, device="cpu")
     list(run_prune(cfg, ws, CancelToken()))

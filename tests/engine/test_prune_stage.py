@@ -5,24 +5,11 @@ import torch
 
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, Log
-from engine.models import build_pair, default_specs, generator_from_checkpoint
+from engine.models import generator_from_checkpoint
 from engine.prune import PruneConfig, run_prune
 from engine.train import run_train
 from engine.workspace import Workspace
-
-
-def dense_workspace(path, arch="dcgan"):
-    """A workspace holding a small untrained 'dense' model, as run_train would leave it."""
-    ws = Workspace(path)
-    torch.manual_seed(0)
-    gspec, dspec = default_specs(arch, (1, 28, 28), latent_dim=16)
-    gspec["widths"], dspec["widths"] = [32, 16], [16, 32]
-    G, D = build_pair({"generator": gspec, "discriminator": dspec})
-    ws.save_checkpoint("dense", {"arch": {"generator": gspec, "discriminator": dspec}, "generator": G.state_dict(),
-                                 "discriminator": D.state_dict(), "ema": None, "step": 0, "seed": 0,
-                                 "data": {"dataset": "mnist-5k", "image_shape": [1, 28, 28]}})
-    ws.update_stage("train", status="done", checkpoint="checkpoints/dense.pt")
-    return ws
+from tests.engine.tiny import dense_workspace
 
 
 def test_channel_pruning_writes_checkpoint_record_and_stage(tmp_path):

@@ -2,6 +2,8 @@
 
 import torch
 
+from desktop_app.pages.evaluate import COLUMNS
+
 
 def test_the_data_page_chooses_the_task_and_train_trains_it(make_window, tiny_training, tmp_path, qtbot):
     window = make_window()
@@ -43,3 +45,20 @@ def test_the_generate_page_draws_one_class_or_a_row_per_class(make_window, condi
     assert (gen.grid._pixmap.width(), gen.grid._pixmap.height()) == (3 * 30 + 2, 10 * 30 + 2)
     gen.path.setText(str(conditional_export.export_dir / "missing.onnx"))
     assert not gen.label.isEnabled() and gen.label.count() == 1
+
+
+def test_the_evaluate_page_shows_class_accuracy_only_for_conditional_reports(make_window, tmp_path):
+    import json
+
+    window = make_window()
+    window.open_workspace(tmp_path / "project")
+    page = window.pages["evaluate"]
+    col = [key for key, _, _ in COLUMNS].index("cond_accuracy")
+    report = tmp_path / "project" / "report.json"
+    row = {"name": "dense", "status": "ok", "params": 1000, "macs": 2000, "fid": 12.5}
+    report.write_text(json.dumps({"variants": [{**row, "cond_accuracy": 0.9612}]}))
+    page.refresh()
+    assert not page.table.isColumnHidden(col) and page.table.item(0, col).text() == "96.1 %"
+    report.write_text(json.dumps({"variants": [row]}))
+    page.refresh()
+    assert page.table.isColumnHidden(col)
