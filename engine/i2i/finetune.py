@@ -45,10 +45,10 @@ def _maps_width(model: nn.Module, names: list[str]) -> dict[str, int]:
     try:
         model.eval()
         model(model.example_input(2))
+        return {n: tap.out[n].shape[1] for n in names}  # read before close(): a closed tap holds no maps
     finally:
         model.train(was)
         tap.close()
-    return {n: tap.out[n].shape[1] for n in names}
 
 
 class ImageFinetuner:
