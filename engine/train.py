@@ -49,156 +49,184 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
     if tc.threads:
         torch.set_num_threads(tc.threads)
     # Everything that can refuse the input runs before the first event, so bad input prints one line only.
-    device, note = pick_device(tc.device)
-    data = load_dataset(cfg.data)
-    image_shape = data.image_shape
-    if len(data) < 2:
-        raise ConfigError(f"The data set {cfg.data.dataset} has {len(data)} image(s); a GAN needs at least 2.")
-    task = cfg.model.task
-    classes = require_labels(data, cfg.data.dataset) if is_conditional(task) else 0
-    default_specs(cfg.model.arch, image_shape, cfg.model.latent_dim, classes)  # refuses sizes the arch cannot make
-    resume = _load_resume(ws, cfg) if tc.resume else None
-    if resume is not None:
-        arch = resume["arch"]
-        if task_of(resume) != task:
-            raise WorkspaceError(f"The checkpoint in {ws.root} was trained for the {task_of(resume)} task, not "
-                                 f"{task}; use --task {task_of(resume)} or a new workspace.")
-        if int(arch["generator"].get("num_classes", 0)) != classes:
-            raise WorkspaceError(f"The checkpoint in {ws.root} knows {arch['generator'].get('num_classes', 0)} "
-                                 f"classes but the data have {classes}; use the same data set.")
-        if arch["generator"]["arch"] != cfg.model.arch:
-            raise WorkspaceError(f"The checkpoint in {ws.root} is a '{arch['generator']['arch']}' model, not "
-                                 f"'{cfg.model.arch}'; use --arch {arch['generator']['arch']} or a new workspace.")
-        if list(arch["generator"]["image_shape"]) != list(image_shape):
-            raise WorkspaceError(f"The checkpoint in {ws.root} was trained on {arch['generator']['image_shape']} "
-                                 f"images but the data are {list(image_shape)}; use the same data set.")
-    else:
-        gspec, dspec = default_specs(cfg.model.arch, image_shape, cfg.model.latent_dim, classes)
-        arch = {"generator": gspec, "discriminator": dspec}
-
-    if note:
-        yield Log("warning", note)
-    yield Log("info", f"Data set {data.name}: {len(data)} images of {'x'.join(map(str, image_shape))}"
+    inputs = _Inputs(cfg, ws)
+    if inputs.note:
+        yield Log("warning", inputs.note)
+    data, classes = inputs.data, inputs.classes
+    yield Log("info", f"Data set {data.name}: {len(data)} images of {'x'.join(map(str, data.image_shape))}"
                       + (f", {classes} classes." if classes else "."))
     for w in data.warnings:
         yield Log("warning", w)
+    run = _Training(cfg, ws, inputs)
+    yield from run.restore(inputs.resume)
+    if run.gan_step.amp_dtype is not None:
+        yield Log("info", f"Mixed precision on {device_name(run.device)} "
+                          f"({str(run.gan_step.amp_dtype).replace('torch.', '')}).")
+    ws.update_stage("train", status="running", total_steps=tc.steps, step=run.step, device=device_name(run.device),
+                    dataset=data.name, arch=cfg.model.arch, task=cfg.model.task)
+    if run.step >= tc.steps:
+        yield Log("info", f"The checkpoint is already at step {run.step} of {tc.steps}; nothing to train.")
+    meter = EtaMeter(tc.steps, start_step=run.step)
+    while run.step < tc.steps and not cancel.cancelled:
+        t0 = time.perf_counter()
+        values = run.train_step()
+        rate, eta = meter.update(run.step)
+        dt = time.perf_counter() - t0
+        yield Metrics("train", run.step, {**values, "samples_per_s": run.batch / dt if dt > 0 else math.nan})
+        yield Progress("train", run.step, tc.steps, rate=rate, eta_s=eta)
+        if run.step % tc.sample_every == 0 or run.step == tc.steps:
+            yield Samples("train", run.step, run.grid())
+        if run.step % tc.checkpoint_every == 0 and run.step < tc.steps:
+            yield Artifact("train", "checkpoint", run.checkpoint(), {"step": run.step})
+    yield from _finish(ws, run, cancelled=run.step < tc.steps)
 
-    torch.manual_seed(tc.seed)  # weight init and dropout
-    G, D = build_pair(arch)
-    ema = None
-    optG, optD = make_optimizers(G, D, tc)
-    noise = torch.Generator().manual_seed(tc.seed)
-    step = 0
-    if resume is not None:
-        G.load_state_dict(float32_state(resume["generator"]))
-        D.load_state_dict(float32_state(resume["discriminator"]))
-        step = int(resume["step"])
-        same_optimizer = resume.get("optimizer", "adam") == tc.optimizer
-        if resume.get("optim") and resume.get("rng") and same_optimizer:
-            optG.load_state_dict(resume["optim"]["g"])
-            optD.load_state_dict(resume["optim"]["d"])
-            apply_hyperparameters(optG, tc)  # the loaded state carries the old lr/betas; this run's settings win
-            apply_hyperparameters(optD, tc, tc.d_lr)
-            noise.set_state(resume["rng"]["noise"])
-            torch.set_rng_state(resume["rng"]["torch"])
-            yield Log("info", f"Resuming from step {step}.")
-        else:  # a pretrained model ships without optimizer state; another optimizer cannot reuse it
-            why = "the checkpoint has no optimizer state" if same_optimizer else "the optimizer changed"
-            yield Log("info", f"Continuing from step {step} with fresh optimizers ({why}).")
-    G.to(device).train()
-    D.to(device).train()
-    optimizer_to(optG, device)
-    optimizer_to(optD, device)
-    if tc.ema > 0:
-        ema = frozen_copy(G)
-        if resume is not None and resume.get("ema"):
-            ema.load_state_dict(resume["ema"])
 
-    images = data.images.to(device) if device.type == "cuda" else data.images
-    sampler = BatchSampler(len(data), tc.batch_size, tc.seed)
-    z_fixed = grid_inputs(G, GRID_SIZE, tc.seed).to(device)
-    labels = data.labels.to(device) if classes and device.type == "cuda" else data.labels if classes else None
-    gan_step = GanStep(G, D, optG, optD, tc.loss, device, amp=tc.amp, r1=tc.r1)
-    gan_step.steps = step  # lazy R1 lands on the same steps whether or not the run was resumed
-    if gan_step.amp_dtype is not None:
-        yield Log("info", f"Mixed precision on {device_name(device)} "
-                          f"({str(gan_step.amp_dtype).replace('torch.', '')}).")
+class _Inputs:
+    """The data, the architecture and the resume state, each checked before anything is written."""
 
-    meta = {"dataset": data.name, "image_shape": list(image_shape), "classes": data.classes}
-    ws.update_stage("train", status="running", total_steps=tc.steps, step=step, device=device_name(device),
-                    dataset=data.name, arch=cfg.model.arch, task=task)
+    def __init__(self, cfg: PipelineConfig, ws: Workspace) -> None:
+        tc, task = cfg.train, cfg.model.task
+        self.device, self.note = pick_device(tc.device)
+        self.data = data = load_dataset(cfg.data)
+        if len(data) < 2:
+            raise ConfigError(f"The data set {cfg.data.dataset} has {len(data)} image(s); a GAN needs at least 2.")
+        self.classes = require_labels(data, cfg.data.dataset) if is_conditional(task) else 0
+        gspec, dspec = default_specs(cfg.model.arch, data.image_shape, cfg.model.latent_dim, self.classes)  # refuses
+        self.arch = {"generator": gspec, "discriminator": dspec}                    # sizes the arch cannot make
+        self.resume = _load_resume(ws, cfg) if tc.resume else None
+        if self.resume is not None:
+            self.arch = self.resume["arch"]
+            _check_resume(ws, cfg, self.resume, self.classes, data.image_shape)
 
-    def ema_ready() -> nn.Module | None:
-        if ema is not None:
-            recalibrate_batchnorm(ema, seed=tc.seed)
-        return ema
 
-    def checkpoint() -> str:
-        nonlocal stale
-        ema_ready()
-        if step != start_step and stale is None:  # before dense.pt changes, so a kill never leaves them offered
-            stale = ws.mark_stale(*stages.out_of_date_after("train"))
-        path = save_gan(ws, CHECKPOINT, G, D, ema=ema, optimizers=(optG, optD),
-                        rng={"noise": noise.get_state(), "torch": torch.get_rng_state()},
-                        step=step, data=meta, seed=tc.seed, loss=tc.loss, optimizer=tc.optimizer, task=task)
-        ws.update_stage("train", checkpoint=path, step=step)
+def _check_resume(ws: Workspace, cfg: PipelineConfig, resume: dict, classes: int, image_shape) -> None:
+    """Refuse to continue a checkpoint of another task, class count, architecture or image size."""
+    task, g = cfg.model.task, resume["arch"]["generator"]
+    if task_of(resume) != task:
+        raise WorkspaceError(f"The checkpoint in {ws.root} was trained for the {task_of(resume)} task, not "
+                             f"{task}; use --task {task_of(resume)} or a new workspace.")
+    if int(g.get("num_classes", 0)) != classes:
+        raise WorkspaceError(f"The checkpoint in {ws.root} knows {g.get('num_classes', 0)} "
+                             f"classes but the data have {classes}; use the same data set.")
+    if g["arch"] != cfg.model.arch:
+        raise WorkspaceError(f"The checkpoint in {ws.root} is a '{g['arch']}' model, not "
+                             f"'{cfg.model.arch}'; use --arch {g['arch']} or a new workspace.")
+    if list(g["image_shape"]) != list(image_shape):
+        raise WorkspaceError(f"The checkpoint in {ws.root} was trained on {g['image_shape']} "
+                             f"images but the data are {list(image_shape)}; use the same data set.")
+
+
+class _Training:
+    """G, D, their optimizers, EMA and RNGs, and the three things the loop does with them: a step, a sample grid
+    and a checkpoint (Lightning Fabric's build-your-own-trainer shape: the loop itself stays in run_train)."""
+
+    def __init__(self, cfg: PipelineConfig, ws: Workspace, inputs: _Inputs) -> None:
+        tc, data = cfg.train, inputs.data
+        self.cfg, self.ws, self.tc, self.device = cfg, ws, tc, inputs.device
+        torch.manual_seed(tc.seed)  # weight init and dropout
+        self.G, self.D = build_pair(inputs.arch)
+        self.optG, self.optD = make_optimizers(self.G, self.D, tc)
+        self.noise = torch.Generator().manual_seed(tc.seed)
+        self.step = self.start_step = 0
+        self.ema: nn.Module | None = None
+        self.stale: list[str] | None = None  # the later stages this run marked out of date (None: not checked yet)
+        cuda = self.device.type == "cuda"
+        self.images = data.images.to(self.device) if cuda else data.images
+        self.labels = None if not inputs.classes else data.labels.to(self.device) if cuda else data.labels
+        self.sampler = BatchSampler(len(data), tc.batch_size, tc.seed)
+        self.meta = {"dataset": data.name, "image_shape": list(data.image_shape), "classes": data.classes}
+
+    def restore(self, resume: dict | None) -> Iterator[Event]:
+        """Load the resume checkpoint (weights, optimizers and RNGs when it has them), then move to the device."""
+        tc, G, D = self.tc, self.G, self.D
+        if resume is not None:
+            G.load_state_dict(float32_state(resume["generator"]))
+            D.load_state_dict(float32_state(resume["discriminator"]))
+            self.step = self.start_step = int(resume["step"])
+            same_optimizer = resume.get("optimizer", "adam") == tc.optimizer
+            if resume.get("optim") and resume.get("rng") and same_optimizer:
+                self.optG.load_state_dict(resume["optim"]["g"])
+                self.optD.load_state_dict(resume["optim"]["d"])
+                apply_hyperparameters(self.optG, tc)  # the loaded state carries the old lr/betas; this run's win
+                apply_hyperparameters(self.optD, tc, tc.d_lr)
+                self.noise.set_state(resume["rng"]["noise"])
+                torch.set_rng_state(resume["rng"]["torch"])
+                yield Log("info", f"Resuming from step {self.step}.")
+            else:  # a pretrained model ships without optimizer state; another optimizer cannot reuse it
+                why = "the checkpoint has no optimizer state" if same_optimizer else "the optimizer changed"
+                yield Log("info", f"Continuing from step {self.step} with fresh optimizers ({why}).")
+        G.to(self.device).train()
+        D.to(self.device).train()
+        optimizer_to(self.optG, self.device)
+        optimizer_to(self.optD, self.device)
+        if tc.ema > 0:
+            self.ema = frozen_copy(G)
+            if resume is not None and resume.get("ema"):
+                self.ema.load_state_dict(resume["ema"])
+        self.z_fixed = grid_inputs(G, GRID_SIZE, tc.seed).to(self.device)
+        self.gan_step = GanStep(G, D, self.optG, self.optD, tc.loss, self.device, amp=tc.amp, r1=tc.r1)
+        self.gan_step.steps = self.step  # lazy R1 lands on the same steps whether or not the run was resumed
+
+    def train_step(self) -> dict[str, float]:
+        """One D and G update on the next batch; refuses to go on from a non-finite loss."""
+        tc, G, device = self.tc, self.G, self.device
+        idx = self.sampler.indices(self.step)
+        cuda = device.type == "cuda"
+        real = to_float(self.images[idx.to(self.images.device)] if cuda else self.images[idx])
+        self.batch = real.shape[0]
+        z = torch.randn(real.shape[0], G.latent_dim, generator=self.noise).to(device, non_blocking=True)
+        out = self.gan_step(real, z, labels=None if self.labels is None else self.labels[idx.to(self.labels.device)])
+        if not all_finite(out.loss_d, out.loss_g, *[p for p in G.parameters()][:1]):
+            last = self.ws.stage("train").get("checkpoint")
+            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+            raise TrainingDiverged(f"Training diverged at step {self.step + 1} (loss D={out.loss_d.item():.3g}, "
+                                   f"G={out.loss_g.item():.3g}); {kept}. Lower the learning rate (now {tc.lr}) "
+                                   "or try --loss hinge.")
+        if self.ema is not None:
+            update_ema(self.ema, G, tc.ema, self.step)
+        self.step += 1
+        return {"loss_g": out.loss_g.item(), "loss_d": out.loss_d.item(),
+                "d_real": torch.sigmoid(out.d_real.float()).mean().item(),
+                "d_fake": torch.sigmoid(out.d_fake.float()).mean().item()}
+
+    def ema_ready(self) -> nn.Module | None:
+        if self.ema is not None:
+            recalibrate_batchnorm(self.ema, seed=self.tc.seed)
+        return self.ema
+
+    def grid(self):
+        return sample_grid(self.ema_ready() or self.G, self.z_fixed)
+
+    def checkpoint(self) -> str:
+        tc, ws = self.tc, self.ws
+        self.ema_ready()
+        if self.step != self.start_step and self.stale is None:  # before dense.pt changes: a kill never leaves
+            self.stale = ws.mark_stale(*stages.out_of_date_after("train"))  # them offered
+        path = save_gan(ws, CHECKPOINT, self.G, self.D, ema=self.ema, optimizers=(self.optG, self.optD),
+                        rng={"noise": self.noise.get_state(), "torch": torch.get_rng_state()},
+                        step=self.step, data=self.meta, seed=tc.seed, loss=tc.loss, optimizer=tc.optimizer,
+                        task=self.cfg.model.task)
+        ws.update_stage("train", checkpoint=path, step=self.step)
         return path
 
-    if step >= tc.steps:
-        yield Log("info", f"The checkpoint is already at step {step} of {tc.steps}; nothing to train.")
-    meter = EtaMeter(tc.steps, start_step=step)
-    status = "done"
-    start_step = step
-    stale: list[str] | None = None  # the later stages this run marked out of date (None: not checked yet)
-    while step < tc.steps:
-        if cancel.cancelled:
-            status = "cancelled"
-            break
-        t0 = time.perf_counter()
-        idx = sampler.indices(step)
-        real = to_float(images[idx.to(images.device)] if device.type == "cuda" else images[idx])
-        b = real.shape[0]
-        z = torch.randn(b, G.latent_dim, generator=noise).to(device, non_blocking=True)
 
-        out = gan_step(real, z, labels=None if labels is None else labels[idx.to(labels.device)])
-        loss_d, loss_g, d_real, d_fake = out.loss_d, out.loss_g, out.d_real, out.d_fake
-        if not all_finite(loss_d, loss_g, *[p for p in G.parameters()][:1]):
-            last = ws.stage("train").get("checkpoint")
-            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-            raise TrainingDiverged(f"Training diverged at step {step + 1} (loss D={loss_d.item():.3g}, "
-                                   f"G={loss_g.item():.3g}); {kept}. Lower the learning rate (now {tc.lr}) "
-                                   "or try --loss hinge.")
-        if ema is not None:
-            update_ema(ema, G, tc.ema, step)
-        step += 1
-
-        rate, eta = meter.update(step)
-        dt = time.perf_counter() - t0
-        yield Metrics("train", step, {
-            "loss_g": loss_g.item(), "loss_d": loss_d.item(),
-            "d_real": torch.sigmoid(d_real.float()).mean().item(),
-            "d_fake": torch.sigmoid(d_fake.float()).mean().item(),
-            "samples_per_s": b / dt if dt > 0 else math.nan})
-        yield Progress("train", step, tc.steps, rate=rate, eta_s=eta)
-        if step % tc.sample_every == 0 or step == tc.steps:
-            yield Samples("train", step, sample_grid(ema_ready() or G, z_fixed))
-        if step % tc.checkpoint_every == 0 and step < tc.steps:
-            yield Artifact("train", "checkpoint", checkpoint(), {"step": step})
-
-    path = checkpoint()
-    yield Artifact("train", "checkpoint", path, {"step": step})
-    if stale:  # the dense model changed: models pruned or exported from the old one are out of date
-        yield Log("info", f"The dense model changed; {', '.join(stale)} results are out of date — run them again.")
-    grid = sample_grid(ema_ready() or G, z_fixed)
+def _finish(ws: Workspace, run: _Training, cancelled: bool) -> Iterator[Event]:
+    """The last checkpoint and sample grid; the stage runner records how the stage ended."""
+    path = run.checkpoint()
+    yield Artifact("train", "checkpoint", path, {"step": run.step})
+    if run.stale:  # the dense model changed: models pruned or exported from the old one are out of date
+        yield Log("info", f"The dense model changed; {', '.join(run.stale)} results are out of date — run them "
+                          "again.")
+    grid = run.grid()
     save_png(ws.samples_dir / "train.png", grid)
-    yield Samples("train", step, grid)
+    yield Samples("train", run.step, grid)
     yield Artifact("train", "samples", ws.rel(ws.samples_dir / "train.png"))
-    ws.update_stage("train", step=step)
-    if status == "cancelled":
-        yield Log("warning", f"Training cancelled at step {step}; the checkpoint {path} is saved, "
+    ws.update_stage("train", step=run.step)
+    if cancelled:
+        yield Log("warning", f"Training cancelled at step {run.step}; the checkpoint {path} is saved, "
                              "resume with --resume.")
     else:
-        yield Log("info", f"Training finished at step {step}; checkpoint {path}.")
+        yield Log("info", f"Training finished at step {run.step}; checkpoint {path}.")
 
 
 def _load_resume(ws: Workspace, cfg: PipelineConfig) -> dict | None:

@@ -312,7 +312,6 @@ def run_import(cfg: ImportConfig, ws: Workspace, cancel: CancelToken) -> Iterato
     save_png(ws.samples_dir / "train.png", grid)
     yield Samples("import", 0, grid, label="imported")
     yield Artifact("import", "samples", ws.rel(ws.samples_dir / "train.png"))
-    ws.update_stage("import", status="done")
     if stale:
         yield Log("info", f"The trained model changed; {', '.join(stale)} results are out of date — run them again.")
     yield Log("info", f"Imported {got.record['generator']['class']} as the trained model of {ws.root}; next: "

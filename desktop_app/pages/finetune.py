@@ -66,7 +66,10 @@ class FinetunePage(Page):
                    "How often to redraw the student's samples.")
         self.field(f, "resume", "Resume", QCheckBox("Continue the last fine-tuning"),
                    "Continue from the saved fine-tuned checkpoint instead of starting from the pruned model.")
+        self._build_results()
 
+    def _build_results(self) -> None:
+        """Adversarial and distillation loss plots, and the teacher's and the student's samples side by side."""
         self.losses = LossPlot("Adversarial losses", {"loss_g": "G loss", "loss_d": "D loss"})
         self.distill_plot = LossPlot("Distillation losses (student vs teacher)",
                                      {"distill_output": "image", "distill_features": "feature maps",

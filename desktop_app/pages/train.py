@@ -43,6 +43,10 @@ class TrainPage(Page):
                    "Adam is the usual choice for GANs.")
         self.field(f, "ema", "Weight averaging", self.dspin(0.0, 0.9999, 0.0, 0.001, 4),
                    "Keep a smoothed copy of G (0.999 is typical) for cleaner samples; 0 turns it off.")
+        self._build_run_group()
+        self._build_results()
+
+    def _build_run_group(self) -> None:
         f = self.group("Run")
         self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
                                                       ("CUDA GPU", "cuda")], "auto"),
@@ -61,6 +65,8 @@ class TrainPage(Page):
                    "Continue the project's training where it stopped (or the demo's pretrained model) instead of "
                    "starting over. Set Steps to the new total.")
 
+    def _build_results(self) -> None:
+        """Loss and D-output plots, the sample grid, the checkpoints this run saved and the speed."""
         self.losses = LossPlot("Losses", {"loss_g": "G loss", "loss_d": "D loss"})
         self.d_out = LossPlot("Discriminator outputs", {"d_real": "D(x) real", "d_fake": "D(G(z)) fake"},
                               "probability 'real'")

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from engine.cli.common import add_workspace_arg, run_registered
-from engine.cli.flags import Flag, add_config_flags, config_from_args
+from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
 
-FIELDS = ("max_fid_rise", "target_macs", "time_budget", "method", "allocation", "discriminator", "probe_samples",
-          "adversarial", "lr_schedule", "distill_output", "distill_features", "distill_perceptual", "batch_size", "lr",
-          "device", "seed")
 FLAGS = {"target_macs": Flag(metavar="R"), "time_budget": Flag(metavar="MIN")}
 
 
@@ -16,7 +13,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("compress", help="search for the smallest G that keeps FID within a budget (prune + distil)")
     add_workspace_arg(p)
-    add_config_flags(p, CompressConfig, FIELDS, FLAGS)
+    add_config_flags(p, CompressConfig, flag_fields(CompressConfig), FLAGS)
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=run)
 
@@ -25,7 +22,7 @@ def run(args) -> int:
     from engine.compress.config import CompressConfig
     from engine.workspace import Workspace
 
-    cfg = config_from_args(CompressConfig, args, FIELDS, FLAGS)
+    cfg = config_from_args(CompressConfig, args, flag_fields(CompressConfig), FLAGS)
     cfg.validate()  # before anything is opened or written
     ws = Workspace(args.workspace, create=False)
     run_registered("compress", cfg, ws, quiet=args.quiet)

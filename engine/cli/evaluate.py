@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from engine.cli.common import add_workspace_arg, run_registered
-from engine.cli.flags import Flag, add_config_flags, config_from_args
+from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
 
-FIELDS = ("samples", "seeds", "latency", "latency_runs", "batch", "feature_net", "threads", "seed")
 FLAGS = {"samples": Flag(metavar="N"), "seeds": Flag(metavar="K"), "latency_runs": Flag(metavar="N")}
 
 
@@ -17,7 +16,7 @@ def register(sub) -> None:
                                    "latents and real images; write report.json, report.html and report.csv into the "
                                    "workspace. Exits non-zero when a variant could not be evaluated.")
     add_workspace_arg(p)
-    add_config_flags(p, EvaluateConfig, FIELDS, FLAGS)
+    add_config_flags(p, EvaluateConfig, flag_fields(EvaluateConfig), FLAGS)
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=handle)
 
@@ -26,7 +25,7 @@ def handle(args) -> int:
     from engine.metrics.evaluate import EvaluateConfig
     from engine.workspace import Workspace
 
-    cfg = config_from_args(EvaluateConfig, args, FIELDS, FLAGS)
+    cfg = config_from_args(EvaluateConfig, args, flag_fields(EvaluateConfig), FLAGS)
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
     run_registered("evaluate", cfg, ws, quiet=args.quiet)

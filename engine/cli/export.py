@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from engine.cli.common import add_workspace_arg, run_registered
-from engine.cli.flags import Flag, add_config_flags, config_from_args
+from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
 
-FIELDS = ("precisions", "calibration", "subpixel", "keep_first_last_float", "seed", "threads", "opset")
 FLAGS = {"precisions": Flag(name="--precision", metavar="P"), "calibration": Flag(metavar="N"),
          "opset": Flag(metavar="N")}
 
@@ -17,7 +16,7 @@ def register(sub) -> None:
                        description="Export the newest generator in the workspace to single-file ONNX files under "
                                    "DIR/export and record size, latency and PSNR against fp32 in the manifest.")
     add_workspace_arg(p)
-    add_config_flags(p, ExportConfig, FIELDS, FLAGS)
+    add_config_flags(p, ExportConfig, flag_fields(ExportConfig), FLAGS)
     p.set_defaults(func=handle)
 
 
@@ -25,7 +24,7 @@ def handle(args) -> int:
     from engine.export.stage import ExportConfig
     from engine.workspace import Workspace
 
-    cfg = config_from_args(ExportConfig, args, FIELDS, FLAGS)
+    cfg = config_from_args(ExportConfig, args, flag_fields(ExportConfig), FLAGS)
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
     run_registered("export", cfg, ws)

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from engine.cli.common import add_workspace_arg, run_registered
-from engine.cli.flags import Flag, add_config_flags, config_from_args
-
-FIELDS = ("steps", "distill", "distill_output", "distill_features", "distill_perceptual", "output_loss",
-          "discriminator", "student_widths", "adversarial", "lr_schedule", "probe_every", "probe_samples", "lr",
-          "batch_size", "ema", "device", "seed", "sample_every", "checkpoint_every", "resume")
+from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -30,7 +26,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("finetune", help="fine-tune the pruned GAN (adversarial + distillation from the dense G)")
     add_workspace_arg(p)
-    add_config_flags(p, FinetuneConfig, FIELDS, FLAGS)
+    add_config_flags(p, FinetuneConfig, flag_fields(FinetuneConfig), FLAGS)
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=run)
 
@@ -39,7 +35,7 @@ def run(args) -> int:
     from engine.finetune import FinetuneConfig
     from engine.workspace import Workspace
 
-    cfg = config_from_args(FinetuneConfig, args, FIELDS, FLAGS)
+    cfg = config_from_args(FinetuneConfig, args, flag_fields(FinetuneConfig), FLAGS)
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
     run_registered("finetune", cfg, ws, quiet=args.quiet)

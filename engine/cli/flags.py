@@ -41,6 +41,11 @@ def _unwrap(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
+def flag_fields(cls: type, hidden: Iterable[str] = ()) -> tuple[str, ...]:
+    """Every field of a config class that is a flag, in the class's order: a new field is a new flag."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in set(hidden))
+
+
 def flag_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 

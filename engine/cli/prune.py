@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.cli.common import add_workspace_arg, run_registered
-from engine.cli.flags import Flag, add_config_flags, config_from_args
+from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
 from engine.errors import ConfigError
 
 
@@ -22,10 +22,7 @@ def _names(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
 
 
-PRUNE_FIELDS = ("method", "amount", "scope", "target", "layers", "round_to", "schedule", "rounds", "finetune_steps",
-                "rewind_step", "target_macs", "match_d", "block_criterion", "device", "seed")
 PRUNE_FLAGS = {"method": Flag(required=True), "layers": Flag(metavar="NAME", convert=_names)}
-SENSITIVITY_FIELDS = ("method", "amounts", "layers", "round_to")
 SENSITIVITY_FLAGS = {"amounts": Flag(type=str, convert=_floats, help="comma-separated fractions"),
                      "layers": Flag(metavar="NAME", convert=_names)}
 
@@ -36,7 +33,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("prune", help="prune G and/or D (weights, channels or residual blocks)")
     add_workspace_arg(p)
-    add_config_flags(p, PruneConfig, PRUNE_FIELDS, PRUNE_FLAGS)
+    add_config_flags(p, PruneConfig, flag_fields(PruneConfig), PRUNE_FLAGS)
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=run_prune_cmd)
 
@@ -46,7 +43,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("sensitivity", help="prune each G layer alone at several amounts; write sensitivity.json/csv")
     add_workspace_arg(p)
-    add_config_flags(p, SensitivityConfig, SENSITIVITY_FIELDS, SENSITIVITY_FLAGS)
+    add_config_flags(p, SensitivityConfig, flag_fields(SensitivityConfig), SENSITIVITY_FLAGS)
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=run_sensitivity_cmd)
 
@@ -55,7 +52,7 @@ def run_prune_cmd(args) -> int:
     from engine.prune.config import PruneConfig
     from engine.workspace import Workspace
 
-    cfg = config_from_args(PruneConfig, args, PRUNE_FIELDS, PRUNE_FLAGS)
+    cfg = config_from_args(PruneConfig, args, flag_fields(PruneConfig), PRUNE_FLAGS)
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
     run_registered("prune", cfg, ws, quiet=args.quiet)
@@ -87,7 +84,7 @@ def run_sensitivity_cmd(args) -> int:
     from engine.prune.sensitivity import SensitivityConfig
     from engine.workspace import Workspace
 
-    cfg = config_from_args(SensitivityConfig, args, SENSITIVITY_FIELDS, SENSITIVITY_FLAGS)
+    cfg = config_from_args(SensitivityConfig, args, flag_fields(SensitivityConfig), SENSITIVITY_FLAGS)
     cfg.validate()
     ws = Workspace(args.workspace, create=False)
     run_registered("sensitivity", cfg, ws, quiet=args.quiet)

@@ -3,15 +3,13 @@ every field of its config class is a flag (engine/cli/flags.py), so a new stage 
 
 from __future__ import annotations
 
-import dataclasses
-
 from engine.cli.common import add_workspace_arg, run_registered
-from engine.cli.flags import add_config_flags, config_from_args
+from engine.cli.flags import add_config_flags, config_from_args, flag_fields
 
 
 def register(sub, stage) -> None:
     cls = stage.config_class()
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = flag_fields(cls)
     p = sub.add_parser(stage.name, help=stage.help)
     add_workspace_arg(p)
     add_config_flags(p, cls, names)

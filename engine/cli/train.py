@@ -5,37 +5,32 @@ from __future__ import annotations
 import dataclasses
 
 from engine.cli.common import add_workspace_arg, run_registered
-from engine.cli.flags import add_config_flags, overrides
+from engine.cli.flags import add_config_flags, flag_fields, overrides
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
 from engine.tasks import IMAGE_ARCHS, takes_image
 
-# The flags, by the config table they set; a flag left out keeps the value from the base config (the defaults, or
-# with --resume the workspace's config.toml).
-DATA_FIELDS = ("dataset", "image_size", "color", "limit")
-MODEL_FIELDS = ("arch", "task", "scale")
-TRAIN_FIELDS = ("l1", "steps", "device", "seed", "batch_size", "lr", "loss", "optimizer", "ema", "sample_every",
-                "checkpoint_every", "threads", "amp", "resume")
+# The flags, by the config table they set (every field: a new one is a new flag); a flag left out keeps the value
+# from the base config (the defaults, or with --resume the workspace's config.toml).
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a GAN on CPU or CUDA")
     add_workspace_arg(p)
-    add_config_flags(p, DataConfig, DATA_FIELDS, overrides_only=True)
-    add_config_flags(p, ModelConfig, MODEL_FIELDS, overrides_only=True)
-    add_config_flags(p, TrainConfig, TRAIN_FIELDS, overrides_only=True)
+    for cls in (DataConfig, ModelConfig, TrainConfig):
+        add_config_flags(p, cls, flag_fields(cls), overrides_only=True)
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=run)
 
 
 def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
-    data = dataclasses.replace(base.data, **overrides(args, DATA_FIELDS))
+    data = dataclasses.replace(base.data, **overrides(args, flag_fields(DataConfig)))
     if args.dataset and args.dataset != base.data.dataset and args.image_size is None:
         data = dataclasses.replace(data, image_size=None)
-    model = overrides(args, MODEL_FIELDS)
+    model = overrides(args, flag_fields(ModelConfig))
     if "arch" not in model and takes_image(model.get("task", "")) and base.model.arch not in IMAGE_ARCHS:
         model["arch"] = IMAGE_ARCHS[0]  # the U-Net: an image task without --arch should not fail on the noise default
     return dataclasses.replace(base, data=data, model=dataclasses.replace(base.model, **model),
-                               train=dataclasses.replace(base.train, **overrides(args, TRAIN_FIELDS)))
+                               train=dataclasses.replace(base.train, **overrides(args, flag_fields(TrainConfig))))
 
 
 def run(args) -> int:

@@ -70,14 +70,7 @@ class CompressConfig:
                               f"20x fewer (got {self.target_macs!r}).")
         if not (number(self.time_budget) and 0 < self.time_budget <= 24 * 60):
             raise ConfigError(f"--time-budget is minutes, above 0 and at most 1440 (got {self.time_budget!r}).")
-        if self.method not in CHANNEL_METHODS:
-            valid = ", ".join(CHANNEL_METHODS)
-            raise ConfigError(f"compress removes channels; --method must be one of {valid} (got {self.method!r}).")
-        if self.discriminator not in DISCRIMINATORS:
-            raise ConfigError(f"--discriminator must be one of {', '.join(DISCRIMINATORS)} "
-                              f"(got {self.discriminator!r}).")
-        if self.allocation not in ALLOCATIONS:
-            raise ConfigError(f"--allocation must be one of {', '.join(ALLOCATIONS)} (got {self.allocation!r}).")
+        self._check_choices()
         for name in ("probe_samples", "batch_size"):
             v = getattr(self, name)
             if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
@@ -87,7 +80,17 @@ class CompressConfig:
             if not (number(v) and 0 <= v <= 100):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a number from 0 to 100 (got {v!r}); "
                                   "0 turns it off.")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r}).")
         if not (number(self.lr) and self.lr > 0):
             raise ConfigError(f"--lr must be a number above 0 (got {self.lr!r}).")
+
+    def _check_choices(self) -> None:
+        if self.method not in CHANNEL_METHODS:
+            valid = ", ".join(CHANNEL_METHODS)
+            raise ConfigError(f"compress removes channels; --method must be one of {valid} (got {self.method!r}).")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ConfigError(f"--discriminator must be one of {', '.join(DISCRIMINATORS)} "
+                              f"(got {self.discriminator!r}).")
+        if self.allocation not in ALLOCATIONS:
+            raise ConfigError(f"--allocation must be one of {', '.join(ALLOCATIONS)} (got {self.allocation!r}).")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r}).")

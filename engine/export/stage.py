@@ -84,7 +84,6 @@ def _summary(results: dict[str, dict]) -> str:
 @recorded("export")
 def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = None) -> Iterator[Event]:
     from engine.export.onnx import export_generator, parity
-    from engine.export.quantize import measure
     from engine.models import generator_from_checkpoint, takes_image
 
     cfg.validate()
@@ -123,6 +122,21 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
     yield Progress("export", step, total, f"fp32 exported, parity {worst:.1e}")
     if worst > 1e-4:
         yield Log("warning", f"ONNX output differs from torch by {worst:.2e} (more than 1e-4)")
+    results = yield from _convert_each(cfg, ws, G, meta, fp32, worst, wanted, subpixel, (step, total), cancel)
+    if "fp32" not in wanted:  # it was written as the reference for the others; keep it, but say so
+        results["fp32"] = {"path": ws.rel(fp32), "bytes": fp32.stat().st_size, "parity": worst, "reference_only": True}
+    ws.update_stage("export", checkpoint=ws.rel(ckpt_path), subpixel=cfg.subpixel,
+                    calibration=cfg.calibration, opset=cfg.opset, results=results)
+    yield Log("info", f"export done ({_summary(results)})")
+
+
+def _convert_each(cfg: ExportConfig, ws: Workspace, G, meta: dict, fp32: Path, worst: float, wanted: list[str],
+                  subpixel: bool, progress: tuple[int, int], cancel: CancelToken) -> Iterator[Event]:
+    """Each precision asked for, converted from fp32 (or its sub-pixel form) and measured; {name: info}."""
+    from engine.export.onnx import export_generator, parity
+    from engine.export.quantize import measure
+
+    step, total = progress
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(dir=ws.export_dir) as tmp:
         sources = Sources(fp32, Path(tmp) / "generator.subpixel.onnx" if subpixel else fp32, cfg.calibration,
@@ -147,8 +161,4 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
             step += 1
             yield Progress("export", step, total, f"{name} done")
             yield Artifact("export", "onnx", ws.rel(path), {"precision": name, **info})
-    if "fp32" not in wanted:  # it was written as the reference for the others; keep it, but say so
-        results["fp32"] = {"path": ws.rel(fp32), "bytes": fp32.stat().st_size, "parity": worst, "reference_only": True}
-    ws.update_stage("export", checkpoint=ws.rel(ckpt_path), subpixel=cfg.subpixel,
-                    calibration=cfg.calibration, opset=cfg.opset, results=results)
-    yield Log("info", f"export done ({_summary(results)})")
+    return results

@@ -81,6 +81,19 @@ def _scores(out: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor | No
     return row
 
 
+def _variant(cfg, v, inputs, targets, teacher_out, net, real_f) -> tuple[dict, object]:
+    """One variant's row (size, latency, scores against the targets and the dense model) and its outputs."""
+    t0 = time.perf_counter()
+    run, size = _runner(v)
+    out = run(inputs).float()
+    lat = _latency(run, inputs, max(3, cfg.latency_runs // 4)) if cfg.latency else {}
+    key = "ort" if v.kind == "onnx" else "torch"
+    teacher = out if v.name == "dense" else teacher_out
+    return {"name": v.name, "kind": v.kind, "status": "ok", **size,
+            "latency_ms": {f"{key}_{b}": ms for b, ms in lat.items()} | {"threads": 1},
+            **_scores(out, targets, teacher, net, real_f), "seconds": round(time.perf_counter() - t0, 2)}, out
+
+
 def run_evaluate_images(cfg, ws: Workspace, variants: list, cancel: CancelToken) -> Iterator[Event]:
     from engine.metrics import report as reports
 
@@ -119,19 +132,13 @@ def run_evaluate_images(cfg, ws: Workspace, variants: list, cancel: CancelToken)
     for i, v in enumerate(variants):
         cancel.raise_if_cancelled()
         yield Progress("evaluate", i, len(variants), f"{v.name}")
-        t0 = time.perf_counter()
         if v.error:
             rows.append({"name": v.name, "kind": v.kind, "status": "failed", "error": v.error})
             continue
-        run, size = _runner(v)
-        out = run(inputs).float()
+        row, out = _variant(cfg, v, inputs, targets, teacher_out, net, real_f)
         if v.name == "dense":
             teacher_out = out
-        lat = _latency(run, inputs, max(3, cfg.latency_runs // 4)) if cfg.latency else {}
-        key = "ort" if v.kind == "onnx" else "torch"
-        rows.append({"name": v.name, "kind": v.kind, "status": "ok", **size,
-                     "latency_ms": {f"{key}_{b}": ms for b, ms in lat.items()} | {"threads": 1},
-                     **_scores(out, targets, teacher_out, net, real_f), "seconds": round(time.perf_counter() - t0, 2)})
+        rows.append(row)
         grids[v.name] = to_uint8(out[shown]).numpy()
     yield Progress("evaluate", len(variants), len(variants), "report")
     report = reports.build_report(rows, feature_net=net_name, fid_note=fid_note, seed=cfg.seed, device="cpu",

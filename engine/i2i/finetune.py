@@ -33,6 +33,7 @@ from engine.inputs import workspace_config, workspace_pairs
 from engine.metrics.quality import psnr
 from engine.models import discriminator_from_checkpoint, generator_from_checkpoint
 from engine.optim import make_optimizer
+from engine.prune import methods as prune_methods
 from engine.workspace import Workspace
 
 VALIDATION = 256  # training images held aside from the batches' view only for choosing the step kept
@@ -134,8 +135,7 @@ def run_finetune_images(cfg, ws: Workspace, dense: dict, teacher: nn.Module, can
     src = workspace_pairs(ws, dense)
     torch.manual_seed(cfg.seed)
     tuner = ImageFinetuner(G, D, teacher, src, cfg, workspace_config(ws).train.l1, cfg.loss or dense.get("loss")
-                           or "bce", device, keep_zeros=pruned.get("pruning", {}).get("method", "").endswith(
-                               "unstructured"))
+                           or "bce", device, keep_zeros=_weight_pruned(pruned))
     shown = [t.to(device) for t in src.fixed("test", PREVIEW, cfg.seed)]
     yield Samples("finetune", 0, preview(tuner.teacher, *shown), label="teacher: input → output → target")
     ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=0, distill=cfg.distill,
@@ -161,6 +161,12 @@ def run_finetune_images(cfg, ws: Workspace, dense: dict, teacher: nn.Module, can
     if cfg.probe_every and tuner.step and (not keeper.history or keeper.history[-1]["step"] != tuner.step):
         _probe(tuner, keeper)  # a cancelled run: its last step is a candidate too
     yield from _finish(ws, tuner, keeper, pruned, dense, cfg, shown, status)
+
+
+def _weight_pruned(pruned: dict) -> bool:
+    """The student lost single weights (its zeros must stay zero while it trains)."""
+    method = prune_methods.find(str((pruned.get("pruning") or {}).get("method", "")))
+    return method is not None and method.family is prune_methods.WEIGHTS
 
 
 def _probe(tuner: ImageFinetuner, keeper: BestKeeper) -> None:

@@ -20,6 +20,7 @@ from engine.images import save_png
 from engine.inputs import workspace_pairs
 from engine.models import discriminator_from_checkpoint
 from engine.models.unet import make_pair
+from engine.prune import methods
 from engine.prune.config import PruneConfig
 from engine.prune.layers import prunable_layers, resolve_layers, weight_layers
 from engine.prune.sensitivity import model_macs
@@ -43,7 +44,7 @@ def amount_for_macs(G: nn.Module, method: str, target: float, round_to: int | No
     for _ in range(12):
         mid = (lo + hi) / 2
         trial = copy.deepcopy(G)
-        prune_channels(trial, "channel-l1" if method == "channel-taylor" else method, mid, round_to=round_to)
+        prune_channels(trial, method if methods.get(method).scannable else "channel-l1", mid, round_to=round_to)
         lo, hi = (lo, mid) if model_macs(trial) <= target * dense else (mid, hi)
     return round(hi, 4)
 
@@ -120,7 +121,7 @@ def _save(cfg: PruneConfig, ws: Workspace, dense: dict, src: PairSource, nets: d
     psnr = teacher_psnr(G, teacher, test_in)
     after = {r: {"macs": model_macs(m), "params": sum(p.numel() for p in m.parameters()), "layers": _widths(m),
                  "nonzero": sum(int((p != 0).sum()) for p in m.parameters())} for r, m in nets.items()}
-    record = {"method": cfg.method, "criterion": cfg.method.replace("channel-", "").replace("-unstructured", ""),
+    record = {"method": cfg.method, "criterion": cfg.chosen.criterion,
               "schedule": "oneshot", "rounds": 1, "scope": cfg.scope, "target": cfg.target,
               "pruned": sorted(amounts), "amount": cfg.amount if cfg.target_macs is None else None,
               "target_macs": cfg.target_macs, "amounts": amounts, "round_to": cfg.round_to,

@@ -38,14 +38,7 @@ def run_train_images(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) ->
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device, note = pick_device(tc.device)
-    data = load_dataset(cfg.data)
-    if len(data) < 2:
-        raise ConfigError(f"The data set {cfg.data.dataset} has {len(data)} image(s); training needs at least 2.")
-    src = PairSource(data, task, cfg.model.scale)
-    residual = src.input_shape[0] == src.image_shape[0] and task in ("superres", "inpaint")
-    gspec, dspec = image_specs(cfg.model.arch, src.input_shape, src.image_shape, residual)
-    resume = _load_resume(ws, cfg, gspec) if tc.resume else None
-    arch = resume["arch"] if resume else {"generator": gspec, "discriminator": dspec}
+    data, src, arch, resume = _inputs(cfg, ws)  # everything that can refuse the input, before the first event
     if note:
         yield Log("warning", note)
     yield Log("info", f"Data set {data.name}: {len(src.train_idx)} training and {len(src.test_idx)} held-out test "
@@ -59,15 +52,7 @@ def run_train_images(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) ->
     noise = torch.Generator().manual_seed(tc.seed)
     step = 0
     if resume is not None:
-        G.load_state_dict(resume["generator"])
-        D.load_state_dict(resume["discriminator"])
-        step = int(resume["step"])
-        if resume.get("optim") and resume.get("rng"):
-            optG.load_state_dict(resume["optim"]["g"])
-            optD.load_state_dict(resume["optim"]["d"])
-            apply_hyperparameters(optG, tc)
-            apply_hyperparameters(optD, tc, tc.d_lr)
-            noise.set_state(resume["rng"]["noise"])
+        step = _restore(resume, G, D, optG, optD, noise, tc)
         yield Log("info", f"Resuming from step {step}.")
     G.to(device).train()
     D.to(device).train()
@@ -93,14 +78,8 @@ def run_train_images(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) ->
         if cancel.cancelled:
             status = "cancelled"
             break
-        t0 = time.perf_counter()
-        idx = src.train_idx[sampler.indices(step)]
-        inputs, targets = (t.to(device) for t in src.batch(idx, noise))
-        values = gan(inputs, targets)
-        if not all(v == v and abs(v) != float("inf") for v in values.values()):
-            raise TrainingDiverged(f"Training diverged at step {step + 1}; lower the learning rate (now {tc.lr}).")
+        values = _train_step(gan, src, sampler, step, noise, device, tc.lr)
         step += 1
-        values["samples_per_s"] = len(idx) / max(1e-9, time.perf_counter() - t0)
         rate, eta = meter.update(step)
         yield Metrics("train", step, values)
         yield Progress("train", step, tc.steps, rate=rate, eta_s=eta)
@@ -108,7 +87,50 @@ def run_train_images(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) ->
             yield Samples("train", step, preview(G, *shown), label="input → output → target")
         if step % tc.checkpoint_every == 0 and step < tc.steps:
             yield Artifact("train", "checkpoint", checkpoint(), {"step": step})
-    path = checkpoint()
+    yield from _finish(ws, checkpoint(), G, shown, step, status)
+
+
+def _train_step(gan: Pix2PixStep, src: PairSource, sampler: BatchSampler, step: int, noise: torch.Generator,
+                device, lr: float) -> dict[str, float]:
+    """One pix2pix update on the next batch of pairs; refuses to go on from a non-finite loss."""
+    t0 = time.perf_counter()
+    idx = src.train_idx[sampler.indices(step)]
+    inputs, targets = (t.to(device) for t in src.batch(idx, noise))
+    values = gan(inputs, targets)
+    if not all(v == v and abs(v) != float("inf") for v in values.values()):
+        raise TrainingDiverged(f"Training diverged at step {step + 1}; lower the learning rate (now {lr}).")
+    values["samples_per_s"] = len(idx) / max(1e-9, time.perf_counter() - t0)
+    return values
+
+
+def _inputs(cfg: PipelineConfig, ws: Workspace) -> tuple:
+    """The data, their (input, target) pairs, the architecture and the resume checkpoint (or None)."""
+    data = load_dataset(cfg.data)
+    if len(data) < 2:
+        raise ConfigError(f"The data set {cfg.data.dataset} has {len(data)} image(s); training needs at least 2.")
+    task = cfg.model.task
+    src = PairSource(data, task, cfg.model.scale)
+    residual = src.input_shape[0] == src.image_shape[0] and task in ("superres", "inpaint")
+    gspec, dspec = image_specs(cfg.model.arch, src.input_shape, src.image_shape, residual)
+    resume = _load_resume(ws, cfg, gspec) if cfg.train.resume else None
+    arch = resume["arch"] if resume else {"generator": gspec, "discriminator": dspec}
+    return data, src, arch, resume
+
+
+def _restore(resume: dict, G, D, optG, optD, noise: torch.Generator, tc) -> int:
+    """Weights, and optimizers and the noise RNG when the checkpoint has them; the step to continue from."""
+    G.load_state_dict(resume["generator"])
+    D.load_state_dict(resume["discriminator"])
+    if resume.get("optim") and resume.get("rng"):
+        optG.load_state_dict(resume["optim"]["g"])
+        optD.load_state_dict(resume["optim"]["d"])
+        apply_hyperparameters(optG, tc)
+        apply_hyperparameters(optD, tc, tc.d_lr)
+        noise.set_state(resume["rng"]["noise"])
+    return int(resume["step"])
+
+
+def _finish(ws: Workspace, path: str, G, shown: list, step: int, status: str) -> Iterator[Event]:
     yield Artifact("train", "checkpoint", path, {"step": step})
     grid = preview(G, *shown)
     save_png(ws.samples_dir / "train.png", grid)

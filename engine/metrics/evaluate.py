@@ -239,9 +239,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
 
     from engine.data import load_dataset
     from engine.inputs import workspace_config
-    from engine.metrics import report as reports
-    from engine.metrics.latency import empty_latency
-    from engine.metrics.variants import discover, load
+    from engine.metrics.variants import discover
 
     t_start = time.perf_counter()
     variants = discover(ws)
@@ -270,88 +268,124 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     ws.update_stage("evaluate", status="running", samples=cfg.samples, seeds=cfg.seeds)
     yield Log("info", f"Evaluating {len(variants)} variant(s) on {cfg.samples:,} samples x {cfg.seeds} seed(s) "
                       f"against {n_real:,} real {data.name} images ({threads} threads).")
-
-    from engine.metrics.conditional import can_classify
-    from engine.metrics.feature_net import features_and_classes
-
-    seed_sets = []
     yield Progress("evaluate", 0, len(variants) * cfg.seeds, f"features of {n_real:,} real images")
-    for k in range(cfg.seeds):
-        cancel.raise_if_cancelled()
-        s = SeedSet(cfg.seed + k, np.zeros((0,)), _real_subset(data.images, n_real, cfg.seed + k))
-        if net is not None:
-            s.real_features = features_and_classes(net, s.real)[0]
-        seed_sets.append(s)
-    total = len(variants) * cfg.seeds
-    meter, done = EtaMeter(total), 0
+    tally = _Tally(cfg, data, n_real, net, threads, len(variants) * cfg.seeds, cancel)
     rows, grids = [], {}
-    teacher_latent = None
-    warned_classes = False
-    for v in variants:
-        t0 = time.perf_counter()
-        if v.error:
-            rows.append(_failed(v, ws, v.error))
-            yield Log("error", f"{v.name}: {v.error}.")
-            done += cfg.seeds
-            continue
-        try:
-            loaded = load(v, threads)
-            if tuple(loaded.image_shape) != tuple(data.image_shape):
-                raise WorkspaceError(f"{ws.rel(v.path)} makes {list(loaded.image_shape)} images but the data set "
-                                     f"has {list(data.image_shape)}; fix config.toml or re-export")
-        except (WorkspaceError, DataError, ConfigError) as e:
-            rows.append(_failed(v, ws, str(e).rstrip(".")))
-            yield Log("error", f"{v.name}: {e}")
-            done += cfg.seeds
-            continue
-        if loaded.num_classes and not warned_classes and not can_classify(net, loaded.num_classes):
-            warned_classes = True
-            yield Log("warning", f"The feature net has no classifier for {loaded.num_classes} classes; conditional "
-                                 "accuracy is left out (it needs labelled data with the model's classes).")
-        per_seed = []
-        try:
-            for s in seed_sets:
-                if s.z.size == 0 or s.z.shape[1] != loaded.latent_dim:
-                    s.z = _latents(cfg.samples, loaded.latent_dim, s.seed)
-                yield Progress("evaluate", done, total, f"{v.name}: generating {cfg.samples:,} images (seed {s.seed})")
-                images = _generate(loaded, s.z, cfg.batch, cancel)
-                if v.name == "dense":
-                    s.teacher, teacher_latent = images, loaded.latent_dim
-                if s is seed_sets[0]:
-                    grids[v.name] = _to_uint8(images[:GRID_COUNT])
-                yield Progress("evaluate", done, total, f"{v.name}: measuring (seed {s.seed})")
-                # another latent size (a foreign ONNX): no like-for-like teacher images to compare with
-                teacher = s.teacher if teacher_latent == loaded.latent_dim else None
-                per_seed.append(_quality(images, s, net, teacher, loaded.num_classes))
-                done += 1
-                rate, eta = meter.update(done)
-                yield Progress("evaluate", done, total, f"{v.name} seed {s.seed} done", rate=rate, eta_s=eta)
-        except Cancelled:
-            raise
-        except Exception as e:  # a file that loads but does not run (bad graph, wrong output): fail it, go on
-            first = (str(e).strip().splitlines() or [""])[0][:160]
-            rows.append(_failed(v, ws, f"{ws.rel(v.path)} does not run ({type(e).__name__}: {first})"))
-            grids.pop(v.name, None)
-            yield Log("error", f"{v.name}: {rows[-1]['error']}.")
-            done = (variants.index(v) + 1) * cfg.seeds
-            continue
-        seconds_quality = time.perf_counter() - t0
-        cancel.raise_if_cancelled()
-        latency = _latency(loaded, cfg, threads, v.path) if cfg.latency else None
-        row = {"name": v.name, "status": "ok", "kind": v.kind, "path": ws.rel(v.path),
-               "numeric_precision": v.precision, **loaded.complexity,
-               "latency_ms": latency or empty_latency(), "latency_threads": threads}
-        if v.kind == "onnx" and v.source:
-            row["exported_from"] = v.source
-        row.update(_mean_std(per_seed))
-        row["per_seed"] = per_seed if cfg.seeds > 1 else None
-        row["seconds_quality"] = round(seconds_quality, 2)
-        row["seconds"] = round(time.perf_counter() - t0, 2)
+    for i, v in enumerate(variants):
+        row = yield from _variant(cfg, ws, v, tally, grids, cancel)
         rows.append(row)
-        yield Metrics("evaluate", done, {k: row[k] for k in QUALITY_KEYS if row.get(k) is not None})
-        yield Samples("evaluate", done, _grid(grids[v.name]), label=v.name)
-        yield Log("info", f"{v.name}: {_summary(row)}; {row['seconds']:.1f} s for {cfg.samples:,} samples x "
-                          f"{cfg.seeds} seed(s).")
+        tally.done = max(tally.done, (i + 1) * cfg.seeds)  # a failed variant counts its seeds as done
+    yield from _write_report(cfg, ws, rows, grids, t_start, net=net, net_name=net_name, fid_note=fid_note,
+                             n_real=n_real, data=data, threads=threads)
+
+
+class _Tally:
+    """What every variant shares: the real images and their features per seed, the latents, the teacher's images
+    (for PSNR to it) and the progress count."""
+
+    def __init__(self, cfg: EvaluateConfig, data, n_real: int, net, threads: int, total: int,
+                 cancel: CancelToken) -> None:
+        from engine.metrics.feature_net import features_and_classes
+
+        self.net, self.threads, self.total, self.done = net, threads, total, 0
+        self.data, self.meter, self.teacher_latent = data, EtaMeter(total), None
+        self.warned_classes = False  # said once: no classifier for a conditional model's classes
+        self.seed_sets = []
+        for k in range(cfg.seeds):
+            cancel.raise_if_cancelled()
+            s = SeedSet(cfg.seed + k, np.zeros((0,)), _real_subset(data.images, n_real, cfg.seed + k))
+            if net is not None:
+                s.real_features = features_and_classes(net, s.real)[0]
+            self.seed_sets.append(s)
+
+
+def _variant(cfg: EvaluateConfig, ws: Workspace, v, tally: _Tally, grids: dict,
+             cancel: CancelToken) -> Iterator[Event]:
+    """One variant's report row (a failed row when it cannot be loaded or run: the others still count)."""
+    from engine.metrics.conditional import can_classify
+    from engine.metrics.variants import load
+
+    t0 = time.perf_counter()
+    if v.error:
+        yield Log("error", f"{v.name}: {v.error}.")
+        return _failed(v, ws, v.error)
+    try:
+        loaded = load(v, tally.threads)
+        if tuple(loaded.image_shape) != tuple(tally.data.image_shape):
+            raise WorkspaceError(f"{ws.rel(v.path)} makes {list(loaded.image_shape)} images but the data set "
+                                 f"has {list(tally.data.image_shape)}; fix config.toml or re-export")
+    except (WorkspaceError, DataError, ConfigError) as e:
+        yield Log("error", f"{v.name}: {e}")
+        return _failed(v, ws, str(e).rstrip("."))
+    if loaded.num_classes and not tally.warned_classes and not can_classify(tally.net, loaded.num_classes):
+        tally.warned_classes = True
+        yield Log("warning", f"The feature net has no classifier for {loaded.num_classes} classes; conditional "
+                             "accuracy is left out (it needs labelled data with the model's classes).")
+    try:
+        per_seed = yield from _per_seed(cfg, v, loaded, tally, grids, cancel)
+    except Cancelled:
+        raise
+    except Exception as e:  # a file that loads but does not run (bad graph, wrong output): fail it, go on
+        first = (str(e).strip().splitlines() or [""])[0][:160]
+        row = _failed(v, ws, f"{ws.rel(v.path)} does not run ({type(e).__name__}: {first})")
+        grids.pop(v.name, None)
+        yield Log("error", f"{v.name}: {row['error']}.")
+        return row
+    row = _ok_row(cfg, ws, v, loaded, per_seed, tally.threads, t0, cancel)
+    yield Metrics("evaluate", tally.done, {k: row[k] for k in QUALITY_KEYS if row.get(k) is not None})
+    yield Samples("evaluate", tally.done, _grid(grids[v.name]), label=v.name)
+    yield Log("info", f"{v.name}: {_summary(row)}; {row['seconds']:.1f} s for {cfg.samples:,} samples x "
+                      f"{cfg.seeds} seed(s).")
+    return row
+
+
+def _per_seed(cfg: EvaluateConfig, v, loaded, tally: _Tally, grids: dict, cancel: CancelToken) -> Iterator[Event]:
+    """The quality numbers of one variant for each seed, on the same latents and real images as the others."""
+    per_seed = []
+    for s in tally.seed_sets:
+        if s.z.size == 0 or s.z.shape[1] != loaded.latent_dim:
+            s.z = _latents(cfg.samples, loaded.latent_dim, s.seed)
+        yield Progress("evaluate", tally.done, tally.total, f"{v.name}: generating {cfg.samples:,} images "
+                                                            f"(seed {s.seed})")
+        images = _generate(loaded, s.z, cfg.batch, cancel)
+        if v.name == "dense":
+            s.teacher, tally.teacher_latent = images, loaded.latent_dim
+        if s is tally.seed_sets[0]:
+            grids[v.name] = _to_uint8(images[:GRID_COUNT])
+        yield Progress("evaluate", tally.done, tally.total, f"{v.name}: measuring (seed {s.seed})")
+        # another latent size (a foreign ONNX): no like-for-like teacher images to compare with
+        teacher = s.teacher if tally.teacher_latent == loaded.latent_dim else None
+        per_seed.append(_quality(images, s, tally.net, teacher, loaded.num_classes))
+        tally.done += 1
+        rate, eta = tally.meter.update(tally.done)
+        yield Progress("evaluate", tally.done, tally.total, f"{v.name} seed {s.seed} done", rate=rate, eta_s=eta)
+    return per_seed
+
+
+def _ok_row(cfg: EvaluateConfig, ws: Workspace, v, loaded, per_seed: list[dict], threads: int, t0: float,
+            cancel: CancelToken) -> dict[str, Any]:
+    from engine.metrics.latency import empty_latency
+
+    seconds_quality = time.perf_counter() - t0
+    cancel.raise_if_cancelled()
+    latency = _latency(loaded, cfg, threads, v.path) if cfg.latency else None
+    row = {"name": v.name, "status": "ok", "kind": v.kind, "path": ws.rel(v.path),
+           "numeric_precision": v.precision, **loaded.complexity,
+           "latency_ms": latency or empty_latency(), "latency_threads": threads}
+    if v.kind == "onnx" and v.source:
+        row["exported_from"] = v.source
+    row.update(_mean_std(per_seed))
+    row["per_seed"] = per_seed if cfg.seeds > 1 else None
+    row["seconds_quality"] = round(seconds_quality, 2)
+    row["seconds"] = round(time.perf_counter() - t0, 2)
+    return row
+
+
+def _write_report(cfg: EvaluateConfig, ws: Workspace, rows: list[dict], grids: dict, t_start: float, *, net,
+                  net_name, fid_note, n_real: int, data, threads: int) -> Iterator[Event]:
+    """report.json / .html / .csv, the manifest record, and the one error naming every variant that failed."""
+    from engine.metrics import report as reports
+
     reports.fill_onnx_macs(rows)
     report = reports.build_report(rows, feature_net=net_name, **_feature_net_fields(net),
                                   fid_note=fid_note, seed=cfg.seed, seeds=cfg.seeds, samples=cfg.samples,
