@@ -7,15 +7,17 @@ model is the default U-Net (widths 16-32-64 / 32-16, residual on the bicubic-ups
 `run_train` with adversarial + 100·L1 for `--train-steps` steps at batch 32 (Adam 2e-4), on ONE CPU thread.
 Pruning: `run_prune` with channel-l1 and `--target-macs 0.125` (one amount for every layer, found by bisection;
 torch-pruning's dependency graph keeps the skip concatenations consistent). Fine-tuning: `run_finetune` for
-`--finetune-steps` steps (adversarial + 100·L1 as in training, Adam 2e-4, constant rate) with L1 to the dense teacher
-and feature adapters, keeping the step
+`--finetune-steps` steps (1,500) with the stage's default recipe (`--recipe distill`: 100·L1 to the ground truth,
+L1 to the dense teacher and feature adapters, no D step, Adam 4e-3 with cosine decay; `--recipe pix2pix` keeps the
+adversarial term at 2e-4, constant), keeping the step
 with the best PSNR on a validation slice of the training images. Scores: `run_evaluate` on the 500 test pairs:
 PSNR (MSE over all pixels of all test images, range [-1, 1]) and SSIM against the ground truth; the bicubic row is
 the baseline measured in the same run. Targets: dense ≥ bicubic + 2 dB; pruned+fine-tuned within 0.5 dB of dense.
 A `--time-budget` (CPU minutes of this process, whole run; default 20) stops training at 70 % of it and fine-tuning
 at 95 % if the machine is slow; the steps actually run are recorded. Writes bench/results/superres.json.
 
-    nice -n 10 .venv/bin/python bench/superres.py [--train-steps 1500] [--finetune-steps 600] [--time-budget 20]
+    nice -n 10 .venv/bin/python bench/superres.py [--train-steps 1500] [--finetune-steps 1500] [--recipe distill]
+                                                  [--time-budget 20] [--workspace DIR]
 """
 
 from __future__ import annotations
@@ -70,11 +72,11 @@ def _drive(name: str, ws: Workspace, make, deadline: float | None = None) -> Non
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-steps", type=int, default=1500)
-    ap.add_argument("--finetune-steps", type=int, default=600)
+    ap.add_argument("--finetune-steps", type=int, default=1500)
     ap.add_argument("--time-budget", type=float, default=20.0, help="CPU minutes (one core) for the whole run")
-    ap.add_argument("--recipe", choices=["pix2pix", "distill"], default="pix2pix",
-                    help="fine-tuning: pix2pix = adversarial + L1 + distillation at 2e-4 (the measured default here); "
-                         "distill = the fine-tune stage's defaults (distillation and L1 alone, 4e-3, cosine)")
+    ap.add_argument("--recipe", choices=["pix2pix", "distill"], default="distill",
+                    help="fine-tuning: distill = the fine-tune stage's defaults (L1 and distillation alone, no D "
+                         "step, 4e-3 with cosine decay); pix2pix = adversarial + L1 + distillation at 2e-4, constant")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workspace", default=None, help="keep the project here (default: a temporary folder); a "
                                                       "finished training there is reused")

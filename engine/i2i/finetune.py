@@ -1,6 +1,8 @@
 """The fine-tune stage's path for image-to-image models: the pruned student learns from the data (adversarial +
 λ·L1 to the ground truth, as in training) and from the dense teacher: L1 to the teacher's output for the same input
 (weighted like the ground-truth L1) and, optionally, its hidden maps through learned 1x1 adapters, as for noise GANs.
+The stage's recipe switches apply: --adversarial 0 (the default) drops D and the GAN term, --lr-schedule cosine
+decays the rate; on superres x4 that beat the pix2pix recipe by 0.55 dB (bench/superres.py).
 
 The step kept is the one with the best PSNR on a validation slice of the TRAINING images (the test set stays
 unseen until evaluate), probed every `probe_every` steps.
@@ -46,10 +48,10 @@ def _maps_width(model: nn.Module, names: list[str]) -> dict[str, int]:
     try:
         model.eval()
         model(model.example_input(2))
+        return {n: tap.out[n].shape[1] for n in names}  # read before close(): a closed tap holds no maps
     finally:
         model.train(was)
         tap.close()
-    return {n: tap.out[n].shape[1] for n in names}
 
 
 class ImageFinetuner:
