@@ -28,7 +28,7 @@ from engine.events import CancelToken  # noqa: E402
 from engine.finetune import FinetuneConfig, run_finetune  # noqa: E402
 from engine.models import generator_from_checkpoint  # noqa: E402
 from engine.prune import PruneConfig, run_prune  # noqa: E402
-from engine.prune.teacher import teacher_psnr  # noqa: E402
+from engine.prune.fidelity import teacher_psnr  # noqa: E402
 from engine.train import fixed_latents, run_train  # noqa: E402
 from engine.workspace import Workspace, atomic_write_json, load_checkpoint_file  # noqa: E402
 

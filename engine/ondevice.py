@@ -276,7 +276,8 @@ def grid(images: np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
     return make_grid(images, nrow=max(1, min(nrow, images.shape[0])), pad=pad)
 
 
-def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write an H x W x C uint8 image as PNG atomically (temp file in the same folder, then rename)."""
+def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write an H x W x C uint8 image as PNG atomically (temp file in the same folder, then rename); the same
+    argument order as engine.images.save_png."""
     _save_png(path, image)
     return Path(path)

@@ -105,13 +105,13 @@ def run_image(args, session) -> int:
     if to_folder:
         _writable_folder(out, "output")
         for f, img in zip(files, outputs):
-            save_png(img, out / f"{f.stem}.png")
+            save_png(out / f"{f.stem}.png", img)
         print(f"wrote {len(files)} output(s) to {out}")
     elif args.before_after or len(files) > 1:
-        save_png(before_after(x, outputs), out)
+        save_png(out, before_after(x, outputs))
         print(f"wrote {out} (input | output for {len(files)} image(s))")
     else:
-        save_png(outputs[0], out)
+        save_png(out, outputs[0])
         print(f"wrote {out} ({'x'.join(map(str, outputs.shape[1:3]))} from {files[0].name})")
     return 0
 
@@ -136,15 +136,15 @@ def run(args) -> int:
         print(f"gan-sample: note: {model.note()}", file=sys.stderr)
     if separate is not None:  # created only now: a refused run leaves no new folder behind
         _writable_folder(separate, "--separate")
-    save_png(grid(images, nrow), out)
+    save_png(out, grid(images, nrow))
     print(f"wrote {out} ({what}, {'x'.join(map(str, model.image_shape))}, seed {args.seed})")
     if separate:
         for i, img in enumerate(images):
-            save_png(img, separate / f"{i:04d}.png")
+            save_png(separate / f"{i:04d}.png", img)
         print(f"wrote {len(images)} images to {separate}")
     if args.interpolate:
         strip = out.with_name(f"{out.stem}.interpolate.png")
-        save_png(model.interpolate(args.interpolate, args.seed, args.label), strip)
+        save_png(strip, model.interpolate(args.interpolate, args.seed, args.label))
         print(f"wrote {strip}")
     if args.bench:
         _bench(model, args.threads)

@@ -9,8 +9,8 @@ import torch.nn as nn
 
 from engine.errors import ConfigError
 from engine.models.contract import HasBlocks
+from engine.prune.fidelity import teacher_psnr
 from engine.prune.methods import BLOCK_CRITERIA
-from engine.prune.teacher import teacher_psnr
 
 __all__ = ["BLOCK_CRITERIA", "block_scores", "check_has_blocks", "remove_blocks"]
 

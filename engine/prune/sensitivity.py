@@ -20,9 +20,9 @@ from engine.latents import fixed_latents
 from engine.metrics.complexity import layer_table, summarize
 from engine.models import takes_image
 from engine.prune import methods
+from engine.prune.fidelity import psnr_for_json, teacher_psnr
 from engine.prune.layers import pick_layers
 from engine.prune.structured import coupled_layers, prune_channels
-from engine.prune.teacher import psnr_for_json, teacher_psnr
 from engine.prune.unstructured import prune_weights
 from engine.stage_runner import recorded
 from engine.workspace import Workspace, atomic_write_json, atomic_write_text

@@ -33,11 +33,11 @@ from engine.models import (
 )
 from engine.prune.blocks import remove_blocks
 from engine.prune.config import PruneConfig
+from engine.prune.fidelity import psnr_for_json, teacher_psnr
 from engine.prune.layers import pick_layers, prunable_layers, resolve_layers, weight_layers
 from engine.prune.schedules import agp_amounts, relative_step, rewind, snapshot
 from engine.prune.sensitivity import DEFAULT_AMOUNTS, allocate, model_macs, scan, write_results
 from engine.prune.structured import prune_channels
-from engine.prune.teacher import psnr_for_json, teacher_psnr
 from engine.prune.unstructured import make_permanent, prune_weights, sparsity
 from engine.stage_runner import recorded
 from engine.tasks import DEFAULT_TASK
