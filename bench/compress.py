@@ -29,7 +29,7 @@ from engine.compress.config import CompressConfig  # noqa: E402
 from engine.compress.stage import run_compress  # noqa: E402
 from engine.events import CancelToken, Log  # noqa: E402
 from engine.export.stage import ExportConfig, run_export  # noqa: E402
-from engine.metrics.evaluate import EvaluateConfig, run_evaluate  # noqa: E402
+from engine.metrics.stage import EvaluateConfig, run_evaluate  # noqa: E402
 from engine.pipeline import open_demo_workspace  # noqa: E402
 from engine.workspace import atomic_write_json  # noqa: E402
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig  # noqa: E402
 from engine.events import CancelToken, Log  # noqa: E402
-from engine.metrics.evaluate import EvaluateConfig, run_evaluate  # noqa: E402
+from engine.metrics.stage import EvaluateConfig, run_evaluate  # noqa: E402
 from engine.pipeline import save_config  # noqa: E402
 from engine.workspace import Workspace, atomic_write_json  # noqa: E402
 

@@ -113,7 +113,7 @@ def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 20, quick: b
     from engine.export.stage import ExportConfig
     from engine.finetune import FinetuneConfig
     from engine.images import save_png
-    from engine.metrics.evaluate import EvaluateConfig
+    from engine.metrics.stage import EvaluateConfig
     from engine.ondevice import GeneratorModel, grid
     from engine.prune.config import PruneConfig
 

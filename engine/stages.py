@@ -54,7 +54,7 @@ STAGES: tuple[Stage, ...] = (
           every_process=True),
     Stage("compress", "engine.compress.config:CompressConfig", "engine.compress.stage:run_compress",
           reads=("dense",), writes=("pruned", "finetuned", "compress.json"), page="compress", command="compress"),
-    Stage("evaluate", "engine.metrics.evaluate:EvaluateConfig", "engine.metrics.evaluate:run_evaluate",
+    Stage("evaluate", "engine.metrics.stage:EvaluateConfig", "engine.metrics.stage:run_evaluate",
           reads=("dense", "pruned", "finetuned", "onnx"), writes=("report.json",), page="evaluate",
           command="evaluate", in_pipeline=True),
     Stage("export", "engine.export.stage:ExportConfig", "engine.export.stage:run_export",

@@ -13,7 +13,7 @@ from engine.config import setting
 from engine.events import Log
 from engine.export.stage import ExportConfig
 from engine.finetune import FinetuneConfig
-from engine.metrics.evaluate import EvaluateConfig
+from engine.metrics.stage import EvaluateConfig
 from engine.prune.config import PruneConfig
 from engine.prune.sensitivity import SensitivityConfig
 from engine.stage_runner import recorded

@@ -107,7 +107,7 @@ def workspace_copy(tmp_root: Path, name: str = "ws") -> Workspace:
 
 def evaluated_copy(tmp_root: Path, name: str = "ws"):
     """(workspace copy, events) after one real evaluation of all four variants (shared by the tests that read it)."""
-    from engine.metrics.evaluate import EvaluateConfig, run_evaluate
+    from engine.metrics.stage import EvaluateConfig, run_evaluate
 
     if "evaluated" not in _CACHE:
         ws = workspace_copy(_scratch("gan-eval-done-"))

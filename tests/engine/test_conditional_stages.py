@@ -16,7 +16,7 @@ from engine.events import CancelToken
 from engine.export.onnx import read_metadata
 from engine.finetune import FinetuneConfig, run_finetune
 from engine.metrics.conditional import conditional_accuracy
-from engine.metrics.evaluate import EvaluateConfig, run_evaluate
+from engine.metrics.stage import EvaluateConfig, run_evaluate
 from engine.models import generator_from_checkpoint
 from engine.ondevice import GeneratorModel, OnDeviceError
 from engine.prune import PruneConfig, run_prune

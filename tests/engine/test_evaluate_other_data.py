@@ -9,7 +9,7 @@ from PIL import Image
 
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
 from engine.events import CancelToken, Log
-from engine.metrics.evaluate import EvaluateConfig, run_evaluate
+from engine.metrics.stage import EvaluateConfig, run_evaluate
 from engine.pipeline import save_config
 from engine.train import run_train
 from engine.workspace import Workspace

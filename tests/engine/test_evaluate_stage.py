@@ -5,8 +5,8 @@ import pytest
 
 from engine.events import Artifact, CancelToken, Metrics, Progress, Samples
 from engine.export.threads import candidate_threads
-from engine.metrics.evaluate import EvaluateConfig, run_evaluate
 from engine.metrics.quality import PSNR_CAP_DB
+from engine.metrics.stage import EvaluateConfig, run_evaluate
 from tests.engine.evaluate_workspace import evaluated_copy, keep_only_dense, workspace_copy
 
 

@@ -13,9 +13,9 @@ from engine.data import ImageData, load_dataset
 from engine.errors import ConfigError
 from engine.events import CancelToken, Log, Progress
 from engine.metrics import feature_cache
-from engine.metrics.evaluate import EvaluateConfig, run_evaluate
 from engine.metrics.feature_net import DigitCNN, feature_net_payload, features
 from engine.metrics.quality import fid_from_features
+from engine.metrics.stage import EvaluateConfig, run_evaluate
 from engine.workspace import atomic_write_bytes
 
 

@@ -16,7 +16,7 @@ from engine.events import CancelToken
 from engine.export.onnx import read_metadata
 from engine.export.stage import ExportConfig, run_export
 from engine.finetune import FinetuneConfig, run_finetune
-from engine.metrics.evaluate import EvaluateConfig, run_evaluate
+from engine.metrics.stage import EvaluateConfig, run_evaluate
 from engine.models import build_generator
 from engine.models.unet import image_specs
 from engine.pipeline import save_config

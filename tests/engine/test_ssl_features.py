@@ -11,9 +11,9 @@ from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
 from engine.data import ImageData, load_dataset
 from engine.events import Cancelled, CancelToken, Log, Progress
 from engine.metrics import feature_cache, ssl_features
-from engine.metrics.evaluate import EvaluateConfig, run_evaluate
 from engine.metrics.feature_net import describe, features, load_feature_net
 from engine.metrics.quality import fid_from_features
+from engine.metrics.stage import EvaluateConfig, run_evaluate
 
 METHOD = "rotation"  # the default, chosen by bench/unlabelled_features.py
 

@@ -57,7 +57,7 @@ def test_generate_page_turns_chosen_and_dropped_images_into_outputs(make_window,
 
 def test_superres_trains_from_the_studio_with_triplet_previews(make_window, tiny_training, tmp_path, qtbot):
     from engine.events import CancelToken
-    from engine.metrics.evaluate import EvaluateConfig, run_evaluate
+    from engine.metrics.stage import EvaluateConfig, run_evaluate
     from engine.workspace import Workspace
 
     window = make_window()
