@@ -41,27 +41,32 @@ def generator_feeds(session, z: np.ndarray, labels: np.ndarray | None = None, nu
     return feeds
 
 
+def open_session(path: Path, threads: int | None = None):
+    """An ONNX Runtime CPU session for a model file, or one sentence saying why the file cannot be one."""
+    import onnxruntime as ort
+
+    if path.is_dir():
+        raise OnDeviceError(f"{path} is a folder; give the .onnx file itself.")
+    if not path.is_file():
+        raise OnDeviceError(f"The model file {path} does not exist; check the path.")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # ORT raises several pybind types for corrupt or foreign files
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise OnDeviceError(f"The file {path} is not a readable ONNX model ({first[:100]}); export it again with "
+                            "gan-prune export.") from None
+
+
 class GeneratorModel:
     """An ONNX generator: z [batch, latent] float32 → image [batch, C, H, W] in its output range."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
-        if self.path.is_dir():
-            raise OnDeviceError(f"{self.path} is a folder; give the .onnx file itself.")
-        if not self.path.is_file():
-            raise OnDeviceError(f"The model file {self.path} does not exist; check the path.")
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # ORT raises several pybind types for corrupt or foreign files
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise OnDeviceError(f"The file {self.path} is not a readable ONNX model ({first[:100]}); "
-                                "export it again with gan-prune export.") from None
+        self.session = open_session(self.path, threads)
         self.warnings: list[str] = []  # fallbacks taken, each a short phrase; the caller shows them as one note
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()

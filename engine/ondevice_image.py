@@ -12,28 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.images import make_grid
-from engine.ondevice import OnDeviceError
+from engine.ondevice import OnDeviceError, open_session  # noqa: F401  (callers open a session here too)
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-
-
-def open_session(path: Path, threads: int | None):
-    import onnxruntime as ort
-
-    if path.is_dir():
-        raise OnDeviceError(f"{path} is a folder; give the .onnx file itself.")
-    if not path.is_file():
-        raise OnDeviceError(f"The model file {path} does not exist; check the path.")
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    if threads:
-        opts.intra_op_num_threads = threads
-    try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as e:  # ORT raises several pybind types for corrupt or foreign files
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise OnDeviceError(f"The file {path} is not a readable ONNX model ({first[:100]}); export it again with "
-                            "gan-prune export.") from None
 
 
 def takes_image(session) -> bool:
