@@ -84,7 +84,7 @@ def test_a_tiny_search_saves_the_smallest_candidate_that_kept_quality(tmp_path):
 
 
 def test_uniform_allocation_cuts_every_layer_by_the_same_share(tmp_path):
-    from engine.compress.stage import prune_to
+    from engine.compress.trial import prune_to
 
     G = generator_from_checkpoint(dense_dcgan_workspace(tmp_path / "ws").load_checkpoint("dense"), use_ema=False)
     before, dense_macs = list(G.spec()["widths"]), model_macs(G)
