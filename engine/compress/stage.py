@@ -190,8 +190,9 @@ def _polish(ctx: Context, held: Held, candidates: list[Candidate], best: Candida
     processes, the others train on their last candidate when it was smaller and missed the budget. Returns the
     winner after it."""
     crew = ctx.crew
-    seconds = crew.plan(ctx.seconds_left() if crew.is_main else None)
-    if crew.stopping() or seconds <= 5:
+    # rank 0 decides for all (a stop seen by one process only would leave the others waiting for it below)
+    seconds = crew.plan(0.0 if not crew.is_main or crew.stopping() else ctx.seconds_left())
+    if seconds <= 5:
         return best
     job = held.winner
     if job is None and held.last is not None and not held.last.candidate.feasible \
