@@ -3,8 +3,9 @@ the time budget, keep its best probed step, and save the smallest candidate that
 
 On P processes (--nproc-per-node, torchrun) each round of the search tries P sizes at once, one per process
 (engine.compress.crew); with one process it tries one at a time. When the search has settled, the process that
-trained the winner trains it on for the rest of the budget, and every process whose last candidate was smaller but
-missed the budget trains that one on too: if it gets within the budget, it wins. Quality is the fine-tune probe's
+trained the winner trains it on for the rest of the budget, and every process whose last candidate was smaller (or
+any, when nothing kept quality yet) but missed the budget trains that one on too: if it gets within the budget, it
+wins. Quality is the fine-tune probe's
 FID on held-out latents, against the teacher's on the same latents. A stopped search keeps its best result so far.
 """
 
@@ -96,8 +97,7 @@ def run_compress(cfg: CompressConfig, ws: Workspace, cancel: CancelToken) -> Ite
     held, candidates = Held(), []
     try:
         best = yield from _search(ctx, held, candidates)
-        if best is not None:
-            best = yield from _polish(ctx, held, candidates, best)
+        best = yield from _polish(ctx, held, candidates, best)
         winner = _gather_winner(ctx, held, best)
     finally:
         held.keep_only()  # the feature taps of every fine-tuner still open
@@ -185,40 +185,45 @@ def _smallest_feasible(candidates: list[Candidate | None]) -> Candidate | None:
     return min(feasible, key=lambda c: (c.macs, c.probe_fid, c.round, c.process)) if feasible else None
 
 
-def _polish(ctx: Context, held: Held, candidates: list[Candidate], best: Candidate) -> Iterator[Event]:
-    """The rest of the budget: the winner trains on (its best probed step may only get better); on several
-    processes, the others train on their last candidate when it was smaller and missed the budget. Returns the
-    winner after it."""
+def _key(c: Candidate | None) -> tuple[int, int] | None:
+    return None if c is None else (c.round, c.process)
+
+
+def _polish(ctx: Context, held: Held, candidates: list[Candidate], best: Candidate | None) -> Iterator[Event]:
+    """The rest of the budget: the winner trains on (its best probed step may only get better), and every process
+    whose last candidate was smaller than the winner (or any, with no winner yet) but missed the budget trains that
+    one on: if it gets within the budget, it wins. Returns the winner after it."""
     crew = ctx.crew
     # rank 0 decides for all (a stop seen by one process only would leave the others waiting for it below)
     seconds = crew.plan(0.0 if not crew.is_main or crew.stopping() else ctx.seconds_left())
     if seconds <= 5:
         return best
-    job = held.winner
-    if job is None and held.last is not None and not held.last.candidate.feasible \
-            and held.last.candidate.reduction > best.reduction:
-        job = held.last
+    job, last = held.winner, held.last
+    if job is None and last is not None and not last.candidate.feasible \
+            and (best is None or last.candidate.reduction > best.reduction):
+        job = last
     held.keep_only(held.winner, job)
     if crew.is_main:
-        yield Log("info", f"Search settled on {best.reduction:g}x; training it {seconds / 60:.1f} more minutes"
-                          + (", and the smaller candidates that missed on the other processes." if crew.size > 1
+        yield Log("info", (f"Search settled on {best.reduction:g}x; training it" if best else
+                           "No size kept quality yet; training the last tries") + f" {seconds / 60:.1f} more minutes"
+                          + (" (and on the other processes the smaller tries that missed)." if crew.size > 1 and best
                              else "."))
     until = time.perf_counter() + seconds
     if job is None:
-        yield from _wait(ctx, until, f"process {best.process} polishes {best.reduction:g}x")
+        yield from _wait(ctx, until, "waiting while other processes train on")
     else:
         t0 = time.perf_counter()
         yield from train(ctx, job, until, f"{job.candidate.reduction:g}x (training on)")
         job.candidate.seconds = round(job.candidate.seconds + time.perf_counter() - t0, 1)
         job.candidate.latency_ms = latency_ms(job.tuner.G)
         if job is not held.winner:
-            job.candidate.note += "; trained on while the winner was polished"
-    updated = {(c.round, c.process): c for c in crew.share(job.candidate if job else None) if c is not None}
-    candidates[:] = [updated.get((c.round, c.process), c) for c in candidates]
-    new_best = _smallest_feasible(list(updated.values()) + [updated.get((best.round, best.process), best)])
-    if job is not None and new_best is not None and job.key == (new_best.round, new_best.process):
+            job.candidate.note += "; trained on after the search settled"
+    updated = {_key(c): c for c in crew.share(job.candidate if job else None) if c is not None}
+    candidates[:] = [updated.get(_key(c), c) for c in candidates]
+    new_best = _smallest_feasible([*updated.values(), updated.get(_key(best), best)])
+    if job is not None and _key(new_best) == job.key:
         held.winner = job
-    elif new_best is not None and (new_best.round, new_best.process) != (best.round, best.process):
+    elif _key(new_best) != _key(best):
         held.winner = None  # another process's candidate overtook this process's winner
     return new_best
 
