@@ -8,7 +8,7 @@ def test_compress_job_fills_the_candidate_table(make_window, trained_project, qt
     page = window.pages["compress"]
     window.show_page("compress")
     page._fields["max_fid_rise"].setValue(10.0)  # a loose budget: the tiny model's first candidate keeps "quality"
-    page._fields["time_budget"].setValue(1.0)
+    page._fields["time_budget"].setValue(0.5)
     assert page.field_values()["target_macs"] is None
     # The page has no field for the probe's size; its default (5,000 samples) alone can eat a short budget on a
     # loaded 2-core machine, which left "no candidate tried". A small probe keeps this test about the page.
