@@ -5,8 +5,8 @@ processes (2 → 1 and 1 → 2).
 Tolerance (measured): after 3-5 steps of a 16px U-Net + PatchGAN at global batch 8, every logged value (losses,
 D's verdicts, the distillation terms) agrees to 1e-4 relative (the largest difference seen was 4e-7: the two
 processes differ from one only in the order of float sums, BatchNorm's over the global batch and DDP's average),
-and every weight to 1e-4 absolute (Adam can turn rounding in a near-zero gradient into a step of up to its
-learning rate, 2e-4).
+and every weight to 1e-4 absolute (seen: 1.8e-7; Adam can turn rounding in a near-zero gradient into a step of
+up to its learning rate, 2e-4, so the bound is kept at the noise-GAN tests').
 """
 
 import json
