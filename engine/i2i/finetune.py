@@ -35,6 +35,7 @@ from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.gan_step import BatchSampler, zero_masks
 from engine.i2i.step import Pix2PixStep
+from engine.i2i.train import check_whole_set_splits
 from engine.images import save_png
 from engine.inputs import workspace_config, workspace_pairs
 from engine.metrics.quality import psnr
@@ -144,6 +145,7 @@ def run_finetune_images(cfg, ws: Workspace, dense: dict, teacher: nn.Module, can
     torch.manual_seed(cfg.seed)  # the adapters' start: the same on every process
     tuner = ImageFinetuner(G, D, teacher, src, cfg, workspace_config(ws).train.l1, cfg.loss or dense.get("loss")
                            or "bce", device, keep_zeros=_weight_pruned(pruned))
+    check_whole_set_splits(len(tuner.train_idx), cfg.batch_size, ctx)
     shown = [t.to(device) for t in src.fixed("test", PREVIEW, cfg.seed)]
     if ctx.is_main:
         yield Samples("finetune", 0, preview(tuner.teacher, *shown), label="teacher: input → output → target")

@@ -46,6 +46,7 @@ def run_train_images(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) ->
     device = ctx.device(device)  # each process of a CUDA run owns its local rank's GPU
     ctx.local_batch(tc.batch_size)
     data, src, arch, resume = _inputs(cfg, ws)  # everything that can refuse the input, before the first event
+    check_whole_set_splits(len(src.train_idx), tc.batch_size, ctx)
     if note:
         yield Log("warning", note)
     if ctx.distributed:
@@ -142,6 +143,15 @@ def _steps(run: _ImageTraining, cancel: CancelToken) -> Iterator[Event]:
             cancel.cancel()  # what follows in this process (a pipeline's next stage) stops too
             return "cancelled"
     return "done"
+
+
+def check_whole_set_splits(pairs: int, batch_size: int, ctx) -> None:
+    """Fewer training pairs than the batch size make the whole set the batch (BatchSampler): on several processes
+    it must split evenly too, or the processes would drop rows that one process trains on."""
+    if ctx.distributed and pairs < batch_size and pairs % ctx.world:
+        raise ConfigError(f"The {pairs} training pairs are fewer than the batch size {batch_size}, so they are the "
+                          f"batch, and {pairs} does not split evenly over {ctx.world} processes; use --batch-size "
+                          f"{max(1, pairs // ctx.world) * ctx.world}.")
 
 
 def _inputs(cfg: PipelineConfig, ws: Workspace) -> tuple:

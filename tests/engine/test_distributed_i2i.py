@@ -175,6 +175,16 @@ def test_a_pair_batch_that_does_not_split_is_refused_before_any_process_starts(t
     assert capsys.readouterr().err.strip() == ("gan-prune: error: The batch size 9 does not split evenly over 2 "
                                                "processes; use a multiple of 2 (e.g. 8).")
     assert not (tmp_path / "ws" / "manifest.json").exists()
+    # fewer training pairs than the batch: the whole set is the batch, and it must split too (checked in each process)
+    from engine.distributed import Context
+    from engine.errors import ConfigError
+    from engine.i2i.train import check_whole_set_splits
+
+    check_whole_set_splits(10, 16, Context(world=2))
+    with pytest.raises(ConfigError) as refused:
+        check_whole_set_splits(11, 16, Context(world=2))
+    assert str(refused.value) == ("The 11 training pairs are fewer than the batch size 16, so they are the batch, "
+                                  "and 11 does not split evenly over 2 processes; use --batch-size 10.")
 
 
 def test_each_process_takes_its_rows_of_the_batch_one_process_would_take():
