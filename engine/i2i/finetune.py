@@ -78,7 +78,7 @@ class ImageFinetuner:
         tc = cfg.train_config()
         adapter_params = list(self.adapters.parameters()) if self.adapters is not None else []
         optG, optD = make_optimizer(list(G.parameters()) + adapter_params, tc), make_optimizer(D.parameters(), tc)
-        self.ctx = current()  # after the taps: BatchNorm goes global below, the tapped convs stay as they are
+        self.ctx = current()  # replicate() swaps BatchNorm modules in place; the taps hook convs, which stay
         self.gan = Pix2PixStep(G, D, optG, optD, loss, l1, zero_masks(G) if keep_zeros else None,
                                zero_masks(D) if keep_zeros else None, adversarial=cfg.adversarial,
                                replicas=replicate(G, D, self.ctx, device), shared_params=adapter_params)
