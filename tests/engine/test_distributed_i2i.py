@@ -187,21 +187,25 @@ def test_a_pair_batch_that_does_not_split_is_refused_before_any_process_starts(t
                                   "and 11 does not split evenly over 2 processes; use --batch-size 10.")
 
 
-def test_each_process_takes_its_rows_of_the_batch_one_process_would_take():
-    # inpaint draws a hole per row from one generator: the shares must be the rows of the one-process batch,
-    # and the generator must end where one process leaves it (so a checkpoint resumes on any count)
+@pytest.mark.parametrize("task", ["superres", "inpaint", "sketch", "paired"])
+def test_each_process_takes_its_rows_of_the_batch_one_process_would_take(task, tmp_path):
+    # inpaint draws a hole per row from one generator: the shares must be the rows of the one-process batch, and
+    # the generator must end where one process leaves it (so a checkpoint resumes on any count); paired reads A/
     import torch
 
     from engine.data import load_dataset
     from engine.data.image_pairs import PairSource
     from engine.distributed import Context
+    from tests.cli.test_image_to_image_cli import make_pairs
 
-    src = PairSource(load_dataset(DataConfig(limit=40, image_size=16)), "inpaint")
+    names = [f"p{i}" for i in range(12)]
+    spec = f"pairs:{make_pairs(tmp_path / 'p', names)}" if task == "paired" else "mnist-5k"
+    src = PairSource(load_dataset(DataConfig(spec, limit=40, image_size=16)), task)
     idx = src.train_idx[:8]
     whole_gen = torch.Generator().manual_seed(5)
     whole = src.batch(idx, whole_gen)
     for rank in (0, 1):
         gen = torch.Generator().manual_seed(5)
         share = src.batch(idx, gen, Context(rank=rank, world=2).shard)
-        assert all(torch.equal(s, w[rank * 4:(rank + 1) * 4]) for s, w in zip(share, whole))
+        assert all(s.shape[0] == 4 and torch.equal(s, w[rank * 4:(rank + 1) * 4]) for s, w in zip(share, whole))
         assert torch.equal(gen.get_state(), whole_gen.get_state())
