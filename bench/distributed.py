@@ -99,7 +99,7 @@ def main() -> None:
             result["image_to_image"] = measured
         print(json.dumps({k: measured[k] for k in ("samples_per_s", "speedup_2_processes", "scaling_efficiency",
                                                    "load_average_before", "load_average_after")}, indent=1))
-    result.update({"niced": os.nice(0) > 0, "cpus": os.cpu_count(), "machine": platform.machine(),
+    result.update({"cpus": os.cpu_count(), "machine": platform.machine(),
                    "gpu": "none lent to this task: the NCCL path was not run"})
     atomic_write_json(out, result)
 
