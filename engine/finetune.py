@@ -145,7 +145,7 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         raise WorkspaceError(f"No pruned model in {ws.root} (checkpoints/pruned.pt is missing); run 'gan-prune "
                              "prune' first, or give --student-widths to train a slim student from scratch.")
     dense, teacher = load_teacher(ws)
-    if _takes_image(dense, ctx):  # image-to-image (pix2pix) students learn from pairs, not latents
+    if checkpoint_takes_image(dense):  # image-to-image (pix2pix) students learn from pairs, not latents
         from engine.i2i.finetune import run_finetune_images
 
         yield from run_finetune_images(cfg, ws, dense, teacher, cancel)
@@ -192,14 +192,6 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         tuner.close()
     if ctx.is_main:
         yield from _finish(cfg, ws, tuner, src, probe, keeper, z_fixed, status)
-
-
-def _takes_image(dense: dict, ctx) -> bool:
-    """Image-to-image (pix2pix) models have their own fine-tuning, on one process for now."""
-    if checkpoint_takes_image(dense) and ctx.distributed:
-        raise ConfigError("Image-to-image models fine-tune on one process for now; run without --nproc-per-node/"
-                          "--nnodes (or [distributed]).")
-    return checkpoint_takes_image(dense)
 
 
 def _load_resume(ws: Workspace, cfg: FinetuneConfig, src: StudentSource) -> dict | None:

@@ -38,7 +38,6 @@ def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
 def run(args) -> int:
     from engine import stages
     from engine.distributed import Context
-    from engine.errors import ConfigError
     from engine.pipeline import save_config, workspace_config
     from engine.workspace import Workspace
 
@@ -49,9 +48,6 @@ def run(args) -> int:
     cfg = dataclasses.replace(cfg, distributed=distributed_config(args))
     cfg.validate()
     Context(world=cfg.distributed.world_size).local_batch(cfg.train.batch_size)  # before any process starts
-    if cfg.model.takes_image and cfg.distributed.launches:
-        raise ConfigError("Image-to-image tasks train on one process for now; run without --nproc-per-node/"
-                          "--nnodes.")
     # config.toml is written once training has accepted every input: a refused command leaves the old one.
     return run_command(args, "train", ws, lambda cancel: stages.start(
         "train", cfg, ws, cancel, before_first_event=lambda: save_config(ws, cfg)), dc=cfg.distributed,

@@ -87,6 +87,9 @@ def edges(x: torch.Tensor) -> torch.Tensor:
     return torch.where(mag > 0.25 * strongest, 1.0, -1.0)
 
 
+RANDOM_INPUTS = ("inpaint",)  # tasks whose inputs draw from the generator (one hole per row, drawn for all rows)
+
+
 def make_inputs(task: str, targets: torch.Tensor, gen: torch.Generator, scale: int = 4) -> torch.Tensor:
     """Inputs for a batch of targets in [-1, 1] (not for paired, whose inputs are read from A/)."""
     if task == "superres":
@@ -107,7 +110,14 @@ class PairSource:
         self.input_shape = input_shape(task, self.image_shape, scale, data.inputs)
         self.train_idx, self.test_idx = split(len(data))
 
-    def batch(self, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, idx: torch.Tensor, gen: torch.Generator, shard=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pairs of rows `idx`. With `shard` (several processes, engine.distributed): this process's
+        contiguous share of that global batch, its inputs exactly those one process would make, and `gen` left
+        where one process leaves it (so a checkpoint resumes on any number of processes)."""
+        if shard is not None:
+            if self.task in RANDOM_INPUTS and self.data.inputs is None:
+                return tuple(shard(t) for t in self.batch(idx, gen))  # type: ignore[return-value]
+            return self.batch(shard(idx), gen)
         targets = to_float(self.data.images[idx])
         if self.data.inputs is not None:
             return to_float(self.data.inputs[idx]), targets

@@ -6,6 +6,9 @@ decays the rate; on superres x4 that beat the pix2pix recipe by 0.55 dB (bench/s
 
 The step kept is the one with the best PSNR on a validation slice of the TRAINING images (the test set stays
 unseen until evaluate), probed every `probe_every` steps.
+
+On several processes (engine.distributed) G and D run in DDP, each process takes its share of every batch of pairs
+and the adapters' gradients are averaged; rank 0 alone probes, previews and writes.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from engine.devices import pick_device
 from engine.distill.probe import BestKeeper
 from engine.distill.terms import FeatureAdapters, FeatureTap, feature_loss
 from engine.distill.trainer import hidden_layer_names
+from engine.distributed import current
+from engine.distributed.replicas import replicate
 from engine.ema import frozen_copy
 from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.gan_step import BatchSampler, zero_masks
 from engine.i2i.step import Pix2PixStep
+from engine.i2i.train import check_whole_set_splits
 from engine.images import save_png
 from engine.inputs import workspace_config, workspace_pairs
 from engine.metrics.quality import psnr
@@ -70,10 +76,12 @@ class ImageFinetuner:
             self.adapters = FeatureAdapters({n: (ws[n], wt[n]) for n in names}).to(device)
             self.taps = [FeatureTap(G, names), FeatureTap(self.teacher, names)]
         tc = cfg.train_config()
-        g_params = list(G.parameters()) + (list(self.adapters.parameters()) if self.adapters is not None else [])
-        optG, optD = make_optimizer(g_params, tc), make_optimizer(D.parameters(), tc)
+        adapter_params = list(self.adapters.parameters()) if self.adapters is not None else []
+        optG, optD = make_optimizer(list(G.parameters()) + adapter_params, tc), make_optimizer(D.parameters(), tc)
+        self.ctx = current()  # replicate() swaps BatchNorm modules in place; the taps hook convs, which stay
         self.gan = Pix2PixStep(G, D, optG, optD, loss, l1, zero_masks(G) if keep_zeros else None,
-                               zero_masks(D) if keep_zeros else None, adversarial=cfg.adversarial)
+                               zero_masks(D) if keep_zeros else None, adversarial=cfg.adversarial,
+                               replicas=replicate(G, D, self.ctx, device), shared_params=adapter_params)
         # the fine-tune stage's schedule: "cosine" decays every rate to 0 at the last step
         self.total, self.cosine = cfg.steps, cfg.lr_schedule == "cosine"
         self.base_lr = [[g["lr"] for g in o.param_groups] for o in (optG, optD)]
@@ -103,11 +111,9 @@ class ImageFinetuner:
             for opt, rates in zip((self.gan.optG, self.gan.optD), self.base_lr):
                 for group, lr in zip(opt.param_groups, rates):
                     group["lr"] = lr * scale
-        idx = self.train_idx[self.sampler.indices(self.step)]
-        inputs, targets = (t.to(self.device) for t in self.src.batch(idx, self.noise))
+        idx = self.train_idx[self.sampler.indices(self.step)]  # the global batch; this process takes its share
+        inputs, targets = (t.to(self.device) for t in self.src.batch(idx, self.noise, self.ctx.shard))
         values = self.gan(inputs, targets, self._terms)
-        if values["loss_g"] != values["loss_g"]:
-            raise TrainingDiverged(f"Fine-tuning diverged at step {self.step + 1}; lower the learning rate.")
         self.step += 1
         return values
 
@@ -129,40 +135,57 @@ def run_finetune_images(cfg, ws: Workspace, dense: dict, teacher: nn.Module, can
     if not ws.checkpoint_path("pruned").exists():
         raise WorkspaceError(f"No pruned model in {ws.root} (checkpoints/pruned.pt is missing); run 'gan-prune "
                              "prune' first.")
-    device, _ = pick_device(cfg.device)  # the stage said already where it trains
+    ctx = current()
+    device = ctx.device(pick_device(cfg.device)[0])  # the stage said already where it trains
     pruned = ws.load_checkpoint("pruned")
     G = generator_from_checkpoint(pruned).train()
     D = (discriminator_from_checkpoint(dense) if cfg.discriminator == "teacher"
          else discriminator_from_checkpoint(pruned)).train()
     src = workspace_pairs(ws, dense)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the adapters' start: the same on every process
     tuner = ImageFinetuner(G, D, teacher, src, cfg, workspace_config(ws).train.l1, cfg.loss or dense.get("loss")
                            or "bce", device, keep_zeros=_weight_pruned(pruned))
+    check_whole_set_splits(len(tuner.train_idx), cfg.batch_size, ctx)
     shown = [t.to(device) for t in src.fixed("test", PREVIEW, cfg.seed)]
-    yield Samples("finetune", 0, preview(tuner.teacher, *shown), label="teacher: input → output → target")
-    ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=0, distill=cfg.distill,
-                    weights=vars(cfg.weights()), student="pruned")
-    keeper, meter, status = BestKeeper(), EtaMeter(cfg.steps), "done"
+    if ctx.is_main:
+        yield Samples("finetune", 0, preview(tuner.teacher, *shown), label="teacher: input → output → target")
+        ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=0, distill=cfg.distill,
+                        weights=vars(cfg.weights()), student="pruned")
+    keeper = BestKeeper()
     try:
-        while tuner.step < cfg.steps:
-            if cancel.cancelled:
-                status = "cancelled"
-                break
-            t0 = time.perf_counter()
-            values = tuner.train_step()
-            values["samples_per_s"] = cfg.batch_size / max(1e-9, time.perf_counter() - t0)
-            rate, eta = meter.update(tuner.step)
-            yield Metrics("finetune", tuner.step, values)
-            yield Progress("finetune", tuner.step, cfg.steps, rate=rate, eta_s=eta)
-            if tuner.step % cfg.sample_every == 0 or tuner.step == cfg.steps:
-                yield Samples("finetune", tuner.step, preview(G, *shown), label="student: input → output → target")
-            if cfg.probe_every and (tuner.step % cfg.probe_every == 0 or tuner.step == cfg.steps):
-                _probe(tuner, keeper)
+        status = yield from _loop(cfg, tuner, keeper, shown, cancel)
     finally:
         tuner.close()
+    if not ctx.is_main:
+        return
     if cfg.probe_every and tuner.step and (not keeper.history or keeper.history[-1]["step"] != tuner.step):
         _probe(tuner, keeper)  # a cancelled run: its last step is a candidate too
     yield from _finish(ws, tuner, keeper, pruned, dense, cfg, shown, status)
+
+
+def _loop(cfg, tuner: ImageFinetuner, keeper: BestKeeper, shown: list, cancel: CancelToken) -> Iterator[Event]:
+    """Returns "done" or "cancelled". Several processes agree each step on a stop and on the averaged losses;
+    rank 0 alone previews and probes (the others never read the probes: rank 0 writes what is kept)."""
+    meter, ctx = EtaMeter(cfg.steps), tuner.ctx
+    while tuner.step < cfg.steps:
+        if cancel.cancelled and not ctx.distributed:
+            return "cancelled"
+        t0 = time.perf_counter()
+        stop, values = ctx.agree(cancel.cancelled, tuner.train_step())
+        if not math.isfinite(values["loss_g"]):  # averaged: every process refuses at the same step
+            raise TrainingDiverged(f"Fine-tuning diverged at step {tuner.step}; lower the learning rate.")
+        values["samples_per_s"] = cfg.batch_size / max(1e-9, time.perf_counter() - t0)
+        rate, eta = meter.update(tuner.step)
+        yield Metrics("finetune", tuner.step, values)
+        yield Progress("finetune", tuner.step, cfg.steps, rate=rate, eta_s=eta)
+        if ctx.is_main and (tuner.step % cfg.sample_every == 0 or tuner.step == cfg.steps):
+            yield Samples("finetune", tuner.step, preview(tuner.G, *shown), label="student: input → output → target")
+        if ctx.is_main and cfg.probe_every and (tuner.step % cfg.probe_every == 0 or tuner.step == cfg.steps):
+            _probe(tuner, keeper)
+        if stop:
+            cancel.cancel()  # every process stops here, and so does whatever would follow in this one
+            return "cancelled"
+    return "done"
 
 
 def _weight_pruned(pruned: dict) -> bool:

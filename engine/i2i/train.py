@@ -3,6 +3,7 @@ sketch and paired. Same checkpoint, manifest and events as noise GANs; the previ
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 
@@ -14,6 +15,8 @@ from engine.config import PipelineConfig
 from engine.data import load_dataset
 from engine.data.image_pairs import PREVIEW, PairSource, preview
 from engine.devices import device_name, pick_device
+from engine.distributed import current
+from engine.distributed.replicas import replicate
 from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.gan_step import BatchSampler
@@ -21,7 +24,7 @@ from engine.i2i.step import Pix2PixStep
 from engine.images import save_png
 from engine.models import build_pair
 from engine.models.unet import image_specs
-from engine.optim import apply_hyperparameters, make_optimizers
+from engine.optim import apply_hyperparameters, make_optimizers, optimizer_to
 from engine.workspace import Workspace
 
 CHECKPOINT = "dense"
@@ -34,73 +37,121 @@ def data_record(src: PairSource, cfg: PipelineConfig) -> dict:
 
 
 def run_train_images(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
-    tc, task = cfg.train, cfg.model.task
+    """Train (or resume) on one process or several (engine.distributed: each process takes its share of every
+    batch of pairs; rank 0 alone writes checkpoints, grids and the manifest)."""
+    tc, task, ctx = cfg.train, cfg.model.task, current()
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device, note = pick_device(tc.device)
+    device = ctx.device(device)  # each process of a CUDA run owns its local rank's GPU
+    ctx.local_batch(tc.batch_size)
     data, src, arch, resume = _inputs(cfg, ws)  # everything that can refuse the input, before the first event
+    check_whole_set_splits(len(src.train_idx), tc.batch_size, ctx)
     if note:
         yield Log("warning", note)
+    if ctx.distributed:
+        yield Log("info", f"{ctx.world} processes ({ctx.backend}), {tc.batch_size // ctx.world} pairs each of "
+                          f"the batch of {tc.batch_size}.")
     yield Log("info", f"Data set {data.name}: {len(src.train_idx)} training and {len(src.test_idx)} held-out test "
                       f"images; task {task}: {'x'.join(map(str, src.input_shape))} in, "
                       f"{'x'.join(map(str, src.image_shape))} out.")
     for w in data.warnings:
         yield Log("warning", w)
-    torch.manual_seed(tc.seed)
-    G, D = build_pair(arch)
-    optG, optD = make_optimizers(G, D, tc)
-    noise = torch.Generator().manual_seed(tc.seed)
-    step = 0
+    run = _ImageTraining(cfg, ws, src, arch, device)
     if resume is not None:
-        step = _restore(resume, G, D, optG, optD, noise, tc)
-        yield Log("info", f"Resuming from step {step}.")
-    G.to(device).train()
-    D.to(device).train()
-    gan = Pix2PixStep(G, D, optG, optD, tc.loss, tc.l1)
-    sampler = BatchSampler(len(src.train_idx), tc.batch_size, tc.seed)
-    shown = [t.to(device) for t in src.fixed("test", PREVIEW, tc.seed)]
-    meta = data_record(src, cfg)
-    ws.update_stage("train", status="running", total_steps=tc.steps, step=step, device=device_name(device),
-                    dataset=data.name, arch=cfg.model.arch, task=task)
-    stale: list[str] | None = None
+        run.restore(resume)
+        yield Log("info", f"Resuming from step {run.step}.")
+    run.start()
+    if ctx.is_main:
+        ws.update_stage("train", status="running", total_steps=tc.steps, step=run.step,
+                        device=device_name(device), dataset=data.name, arch=cfg.model.arch, task=task)
+    status = yield from _steps(run, cancel)
+    if ctx.is_main:
+        yield from _finish(ws, run.checkpoint(), run.G, run.shown, run.step, status)
 
-    def checkpoint() -> str:
-        nonlocal stale
-        if stale is None:
-            stale = ws.mark_stale(*stages.out_of_date_after("train"))
-        path = save_gan(ws, CHECKPOINT, G, D, optimizers=(optG, optD), rng={"noise": noise.get_state()},
-                        step=step, data=meta, seed=tc.seed, loss=tc.loss, optimizer=tc.optimizer, task=task)
-        ws.update_stage("train", checkpoint=path, step=step)
+
+class _ImageTraining:
+    """G, D, their optimizers and the noise RNG, and what the loop does with them: a step and a checkpoint."""
+
+    def __init__(self, cfg: PipelineConfig, ws: Workspace, src: PairSource, arch: dict, device) -> None:
+        tc = cfg.train
+        self.cfg, self.ws, self.tc, self.src, self.device, self.ctx = cfg, ws, tc, src, device, current()
+        torch.manual_seed(tc.seed)  # weight init (on several processes DDP then copies rank 0's weights anyway)
+        self.G, self.D = build_pair(arch)
+        self.optG, self.optD = make_optimizers(self.G, self.D, tc)
+        self.noise = torch.Generator().manual_seed(tc.seed)
+        self.step = 0
+        self.sampler = BatchSampler(len(src.train_idx), tc.batch_size, tc.seed)
+        self.meta = data_record(src, cfg)
+        self.stale: list[str] | None = None  # the later stages this run marked out of date (None: not yet)
+
+    def restore(self, resume: dict) -> None:
+        self.step = _restore(resume, self.G, self.D, self.optG, self.optD, self.noise, self.tc)
+
+    def start(self) -> None:
+        """Move to the device, then (several processes) BatchNorm over the global batch and G, D in DDP."""
+        G, D, tc, device = self.G, self.D, self.tc, self.device
+        G.to(device).train()
+        D.to(device).train()
+        optimizer_to(self.optG, device)  # a resumed optimizer's state was loaded next to the CPU weights
+        optimizer_to(self.optD, device)
+        self.gan = Pix2PixStep(G, D, self.optG, self.optD, tc.loss, tc.l1,
+                               replicas=replicate(G, D, self.ctx, device))
+        self.shown = [t.to(device) for t in self.src.fixed("test", PREVIEW, tc.seed)] if self.ctx.is_main else []
+
+    def train_step(self) -> tuple[dict[str, float], int]:
+        """One pix2pix update on this process's share of the next batch: its (unaveraged) values, global batch."""
+        idx = self.src.train_idx[self.sampler.indices(self.step)]
+        inputs, targets = (t.to(self.device) for t in self.src.batch(idx, self.noise, self.ctx.shard))
+        values = self.gan(inputs, targets)
+        self.step += 1
+        return values, len(idx)
+
+    def checkpoint(self) -> str:
+        ws, tc = self.ws, self.tc
+        if self.stale is None:
+            self.stale = ws.mark_stale(*stages.out_of_date_after("train"))
+        path = save_gan(ws, CHECKPOINT, self.G, self.D, optimizers=(self.optG, self.optD),
+                        rng={"noise": self.noise.get_state()}, step=self.step, data=self.meta, seed=tc.seed,
+                        loss=tc.loss, optimizer=tc.optimizer, task=self.cfg.model.task)
+        ws.update_stage("train", checkpoint=path, step=self.step)
         return path
 
-    meter, status = EtaMeter(tc.steps, start_step=step), "done"
-    while step < tc.steps:
-        if cancel.cancelled:
-            status = "cancelled"
-            break
-        values = _train_step(gan, src, sampler, step, noise, device, tc.lr)
-        step += 1
-        rate, eta = meter.update(step)
-        yield Metrics("train", step, values)
-        yield Progress("train", step, tc.steps, rate=rate, eta_s=eta)
-        if step % tc.sample_every == 0 or step == tc.steps:
-            yield Samples("train", step, preview(G, *shown), label="input → output → target")
-        if step % tc.checkpoint_every == 0 and step < tc.steps:
-            yield Artifact("train", "checkpoint", checkpoint(), {"step": step})
-    yield from _finish(ws, checkpoint(), G, shown, step, status)
+
+def _steps(run: _ImageTraining, cancel: CancelToken) -> Iterator[Event]:
+    """The loop; returns "done" or "cancelled". Several processes agree each step on a stop (Ctrl-C/SIGTERM
+    reaches rank 0) and on the averaged losses; rank 0 alone draws previews and writes checkpoints."""
+    tc, ctx = run.tc, run.ctx
+    meter = EtaMeter(tc.steps, start_step=run.step)
+    while run.step < tc.steps:
+        if cancel.cancelled and not ctx.distributed:
+            return "cancelled"
+        t0 = time.perf_counter()
+        values, batch = run.train_step()
+        stop, values = ctx.agree(cancel.cancelled, values)
+        if not all(math.isfinite(v) for v in values.values()):  # averaged: every process refuses at this step
+            raise TrainingDiverged(f"Training diverged at step {run.step}; lower the learning rate (now {tc.lr}).")
+        values["samples_per_s"] = batch / max(1e-9, time.perf_counter() - t0)
+        rate, eta = meter.update(run.step)
+        yield Metrics("train", run.step, values)
+        yield Progress("train", run.step, tc.steps, rate=rate, eta_s=eta)
+        if ctx.is_main and (run.step % tc.sample_every == 0 or run.step == tc.steps):
+            yield Samples("train", run.step, preview(run.G, *run.shown), label="input → output → target")
+        if ctx.is_main and run.step % tc.checkpoint_every == 0 and run.step < tc.steps:
+            yield Artifact("train", "checkpoint", run.checkpoint(), {"step": run.step})
+        if stop:  # every process stops at this step; rank 0's checkpoint is theirs
+            cancel.cancel()  # what follows in this process (a pipeline's next stage) stops too
+            return "cancelled"
+    return "done"
 
 
-def _train_step(gan: Pix2PixStep, src: PairSource, sampler: BatchSampler, step: int, noise: torch.Generator,
-                device, lr: float) -> dict[str, float]:
-    """One pix2pix update on the next batch of pairs; refuses to go on from a non-finite loss."""
-    t0 = time.perf_counter()
-    idx = src.train_idx[sampler.indices(step)]
-    inputs, targets = (t.to(device) for t in src.batch(idx, noise))
-    values = gan(inputs, targets)
-    if not all(v == v and abs(v) != float("inf") for v in values.values()):
-        raise TrainingDiverged(f"Training diverged at step {step + 1}; lower the learning rate (now {lr}).")
-    values["samples_per_s"] = len(idx) / max(1e-9, time.perf_counter() - t0)
-    return values
+def check_whole_set_splits(pairs: int, batch_size: int, ctx) -> None:
+    """Fewer training pairs than the batch size make the whole set the batch (BatchSampler): on several processes
+    it must split evenly too, or the processes would drop rows that one process trains on."""
+    if ctx.distributed and pairs < batch_size and pairs % ctx.world:
+        raise ConfigError(f"The {pairs} training pairs are fewer than the batch size {batch_size}, so they are the "
+                          f"batch, and {pairs} does not split evenly over {ctx.world} processes; use --batch-size "
+                          f"{max(1, pairs // ctx.world) * ctx.world}.")
 
 
 def _inputs(cfg: PipelineConfig, ws: Workspace) -> tuple:
