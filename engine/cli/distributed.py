@@ -113,7 +113,9 @@ def _leave_if_own_process(args, code: int) -> None:
 
 
 def _meeting(dc: DistributedConfig) -> str:
-    where = f"{dc.master_addr}:{dc.master_port or 29500}"
+    from engine.distributed.launch import DEFAULT_PORT
+
+    where = f"{dc.master_addr}:{dc.master_port or DEFAULT_PORT}"
     if dc.node_rank == 0:
         return (f"Machine 0 of {dc.nnodes}: waiting up to {dc.join_timeout_s:g} s on {where} for the other "
                 f"machines; progress shows here.")

@@ -183,13 +183,14 @@ def _explain(e, dc) -> int:
     if all(c == CANCELLED for c in codes.values()):
         raise Cancelled()
     causes = {r: f for r, f in e.failures.items() if f.exitcode != LOST_CONTACT}
-    if not causes:  # this machine's processes are fine: a process on another machine went away
+    if not causes and dc.nnodes > 1:  # this machine's processes are fine: a process on another machine went away
         here = f"machine {dc.node_rank} of {dc.nnodes}"
         kept = "the last checkpoint written is kept" if dc.node_rank == 0 else \
             "machine 0 keeps the last checkpoint written"
         raise RunFailed(f"this machine's processes ({here}) lost contact with another machine (its command "
                         f"stopped or died; it says why there), so they stopped; {kept}: start the same command on "
                         "every machine again with --resume.")
+    causes = causes or e.failures
     rank = min(causes, key=lambda r: causes[r].timestamp)
     failure = causes[rank]
     if failure.exitcode == BAD_INPUT:
