@@ -53,6 +53,9 @@ def run_command(args, stage: str, ws, make_events: Callable[[CancelToken], Itera
 
     if dc.launches and not worker_environment():
         return _launch(args, ws, stage, dc, device)
+    from engine.distributed.launch import watch_launcher
+
+    watch_launcher()
     ctx = start(device, dc.timeout_s)
     sink = _event_sink(args) if ctx.is_main else None
     try:

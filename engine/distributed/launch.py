@@ -106,6 +106,22 @@ def launch(argv: list[str], dc, device: str) -> int:
                 signal.signal(s, h)
 
 
+def watch_launcher(interval_s: float = 1.0) -> None:
+    """In a worker this launcher started: if the launcher goes (kill -9, a closed terminal's hang-up), stop as on
+    SIGTERM, at the next step with the checkpoint saved, instead of training on unwatched. torchrun starts each
+    worker in a session of its own, so nothing else would reach it."""
+    if not os.environ.get(LAUNCHED):
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="watch-launcher", daemon=True).start()
+
+
 def _not_met(e: Exception, dc) -> Exception:
     text, port = " ".join(str(e).split()), dc.master_port or DEFAULT_PORT
     if "EADDRINUSE" in text or "address already in use" in text.lower():

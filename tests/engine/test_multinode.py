@@ -5,8 +5,10 @@ Same tolerance as tests/engine/test_distributed.py (2 processes on one machine):
 global batch 16, losses within 1e-4 (relative) and every weight within 1e-4 of one process.
 """
 
+import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,9 +32,12 @@ LOST = ("gan-prune: error: this machine's processes (machine {r} of 2) lost cont
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below Linux's ephemeral range (32768 up), where the processes' own connections take theirs."""
+    while True:
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind(("", port))
+            return port
 
 
 def _machine(rank: int, ws: Path, port: int, *extra: str) -> subprocess.Popen:
@@ -130,6 +135,26 @@ def test_sigterm_on_machine_0_stops_both_at_one_step(tmp_path):
     assert (first.returncode, second.returncode) == (130, 130), (err0, err1)
     cancelled = "gan-prune: cancelled; what was saved before the stop is kept"
     assert err0.count(cancelled) == 1 and err1.strip().splitlines() == [_joining(port), cancelled]
+    assert load_checkpoint_file(Workspace(ws).checkpoint_path("dense"))["step"] == len(_metrics(events))
+    assert json.loads((ws / "manifest.json").read_text())["stages"]["train"]["status"] == "cancelled"
+
+
+@pytest.mark.slow  # ~15 s
+def test_a_killed_command_stops_its_orphaned_process_at_a_step_with_the_checkpoint_saved(tmp_path):
+    port, ws, events = _free_port(), tmp_path / "shared", tmp_path / "events.jsonl"
+    first = _machine(0, ws, port, "--steps", "100000", "--events", str(events))
+    second = _machine(1, ws, port, "--steps", "100000")
+    _wait_for_steps(events, 2, first, second)
+    workers = _children(first.pid)
+    first.kill()  # machine 0's command alone: its process lives on in a session of its own
+    _, err = second.communicate(timeout=30)
+    assert second.returncode == 130, err
+    end = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+              for pid in workers):
+        assert time.monotonic() < end, "machine 0's process trains on without its command"
+        time.sleep(0.1)
+    first.communicate()
     assert load_checkpoint_file(Workspace(ws).checkpoint_path("dense"))["step"] == len(_metrics(events))
     assert json.loads((ws / "manifest.json").read_text())["stages"]["train"]["status"] == "cancelled"
 
