@@ -90,7 +90,7 @@ def launch(argv: list[str], dc, device: str) -> int:
     _quiet_torchrun_logs()  # we say what happened
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with _StopWhileWaiting():
+        with _StopWhileWaiting("the other machines" if dc.nnodes > 1 else "the processes to start"):
             torchrun.run(torchrun.parse_args(torchrun_arguments(argv, dc)))
         return 0
     except ChildFailedError as e:
@@ -160,6 +160,9 @@ class _StopWhileWaiting:
     run, torchrun's own handler takes every signal (it stops them at a step); before that nothing has started and
     this process leaves at once."""
 
+    def __init__(self, waiting_for: str) -> None:
+        self.waiting_for = waiting_for
+
     def __enter__(self):
         self.active, self.old_fd = False, None
         if threading.current_thread() is not threading.main_thread():
@@ -176,7 +179,7 @@ class _StopWhileWaiting:
             while self.read.recv(64):
                 time.sleep(SIGNAL_GRACE_S)  # the main thread may be in Python and handle it itself
                 if self.active and not _workers_started():
-                    print("\ngan-prune: cancelled while waiting for the other machines; nothing had started.",
+                    print(f"\ngan-prune: cancelled while waiting for {self.waiting_for}; nothing had started.",
                           file=sys.stderr, flush=True)
                     os._exit(CANCELLED)
 
