@@ -50,6 +50,7 @@ def run_command(args, stage: str, ws, make_events: Callable[[CancelToken], Itera
     """Launch the processes, or be one of them (or the only one): drive the stage's events (the stage runner
     inside them holds the lock on rank 0 alone) and return the exit code."""
     from engine.distributed import finish, start, worker_environment
+    from engine.distributed.context import lost_contact
 
     if dc.launches and not worker_environment():
         return _launch(args, ws, stage, dc, device)
@@ -64,7 +65,7 @@ def run_command(args, stage: str, ws, make_events: Callable[[CancelToken], Itera
         cancel = CancelToken()
         drive(make_events(cancel), cancel, quiet=args.quiet or not ctx.is_main, patient=ctx.distributed, sink=sink)
     except Exception as e:
-        if ctx.distributed and _lost_contact(e):
+        if lost_contact(e):
             from engine.distributed.launch import LAUNCHED, LOST_CONTACT
 
             if os.environ.get(LAUNCHED):  # our launcher says it once for this machine
@@ -183,13 +184,6 @@ def _event_sink(args):
     from engine.event_stream import JsonLinesSink
 
     return JsonLinesSink(sys.stdout if path == "-" else open(path, "a", encoding="utf-8"))  # noqa: SIM115
-
-
-def _lost_contact(e: Exception) -> bool:
-    import torch.distributed as dist
-
-    text = str(e).lower()
-    return isinstance(e, dist.DistError) or any(w in text for w in ("gloo", "nccl", "connection", "peer"))
 
 
 def _short(e: Exception) -> str:

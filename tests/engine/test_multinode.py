@@ -121,6 +121,9 @@ def test_a_killed_second_machine_ends_machine_0_which_keeps_its_checkpoint(tmp_p
     assert first.returncode == 1 and time.monotonic() - t0 <= 10, err
     assert err.strip().splitlines()[-1] == LOST.format(r=0, kept="the last checkpoint written is kept")
     assert load_checkpoint_file(Workspace(ws).checkpoint_path("dense"))["step"] >= 2
+    assert json.loads((ws / "manifest.json").read_text())["stages"]["train"] | {"status": "failed", "error": (
+        "lost contact with another process of the run (it stopped or died, or its machine went away); the last "
+        "checkpoint written is kept")} == json.loads((ws / "manifest.json").read_text())["stages"]["train"]
     second.communicate()
 
 
