@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--dataset", "mnist-5k", "--limit", "64", "--arch", "dcgan", "--batch-size", str(BATCH), "--device", "cpu",
         "--sample-every", "1000", "--seed", "3", "--nnodes", "2", "--nproc-per-node", "1", "--master-addr",
         "127.0.0.1"]
+NEEDS_PROC = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
 LOST = ("gan-prune: error: this machine's processes (machine {r} of 2) lost contact with another machine (its "
         "command stopped or died; it says why there), so they stopped; {kept}: start the same command on every "
         "machine again with --resume.")
@@ -90,7 +91,7 @@ def test_two_machines_train_as_one_process(tmp_path):
     assert not list(ws.glob(".same-workspace-*"))  # the shared-folder check leaves nothing behind
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+@NEEDS_PROC
 def test_a_killed_machine_ends_the_other_within_ten_seconds(tmp_path):
     port, ws, events = _free_port(), tmp_path / "shared", tmp_path / "events.jsonl"
     first = _machine(0, ws, port, "--steps", "100000", "--events", str(events))
@@ -108,6 +109,7 @@ def test_a_killed_machine_ends_the_other_within_ten_seconds(tmp_path):
                                                                              "checkpoint written")]
 
 
+@NEEDS_PROC
 @pytest.mark.slow  # ~15 s: two more machines
 def test_a_killed_second_machine_ends_machine_0_which_keeps_its_checkpoint(tmp_path):
     port, ws, events = _free_port(), tmp_path / "shared", tmp_path / "events.jsonl"
@@ -142,6 +144,7 @@ def test_sigterm_on_machine_0_stops_both_at_one_step(tmp_path):
     assert json.loads((ws / "manifest.json").read_text())["stages"]["train"]["status"] == "cancelled"
 
 
+@NEEDS_PROC
 @pytest.mark.slow  # ~15 s
 def test_a_killed_command_stops_its_orphaned_process_at_a_step_with_the_checkpoint_saved(tmp_path):
     port, ws, events = _free_port(), tmp_path / "shared", tmp_path / "events.jsonl"
