@@ -251,6 +251,9 @@ class DistributedConfig:
     master_port: int | None = setting(None, min=1, max=65535, note="a free TCP port on machine 0, e.g. 29500")
     # how long one process waits in a collective for the others before giving up (a hung, not a dead, peer)
     timeout_s: float = setting(300.0, above=0, max=86400)
+    # how long each machine waits for the others to start (machine 0 for all of them, the rest for machine 0)
+    # before it says which one did not come; people start the command on each machine by hand
+    join_timeout_s: float = setting(300.0, min=1, max=86400)
 
     def validate(self) -> None:
         check_fields(self, "distributed")

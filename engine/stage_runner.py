@@ -230,6 +230,10 @@ def _record(ws: Workspace, name: str, before: Any, status: str, only_if_running:
 
 
 def _one_line(e: BaseException) -> str:
+    from engine.distributed.context import LOST_CONTACT_WORDS, lost_contact
+
+    if lost_contact(e):  # not Gloo's "[.../pair.cc:545] Read error ... GLHF!"
+        return LOST_CONTACT_WORDS
     text = str(e).strip().splitlines()
     return (text[0] if text else type(e).__name__)[:300]
 

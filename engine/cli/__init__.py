@@ -12,9 +12,25 @@ import signal
 import sys
 import threading
 
-from engine import __version__, stages
-from engine.errors import UserError, cannot_write
+from engine.errors import UserError, cannot_write  # neither loads torch
 from engine.events import Cancelled
+
+
+def _quiet_torch_cpp_log() -> bool:
+    """A command that launches processes waits for the other machines in torch's C++ store, whose logger prints
+    a warning with a stack trace at every retry; the launcher says itself what happened. The level is read once,
+    when torch loads, so it is set before that, in a fresh command process only, and marked: the launcher
+    gives its workers the user's own setting back (engine.distributed.launch)."""
+    worker = all(k in os.environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    if "torch" in sys.modules or worker or "TORCH_CPP_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TORCH_CPP_LOG_LEVEL"] = "FATAL"
+    os.environ["GAN_PRUNE_QUIET_CPP_LOG"] = "1"
+
+
+_quiet_torch_cpp_log()
+
+from engine import __version__, stages  # noqa: E402 - after the C++ log level is chosen
 
 # Subcommand modules under engine/cli/; each defines register(subparsers) and sets func=handler(args) -> int.
 # The stages' commands come from the stage registry; these are the commands that are not one stage.
@@ -58,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return _run(args)
     except (KeyboardInterrupt, Cancelled):
-        if _speaks():
+        if _speaks() and not os.environ.get("GAN_PRUNE_LAUNCHED"):  # a launched worker's launcher says it once
             print("gan-prune: cancelled; what was saved before the stop is kept", file=sys.stderr)
         return 130
     finally:
@@ -84,8 +100,9 @@ def _run(args) -> int:
 
 
 def _speaks() -> bool:
-    """Of the processes of a multi-process run only rank 0 prints bad input and cancels: one line, not N."""
-    return os.environ.get("RANK", "0") == "0" or os.environ.get("WORLD_SIZE", "1") == "1"
+    """Of the processes of a multi-process run only the first on each machine prints bad input and cancels: one
+    line on each machine's terminal, not N."""
+    return os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")) == "0" or os.environ.get("WORLD_SIZE", "1") == "1"
 
 
 def _one_line(e: Exception) -> str:

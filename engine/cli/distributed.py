@@ -2,7 +2,8 @@
 
 Outside torchrun with more than one process asked for, the command re-starts itself through torch.distributed.run
 and waits (engine.distributed.launch). Inside torchrun (ours or the user's own) each process joins the group;
-rank 0 holds the workspace lock, writes and prints; the others only train.
+rank 0 holds the workspace lock, writes and prints; the others only train. Across machines every process reads
+the one workspace rank 0 writes, so it must be a shared folder: checked once the processes have met.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -19,7 +21,7 @@ from engine.cli.common import drive
 from engine.config import DistributedConfig
 from engine.events import CancelToken, Event
 
-FLAGS = ("nproc_per_node", "nnodes", "node_rank", "master_addr", "master_port")
+FLAGS = ("nproc_per_node", "nnodes", "node_rank", "master_addr", "master_port", "join_timeout_s")
 
 
 def add_distributed_args(p) -> None:
@@ -31,6 +33,8 @@ def add_distributed_args(p) -> None:
     g.add_argument("--master-addr", metavar="A", help="the address of machine 0, as the other machines reach it")
     g.add_argument("--master-port", type=int, metavar="P",
                    help="a free TCP port on machine 0 (default: 29500 across machines, any free port on one)")
+    g.add_argument("--join-timeout", type=float, metavar="S", dest="join_timeout_s",
+                   help="seconds each machine waits for the others to start (default 300)")
     g.add_argument("--events", metavar="FILE", help=argparse.SUPPRESS)  # JSON lines from rank 0, '-' = stdout
 
 
@@ -46,16 +50,27 @@ def run_command(args, stage: str, ws, make_events: Callable[[CancelToken], Itera
     """Launch the processes, or be one of them (or the only one): drive the stage's events (the stage runner
     inside them holds the lock on rank 0 alone) and return the exit code."""
     from engine.distributed import finish, start, worker_environment
+    from engine.distributed.context import lost_contact
 
     if dc.launches and not worker_environment():
         return _launch(args, ws, stage, dc, device)
+    from engine.distributed.launch import watch_launcher
+
+    watch_launcher()
     ctx = start(device, dc.timeout_s)
     sink = _event_sink(args) if ctx.is_main else None
     try:
+        if _machines() > 1:
+            _check_one_workspace(ctx, ws)
         cancel = CancelToken()
         drive(make_events(cancel), cancel, quiet=args.quiet or not ctx.is_main, patient=ctx.distributed, sink=sink)
     except Exception as e:
-        if ctx.distributed and _lost_contact(e):
+        if lost_contact(e):
+            from engine.distributed.launch import LAUNCHED, LOST_CONTACT
+
+            if os.environ.get(LAUNCHED):  # our launcher says it once for this machine
+                _leave_if_own_process(args, LOST_CONTACT)
+                return LOST_CONTACT
             print(f"gan-prune: error: process {ctx.rank} lost contact with the others ({_short(e)}); stopping.",
                   file=sys.stderr)
             return 1
@@ -71,22 +86,95 @@ def run_command(args, stage: str, ws, make_events: Callable[[CancelToken], Itera
 
 def _launch(args, ws, stage: str, dc: DistributedConfig, device: str) -> int:
     from engine.distributed.launch import RunFailed, launch
+    from engine.errors import UserError
     from engine.stage_runner import workspace_lock
 
-    with workspace_lock(ws, stage):  # a busy workspace is one line now, not after N processes have started
-        pass
+    if dc.node_rank == 0:  # a busy workspace is one line now, not after N processes have started; the other
+        with workspace_lock(ws, stage):  # machines never write it (and on a shared folder would meet rank 0's lock)
+            pass
+    if dc.nnodes > 1 and not args.quiet:
+        print(_meeting(dc), file=sys.stderr, flush=True)
     try:
         code = launch(args.argv, dc, device)
     except RunFailed as e:
         print(f"gan-prune: error: {e}", file=sys.stderr)
         code = 1
+    except UserError as e:  # a port taken, machines that never met
+        print(f"gan-prune: error: {' '.join(str(e).split())}", file=sys.stderr)
+        code = 2
+    _leave_if_own_process(args, code)
+    return code
+
+
+def _leave_if_own_process(args, code: int) -> None:
+    """After a process died, interpreter shutdown waits ~10-30 s in torch's C++ teardown of a store whose other
+    end is gone (measured: the message at 1 s, the exit at 11 s). A launcher, or a worker that lost contact,
+    holds nothing else (its stage has recorded how it ended): leave now."""
     if getattr(args, "own_process", False):
-        # After a process died, interpreter shutdown waits ~10-30 s in torch's C++ teardown of the rendezvous
-        # store (measured: the message at 1 s, the exit at 11 s). This process holds nothing else: leave now.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-    return code
+
+
+def _meeting(dc: DistributedConfig) -> str:
+    from engine.distributed.launch import DEFAULT_PORT
+
+    where = f"{dc.master_addr}:{dc.master_port or DEFAULT_PORT}"
+    if dc.node_rank == 0:
+        return (f"Machine 0 of {dc.nnodes}: waiting up to {dc.join_timeout_s:g} s on {where} for the other "
+                f"machines; progress shows here.")
+    return (f"Machine {dc.node_rank} of {dc.nnodes}: joining machine 0 at {where} (waiting up to "
+            f"{dc.join_timeout_s:g} s); progress and files are on machine 0.")
+
+
+def _machines() -> int:
+    """How many machines the group spans (torchrun: WORLD_SIZE processes, LOCAL_WORLD_SIZE on each machine)."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
+    return int(os.environ.get("WORLD_SIZE", "1")) // local if local else 1
+
+
+def _check_one_workspace(ctx, ws) -> None:
+    """Every machine reads what rank 0 writes (the pruned model, a cached feature net, the resume checkpoint): a
+    file rank 0 writes under a fresh name must be visible to every process, or all refuse at once. A name never
+    looked up before is not hidden by a network file system's cache of missing names."""
+    import torch.distributed as dist
+
+    from engine.errors import ConfigError
+
+    token = [secrets.token_hex(8) if ctx.is_main else None]
+    marker = ws.root / f".same-workspace-{token[0]}"
+    if ctx.is_main:
+        marker.write_bytes(b"")
+    dist.broadcast_object_list(token, src=0)
+    seen = (ws.root / f".same-workspace-{token[0]}").exists()
+    everyone: list = [None] * ctx.world
+    dist.all_gather_object(everyone, (int(os.environ.get("GROUP_RANK", "0")), seen))
+    if ctx.is_main:
+        marker.unlink(missing_ok=True)
+    blind = sorted({machine for machine, ok in everyone if not ok})
+    if blind:
+        raise ConfigError(not_shared(blind, ws.root, int(os.environ.get("GROUP_RANK", "0")), _machines()))
+
+
+def not_shared(machines: list[int], root, here: int, nnodes: int) -> str:
+    """The one sentence for machines that do not see machine 0's workspace."""
+    who = ", ".join(str(m) for m in machines)
+    return (f"Machine{'s' if len(machines) > 1 else ''} {who} of {nnodes} do{'' if len(machines) > 1 else 'es'} "
+            f"not see the workspace machine 0 writes ({root} on machine {here}): across machines --workspace must "
+            "be one shared folder (e.g. an NFS mount) that every machine reaches; mount it on each and give its "
+            "path there.")
+
+
+def refuse_unshared(args) -> None:
+    """On a machine other than 0, a command that reads an existing workspace (finetune, train --resume) refuses a
+    folder that is not there in one line before it joins the others (machine 0 then says it did not come)."""
+    from pathlib import Path
+
+    from engine.errors import ConfigError
+
+    rank, nnodes = getattr(args, "node_rank", None) or 0, getattr(args, "nnodes", None) or 1
+    if rank > 0 and nnodes > 1 and not (Path(args.workspace) / "manifest.json").is_file():
+        raise ConfigError(not_shared([rank], args.workspace, rank, nnodes))
 
 
 def _event_sink(args):
@@ -96,13 +184,6 @@ def _event_sink(args):
     from engine.event_stream import JsonLinesSink
 
     return JsonLinesSink(sys.stdout if path == "-" else open(path, "a", encoding="utf-8"))  # noqa: SIM115
-
-
-def _lost_contact(e: Exception) -> bool:
-    import torch.distributed as dist
-
-    text = str(e).lower()
-    return isinstance(e, dist.DistError) or any(w in text for w in ("gloo", "nccl", "connection", "peer"))
 
 
 def _short(e: Exception) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.common import add_workspace_arg
-from engine.cli.distributed import add_distributed_args, distributed_config, run_command
+from engine.cli.distributed import add_distributed_args, distributed_config, refuse_unshared, run_command
 from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
 
 
@@ -50,6 +50,7 @@ def run(args) -> int:
     cfg.validate()
     dc = distributed_config(args)
     Context(world=dc.world_size).local_batch(cfg.batch_size)  # before any process starts
+    refuse_unshared(args)
     ws = Workspace(args.workspace, create=False)
     return run_command(args, "finetune", ws, lambda cancel: stages.start("finetune", cfg, ws, cancel), dc=dc,
                        device=cfg.device)

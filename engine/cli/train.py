@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from engine.cli.common import add_workspace_arg
-from engine.cli.distributed import add_distributed_args, distributed_config, run_command
+from engine.cli.distributed import add_distributed_args, distributed_config, refuse_unshared, run_command
 from engine.cli.flags import add_config_flags, flag_fields, overrides
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
 from engine.tasks import IMAGE_ARCHS, takes_image
@@ -41,6 +41,8 @@ def run(args) -> int:
     from engine.pipeline import save_config, workspace_config
     from engine.workspace import Workspace
 
+    if args.resume:
+        refuse_unshared(args)
     ws = Workspace(args.workspace)
     base = workspace_config(ws) if args.resume else PipelineConfig(DataConfig(), ModelConfig(), TrainConfig())
     cfg = config_from_args(args, base)

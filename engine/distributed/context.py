@@ -114,6 +114,17 @@ class Context:
 
 _current = Context()
 
+LOST_CONTACT_WORDS = ("lost contact with another process of the run (it stopped or died, or its machine went "
+                      "away); the last checkpoint written is kept")
+
+
+def lost_contact(e: BaseException) -> bool:
+    """A collective that failed because another process of the run went away (Gloo/NCCL's own words vary)."""
+    if not _current.distributed:
+        return False
+    text = str(e).lower()
+    return isinstance(e, dist.DistError) or any(w in text for w in ("gloo", "nccl", "connection", "peer"))
+
 
 def current() -> Context:
     return _current
