@@ -12,6 +12,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop_app.interrupts import INTERRUPTED
+from engine.relaunch import is_frozen
 
 
 def wait_ms(ms: int) -> None:
@@ -120,6 +121,8 @@ def run_self_test(app: QApplication, interrupts=None) -> int:
                 _say("FAIL could not create a project folder")
                 return 1
             ok = _train(window, interrupts)
+            if ok and is_frozen():
+                ok = _train_on_processes(window, interrupts)
             if ok is None:
                 _say("interrupted: the job was cancelled")
                 return INTERRUPTED
@@ -156,6 +159,22 @@ def _train(window, interrupts) -> bool | None:
     _say(f"{'ok  ' if status == 'done' and grid_ok else 'FAIL'} train: {status}, "
          f"{train.grid.updates} sample grid update(s), {train.losses.point_count('loss_g')} loss points")
     return status == "done" and grid_ok
+
+
+def _train_on_processes(window, interrupts, processes: int = 2) -> bool | None:
+    """The same run on `processes` CPU processes (Gloo) through the Processes field: in the packaged studio this
+    proves that torchrun can start the frozen program as `gan-prune` (engine.relaunch) and that rank 0's progress,
+    losses and grids come back to the page. From source tests/gui/test_processes_field.py covers it."""
+    train = window.pages["train"]
+    train._fields["processes"].setValue(processes)
+    status = run_job(window, "train", interrupts=interrupts)
+    train._fields["processes"].setValue(1)
+    if status == "interrupted":
+        return None
+    losses = train.losses.point_count("loss_g")
+    ok = status == "done" and losses == train._fields["steps"].value() and train.grid.has_image()
+    _say(f"{'ok  ' if ok else 'FAIL'} train on {processes} processes: {status}, {losses} loss points")
+    return ok
 
 
 def _prune(window, interrupts) -> bool:
