@@ -128,6 +128,8 @@ def run_self_test(app: QApplication, interrupts=None) -> int:
                 return INTERRUPTED
             if ok and window.ctx.facade.available("prune"):
                 ok = _prune(window, interrupts)
+            if ok and is_frozen() and window.ctx.facade.available("finetune"):
+                ok = _finetune_on_processes(window, interrupts)
             if ok and window.ctx.facade.available("export"):
                 ok = _export_and_generate(window, interrupts)
             dialog = window.last_dialog
@@ -174,6 +176,21 @@ def _train_on_processes(window, interrupts, processes: int = 2) -> bool | None:
     losses = train.losses.point_count("loss_g")
     ok = status == "done" and losses == train._fields["steps"].value() and train.grid.has_image()
     _say(f"{'ok  ' if ok else 'FAIL'} train on {processes} processes: {status}, {losses} loss points")
+    return ok
+
+
+def _finetune_on_processes(window, interrupts, processes: int = 2) -> bool:
+    """Two steps of fine-tuning the pruned model on `processes` CPU processes (the Fine-tune page's field)."""
+    finetune = window.pages["finetune"]
+    for key, value in (("steps", 2), ("batch_size", 16), ("sample_every", 1), ("probe_every", 0),
+                       ("processes", processes)):
+        finetune._fields[key].setValue(value)
+    finetune._fields["device"].setCurrentIndex(finetune._fields["device"].findData("cpu"))
+    finetune._fields["resume"].setChecked(False)
+    status = run_job(window, "finetune", interrupts=interrupts)
+    finetune._fields["processes"].setValue(1)
+    ok = status == "done" and finetune.student.has_image()
+    _say(f"{'ok  ' if ok else 'FAIL'} fine-tune on {processes} processes: {status}")
     return ok
 
 
