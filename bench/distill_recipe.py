@@ -38,7 +38,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.compress.stage import prune_to  # noqa: E402
+from engine.compress.trial import prune_to  # noqa: E402
 from engine.config import DataConfig  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from engine.distill import DistillWeights  # noqa: E402

@@ -157,14 +157,15 @@ class EngineFacade:
     @staticmethod
     def _check_processes(stage: str, cfg, values: dict) -> int:
         """The page's "processes" (1 unless set); more than one must split the batch evenly."""
-        processes = values.get("processes", 1) if stage in ("train", "finetune") else 1
+        processes = values.get("processes", 1) if stage in ("train", "finetune", "compress") else 1
         if processes > 1:
             from engine.config import DistributedConfig
             from engine.distributed import Context
 
             DistributedConfig(nproc_per_node=processes).validate()
-            batch = cfg.train.batch_size if stage == "train" else cfg.batch_size
-            Context(world=processes).local_batch(batch)
+            if stage != "compress":  # compress gives each process a candidate of its own, with the whole batch
+                batch = cfg.train.batch_size if stage == "train" else cfg.batch_size
+                Context(world=processes).local_batch(batch)
         return processes
 
     def _config(self, stage: str, values: dict):
@@ -254,6 +255,11 @@ class EngineFacade:
         return make
 
     def compress_job(self, ws, values: dict) -> MakeEvents:
+        cfg = self._config("compress", values)
+        cfg.validate()
+        processes = self._check_processes("compress", cfg, values)
+        if processes > 1:  # one candidate per process each round
+            return self._processes_job("compress", cfg, ws, processes)
         return self.stage_job("compress", ws, values)
 
     def evaluate_job(self, ws, values: dict) -> MakeEvents:

@@ -48,7 +48,13 @@ def _finetune_command(cfg, ws: Workspace, processes: int, folder: Path) -> list[
             "--nproc-per-node", str(processes)]
 
 
-COMMANDS = {"train": _train_command, "finetune": _finetune_command}
+def _compress_command(cfg, ws: Workspace, processes: int, folder: Path) -> list[str]:
+    settings = folder / "compress.toml"
+    settings.write_text(to_toml(PipelineConfig(stages={"compress": dataclasses.asdict(cfg)})), "utf-8")
+    return ["compress", "-w", str(ws.root), "--settings", str(settings), "--nproc-per-node", str(processes)]
+
+
+COMMANDS = {"train": _train_command, "finetune": _finetune_command, "compress": _compress_command}
 
 
 def run_processes(stage: str, cfg, ws: Workspace, processes: int, cancel: CancelToken) -> Iterator[Event]:

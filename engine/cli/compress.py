@@ -1,8 +1,15 @@
-"""gan-prune compress: the smallest generator that keeps FID within a budget, found within a time budget."""
+"""gan-prune compress: the smallest generator that keeps FID within a budget, found within a time budget.
+
+With --nproc-per-node N (and the other flags of 'More than one machine') each round of the search fine-tunes N
+candidates at once, one per process: one per GPU, or N CPU processes.
+"""
 
 from __future__ import annotations
 
-from engine.cli.common import add_workspace_arg, run_registered
+import argparse
+
+from engine.cli.common import add_workspace_arg
+from engine.cli.distributed import add_distributed_args, distributed_config, run_command
 from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
 
 FLAGS = {"target_macs": Flag(metavar="R"), "time_budget": Flag(metavar="MIN")}
@@ -15,15 +22,23 @@ def register(sub) -> None:
     add_workspace_arg(p)
     add_config_flags(p, CompressConfig, flag_fields(CompressConfig), FLAGS)
     p.add_argument("--quiet", "-q", action="store_true")
+    p.add_argument("--settings", metavar="CONFIG.toml", help=argparse.SUPPRESS)  # its [compress] table (studio)
+    add_distributed_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from engine import stages
     from engine.compress.config import CompressConfig
     from engine.workspace import Workspace
 
     cfg = config_from_args(CompressConfig, args, flag_fields(CompressConfig), FLAGS)
+    if args.settings:  # every setting from a config file's [compress] table (the studio's processes)
+        from engine.config import load_pipeline_config, stage_config
+
+        cfg = stage_config(CompressConfig, load_pipeline_config(args.settings).stages.get("compress"), "compress")
     cfg.validate()  # before anything is opened or written
+    dc = distributed_config(args)
     ws = Workspace(args.workspace, create=False)
-    run_registered("compress", cfg, ws, quiet=args.quiet)
-    return 0
+    return run_command(args, "compress", ws, lambda cancel: stages.start("compress", cfg, ws, cancel), dc=dc,
+                       device=cfg.device)

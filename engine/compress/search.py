@@ -1,14 +1,14 @@
 """Which MACs reduction the compress search tries next, and how much of the time budget each try gets.
 
-A binary search over a ladder of reductions: a candidate whose quick FID stays within the budget moves the search
-to smaller models, one that does not moves it to larger ones. With a goal (`--target-macs`), the goal is tried
-first and the search stops at the first candidate that is at least that small and keeps quality. Pure Python, so
-the search can be tested on a toy budget without training anything.
+A search over a ladder of reductions: a candidate whose quick FID stays within the budget moves the search to
+smaller models, one that does not moves it to larger ones. One process tries one candidate at a time (a binary
+search); P processes try P at once per round (a P-section search: fewer, longer rounds). With a goal
+(`--target-macs`), the goal is tried first and the search stops at the first candidate that is at least that small
+and keeps quality. Pure Python, so the search can be tested on a toy budget without training anything.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 LADDER = (2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 20.0, 24.0, 32.0, 40.0)  # dense MACs / candidate MACs
@@ -31,12 +31,20 @@ class Candidate:
     kept_step: int | None = None
     seconds: float = 0.0
     note: str = ""
+    round: int = 0  # the search round that tried it (from 1); candidates of one round trained at the same time
+    process: int = 0  # the process (rank) that trained it
 
     def row(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(self).items()}
 
 
 class Search:
+    """The ladder, what is known about it, and the next round of reductions to try.
+
+    With P processes a round tries up to P reductions at once, evenly spaced over what is still open (a P-section
+    search: each round leaves about 1/(P+1) of the ladder open); with one process it is the binary search.
+    """
+
     def __init__(self, ladder: tuple[float, ...] = LADDER, goal: float | None = None) -> None:
         rungs = set(ladder) | ({float(goal)} if goal else set())
         self.ladder = sorted(rungs)
@@ -45,33 +53,58 @@ class Search:
         self.hi = len(self.ladder)  # index of the smallest reduction known to lose it
         self.tried: list[float] = []
 
-    def next(self) -> float | None:
-        """The reduction to try next, or None when the search has settled."""
-        if self.hi - self.lo <= 1:
-            return None
+    def next_round(self, width: int = 1) -> list[float]:
+        """Up to `width` reductions to try at once, smallest first; [] when the search has settled. With a goal,
+        the first round holds the goal."""
+        inside = list(range(self.lo + 1, self.hi))
+        if not inside:
+            return []
+        picks = []
         if self.goal is not None and not self.tried:
-            return self.goal
-        return self.ladder[(self.lo + self.hi) // 2]
+            picks.append(self.ladder.index(self.goal))
+            inside.remove(picks[0])
+        n = min(width - len(picks), len(inside))
+        if n > 0:  # n points cutting the open rungs into n + 1 equal parts (n = 1: the middle)
+            picks += [inside[(k + 1) * (len(inside) + 1) // (n + 1) - 1] for k in range(n)]
+        return [self.ladder[i] for i in sorted(set(picks))]
+
+    def next(self) -> float | None:
+        """The reduction to try next on one process, or None when the search has settled."""
+        picks = self.next_round(1)
+        return picks[0] if picks else None
+
+    def record_round(self, results: list[tuple[float, bool]]) -> None:
+        """What a round found: (reduction, kept quality) for each try."""
+        kept, lost = [], []
+        for reduction, kept_quality in results:
+            self.tried.append(reduction)
+            (kept if kept_quality else lost).append(self.ladder.index(reduction))
+        self.lo = max([self.lo, *kept])
+        # a try that lost quality below one that kept it says nothing about the larger ones (training noise)
+        self.hi = min([self.hi, *(i for i in lost if i > self.lo)])
+        if self.goal is not None and kept and self.ladder[self.lo] >= self.goal:
+            self.hi = self.lo + 1  # small enough: what is left of the budget polishes this one
 
     def record(self, reduction: float, kept_quality: bool) -> None:
-        i = self.ladder.index(reduction)
-        self.tried.append(reduction)
-        if kept_quality:
-            self.lo = max(self.lo, i)
-            if self.goal is not None and reduction >= self.goal:
-                self.hi = self.lo + 1  # small enough: what is left of the budget polishes this one
-        else:
-            self.hi = min(self.hi, i)
+        self.record_round([(reduction, kept_quality)])
+
+    def rounds_left(self, width: int = 1) -> int:
+        """Rounds of `width` tries the search still needs at most."""
+        span, rounds = self.hi - self.lo - 1, 0
+        while span > 0:  # n evenly spaced tries leave at most ceil((span - n) / (n + 1)) rungs open
+            span = -(-(span - width) // (width + 1)) if span > width else 0
+            rounds += 1
+        return rounds
 
     def tries_left(self) -> int:
-        """Tries the binary search still needs at most."""
-        span = self.hi - self.lo - 1
-        return 0 if span <= 0 else math.ceil(math.log2(span + 1))
+        """Tries the binary search (one process) still needs at most."""
+        return self.rounds_left(1)
 
-    def seconds_for_next(self, seconds_left: float) -> float:
-        """The next try's share: what is left, less the winner's polish share, split over the tries still needed."""
-        tries = max(1, self.tries_left())
-        return max(0.0, seconds_left * (1 - POLISH_SHARE) / tries)
+    def seconds_for_next(self, seconds_left: float, width: int = 1) -> float:
+        """The next round's share: what is left, less the winner's polish share, split over the rounds still
+        needed."""
+        rounds = max(1, self.rounds_left(width))
+        return max(0.0, seconds_left * (1 - POLISH_SHARE) / rounds)
 
 
 def pareto(candidates: list[Candidate]) -> list[Candidate]:

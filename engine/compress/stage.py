@@ -1,69 +1,54 @@
 """The compress stage: prune the dense G to each size the search picks, distil it from the teacher for its share of
 the time budget, keep its best probed step, and save the smallest candidate that keeps quality.
 
-It writes what the prune and fine-tune stages write (checkpoints/pruned.pt, checkpoints/finetuned.pt, their manifest
-entries), so evaluate and export take the result as they would a hand-made one, plus compress.json/.csv with every
-candidate. Quality is the fine-tune probe's FID on held-out latents, against the teacher's on the same latents.
-A cancelled search keeps its best result so far.
+On P processes (--nproc-per-node, torchrun) each round of the search tries P sizes at once, one per process
+(engine.compress.crew); with one process it tries one at a time. When the search has settled, the process that
+trained the winner trains it on for the rest of the budget, and every process whose last candidate was smaller (or
+any, when nothing kept quality yet) but missed the budget trains that one on too: if it gets within the budget, it
+wins. Quality is the fine-tune probe's
+FID on held-out latents, against the teacher's on the same latents. A stopped search keeps its best result so far.
 """
 
 from __future__ import annotations
 
-import copy
+import itertools
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import torch
-import torch.nn as nn
 
-from engine import stages
-from engine.checkpoints import save_gan
-from engine.compress.config import DISCRIMINATORS, CompressConfig  # noqa: F401  (re-exported)
-from engine.compress.search import Candidate, Search, pareto
+from engine.compress.config import CompressConfig
+from engine.compress.crew import Crew
+from engine.compress.results import Winner, finish
+from engine.compress.search import Candidate, Search
+from engine.compress.trial import STAGE, Trial, candidate_values, latency_ms, train, try_candidate
 from engine.devices import pick_device
-from engine.distill import DistillWeights
-from engine.distill.probe import BestKeeper, FidProbe
-from engine.distill.students import channel_share_lost, matched_discriminator
-from engine.distill.trainer import Finetuner, StudentSettings
+from engine.distill.probe import FidProbe
 from engine.errors import ConfigError
-from engine.events import Artifact, CancelToken, Event, Log, Metrics, Progress, Samples
+from engine.events import CancelToken, Event, Log, Metrics, Progress, Samples
 from engine.grids import sample_grid
-from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
 from engine.latents import fixed_latents
 from engine.metrics.feature_cache import prepare_feature_net
-from engine.models import TakesLatents, discriminator_from_checkpoint
-from engine.prune import methods
-from engine.prune.layers import pick_layers
-from engine.prune.sensitivity import DEFAULT_AMOUNTS, allocate, model_macs, scan
-from engine.prune.structured import prune_channels
+from engine.models import TakesLatents
+from engine.prune.sensitivity import DEFAULT_AMOUNTS, model_macs, scan
 from engine.stage_runner import recorded
-from engine.workspace import Workspace, atomic_write_json, atomic_write_text
+from engine.workspace import Workspace
 
-STAGE = "compress"
-
-
-@dataclass
-class Trial:
-    """A candidate with what it takes to keep training it and to save it."""
-
-    candidate: Candidate
-    tuner: Finetuner
-    keeper: BestKeeper
-    pruned_state: dict  # G and D right after pruning: checkpoints/pruned.pt
-    amounts: dict = field(default_factory=dict)
+WAIT_S = 0.5
 
 
-class _Context:
-    """What every try shares: teacher, data, probe, sensitivity rows, deadline."""
+class Context:
+    """What every try shares: teacher, data, probe, sensitivity rows, deadline, the processes of the run."""
 
     def __init__(self, cfg: CompressConfig, ws: Workspace, cancel: CancelToken, started: float) -> None:
         self.cfg, self.ws, self.cancel, self.started = cfg, ws, cancel, started
+        self.crew = Crew(cancel)
         # Saving, the dense model's latency and the tables take a few seconds after the last step: keep them inside.
         self.deadline = started + cfg.time_budget * 60 * 0.97 - 3
-        self.device, self.device_note = pick_device(cfg.device)
+        device, self.device_note = pick_device(cfg.device)
+        self.device = self.crew.team.device(device)  # each process of a CUDA run its own GPU
         self.dense, teacher = load_teacher(ws)
         if not isinstance(teacher, TakesLatents):  # its search scores FID on held-out latents
             raise ConfigError("compress searches noise generators; for an image-to-image model use 'gan-prune prune "
@@ -86,253 +71,176 @@ class _Context:
         return Progress(STAGE, done, total, message=message, eta_s=max(0.0, self.seconds_left()))
 
 
+class Held:
+    """This process's trials that may still matter: the winner so far (if it trained it) and its last round's."""
+
+    def __init__(self) -> None:
+        self.winner: Trial | None = None
+        self.last: Trial | None = None
+
+    def keep_only(self, *keep: Trial | None) -> None:
+        for t in {id(t): t for t in (self.winner, self.last) if t is not None}.values():
+            if not any(t is k for k in keep):
+                t.tuner.close()
+
+
 @recorded("compress")
 def run_compress(cfg: CompressConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
-    ctx = _Context(cfg, ws, cancel, time.perf_counter())
+    ctx = Context(cfg, ws, cancel, time.perf_counter())
     if ctx.device_note:
         yield Log("info", ctx.device_note)
     yield from _prepare(ctx)
-    ws.update_stage(STAGE, status="running", max_fid_rise=cfg.max_fid_rise, time_budget=cfg.time_budget)
-    search = Search(goal=(1 / cfg.target_macs) if cfg.target_macs else None)
-    candidates: list[Candidate] = []
-    winner: Trial | None = None
-    while not cancel.cancelled and (reduction := search.next()) is not None and ctx.seconds_left() > 5:
-        trial = yield from _try(ctx, reduction, search.seconds_for_next(ctx.seconds_left()))
-        candidates.append(trial.candidate)
-        search.record(reduction, trial.candidate.feasible)
-        yield Metrics(STAGE, len(candidates), candidate_values(trial.candidate))
-        if trial.candidate.feasible and (winner is None or trial.candidate.macs < winner.candidate.macs):
-            winner, trial = trial, winner  # the old winner (if any) is the one to close now
-        if trial is not None:
-            trial.tuner.close()
-    # The winner's feature taps stay open until its polish ends: closed, they would hand the feature term stale maps
-    # (the last sample grid's) and it would train without that term, or fail on the grid's other batch size.
-    if winner is not None and not cancel.cancelled and ctx.seconds_left() > 5:
-        yield from _polish(ctx, winner)
-    if winner is not None:
-        winner.tuner.close()
-    yield from _finish(ctx, candidates, winner, "cancelled" if cancel.cancelled else "done")
+    if ctx.crew.is_main:
+        ws.update_stage(STAGE, status="running", max_fid_rise=cfg.max_fid_rise, time_budget=cfg.time_budget,
+                        processes=ctx.crew.size)
+    held, candidates = Held(), []
+    try:
+        best = yield from _search(ctx, held, candidates)
+        best = yield from _polish(ctx, held, candidates, best)
+        winner = _gather_winner(ctx, held, best)
+    finally:
+        held.keep_only()  # the feature taps of every fine-tuner still open
+    if ctx.crew.is_main:
+        yield from finish(ctx, candidates, winner, "cancelled" if ctx.crew.stopping() else "done")
 
 
-def _prepare(ctx: _Context) -> Iterator[Event]:
+def _prepare(ctx: Context) -> Iterator[Event]:
     """The feature net and the teacher's probe FID (the quality yardstick), then the sensitivity scan."""
-    cfg = ctx.cfg
+    cfg, crew = ctx.cfg, ctx.crew
+    crew.team.wait_for_main("compress-feature-net", ctx.cancel)  # rank 0 trains and caches a missing one first
     found = yield from prepare_feature_net(ctx.data, ctx.cancel)
+    crew.team.main_reached("compress-feature-net")
     if not found:
         raise ConfigError(f"compress needs a feature net to measure FID for {ctx.data.name}, and there is none; "
                           "use a labelled data set or a folder of at least a few hundred images.")
     ctx.net = found[0]
     ctx.probe = FidProbe(ctx.net, ctx.data.images, ctx.teacher.latent_dim, cfg.probe_samples, cfg.seed,
                          torch.device("cpu"))
-    ctx.teacher_fid = ctx.probe(ctx.teacher)
+    # Rank 0 alone measures the teacher and scans (the others wait on the store, not in a timed collective), and
+    # sends the results: one yardstick, and the same per-layer amounts for every process's pruning.
+    crew.team.wait_for_main("compress-ready", ctx.cancel)
+    if crew.is_main:
+        ctx.teacher_fid = ctx.probe(ctx.teacher)
+        if cfg.allocation == "sensitivity":
+            for item in scan(ctx.teacher, cfg.method, DEFAULT_AMOUNTS, ctx.z, cancel=ctx.cancel):
+                if isinstance(item, dict):
+                    ctx.rows.append(item)
+                else:
+                    yield ctx.progress(f"sensitivity scan: {item.message}")
+        crew.team.main_reached("compress-ready")
+    ctx.teacher_fid, ctx.rows = crew.plan((ctx.teacher_fid, ctx.rows))
     yield Log("info", f"Teacher: probe FID {ctx.teacher_fid:.2f} on {ctx.probe.n} held-out latents; the budget is "
                       f"{ctx.teacher_fid * (1 + cfg.max_fid_rise):.2f} (+{cfg.max_fid_rise:.0%}).")
     yield Samples(STAGE, 0, sample_grid(ctx.teacher, ctx.z), label="teacher")
-    if cfg.allocation != "sensitivity":
-        return
-    for item in scan(ctx.teacher, cfg.method, DEFAULT_AMOUNTS, ctx.z, cancel=ctx.cancel):
-        if isinstance(item, dict):
-            ctx.rows.append(item)
-        else:
-            yield ctx.progress(f"sensitivity scan: {item.message}")
 
 
-def prune_to(G: nn.Module, reduction: float, rows: list[dict], method: str,
-             allocation: str = "sensitivity") -> tuple[dict, str]:
-    """Remove channels of G (in place) until its MACs are at most 1/reduction of now: per-layer amounts from the
-    sensitivity scan when asked and they reach it, else one amount for every layer found by bisection."""
-    dense_macs, target = model_macs(G), 1.0 / reduction
+def _search(ctx: Context, held: Held, candidates: list[Candidate]) -> Iterator[Event]:
+    """Rounds of up to one try per process until the search settles, the time runs out or a stop. Returns the
+    winner so far (the smallest candidate that kept quality), or None."""
+    cfg, crew = ctx.cfg, ctx.crew
+    search = Search(goal=(1 / cfg.target_macs) if cfg.target_macs else None)
+    best: Candidate | None = None
+    for round_no in itertools.count(1):
+        # rank 0 decides (its clock, its view of a stop); every process follows the same plan
+        plan = None
+        if crew.is_main and not crew.stopping() and ctx.seconds_left() > 5:
+            sizes = search.next_round(crew.size)
+            plan = (sizes, search.seconds_for_next(ctx.seconds_left(), crew.size)) if sizes else None
+        plan = crew.plan(plan)
+        if plan is None:
+            return best
+        sizes, seconds = plan
+        if crew.is_main and crew.size > 1:
+            yield Log("info", f"Round {round_no}: trying {', '.join(f'{r:g}x' for r in sizes)} at once on "
+                              f"{len(sizes)} of {crew.size} processes, {seconds / 60:.1f} min each.")
+        mine = sizes[crew.rank] if crew.rank < len(sizes) else None
+        held.keep_only(held.winner)
+        held.last = (yield from try_candidate(ctx, mine, seconds, round_no)) if mine is not None else None
+        if mine is None:
+            yield from _wait(ctx, time.perf_counter() + seconds, "waiting for the round's other processes")
+        found = [c for c in crew.share(held.last.candidate if held.last else None) if c is not None]
+        search.record_round([(c.reduction, c.feasible) for c in found])
+        candidates += found
+        yield from _report(ctx, found, len(candidates))
+        new_best = _smallest_feasible([best, *found])
+        if new_best is not best:
+            best = new_best
+            mine_won = held.last is not None and held.last.key == (best.round, best.process)
+            held.keep_only(held.last)
+            held.winner = held.last if mine_won else None
 
-    def pruned_copy(amount) -> nn.Module:
-        trial = copy.deepcopy(G)
-        layers = pick_layers(trial, list(amount), True, "G") if isinstance(amount, dict) else None
-        prune_channels(trial, method, amount, layers=layers)
-        return trial
 
-    per_layer, info = ({}, {"reached": False}) if allocation == "uniform" else \
-        allocate(rows, dense_macs, target, lambda a: model_macs(pruned_copy(a)) if a else dense_macs)
-    if info["reached"] and per_layer:
-        chosen, how = per_layer, "sensitivity-guided"
+def _report(ctx: Context, found: list[Candidate], count: int) -> Iterator[Event]:
+    for i, c in enumerate(found):
+        yield Metrics(STAGE, count - len(found) + i + 1, candidate_values(c))
+        verdict = "keeps quality" if c.feasible else "loses quality"
+        who = f" (process {c.process})" if ctx.crew.size > 1 else ""
+        yield Log("info", f"{c.reduction:g}x{who}: best probe FID {c.probe_fid:.2f} at step {c.kept_step} "
+                          f"({c.fid_rise:+.1%} vs the teacher) after {c.steps} steps: {verdict}.")
+
+
+def _smallest_feasible(candidates: list[Candidate | None]) -> Candidate | None:
+    feasible = [c for c in candidates if c is not None and c.feasible]
+    return min(feasible, key=lambda c: (c.macs, c.probe_fid, c.round, c.process)) if feasible else None
+
+
+def _key(c: Candidate | None) -> tuple[int, int] | None:
+    return None if c is None else (c.round, c.process)
+
+
+def _polish(ctx: Context, held: Held, candidates: list[Candidate], best: Candidate | None) -> Iterator[Event]:
+    """The rest of the budget: the winner trains on (its best probed step may only get better), and every process
+    whose last candidate was smaller than the winner (or any, with no winner yet) but missed the budget trains that
+    one on: if it gets within the budget, it wins. Returns the winner after it."""
+    crew = ctx.crew
+    # rank 0 decides for all (a stop seen by one process only would leave the others waiting for it below)
+    seconds = crew.plan(0.0 if not crew.is_main or crew.stopping() else ctx.seconds_left())
+    if seconds <= 5:
+        return best
+    job, last = held.winner, held.last
+    if job is None and last is not None and not last.candidate.feasible \
+            and (best is None or last.candidate.reduction > best.reduction):
+        job = last
+    held.keep_only(held.winner, job)
+    if crew.is_main:
+        yield Log("info", (f"Search settled on {best.reduction:g}x; training it" if best else
+                           "No size kept quality yet; training the last tries") + f" {seconds / 60:.1f} more minutes"
+                          + (" (and on the other processes the smaller tries that missed)." if crew.size > 1 and best
+                             else "."))
+    until = time.perf_counter() + seconds
+    if job is None:
+        yield from _wait(ctx, until, "waiting while other processes train on")
     else:
-        lo, hi = 0.0, 0.97
-        for _ in range(14):  # MACs fall monotonically with the amount; 14 halvings resolve it to ~1e-4
-            mid = (lo + hi) / 2
-            lo, hi = (lo, mid) if model_macs(pruned_copy(mid)) <= target * dense_macs else (mid, hi)
-        chosen = math.ceil(hi * 1e4) / 1e4  # rounded up: never back above the budget the bisection met
-        how = "uniform" if allocation == "uniform" else "uniform (the scan's amounts cannot reach it)"
-    layers = pick_layers(G, list(chosen), True, "G") if isinstance(chosen, dict) else None
-    prune_channels(G, method, chosen, layers=layers)
-    return ({"g": chosen} if isinstance(chosen, dict) else {"g": chosen}), how
+        t0 = time.perf_counter()
+        yield from train(ctx, job, until, f"{job.candidate.reduction:g}x (training on)")
+        job.candidate.seconds = round(job.candidate.seconds + time.perf_counter() - t0, 1)
+        job.candidate.latency_ms = latency_ms(job.tuner.G)
+        if job is not held.winner:
+            job.candidate.note += "; trained on after the search settled"
+    updated = {_key(c): c for c in crew.share(job.candidate if job else None) if c is not None}
+    candidates[:] = [updated.get(_key(c), c) for c in candidates]
+    new_best = _smallest_feasible([*updated.values(), updated.get(_key(best), best)])
+    if job is not None and _key(new_best) == job.key:
+        held.winner = job
+    elif _key(new_best) != _key(best):
+        held.winner = None  # another process's candidate overtook this process's winner
+    return new_best
 
 
-def _try(ctx: _Context, reduction: float, seconds: float) -> Iterator[Event]:
-    """Prune to `reduction`, distil for `seconds`, and score the best probed step. Returns a Trial."""
-    cfg, t0 = ctx.cfg, time.perf_counter()
-    yield ctx.progress(f"pruning to {reduction:g}x fewer MACs")
-    G = copy.deepcopy(ctx.teacher).train()
-    amounts, how = prune_to(G, reduction, ctx.rows, cfg.method, cfg.allocation)
-    share = channel_share_lost(G, ctx.teacher)
-    D = matched_discriminator(ctx.dense, share) if cfg.discriminator == "match" \
-        else discriminator_from_checkpoint(ctx.dense)
-    pruned_state = {"G": copy.deepcopy(G).eval(), "D": copy.deepcopy(D).eval()}
-    torch.manual_seed(cfg.seed)
-    tuner = Finetuner(G, D, ctx.teacher, ctx.data.images, student_settings(cfg), distill_weights(cfg),
-                      ctx.loss, ctx.device, perceptual_net=ctx.net, labels=ctx.data.labels)
-    cand = Candidate(reduction, macs=model_macs(G), params=sum(p.numel() for p in G.parameters()),
-                     widths=list(G.spec().get("widths") or []), note=how)
-    trial = Trial(cand, tuner, BestKeeper(), pruned_state, amounts)
-    yield Log("info", f"Trying {reduction:g}x fewer MACs ({ctx.dense_macs / max(1, cand.macs):.1f}x measured, "
-                      f"widths {cand.widths}, {how}) for {seconds / 60:.1f} min.")
-    yield from _train(ctx, trial, t0 + seconds, f"{reduction:g}x")
-    cand.latency_ms = latency_ms(G)
-    cand.seconds = round(time.perf_counter() - t0, 1)
-    verdict = "keeps quality" if cand.feasible else "loses quality"
-    yield Log("info", f"{reduction:g}x: best probe FID {cand.probe_fid:.2f} at step {cand.kept_step} "
-                      f"({cand.fid_rise:+.1%} vs the teacher) after {cand.steps} steps: {verdict}.")
-    return trial
+def _gather_winner(ctx: Context, held: Held, best: Candidate | None) -> Winner | None:
+    """The winner on rank 0, whichever process trained it (its weights travel; rank 0 rebuilds its sizes)."""
+    crew = ctx.crew
+    if best is None:
+        return None
+    if best.process == 0:
+        return Winner.from_trial(held.winner) if crew.is_main else None
+    parcel = crew.hand(Winner.parcel(held.winner) if crew.rank == best.process else None, best.process)
+    return Winner.rebuilt(ctx, best, parcel) if crew.is_main else None
 
 
-def student_settings(cfg: CompressConfig) -> StudentSettings:
-    return StudentSettings(lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, adversarial=cfg.adversarial,
-                           schedule=cfg.lr_schedule)
-
-
-def distill_weights(cfg: CompressConfig) -> DistillWeights:
-    return DistillWeights(cfg.distill_output, cfg.distill_features, cfg.distill_perceptual)
-
-
-def _train(ctx: _Context, trial: Trial, until: float, label: str) -> Iterator[Event]:
-    """Distil until the clock says stop, probing about six times; leaves the best probed weights in place."""
-    tuner, keeper, cand = trial.tuner, trial.keeper, trial.candidate
-    start = time.perf_counter()
-    every = max(3.0, (until - start) / 6)
-    next_probe, last_report = start + every, 0.0
-    while time.perf_counter() < until and not ctx.cancel.cancelled:
-        tuner.set_progress((time.perf_counter() - start) / max(1e-9, until - start))  # the clock is the schedule
-        values = tuner.train_step()
-        now = time.perf_counter()
-        if now - last_report > 0.5:
-            last_report = now
-            yield Metrics(STAGE, tuner.step, values)
-            yield ctx.progress(f"{label}: step {tuner.step}")
-        if now >= next_probe:
-            next_probe = now + every
-            yield from _probe(ctx, trial)
-    if not keeper.history or keeper.history[-1]["step"] != tuner.step:
-        yield from _probe(ctx, trial)
-    keeper.restore({"G": tuner.G, "D": tuner.D})
-    cand.steps, cand.kept_step = tuner.step, keeper.step
-    cand.probe_fid = round(keeper.fid, 4)
-    cand.fid_rise = keeper.fid / ctx.teacher_fid - 1
-    cand.feasible = cand.fid_rise <= ctx.cfg.max_fid_rise
-    yield Samples(STAGE, tuner.step, sample_grid(tuner.G, ctx.z.to(ctx.device)), label=f"student {label}")
-
-
-def _probe(ctx: _Context, trial: Trial) -> Iterator[Event]:
-    tuner = trial.tuner
-    fid = ctx.probe(tuner.G.cpu())
-    tuner.G.to(ctx.device)
-    trial.keeper.offer(tuner.step, fid, {"G": tuner.G, "D": tuner.D})
-    yield Metrics(STAGE, tuner.step, {"probe_fid": fid, "probe_fid_rise": fid / ctx.teacher_fid - 1})
-
-
-def _polish(ctx: _Context, winner: Trial) -> Iterator[Event]:
-    """The rest of the budget trains the winner longer; its best probed step may only get better."""
-    label = f"{winner.candidate.reduction:g}x (polishing)"
-    yield Log("info", f"Search settled on {winner.candidate.reduction:g}x; training it {ctx.seconds_left() / 60:.1f} "
-                      "more minutes.")
-    t0 = time.perf_counter()
-    yield from _train(ctx, winner, ctx.deadline, label)
-    winner.candidate.seconds = round(winner.candidate.seconds + time.perf_counter() - t0, 1)
-    winner.tuner.close()
-
-
-def candidate_values(c: Candidate) -> dict[str, float]:
-    """A finished candidate as a Metrics event's numbers (the studio's table reads them; "candidate" marks them)."""
-    return {"candidate": 1.0, "reduction": c.reduction, "macs": float(c.macs), "params": float(c.params),
-            "probe_fid": c.probe_fid, "fid_rise": c.fid_rise, "feasible": float(c.feasible),
-            "latency_ms": c.latency_ms, "steps": float(c.steps), "seconds": c.seconds}
-
-
-def latency_ms(G: nn.Module, batch: int = 64, repeats: int = 5) -> float:
-    """Median torch CPU time per image at `batch`, on the threads torch has now (one in the tests and bench)."""
-    G = copy.deepcopy(G).cpu().eval()
-    z = torch.randn(batch, G.latent_dim)
-    times = []
-    with torch.no_grad():
-        G(z)
-        for _ in range(repeats):
-            t = time.perf_counter()
-            G(z)
-            times.append(time.perf_counter() - t)
-    return round(sorted(times)[len(times) // 2] * 1000 / batch, 4)
-
-
-def _finish(ctx: _Context, candidates: list[Candidate], winner: Trial | None, status: str) -> Iterator[Event]:
-    ws, cfg = ctx.ws, ctx.cfg
-    summary = {"status": status, "teacher_probe_fid": round(ctx.teacher_fid, 4), "max_fid_rise": cfg.max_fid_rise,
-               "target_macs": cfg.target_macs, "time_budget_min": cfg.time_budget, "dense_macs": ctx.dense_macs,
-               "dense_params": sum(p.numel() for p in ctx.teacher.parameters()),
-               "dense_latency_ms": latency_ms(ctx.teacher), "probe_samples": ctx.probe.n,
-               "seconds": round(time.perf_counter() - ctx.started, 1),
-               "candidates": [c.row() for c in candidates], "pareto": [c.reduction for c in pareto(candidates)],
-               "best": winner.candidate.row() if winner else None}
-    atomic_write_json(ws.root / "compress.json", summary)
-    atomic_write_text(ws.root / "compress.csv", _csv(candidates))
-    yield Artifact(STAGE, "table", "compress.json")
-    if winner is None:
-        ws.update_stage(STAGE, best=None, candidates=len(candidates))
-        tried = ", ".join(f"{c.reduction:g}x ({c.fid_rise:+.0%})" for c in candidates) or "none"
-        yield Log("warning", f"No candidate kept FID within +{cfg.max_fid_rise:.0%} of the teacher (tried {tried}); "
-                             "give a larger --time-budget or --max-fid-rise. Nothing was replaced.")
-        return
-    yield from _save(ctx, winner)
-    ws.update_stage(STAGE, best=winner.candidate.row(), candidates=len(candidates),
-                    checkpoint="checkpoints/finetuned.pt")
-    c = winner.candidate
-    yield Log("info", f"Compressed: {ctx.dense_macs / c.macs:.1f}x fewer MACs, "
-                      f"{summary['dense_params'] / c.params:.1f}x fewer params, probe FID {c.probe_fid:.2f} "
-                      f"({c.fid_rise:+.1%}); {summary['dense_latency_ms'] / c.latency_ms:.1f}x faster in torch. "
-                      "Run 'gan-prune evaluate' for the full protocol and 'gan-prune export' to ship it.")
-
-
-def _save(ctx: _Context, winner: Trial) -> Iterator[Event]:
-    """pruned.pt and finetuned.pt as the prune and fine-tune stages write them, so every later stage reads them."""
-    ws, cfg, c = ctx.ws, ctx.cfg, winner.candidate
-    G0, D0 = winner.pruned_state["G"], winner.pruned_state["D"]
-    record = {"method": cfg.method, "criterion": methods.get(cfg.method).criterion, "schedule": "compress", "rounds": 1,
-              "scope": "layer", "target": "g", "pruned": ["d", "g"] if cfg.discriminator == "match" else ["g"],
-              "amount": None, "target_macs": round(1 / c.reduction, 6), "amounts": winner.amounts,
-              "macs_before": {"g": ctx.dense_macs}, "macs_after": {"g": c.macs},
-              "params_before": {"g": sum(p.numel() for p in ctx.teacher.parameters())}, "params_after": {"g": c.params},
-              "by": "compress", "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    common = {"data": ctx.dense.get("data", {}), "seed": cfg.seed, "loss": ctx.loss, "pruning": record}
-    pruned = save_gan(ws, "pruned", G0, D0, step=0, teacher="checkpoints/dense.pt", **common)
-    tuner = winner.tuner
-    finetuned = save_gan(ws, "finetuned", tuner.G.eval(), tuner.D.eval(), step=c.kept_step, last_step=c.steps,
-                         probe_fid=c.probe_fid, probes=winner.keeper.history, student=None,
-                         finetune={"distill": 1.0, "weights": vars(distill_weights(cfg)), "discriminator":
-                                   cfg.discriminator, "adversarial": cfg.adversarial,
-                                   "lr_schedule": cfg.lr_schedule, "by": "compress"}, **common)
-    ws.append_record("pruning", record)
-    ws.mark_stale(*stages.out_of_date_after(STAGE))
-    ws.update_stage("prune", status="done", checkpoint=pruned, method=cfg.method, amount=None, target="g",
-                    by="compress")
-    ws.update_stage("finetune", status="done", checkpoint=finetuned, step=c.steps, kept_step=c.kept_step,
-                    probe_fid=c.probe_fid, by="compress")
-    grid = sample_grid(tuner.G.cpu(), ctx.z)
-    save_png(ws.samples_dir / "compress.png", grid)
-    yield Samples(STAGE, c.steps, grid, label="compressed")
-    yield Artifact(STAGE, "checkpoint", finetuned, {"reduction": c.reduction, "probe_fid": c.probe_fid})
-
-
-def _csv(candidates: list[Candidate]) -> str:
-    cols = ["reduction", "macs", "params", "widths", "latency_ms", "probe_fid", "fid_rise", "feasible", "steps",
-            "kept_step", "seconds", "note"]
-    lines = [",".join(cols)]
-    for c in candidates:
-        row = c.row()
-        lines.append(",".join('"' + " ".join(map(str, row[k])) + '"' if isinstance(row[k], list)
-                              else f'"{row[k]}"' if isinstance(row[k], str) else str(row[k]) for k in cols))
-    return "\n".join(lines) + "\n"
+def _wait(ctx: Context, until: float, message: str) -> Iterator[Event]:
+    """A process without a candidate this round sleeps until the others finish theirs (or a stop)."""
+    while time.perf_counter() < until and not ctx.crew.stopping():
+        time.sleep(WAIT_S)
+        yield ctx.progress(message)

@@ -93,6 +93,15 @@ class Context:
         if self.distributed and self.is_main:
             _store().set(f"gan-prune/{key}", "1")
 
+    # A flag any process may raise and every process polls (compress's stop: its processes train different
+    # candidates, so there is no per-step collective to carry it).
+    def raise_flag(self, key: str) -> None:
+        if self.distributed:
+            _store().set(f"gan-prune/{key}", "1")
+
+    def flag_raised(self, key: str) -> bool:
+        return self.distributed and _store().check([f"gan-prune/{key}"])
+
     def wait_for_main(self, key: str, cancel=None) -> None:
         if not self.distributed or self.is_main:
             return

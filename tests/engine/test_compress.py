@@ -8,7 +8,7 @@ from engine.compress.config import CompressConfig
 from engine.compress.search import Candidate, Search, pareto
 from engine.compress.stage import run_compress
 from engine.errors import ConfigError
-from engine.events import CancelToken, Metrics
+from engine.events import CancelToken, Log, Metrics
 from engine.models import generator_from_checkpoint
 from engine.prune.sensitivity import model_macs
 from tests.engine.tiny import dense_dcgan_workspace
@@ -84,7 +84,7 @@ def test_a_tiny_search_saves_the_smallest_candidate_that_kept_quality(tmp_path):
 
 
 def test_uniform_allocation_cuts_every_layer_by_the_same_share(tmp_path):
-    from engine.compress.stage import prune_to
+    from engine.compress.trial import prune_to
 
     G = generator_from_checkpoint(dense_dcgan_workspace(tmp_path / "ws").load_checkpoint("dense"), use_ema=False)
     before, dense_macs = list(G.spec()["widths"]), model_macs(G)
@@ -119,3 +119,28 @@ def test_the_report_carries_the_search(tmp_path):
     assert report["compress"]["candidates"] == json.loads((ws.root / "compress.json").read_text())["candidates"]
     assert {"dense", "finetuned"} <= {v["name"] for v in report["variants"]}
     assert "Compress search" in (ws.root / "report.html").read_text()
+
+
+def test_when_nothing_keeps_quality_the_last_try_trains_on_for_the_rest_of_the_budget(tmp_path, monkeypatch):
+    from engine.distill.probe import FidProbe
+
+    # A yardstick that judges every student twice as far from the data as it is (the first probe is the
+    # teacher's): the tiny students otherwise land on either side of the teacher by chance.
+    measure, seen = FidProbe.__call__, []
+
+    def harsh(self, G):
+        seen.append(G)
+        return measure(self, G) * (1 if len(seen) == 1 else 2)
+
+    monkeypatch.setattr(FidProbe, "__call__", harsh)
+    ws = dense_dcgan_workspace(tmp_path / "ws")
+    cfg = CompressConfig(max_fid_rise=0.1, time_budget=0.5, probe_samples=256, batch_size=16)
+    events = list(run_compress(cfg, ws, CancelToken()))
+    table = json.loads((ws.root / "compress.json").read_text())
+    assert table["best"] is None and not any(c["feasible"] for c in table["candidates"])
+    tried = [c["reduction"] for c in table["candidates"]]
+    assert tried == [12.0, 4.0, 2.0]  # the binary search down to the largest model, which then trains on
+    last = table["candidates"][-1]
+    assert last["note"].endswith("trained on after the search settled"), last
+    assert any(isinstance(e, Log) and e.message.startswith("No size kept quality yet") for e in events)
+    assert not ws.checkpoint_path("finetuned").exists()  # nothing replaced

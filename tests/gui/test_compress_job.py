@@ -1,5 +1,7 @@
 """A compress job from the studio: candidates fill the table and the chart, and the winner is what Evaluate sees."""
 
+import pytest
+
 
 def test_compress_job_fills_the_candidate_table(make_window, trained_project, qtbot, monkeypatch):
     window = make_window(workspace=trained_project)
@@ -38,3 +40,24 @@ def test_a_reopened_project_shows_its_last_search(make_window, trained_project):
     assert page.table.rowCount() == 2
     assert page.table.item(0, 0).text() == "4x" and page.table.item(0, 5).text() == "yes"
     assert page.table.item(1, 3).text() == "—"
+
+
+@pytest.mark.slow  # ~30 s: two real CPU processes through torchrun
+def test_two_processes_compress_from_the_studio(make_window, trained_project, qtbot, monkeypatch):
+    window = make_window(workspace=trained_project)
+    page = window.pages["compress"]
+    window.show_page("compress")
+    page._fields["max_fid_rise"].setValue(10.0)
+    page._fields["goal"].setValue(20)  # round 1: 8x on process 0 and 20x on process 1; 20x keeps "quality" and wins
+    page._fields["time_budget"].setValue(0.3)
+    page._fields["processes"].setValue(2)
+    page_values = page.field_values
+    monkeypatch.setattr(page, "field_values", lambda: {**page_values(), "probe_samples": 256, "batch_size": 16,
+                                                       "device": "cpu"})
+    with qtbot.waitSignal(window.ctx.jobs.finished, timeout=180_000) as finished:
+        page.start_button.click()
+    assert finished.args == ["compress", "done"]
+    asked = sorted(page.table.item(r, 0).text() for r in range(page.table.rowCount()))
+    assert asked == ["20x", "8x"] and page.student.has_image()
+    best = window.ctx.facade.manifest(window.ctx.workspace)["stages"]["compress"]["best"]
+    assert (best["reduction"], best["process"]) == (20.0, 1)
