@@ -38,7 +38,9 @@ class CompressPage(Page):
         f = self.group("Goal")
         self.field(f, "max_fid_rise", "Quality budget", self.dspin(0.0, 10.0, 0.10, 0.01, 2),
                    "How much FID may rise over the dense model's: 0.10 = at most 10 % worse.")
-        self.field(f, "goal", "Size goal", self.spin(0, 1000, 0, 2, "x fewer MACs"),
+        goal = self.spin(0, 1000, 0, 2, "x fewer MACs")
+        goal.setSpecialValueText("none: as small as possible")
+        self.field(f, "goal", "Size goal", goal,
                    "Stop as soon as a model this many times smaller keeps quality. 0: as small as possible.")
         self.field(f, "time_budget", "Time budget", self.dspin(0.1, 1440.0, 15.0, 1.0, 1),
                    "Minutes for the whole search, including extra training of the winner.")
@@ -68,7 +70,9 @@ class CompressPage(Page):
         for i, (_, _, tip) in enumerate(COLUMNS):
             self.table.horizontalHeaderItem(i).setToolTip(tip)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # headers whole (a narrow window scrolls the table rather than cutting "Keeps quality" to "eps qual")
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.chart = ParetoChart()
         self.teacher = ImageGrid("Teacher (dense)", "The dense model's samples")
         self.student = ImageGrid("Candidate", "The candidate being taught, same latents")
@@ -98,7 +102,7 @@ class CompressPage(Page):
         """A reopened project shows its last search."""
         self.before_start()
         for c in self.ctx.facade.compress_results(ws) if ws is not None else []:
-            self._add_row({k: c.get(k) for k, _, _ in COLUMNS})
+            self._add_row({k: c.get(k) for k in [*(k for k, _, _ in COLUMNS), "round", "process"]})
 
     def before_start(self) -> None:
         self._rows.clear()
@@ -111,9 +115,17 @@ class CompressPage(Page):
                 self._add_row(dict(m.values))
 
     def _add_row(self, row: dict) -> None:
-        self._rows.append(row)
-        r = self.table.rowCount()
-        self.table.insertRow(r)
+        """A new candidate, or one trained on after the search settled (same round and process: its row is
+        replaced with the new numbers)."""
+        key = (row.get("round"), row.get("process")) if row.get("round") else None
+        keys = [(x.get("round"), x.get("process")) if x.get("round") else None for x in self._rows]
+        if key is not None and key in keys:
+            r = keys.index(key)
+            self._rows[r] = row
+        else:
+            self._rows.append(row)
+            r = self.table.rowCount()
+            self.table.insertRow(r)
         for c, (key, _, _) in enumerate(COLUMNS):
             v = row.get(key)
             if v is None:

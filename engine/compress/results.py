@@ -64,6 +64,11 @@ def _frozen_copy(m: nn.Module) -> nn.Module:
 
 def finish(ctx: Context, candidates: list[Candidate], winner: Winner | None, status: str) -> Iterator[Event]:
     ws, cfg = ctx.ws, ctx.cfg
+    if winner is not None:  # timed again beside the dense model, on the same idle process: the speed-up compares
+        winner.candidate.latency_ms = latency_ms(winner.G)  # like with like (tries are timed while others train)
+        for c in candidates:
+            if (c.round, c.process) == (winner.candidate.round, winner.candidate.process):
+                c.latency_ms = winner.candidate.latency_ms
     summary = {"status": status, "teacher_probe_fid": round(ctx.teacher_fid, 4), "max_fid_rise": cfg.max_fid_rise,
                "target_macs": cfg.target_macs, "time_budget_min": cfg.time_budget, "dense_macs": ctx.dense_macs,
                "dense_params": sum(p.numel() for p in ctx.teacher.parameters()),

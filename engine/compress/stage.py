@@ -220,6 +220,11 @@ def _polish(ctx: Context, held: Held, candidates: list[Candidate], best: Candida
             job.candidate.note += "; trained on after the search settled"
     updated = {_key(c): c for c in crew.share(job.candidate if job else None) if c is not None}
     candidates[:] = [updated.get(_key(c), c) for c in candidates]
+    for c in updated.values():  # the studio's table replaces the row of the same round and process
+        yield Metrics(STAGE, 1 + [_key(x) for x in candidates].index(_key(c)), candidate_values(c))
+        yield Log("info", f"{c.reduction:g}x after training on: best probe FID {c.probe_fid:.2f} "
+                          f"({c.fid_rise:+.1%}) after {c.steps} steps: "
+                          f"{'keeps quality' if c.feasible else 'loses quality'}.")
     new_best = _smallest_feasible([*updated.values(), updated.get(_key(best), best)])
     if job is not None and _key(new_best) == job.key:
         held.winner = job

@@ -8,7 +8,7 @@ def test_compress_job_fills_the_candidate_table(make_window, trained_project, qt
     page = window.pages["compress"]
     window.show_page("compress")
     page._fields["max_fid_rise"].setValue(10.0)  # a loose budget: the tiny model's first candidate keeps "quality"
-    page._fields["time_budget"].setValue(1.0)
+    page._fields["time_budget"].setValue(0.5)
     assert page.field_values()["target_macs"] is None
     # The page has no field for the probe's size; its default (5,000 samples) alone can eat a short budget on a
     # loaded 2-core machine, which left "no candidate tried". A small probe keeps this test about the page.
@@ -61,3 +61,18 @@ def test_two_processes_compress_from_the_studio(make_window, trained_project, qt
     assert asked == ["20x", "8x"] and page.student.has_image()
     best = window.ctx.facade.manifest(window.ctx.workspace)["stages"]["compress"]["best"]
     assert (best["reduction"], best["process"]) == (20.0, 1)
+
+
+def test_a_candidate_trained_on_replaces_its_row_and_the_goal_says_none_at_0(make_window):
+    from engine.events import Metrics
+
+    page = make_window().pages["compress"]
+    row = {"candidate": 1.0, "reduction": 2.0, "macs": 100.0, "probe_fid": 30.0, "fid_rise": 0.2, "feasible": 0.0,
+           "steps": 11.0, "round": 1.0, "process": 0.0}
+    other = {**row, "reduction": 3.0, "process": 1.0}
+    page.on_metrics([Metrics("compress", 1, row), Metrics("compress", 2, other)])
+    page.on_metrics([Metrics("compress", 1, {**row, "steps": 40.0, "fid_rise": 0.05, "feasible": 1.0})])
+    assert page.table.rowCount() == 2
+    assert [page.table.item(0, c).text() for c in (0, 4, 5, 6)] == ["2x", "+5.0%", "yes", "40"]
+    assert page.table.item(1, 0).text() == "3x"
+    assert page._fields["goal"].text() == "none: as small as possible"
