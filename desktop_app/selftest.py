@@ -12,6 +12,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop_app.interrupts import INTERRUPTED
+from engine.relaunch import is_frozen
 
 
 def wait_ms(ms: int) -> None:
@@ -120,11 +121,15 @@ def run_self_test(app: QApplication, interrupts=None) -> int:
                 _say("FAIL could not create a project folder")
                 return 1
             ok = _train(window, interrupts)
+            if ok and is_frozen():
+                ok = _train_on_processes(window, interrupts)
             if ok is None:
                 _say("interrupted: the job was cancelled")
                 return INTERRUPTED
             if ok and window.ctx.facade.available("prune"):
                 ok = _prune(window, interrupts)
+            if ok and is_frozen() and window.ctx.facade.available("finetune"):
+                ok = _finetune_on_processes(window, interrupts)
             if ok and window.ctx.facade.available("export"):
                 ok = _export_and_generate(window, interrupts)
             dialog = window.last_dialog
@@ -156,6 +161,37 @@ def _train(window, interrupts) -> bool | None:
     _say(f"{'ok  ' if status == 'done' and grid_ok else 'FAIL'} train: {status}, "
          f"{train.grid.updates} sample grid update(s), {train.losses.point_count('loss_g')} loss points")
     return status == "done" and grid_ok
+
+
+def _train_on_processes(window, interrupts, processes: int = 2) -> bool | None:
+    """The same run on `processes` CPU processes (Gloo) through the Processes field: in the packaged studio this
+    proves that torchrun can start the frozen program as `gan-prune` (engine.relaunch) and that rank 0's progress,
+    losses and grids come back to the page. From source tests/gui/test_processes_field.py covers it."""
+    train = window.pages["train"]
+    train._fields["processes"].setValue(processes)
+    status = run_job(window, "train", interrupts=interrupts)
+    train._fields["processes"].setValue(1)
+    if status == "interrupted":
+        return None
+    losses = train.losses.point_count("loss_g")
+    ok = status == "done" and losses == train._fields["steps"].value() and train.grid.has_image()
+    _say(f"{'ok  ' if ok else 'FAIL'} train on {processes} processes: {status}, {losses} loss points")
+    return ok
+
+
+def _finetune_on_processes(window, interrupts, processes: int = 2) -> bool:
+    """Two steps of fine-tuning the pruned model on `processes` CPU processes (the Fine-tune page's field)."""
+    finetune = window.pages["finetune"]
+    for key, value in (("steps", 2), ("batch_size", 16), ("sample_every", 1), ("probe_every", 0),
+                       ("processes", processes)):
+        finetune._fields[key].setValue(value)
+    finetune._fields["device"].setCurrentIndex(finetune._fields["device"].findData("cpu"))
+    finetune._fields["resume"].setChecked(False)
+    status = run_job(window, "finetune", interrupts=interrupts)
+    finetune._fields["processes"].setValue(1)
+    ok = status == "done" and finetune.student.has_image()
+    _say(f"{'ok  ' if ok else 'FAIL'} fine-tune on {processes} processes: {status}")
+    return ok
 
 
 def _prune(window, interrupts) -> bool:

@@ -1,6 +1,7 @@
 """A stage on several processes for a caller that wants its events (the studio), through the real command line.
 
-`gan-prune` is started as a child process that re-launches itself through torch.distributed.run; rank 0 streams
+`gan-prune` is started as a child process (`python -m engine.cli`, or the packaged studio's own program with a
+hidden first argument: engine.relaunch) that re-launches itself through torch.distributed.run; rank 0 streams
 its events as JSON lines on stdout (engine.event_stream) and they are yielded here as they come. Rank 0 holds the
 workspace lock and writes the manifest, so this caller must not take the lock itself. Cancel: SIGTERM to the
 child, which torchrun passes to every process; they stop together at the next step and rank 0 saves.
@@ -13,16 +14,16 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from engine.config import DistributedConfig, PipelineConfig, to_toml
-from engine.errors import ConfigError, UserError
+from engine.errors import UserError
 from engine.event_stream import from_json
 from engine.events import CancelToken, Event
+from engine.relaunch import cli_command, is_frozen
 from engine.workspace import Workspace
 
 POLL_S = 0.2
@@ -58,9 +59,6 @@ COMMANDS = {"train": _train_command, "finetune": _finetune_command, "compress": 
 
 def run_processes(stage: str, cfg, ws: Workspace, processes: int, cancel: CancelToken) -> Iterator[Event]:
     """Run `stage` with `cfg` as `processes` local processes and yield rank 0's events."""
-    if getattr(sys, "frozen", False):
-        raise ConfigError("The packaged studio runs on one process; use 'gan-prune train --nproc-per-node N' from "
-                          "a source install for more.")
     with tempfile.TemporaryDirectory(prefix="gan-prune-") as tmp:
         argv = COMMANDS[stage](cfg, ws, processes, Path(tmp)) + ["--events", "-", "-q"]
         errors = Path(tmp) / "stderr.txt"
@@ -68,11 +66,12 @@ def run_processes(stage: str, cfg, ws: Workspace, processes: int, cancel: Cancel
 
 
 def _follow(argv: list[str], errors: Path, cancel: CancelToken) -> Iterator[Event]:
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    env = dict(os.environ)
+    if not is_frozen():  # the same engine as this process, wherever it was imported from
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     with open(errors, "w", encoding="utf-8") as err:
-        child = subprocess.Popen([sys.executable, "-m", "engine.cli", *argv], stdout=subprocess.PIPE, stderr=err,
-                                 text=True, env=env)
+        child = subprocess.Popen([*cli_command(), *argv], stdout=subprocess.PIPE, stderr=err, text=True, env=env)
     lines: queue.Queue[str | None] = queue.Queue()
     reader = threading.Thread(target=_read, args=(child.stdout, lines), name="rank0-events", daemon=True)
     reader.start()

@@ -12,6 +12,15 @@ if __name__ == "__main__":
         sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    from engine.relaunch import ENGINE_CLI_ARGUMENT
+
+    if sys.argv[1:2] == [ENGINE_CLI_ARGUMENT]:
+        # The studio's Processes field and torchrun start `gan-prune` as this same program (engine.relaunch): act
+        # as the command line, with its own argv, so it re-launches and exits exactly as `gan-prune` does.
+        del sys.argv[1]
+        from engine.cli import main as gan_prune
+
+        sys.exit(gan_prune())
     from desktop_app.__main__ import main
 
     sys.exit(main())

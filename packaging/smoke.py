@@ -125,7 +125,8 @@ def smoke_sampler(exe: Path, onnx: Path, timeout: float = 120) -> bool:
 
 # ---- the studio ----------------------------------------------------------------------------------------------------
 def smoke_studio(exe: Path, timeout: float = 900) -> bool:
-    """The frozen studio's --self-test: a tiny real train, prune and ONNX export through the window, offscreen."""
+    """The frozen studio's --self-test: a tiny real train (on one process, then on two through the Processes field),
+    prune, fine-tune on two processes and ONNX export through the window, offscreen."""
     folder = odd_folder()
     try:
         env = clean_env(folder, QT_QPA_PLATFORM="offscreen")
@@ -134,6 +135,10 @@ def smoke_studio(exe: Path, timeout: float = 900) -> bool:
             print(f"     {line}")
         ok = check(proc.returncode == 0 and "self-test passed" in proc.stdout,
                    f"gan-prune-studio --self-test offscreen from a folder named {ODD_FOLDER!r}", proc)
+        processes_ran = all(line in proc.stdout for line in ("ok   train on 2 processes: done",
+                                                             "ok   fine-tune on 2 processes: done"))
+        ok &= check(processes_ran, "the frozen studio trained and fine-tuned on 2 CPU processes (its own program "
+                    "under torchrun)", proc)
         export_ran = "export: done" in proc.stdout
         ok &= check(export_ran, "the frozen studio exported ONNX (torch.onnx + onnxscript inside the bundle)", proc)
         return ok

@@ -23,6 +23,7 @@ import torch
 
 from engine.errors import ConfigError
 from engine.events import Cancelled
+from engine.relaunch import torchrun_program
 
 DEFAULT_PORT = 29500  # torchrun's
 MONITOR_INTERVAL_S = 0.1
@@ -60,7 +61,8 @@ def check_devices(device: str, nproc_per_node: int) -> None:
 
 
 def torchrun_arguments(argv: list[str], dc) -> list[str]:
-    """torchrun's own command line for `python -m engine.cli ARGV` under the settings of `dc`."""
+    """torchrun's own command line for `gan-prune ARGV` under the settings of `dc` (engine.relaunch: from source or
+    from the packaged studio)."""
     args = ["--nnodes", str(dc.nnodes), "--nproc-per-node", str(dc.nproc_per_node), "--max-restarts", "0",
             "--monitor-interval", str(MONITOR_INTERVAL_S)]
     if dc.nnodes == 1 and dc.master_port is None:
@@ -69,7 +71,7 @@ def torchrun_arguments(argv: list[str], dc) -> list[str]:
         args += ["--node-rank", str(dc.node_rank), "--master-addr", dc.master_addr,
                  "--master-port", str(dc.master_port or DEFAULT_PORT),
                  "--rdzv-conf", f"timeout={max(1, round(dc.join_timeout_s))}"]
-    return args + ["-m", "engine.cli", *argv]
+    return args + [*torchrun_program(), *argv]
 
 
 def launch(argv: list[str], dc, device: str) -> int:

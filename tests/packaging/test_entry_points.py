@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 
@@ -38,3 +39,17 @@ print("clean")
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("clean")
+
+
+def test_studio_entry_with_the_hidden_argument_is_gan_prune(tmp_path):
+    """The frozen studio's processes (engine.relaunch) run its entry script as `gan-prune ARGS`: same parser, same
+    one-line error and exit code 2, no window."""
+    script = str(PACKAGING / "entry_studio.py")
+    env = {**os.environ, "PYTHONPATH": str(PACKAGING.parent), "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, script, "--gan-prune", "--version"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "gan-prune 0.1.0")
+    done = subprocess.run([sys.executable, script, "--gan-prune", "train", "-w", str(tmp_path / "p"), "--steps",
+                           "0"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("gan-prune: error: ")
+    assert len(done.stderr.strip().splitlines()) == 1

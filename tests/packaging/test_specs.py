@@ -32,7 +32,7 @@ def test_studio_bundles_resources_and_the_lazy_onnx_exporter(run_spec):
     kwargs = run_spec("studio.spec")["Analysis"][1]
     assert (str(ROOT / "resources"), "resources") in kwargs["datas"]  # engine.resources looks in _MEIPASS/resources
     hidden = set(kwargs["hiddenimports"])
-    assert {"onnxscript.stub", "onnx_ir.stub", "torch.onnx"} <= hidden
+    assert {"onnxscript.stub", "onnx_ir.stub", "torch.onnx", "torch.distributed.run"} <= hidden
     assert kwargs["module_collection_mode"]["onnxscript"] == "pyz+py"  # onnxscript reads its own source
     assert {"PyQt5", "PyQt6", "PySide2", "triton"} <= set(kwargs["excludes"])  # a second Qt; 0.9 GB of triton
 
