@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.common import add_workspace_arg
-from engine.cli.distributed import add_distributed_args, distributed_config, run_command
+from engine.cli.distributed import add_distributed_args, distributed_config, refuse_unshared, run_command
 from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
 
 FLAGS = {"target_macs": Flag(metavar="R"), "time_budget": Flag(metavar="MIN")}
@@ -39,6 +39,7 @@ def run(args) -> int:
         cfg = stage_config(CompressConfig, load_pipeline_config(args.settings).stages.get("compress"), "compress")
     cfg.validate()  # before anything is opened or written
     dc = distributed_config(args)
+    refuse_unshared(args)  # machines other than 0 read the dense model from the one shared workspace
     ws = Workspace(args.workspace, create=False)
     return run_command(args, "compress", ws, lambda cancel: stages.start("compress", cfg, ws, cancel), dc=dc,
                        device=cfg.device)
