@@ -134,7 +134,7 @@ def test_when_nothing_keeps_quality_the_last_try_trains_on_for_the_rest_of_the_b
 
     monkeypatch.setattr(FidProbe, "__call__", harsh)
     ws = dense_dcgan_workspace(tmp_path / "ws")
-    cfg = CompressConfig(max_fid_rise=0.1, time_budget=0.5, probe_samples=256, batch_size=16)
+    cfg = CompressConfig(max_fid_rise=0.1, time_budget=0.4, probe_samples=256, batch_size=16)
     events = list(run_compress(cfg, ws, CancelToken()))
     table = json.loads((ws.root / "compress.json").read_text())
     assert table["best"] is None and not any(c["feasible"] for c in table["candidates"])
