@@ -66,7 +66,9 @@ class Workspace:
             if not create:
                 raise WorkspaceError(f"The workspace {self.root} does not exist; create it with 'gan-prune train'.")
             try:
-                self.root.mkdir(parents=True)
+                # exist_ok: another command may create it at the same moment (the machines of one run, started
+                # together on a shared folder); losing that race is no error
+                self.root.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise WorkspaceError(f"Cannot create the workspace folder {self.root} ({e.strerror}); "
                                      "choose another.") from None
