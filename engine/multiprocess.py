@@ -41,20 +41,19 @@ def _train_command(cfg: PipelineConfig, ws: Workspace, processes: int, folder: P
     return ["run", str(settings), "-w", str(ws.root)]
 
 
-def _finetune_command(cfg, ws: Workspace, processes: int, folder: Path) -> list[str]:
-    settings = folder / "finetune.toml"
-    settings.write_text(to_toml(PipelineConfig(stages={"finetune": dataclasses.asdict(cfg)})), "utf-8")
-    return ["finetune", "-w", str(ws.root), "--steps", str(cfg.steps), "--settings", str(settings),
-            "--nproc-per-node", str(processes)]
+def _stage_command(stage: str, *required: str):
+    """A stage command whose every setting travels in a config file's [stage] table (--settings), plus the flags
+    its parser requires (finetune's --steps)."""
+    def command(cfg, ws: Workspace, processes: int, folder: Path) -> list[str]:
+        settings = folder / f"{stage}.toml"
+        settings.write_text(to_toml(PipelineConfig(stages={stage: dataclasses.asdict(cfg)})), "utf-8")
+        flags = [x for name in required for x in (f"--{name}", str(getattr(cfg, name)))]
+        return [stage, "-w", str(ws.root), *flags, "--settings", str(settings), "--nproc-per-node", str(processes)]
+    return command
 
 
-def _compress_command(cfg, ws: Workspace, processes: int, folder: Path) -> list[str]:
-    settings = folder / "compress.toml"
-    settings.write_text(to_toml(PipelineConfig(stages={"compress": dataclasses.asdict(cfg)})), "utf-8")
-    return ["compress", "-w", str(ws.root), "--settings", str(settings), "--nproc-per-node", str(processes)]
-
-
-COMMANDS = {"train": _train_command, "finetune": _finetune_command, "compress": _compress_command}
+COMMANDS = {"train": _train_command, "finetune": _stage_command("finetune", "steps"),
+            "compress": _stage_command("compress")}
 
 
 def run_processes(stage: str, cfg, ws: Workspace, processes: int, cancel: CancelToken) -> Iterator[Event]:

@@ -127,3 +127,19 @@ def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+def add_settings_arg(p) -> None:
+    """The hidden --settings CONFIG.toml: every setting from the stage's table (how the studio's processes run)."""
+    import argparse
+
+    p.add_argument("--settings", metavar="CONFIG.toml", help=argparse.SUPPRESS)
+
+
+def with_settings(cfg, args, stage: str):
+    """`cfg`, or the stage's settings from the --settings file when one is given."""
+    if not getattr(args, "settings", None):
+        return cfg
+    from engine.config import load_pipeline_config, stage_config
+
+    return stage_config(type(cfg), load_pipeline_config(args.settings).stages.get(stage), stage)

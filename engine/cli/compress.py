@@ -6,9 +6,7 @@ candidates at once, one per process: one per GPU, or N CPU processes.
 
 from __future__ import annotations
 
-import argparse
-
-from engine.cli.common import add_workspace_arg
+from engine.cli.common import add_settings_arg, add_workspace_arg, with_settings
 from engine.cli.distributed import add_distributed_args, distributed_config, refuse_unshared, run_command
 from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
 
@@ -22,7 +20,7 @@ def register(sub) -> None:
     add_workspace_arg(p)
     add_config_flags(p, CompressConfig, flag_fields(CompressConfig), FLAGS)
     p.add_argument("--quiet", "-q", action="store_true")
-    p.add_argument("--settings", metavar="CONFIG.toml", help=argparse.SUPPRESS)  # its [compress] table (studio)
+    add_settings_arg(p)  # the studio's processes
     add_distributed_args(p)
     p.set_defaults(func=run)
 
@@ -33,10 +31,7 @@ def run(args) -> int:
     from engine.workspace import Workspace
 
     cfg = config_from_args(CompressConfig, args, flag_fields(CompressConfig), FLAGS)
-    if args.settings:  # every setting from a config file's [compress] table (the studio's processes)
-        from engine.config import load_pipeline_config, stage_config
-
-        cfg = stage_config(CompressConfig, load_pipeline_config(args.settings).stages.get("compress"), "compress")
+    cfg = with_settings(cfg, args, "compress")
     cfg.validate()  # before anything is opened or written
     dc = distributed_config(args)
     refuse_unshared(args)  # machines other than 0 read the dense model from the one shared workspace

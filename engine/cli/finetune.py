@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
-from engine.cli.common import add_workspace_arg
+from engine.cli.common import add_settings_arg, add_workspace_arg, with_settings
 from engine.cli.distributed import add_distributed_args, distributed_config, refuse_unshared, run_command
 from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
 
@@ -31,7 +29,7 @@ def register(sub) -> None:
     add_workspace_arg(p)
     add_config_flags(p, FinetuneConfig, flag_fields(FinetuneConfig), FLAGS)
     p.add_argument("--quiet", "-q", action="store_true")
-    p.add_argument("--settings", metavar="CONFIG.toml", help=argparse.SUPPRESS)  # its [finetune] table (studio)
+    add_settings_arg(p)  # the studio's processes
     add_distributed_args(p)
     p.set_defaults(func=run)
 
@@ -43,10 +41,7 @@ def run(args) -> int:
     from engine.workspace import Workspace
 
     cfg = config_from_args(FinetuneConfig, args, flag_fields(FinetuneConfig), FLAGS)
-    if args.settings:  # every setting from a config file's [finetune] table (the studio's processes)
-        from engine.config import load_pipeline_config, stage_config
-
-        cfg = stage_config(FinetuneConfig, load_pipeline_config(args.settings).stages.get("finetune"), "finetune")
+    cfg = with_settings(cfg, args, "finetune")
     cfg.validate()
     dc = distributed_config(args)
     Context(world=dc.world_size).local_batch(cfg.batch_size)  # before any process starts
