@@ -160,12 +160,11 @@ class EngineFacade:
         processes = values.get("processes", 1) if stage in ("train", "finetune", "compress") else 1
         if processes > 1:
             from engine.config import DistributedConfig
-            from engine.distributed import Context
-
-            DistributedConfig(nproc_per_node=processes).validate()
+            together = DistributedConfig(nproc_per_node=processes)
+            together.validate()
             if stage != "compress":  # compress gives each process a candidate of its own, with the whole batch
                 batch = cfg.train.batch_size if stage == "train" else cfg.batch_size
-                Context(world=processes).local_batch(batch)
+                together.local_batch(batch)
         return processes
 
     def _config(self, stage: str, values: dict):

@@ -267,6 +267,12 @@ class DistributedConfig:
     def world_size(self) -> int:
         return self.nproc_per_node * self.nnodes
 
+    def local_batch(self, batch_size: int, where: str = "batch size") -> int:
+        """Each process's share of a global batch; a batch that does not split evenly is refused before any start."""
+        from engine.distributed.batches import local_batch
+
+        return local_batch(batch_size, self.world_size, where)
+
     @property
     def launches(self) -> bool:
         """True when the command must re-start itself as several processes."""

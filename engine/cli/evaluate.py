@@ -9,7 +9,7 @@ FLAGS = {"samples": Flag(metavar="N"), "seeds": Flag(metavar="K"), "latency_runs
 
 
 def register(sub) -> None:
-    from engine.metrics.stage import EvaluateConfig
+    from engine.stages.evaluate.config import EvaluateConfig
 
     p = sub.add_parser("evaluate", help="measure every model variant (quality, size, speed) and write the report",
                        description="Evaluate dense, pruned, fine-tuned and exported ONNX generators on the same "
@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 
 def handle(args) -> int:
-    from engine.metrics.stage import EvaluateConfig
+    from engine.stages.evaluate.config import EvaluateConfig
     from engine.workspace import Workspace
 
     cfg = config_from_args(EvaluateConfig, args, flag_fields(EvaluateConfig), FLAGS)

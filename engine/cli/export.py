@@ -10,7 +10,7 @@ FLAGS = {"precisions": Flag(name="--precision", metavar="P"), "calibration": Fla
 
 
 def register(sub) -> None:
-    from engine.export.stage import ExportConfig
+    from engine.stages.export.config import ExportConfig
 
     p = sub.add_parser("export", help="export the newest generator to ONNX (fp32, int8, fp16)",
                        description="Export the newest generator in the workspace to single-file ONNX files under "
@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def handle(args) -> int:
-    from engine.export.stage import ExportConfig
+    from engine.stages.export.config import ExportConfig
     from engine.workspace import Workspace
 
     cfg = config_from_args(ExportConfig, args, flag_fields(ExportConfig), FLAGS)

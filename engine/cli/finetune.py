@@ -23,7 +23,7 @@ FLAGS = {"steps": Flag(required=True), "distill_features": Flag(names=("--featur
 
 
 def register(sub) -> None:
-    from engine.finetune import FinetuneConfig
+    from engine.stages.finetune.config import FinetuneConfig
 
     p = sub.add_parser("finetune", help="fine-tune the pruned GAN (adversarial + distillation from the dense G)")
     add_workspace_arg(p)
@@ -36,15 +36,14 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from engine import stages
-    from engine.distributed import Context
-    from engine.finetune import FinetuneConfig
+    from engine.stages.finetune.config import FinetuneConfig
     from engine.workspace import Workspace
 
     cfg = config_from_args(FinetuneConfig, args, flag_fields(FinetuneConfig), FLAGS)
     cfg = with_settings(cfg, args, "finetune")
     cfg.validate()
     dc = distributed_config(args)
-    Context(world=dc.world_size).local_batch(cfg.batch_size)  # before any process starts
+    dc.local_batch(cfg.batch_size)  # before any process starts
     refuse_unshared(args)
     ws = Workspace(args.workspace, create=False)
     return run_command(args, "finetune", ws, lambda cancel: stages.start("finetune", cfg, ws, cancel), dc=dc,

@@ -28,8 +28,7 @@ SENSITIVITY_FLAGS = {"amounts": Flag(type=str, convert=_floats, help="comma-sepa
 
 
 def register(sub) -> None:
-    from engine.prune.config import PruneConfig
-    from engine.prune.sensitivity import SensitivityConfig
+    from engine.prune.config import PruneConfig, SensitivityConfig
 
     p = sub.add_parser("prune", help="prune G and/or D (weights, channels or residual blocks)")
     add_workspace_arg(p)
@@ -81,7 +80,7 @@ def run_layers_cmd(args) -> int:
 
 
 def run_sensitivity_cmd(args) -> int:
-    from engine.prune.sensitivity import SensitivityConfig
+    from engine.prune.config import SensitivityConfig
     from engine.workspace import Workspace
 
     cfg = config_from_args(SensitivityConfig, args, flag_fields(SensitivityConfig), SENSITIVITY_FLAGS)

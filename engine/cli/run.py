@@ -21,14 +21,13 @@ def run(args) -> int:
 
     from engine.cli.distributed import distributed_config, run_command
     from engine.config import load_pipeline_config
-    from engine.distributed import Context
     from engine.pipeline import run_config
     from engine.stage_runner import run_stage
     from engine.workspace import Workspace
 
     cfg = load_pipeline_config(args.config)
     cfg = dataclasses.replace(cfg, distributed=distributed_config(args, cfg.distributed))
-    together = Context(world=cfg.distributed.world_size)  # batches that do not split: refused before any start
+    together = cfg.distributed  # batches that do not split: refused before any start
     together.local_batch(cfg.train.batch_size)
     finetune_batch = (cfg.stages.get("finetune") or {}).get("batch_size")
     if isinstance(finetune_batch, int):

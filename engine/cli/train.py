@@ -37,19 +37,24 @@ def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
 
 def run(args) -> int:
     from engine import stages
-    from engine.distributed import Context
-    from engine.pipeline import save_config, workspace_config
     from engine.workspace import Workspace
 
     if args.resume:
         refuse_unshared(args)
     ws = Workspace(args.workspace)
-    base = workspace_config(ws) if args.resume else PipelineConfig(DataConfig(), ModelConfig(), TrainConfig())
+    if args.resume:
+        from engine.pipeline import workspace_config
+
+        base = workspace_config(ws)
+    else:
+        base = PipelineConfig(DataConfig(), ModelConfig(), TrainConfig())
     cfg = config_from_args(args, base)
     # How many processes is this run's choice, not the workspace's: --resume on another count is fine.
     cfg = dataclasses.replace(cfg, distributed=distributed_config(args))
     cfg.validate()
-    Context(world=cfg.distributed.world_size).local_batch(cfg.train.batch_size)  # before any process starts
+    cfg.distributed.local_batch(cfg.train.batch_size)  # before any process starts
+    from engine.pipeline import save_config  # loads torch: only once every flag is accepted
+
     # config.toml is written once training has accepted every input: a refused command leaves the old one.
     return run_command(args, "train", ws, lambda cancel: stages.start(
         "train", cfg, ws, cancel, before_first_event=lambda: save_config(ws, cfg)), dc=cfg.distributed,

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from engine.distill.choices import DISCRIMINATORS  # noqa: F401,E402
 from engine.models import build_generator, discriminator_from_checkpoint, generator_from_checkpoint
 from engine.prune import methods
 from engine.prune.layers import prunable_layers
 from engine.prune.structured import prune_channels
 from engine.workspace import Workspace
 
-DISCRIMINATORS = ("pruned", "teacher", "match")
 # What "pruned" means for a slim student, which has no pruned D: the teacher's full D. Measured at 20x fewer G MACs
 # (bench/distill_ablation.py, retrained teacher, 600 steps, GAN term on): FID 57 with the teacher's D vs 70 with D
 # co-pruned to G's share. The default recipe (adversarial 0) trains no D at all.

@@ -15,9 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.distill.choices import OUTPUT_LOSSES  # noqa: F401  (the names, torch-free)
 from engine.distributed import current
-
-OUTPUT_LOSSES = ("l1", "mse")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from engine.config import TrainConfig
 from engine.data import to_float
+from engine.distill.choices import DEFAULT_ADVERSARIAL, DEFAULT_LR, DEFAULT_SCHEDULE, LR_SCHEDULES  # noqa: F401,E402
 from engine.distill.terms import (
     DistillWeights,
     FeatureAdapters,
@@ -33,16 +34,11 @@ from engine.models import num_classes
 from engine.optim import make_optimizer
 from engine.prune.layers import prunable_layers
 
-LR_SCHEDULES = ("constant", "cosine")
-
-
 # The recipe, measured by bench/distill_recipe.py (bench/results/distill_recipe.json) on the bundled DCGAN: distillation
 # alone at lr 4e-3 with cosine decay. At 20x fewer MACs after 1,200 steps, probe FID 1.08x the teacher's where the old
 # recipe (GAN term against the teacher's D, lr 2e-4 constant) stalled at 2.7x and got worse after step 800: the GAN
 # term pulls the student off the teacher's mapping (even at weight 0.1: 1.76x at 600 steps), and it costs a D step.
-DEFAULT_LR = 4e-3
-DEFAULT_ADVERSARIAL = 0.0
-DEFAULT_SCHEDULE = "cosine"
+# (the numbers are in engine/distill/choices.py)
 
 
 @dataclass(frozen=True)

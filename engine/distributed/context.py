@@ -17,7 +17,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from engine.errors import ConfigError
+from engine.distributed.batches import local_batch
 from engine.events import Cancelled
 
 WORKER_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")  # what torchrun sets in each process it starts
@@ -52,10 +52,7 @@ class Context:
         return device
 
     def local_batch(self, batch_size: int, where: str = "batch size") -> int:
-        if batch_size % self.world:
-            raise ConfigError(f"The {where} {batch_size} does not split evenly over {self.world} processes; use "
-                              f"a multiple of {self.world} (e.g. {max(1, batch_size // self.world) * self.world}).")
-        return batch_size // self.world
+        return local_batch(batch_size, self.world, where)
 
     def shard(self, rows: torch.Tensor) -> torch.Tensor:
         """This process's contiguous share of a global batch (indices, latents): rows [r*b, (r+1)*b)."""

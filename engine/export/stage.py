@@ -5,54 +5,14 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import check_fields, setting
-from engine.errors import ConfigError, WorkspaceError
+from engine.errors import WorkspaceError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
-from engine.export.graph import DEFAULT_OPSET, OPSET_RANGE
-from engine.export.precisions import BY_NAME, DEFAULT_NAMES, NAMES, PRECISIONS, Sources
+from engine.export.precisions import BY_NAME, PRECISIONS, Sources
 from engine.stage_runner import recorded
+from engine.stages.export.config import ExportConfig
 from engine.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    precisions: tuple[str, ...] = setting(DEFAULT_NAMES, help="one or more of: " + "; ".join(
-        f"{x.name} ({x.help.rstrip('.')})" for x in PRECISIONS) + f" (default: {' '.join(DEFAULT_NAMES)})")
-    calibration: int = setting(256, help="latents to calibrate int8")  # static int8
-    # rewrite ConvTranspose as Conv + DepthToSpace for the int8 files
-    subpixel: bool = setting(True, help="quantize the ConvTranspose form as is (slower int8; for comparison)")
-    keep_first_last_float: bool = setting(False, help="leave the first and last layer in float")
-    seed: int = 0
-    bench_runs: int = 20  # timed runs per batch size (median reported)
-    # ORT threads for the latency numbers; None = the fastest, measured
-    threads: int | None = setting(None, help="ONNX Runtime threads for the latency numbers (default: the fastest "
-                                             "count, measured)")
-    # ai.onnx opset of every file; 17 loads in onnxruntime 1.14 and newer
-    opset: int = setting(DEFAULT_OPSET, help=f"ONNX opset of the files, {OPSET_RANGE[0]}-{OPSET_RANGE[1]} (default "
-                                             f"{DEFAULT_OPSET}: loads in onnxruntime 1.14 and newer; raise it only "
-                                             "for a newer runtime)")
-
-    def validate(self) -> None:
-        check_fields(self, "export")  # types, and no NaN/inf, before the ranges below
-        if isinstance(self.precisions, str) or not self.precisions:
-            raise ConfigError(f"precisions must be a list of one or more of {', '.join(NAMES)} "
-                              f"(got {self.precisions!r}).")
-        bad = [p for p in self.precisions if p not in BY_NAME]
-        if bad:
-            raise ConfigError(f"Unknown precision {', '.join(map(str, bad))}; choose from {', '.join(NAMES)}.")
-        for name in ("calibration", "bench_runs"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ConfigError(f"{name} must be a whole number above 0 (got {v!r}).")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads <= 0):
-            raise ConfigError(f"threads must be a whole number above 0 or left unset (got {self.threads!r}).")
-        low, high = OPSET_RANGE
-        if not isinstance(self.opset, int) or isinstance(self.opset, bool) or not low <= self.opset <= high:
-            raise ConfigError(f"opset must be a whole number from {low} to {high} (got {self.opset!r}); "
-                              f"{DEFAULT_OPSET} loads in onnxruntime 1.14 and newer.")
 
 
 def _pruning_summary(ws: Workspace) -> dict:

@@ -23,6 +23,9 @@ class Family:
     structural: bool  # removes whole channels (the model gets smaller and faster), not single weights
 
 
+# How the amount is reached: all at once, in rounds (AGP), or in rounds rewinding survivors to their first weights.
+SCHEDULES = ("oneshot", "iterative", "lottery")
+
 CHANNELS = Family("channels", "Channels (smaller and faster)", structural=True)
 WEIGHTS = Family("weights", "Single weights (sparse, smaller files)", structural=False)
 BLOCKS = Family("blocks", "Residual blocks (ResNet only)", structural=False)

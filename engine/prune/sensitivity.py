@@ -8,18 +8,17 @@ import csv
 import io
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
-from engine.errors import ConfigError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
 from engine.inputs import load_teacher, workspace_pairs
 from engine.latents import fixed_latents
 from engine.metrics.complexity import layer_table, summarize
 from engine.models import takes_image
 from engine.prune import methods
+from engine.prune.config import DEFAULT_AMOUNTS, SensitivityConfig  # noqa: F401  (settings live torch-free)
 from engine.prune.fidelity import psnr_for_json, teacher_psnr
 from engine.prune.layers import pick_layers
 from engine.prune.structured import coupled_layers, prune_channels
@@ -27,26 +26,7 @@ from engine.prune.unstructured import prune_weights
 from engine.stage_runner import recorded
 from engine.workspace import Workspace, atomic_write_json, atomic_write_text
 
-DEFAULT_AMOUNTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 PSNR_CAP = 100.0  # an unchanged model has infinite PSNR; curves and sums use this cap
-
-
-@dataclass(frozen=True)
-class SensitivityConfig:
-    method: str = "channel-l1"
-    amounts: tuple[float, ...] = DEFAULT_AMOUNTS
-    layers: tuple[str, ...] | None = None  # names as in `gan-prune layers`
-    round_to: int | None = None  # keep channel counts a multiple of N
-    n_latents: int = 64
-    seed: int = 0
-
-    def validate(self) -> None:
-        if self.method not in methods.SCANNABLE:
-            valid = sorted(methods.SCANNABLE, key=lambda name: not methods.get(name).structural)  # channels first
-            raise ConfigError(f"The sensitivity scan cannot use method '{self.method}'; choose one of: "
-                              f"{', '.join(valid)}.")
-        if not self.amounts or any(not (isinstance(a, (int, float)) and 0 < a < 1) for a in self.amounts):
-            raise ConfigError(f"Every scan amount must be between 0 and 1, e.g. 0.1,0.5,0.9 (got {self.amounts}).")
 
 
 def scan(G: nn.Module, method: str, amounts: tuple[float, ...], z: torch.Tensor, layer_names=None,

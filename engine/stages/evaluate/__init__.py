@@ -1,0 +1,1 @@
+"""The evaluate stage (its settings in config.py load no torch)."""

@@ -1,0 +1,1 @@
+"""The export stage (its settings in config.py load no torch)."""

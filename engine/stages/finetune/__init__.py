@@ -1,0 +1,1 @@
+"""The fine-tune stage (its settings in config.py load no torch)."""

@@ -1,0 +1,102 @@
+"""The fine-tune stage's settings, free of torch so the CLI and the studio read them before torch loads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.config import DEVICES, TrainConfig, check_fields, setting
+from engine.distill.choices import (
+    DEFAULT_ADVERSARIAL,
+    DEFAULT_LR,
+    DEFAULT_SCHEDULE,
+    DISCRIMINATORS,
+    LR_SCHEDULES,
+    OUTPUT_LOSSES,
+)
+from engine.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    steps: int = 500
+    # The overall teacher weight: each term's weight below is multiplied by it, so with the default
+    # distill_output = 1 it is the output weight (as before) and 0 turns every distillation term off.
+    distill: float = setting(1.0, help="overall teacher weight: multiplies every term below (with --distill-output "
+                                       "1 it is the output weight); 0 turns distillation off")
+    distill_output: float = setting(1.0, help="L1/MSE to the teacher's image; 0 = off")  # for the same z
+    # every hidden G layer through a learned 1x1 adapter to the teacher's
+    distill_features: float = setting(1.0, help="hidden maps matched through learned 1x1 adapters; 0 = off")
+    distill_perceptual: float = setting(1.0, help="feature-net activations of student vs teacher image; 0 = off")
+    output_loss: str = setting("l1", choices=OUTPUT_LOSSES)
+    # pruned (as the prune stage saved it) | teacher | match (co-pruned to G's share)
+    discriminator: str = setting("pruned", choices=DISCRIMINATORS,
+                                 help="D to train against: as pruned, the teacher's full D, or the teacher's D cut to "
+                                      "G's share")
+    # a slim G of these widths trained from scratch by distillation
+    student_widths: tuple[int, ...] | None = setting(None, help="train a slim student of these G widths from "
+                                                                "scratch instead of the pruned model")
+    # weight of D's verdict in G's loss; 0 = distillation alone
+    adversarial: float = setting(DEFAULT_ADVERSARIAL, help="weight of D's verdict in G's loss; 0 = distillation "
+                                                           "alone (no D step, about twice as fast)")
+    # constant | cosine (decays to 0 at the last step)
+    lr_schedule: str = setting(DEFAULT_SCHEDULE, choices=LR_SCHEDULES,
+                               help="constant, or cosine decay to 0 at the last step")
+    # quick FID on held-out latents; the best probed step is the one kept
+    probe_every: int = setting(250, help="quick FID probe interval; the best step is kept")
+    probe_samples: int = setting(1000, help="images per probe; 0 = off (keep the last step)")
+    # for distillation alone; with the GAN term on, 2e-4 (the training default) is safer
+    lr: float = setting(DEFAULT_LR, help="4e-3 suits distillation alone; use 2e-4 with the GAN term on "
+                                         "(--adversarial above 0)")
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 64
+    loss: str | None = None  # None: the loss the model was trained with
+    device: str = setting("auto", choices=DEVICES)
+    ema: float = 0.0
+    sample_every: int = 100
+    checkpoint_every: int = 250
+    seed: int = 0
+    resume: bool = setting(False, help="continue from checkpoints/finetuned.pt")
+
+    def validate(self) -> None:
+        # Types, NaN/inf and training's ranges for the fields both share, in one sentence naming the key.
+        zero_off = {"min": 0, "note": "0 turns it off"}
+        check_fields(self, "finetune", like=TrainConfig, ranges={
+            name: zero_off for name in ("distill", "distill_output", "distill_features", "distill_perceptual")})
+        for name in ("distill", "distill_output", "distill_features", "distill_perceptual"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more (got {v!r}); 0 turns it off.")
+        if not isinstance(self.adversarial, (int, float)) or isinstance(self.adversarial, bool) \
+                or not 0 <= self.adversarial <= 100:
+            raise ConfigError(f"--adversarial must be a number from 0 to 100 (got {self.adversarial!r}); 0 trains "
+                              "by distillation alone.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r}).")
+        if self.output_loss not in OUTPUT_LOSSES:
+            raise ConfigError(f"--output-loss must be one of {', '.join(OUTPUT_LOSSES)} (got {self.output_loss!r}).")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ConfigError(f"--discriminator must be one of {', '.join(DISCRIMINATORS)} "
+                              f"(got {self.discriminator!r}).")
+        if self.student_widths is not None and (
+                not self.student_widths or any(not isinstance(w, int) or w < 1 for w in self.student_widths)):
+            raise ConfigError(f"--student-widths must be whole numbers above 0, e.g. 64,32 "
+                              f"(got {self.student_widths!r}).")
+        for name in ("probe_every", "probe_samples"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be a whole number, 0 or more (got {v!r}).")
+
+    def weights(self):  # -> engine.distill.terms.DistillWeights
+        from engine.distill.terms import DistillWeights
+
+        return DistillWeights(self.distill_output, self.distill_features, self.distill_perceptual,
+                              self.output_loss).scaled(self.distill)
+
+    def settings(self):  # -> engine.distill.trainer.StudentSettings
+        from engine.distill.trainer import StudentSettings
+
+        return StudentSettings(lr=self.lr, betas=tuple(self.betas), batch_size=self.batch_size, seed=self.seed,
+                               ema=self.ema, adversarial=self.adversarial, schedule=self.lr_schedule)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(lr=self.lr, betas=self.betas, batch_size=self.batch_size, device=self.device)
