@@ -10,7 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint demo bench package sampler-package clean
+.PHONY: run test test-slow lint demo bench package sampler-package clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(STAMP)
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/pytest -q --durations=15
+
+# The tests marked slow (several processes and machines, fault injection, the packaged studio's processes): CI runs
+# them after `make test`.
+test-slow: lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/pytest -q -m slow --durations=15
 
 demo: $(STAMP)
 	$(BIN)/gan-prune demo --workspace demo-workspace --force

@@ -32,14 +32,15 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig  # noqa: E402
 from engine.events import CancelToken, Log  # noqa: E402
-from engine.finetune import FinetuneConfig, run_finetune  # noqa: E402
 from engine.metrics.complexity import summarize  # noqa: E402
 from engine.metrics.conditional import generator_accuracy  # noqa: E402
 from engine.metrics.feature_net import load_feature_net  # noqa: E402
 from engine.models import generator_from_checkpoint  # noqa: E402
 from engine.pipeline import save_config  # noqa: E402
-from engine.prune import PruneConfig, run_prune  # noqa: E402
-from engine.train import run_train  # noqa: E402
+from engine.stages.finetune.run import FinetuneConfig, run_finetune  # noqa: E402
+from engine.stages.prune.config import PruneConfig  # noqa: E402
+from engine.stages.prune.run import run_prune  # noqa: E402
+from engine.stages.train.run import run_train  # noqa: E402
 from engine.workspace import Workspace, atomic_write_json  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "conditional.json"

@@ -34,14 +34,15 @@ sys.path.insert(0, str(ROOT))
 from engine.config import DataConfig  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from engine.events import CancelToken  # noqa: E402
-from engine.finetune import FinetuneConfig, run_finetune  # noqa: E402
 from engine.latents import fixed_latents  # noqa: E402
 from engine.metrics.feature_net import features, load_feature_net  # noqa: E402
 from engine.metrics.quality import fid_from_features  # noqa: E402
 from engine.models import generator_from_checkpoint  # noqa: E402
 from engine.pipeline import open_demo_workspace  # noqa: E402
-from engine.prune import PruneConfig, run_prune  # noqa: E402
 from engine.prune.sensitivity import model_macs  # noqa: E402
+from engine.stages.finetune.run import FinetuneConfig, run_finetune  # noqa: E402
+from engine.stages.prune.config import PruneConfig  # noqa: E402
+from engine.stages.prune.run import run_prune  # noqa: E402
 from engine.workspace import Workspace, atomic_write_json  # noqa: E402
 
 ALL = {"distill_output": 1.0, "distill_features": 1.0, "distill_perceptual": 1.0}

@@ -23,17 +23,17 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig  # noqa: E402
 from engine.events import CancelToken, Log  # noqa: E402
-from engine.metrics.stage import EvaluateConfig, run_evaluate  # noqa: E402
 from engine.pipeline import save_config  # noqa: E402
+from engine.stages.evaluate.run import EvaluateConfig, run_evaluate  # noqa: E402
 from engine.workspace import Workspace, atomic_write_json  # noqa: E402
 
 
 def make_workspace(path: Path) -> Workspace:
     """A 20-step DCGAN, pruned by half its channels and exported as fp32 + int8 (timing, not quality)."""
-    from engine.export.stage import ExportConfig, run_export
-    from engine.prune.config import PruneConfig
-    from engine.prune.stage import run_prune
-    from engine.train import run_train
+    from engine.stages.export.run import ExportConfig, run_export
+    from engine.stages.prune.config import PruneConfig
+    from engine.stages.prune.run import run_prune
+    from engine.stages.train.run import run_train
 
     ws = Workspace(path)
     cfg = PipelineConfig(data=DataConfig("mnist-5k"), model=ModelConfig(arch="dcgan"),

@@ -25,11 +25,12 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig  # noqa: E402
 from engine.events import CancelToken  # noqa: E402
-from engine.finetune import FinetuneConfig, run_finetune  # noqa: E402
 from engine.models import generator_from_checkpoint  # noqa: E402
-from engine.prune import PruneConfig, run_prune  # noqa: E402
 from engine.prune.fidelity import teacher_psnr  # noqa: E402
-from engine.train import fixed_latents, run_train  # noqa: E402
+from engine.stages.finetune.run import FinetuneConfig, run_finetune  # noqa: E402
+from engine.stages.prune.config import PruneConfig  # noqa: E402
+from engine.stages.prune.run import run_prune  # noqa: E402
+from engine.stages.train.run import fixed_latents, run_train  # noqa: E402
 from engine.workspace import Workspace, atomic_write_json, load_checkpoint_file  # noqa: E402
 
 

@@ -37,12 +37,13 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig  # noqa: E402
 from engine.events import CancelToken, Log, Metrics  # noqa: E402
-from engine.finetune import FinetuneConfig, run_finetune  # noqa: E402
-from engine.metrics.stage import EvaluateConfig, run_evaluate  # noqa: E402
 from engine.pipeline import save_config  # noqa: E402
-from engine.prune import PruneConfig, run_prune  # noqa: E402
 from engine.stage_runner import run_stage  # noqa: E402
-from engine.train import run_train  # noqa: E402
+from engine.stages.evaluate.run import EvaluateConfig, run_evaluate  # noqa: E402
+from engine.stages.finetune.run import FinetuneConfig, run_finetune  # noqa: E402
+from engine.stages.prune.config import PruneConfig  # noqa: E402
+from engine.stages.prune.run import run_prune  # noqa: E402
+from engine.stages.train.run import run_train  # noqa: E402
 from engine.workspace import Workspace, atomic_write_json  # noqa: E402
 
 

@@ -24,7 +24,7 @@ from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig  
 from engine.data import load_dataset  # noqa: E402
 from engine.events import CancelToken, Metrics  # noqa: E402
 from engine.models import build_pair, default_specs  # noqa: E402
-from engine.train import run_train  # noqa: E402
+from engine.stages.train.run import run_train  # noqa: E402
 from engine.workspace import Workspace, atomic_write_json  # noqa: E402
 
 BATCH = 128

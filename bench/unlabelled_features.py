@@ -74,7 +74,7 @@ def corruptions(b: torch.Tensor, b_labels: np.ndarray, classes: int) -> dict[str
 
 def pruned_gan_samples(n: int) -> dict[str, torch.Tensor]:
     from engine.models import generator_from_checkpoint
-    from engine.train import fixed_latents
+    from engine.stages.train.run import fixed_latents
     from engine.workspace import load_checkpoint_file
 
     ckpt = load_checkpoint_file(ROOT / "resources" / "models" / "dcgan-mnist5k.pt")

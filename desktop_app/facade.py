@@ -329,10 +329,10 @@ class EngineFacade:
 
     def prune_preview(self, ws, values: dict) -> dict[str, dict]:
         """Params and MACs of G and D after pruning copies of the dense model with these settings, by the prune
-        stage's own code (engine.prune.stage.preview); nothing is saved."""
+        stage's own code (engine.stages.prune.run.preview); nothing is saved."""
         from engine.inputs import load_teacher
         from engine.models import discriminator_from_checkpoint
-        from engine.prune.stage import preview
+        from engine.stages.prune.run import preview
 
         cfg = self._config("prune", values)
         cfg.validate()

@@ -43,7 +43,7 @@ def _check(ckpt: dict, discriminator_elsewhere: bool, source: Path) -> None:
     for role in ("generator", "discriminator"):
         check_spec(arch.get(role), role, f"arch.{role}")
     g, d = arch["generator"], arch["discriminator"]
-    # An imported generator trains against its own D or one of the registry's (see engine/user_import.py).
+    # An imported generator trains against its own D or one of the registry's (see engine/stages/import_model/run.py).
     if (g["arch"] != d["arch"] and g["arch"] != "user") or list(g["image_shape"]) != list(d["image_shape"]):
         raise _Bad(f"arch.generator ({g['arch']}, {g['image_shape']}) and arch.discriminator ({d['arch']}, "
                    f"{d['image_shape']}) are not one model")

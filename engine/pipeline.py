@@ -110,12 +110,12 @@ def run_demo(ws: Workspace, cancel: CancelToken, train_steps: int = 20, quick: b
     structural prune (half the channels of G) → fine-tune with distillation → export fp32 + int8 → evaluate every
     variant → a sample grid through the on-device path (onnxruntime only) → report."""
     from engine.config import TrainConfig
-    from engine.export.stage import ExportConfig
-    from engine.finetune import FinetuneConfig
     from engine.images import save_png
-    from engine.metrics.stage import EvaluateConfig
     from engine.ondevice import GeneratorModel, grid
-    from engine.prune.config import PruneConfig
+    from engine.stages.evaluate.run import EvaluateConfig
+    from engine.stages.export.run import ExportConfig
+    from engine.stages.finetune.run import FinetuneConfig
+    from engine.stages.prune.config import PruneConfig
 
     t0 = time.perf_counter()
     cfg = workspace_config(ws)

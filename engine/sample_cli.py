@@ -168,7 +168,7 @@ def _draw(model, args):
 
 def _bench(model, threads: int | None) -> None:
     """Latency at batch 1 and 64 on the fastest ONNX Runtime thread count here (timed), or on --threads."""
-    from engine.export.threads import pick_threads
+    from engine.ondevice_threads import pick_threads
 
     picked = pick_threads(model.path, model.latent_dim, (1, 64), candidates=[threads] if threads else None)
     how = "as asked" if threads else f"fastest of {', '.join(picked['tried'])}"

@@ -40,7 +40,7 @@ def conditional_dense_workspace(path, latent: int = 16) -> Workspace:
 
 def exported_conditional(path) -> Workspace:
     """conditional_dense_workspace exported as fp32 and int8 ONNX."""
-    from engine.export.stage import ExportConfig, run_export
+    from engine.stages.export.run import ExportConfig, run_export
 
     ws = conditional_dense_workspace(path)
     for _ in run_export(ExportConfig(precisions=("fp32", "int8"), bench_runs=1, threads=1, calibration=20), ws,

@@ -28,7 +28,7 @@ from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig  
 from engine.events import CancelToken, Log, Metrics  # noqa: E402
 from engine.images import save_png  # noqa: E402
 from engine.models import generator_from_checkpoint  # noqa: E402
-from engine.train import fixed_latents, run_train, sample_grid  # noqa: E402
+from engine.stages.train.run import fixed_latents, run_train, sample_grid  # noqa: E402
 from engine.workspace import Workspace, atomic_write_bytes  # noqa: E402
 
 SECONDS_FILE = "pretrained_seconds.json"

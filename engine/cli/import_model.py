@@ -70,7 +70,7 @@ def _shape(text: str | None) -> tuple[int, int, int] | None:
 
 
 def config_from_args(args):
-    from engine.user_import import ImportConfig
+    from engine.stages.import_model.run import ImportConfig
 
     return ImportConfig(generator=args.generator, class_name=args.class_name, weights=args.weights,
                         args=_json(args.args, "--args"), dataset=args.dataset, latent_dim=args.latent_dim,
@@ -84,7 +84,7 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from engine.user_import import WARNING
+    from engine.stages.import_model.run import WARNING
     from engine.workspace import Workspace
 
     cfg = config_from_args(args)

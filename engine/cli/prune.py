@@ -28,7 +28,8 @@ SENSITIVITY_FLAGS = {"amounts": Flag(type=str, convert=_floats, help="comma-sepa
 
 
 def register(sub) -> None:
-    from engine.prune.config import PruneConfig, SensitivityConfig
+    from engine.stages.prune.config import PruneConfig
+    from engine.stages.sensitivity.config import SensitivityConfig
 
     p = sub.add_parser("prune", help="prune G and/or D (weights, channels or residual blocks)")
     add_workspace_arg(p)
@@ -48,7 +49,7 @@ def register(sub) -> None:
 
 
 def run_prune_cmd(args) -> int:
-    from engine.prune.config import PruneConfig
+    from engine.stages.prune.config import PruneConfig
     from engine.workspace import Workspace
 
     cfg = config_from_args(PruneConfig, args, flag_fields(PruneConfig), PRUNE_FLAGS)
@@ -59,10 +60,10 @@ def run_prune_cmd(args) -> int:
 
 
 def run_layers_cmd(args) -> int:
-    from engine.finetune import load_teacher
     from engine.metrics.complexity import layer_table
     from engine.models import discriminator_from_checkpoint
     from engine.prune.layers import output_layer
+    from engine.stages.finetune.run import load_teacher
     from engine.workspace import Workspace
 
     ws = Workspace(args.workspace, create=False)
@@ -80,7 +81,7 @@ def run_layers_cmd(args) -> int:
 
 
 def run_sensitivity_cmd(args) -> int:
-    from engine.prune.config import SensitivityConfig
+    from engine.stages.sensitivity.config import SensitivityConfig
     from engine.workspace import Workspace
 
     cfg = config_from_args(SensitivityConfig, args, flag_fields(SensitivityConfig), SENSITIVITY_FLAGS)

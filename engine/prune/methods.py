@@ -25,6 +25,8 @@ class Family:
 
 # How the amount is reached: all at once, in rounds (AGP), or in rounds rewinding survivors to their first weights.
 SCHEDULES = ("oneshot", "iterative", "lottery")
+# The amounts a sensitivity scan prunes each layer by (the scan stage's default, and what --target-macs scans).
+DEFAULT_AMOUNTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 CHANNELS = Family("channels", "Channels (smaller and faster)", structural=True)
 WEIGHTS = Family("weights", "Single weights (sparse, smaller files)", structural=False)

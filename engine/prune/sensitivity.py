@@ -12,18 +12,14 @@ from collections.abc import Callable, Iterator
 import torch
 import torch.nn as nn
 
-from engine.events import Artifact, CancelToken, Event, Log, Progress
-from engine.inputs import load_teacher, workspace_pairs
-from engine.latents import fixed_latents
-from engine.metrics.complexity import layer_table, summarize
-from engine.models import takes_image
+from engine.events import CancelToken, Progress
+from engine.metrics.complexity import layer_table
 from engine.prune import methods
-from engine.prune.config import DEFAULT_AMOUNTS, SensitivityConfig  # noqa: F401  (settings live torch-free)
 from engine.prune.fidelity import psnr_for_json, teacher_psnr
 from engine.prune.layers import pick_layers
+from engine.prune.methods import DEFAULT_AMOUNTS  # noqa: F401  (callers read it here)
 from engine.prune.structured import coupled_layers, prune_channels
 from engine.prune.unstructured import prune_weights
-from engine.stage_runner import recorded
 from engine.workspace import Workspace, atomic_write_json, atomic_write_text
 
 PSNR_CAP = 100.0  # an unchanged model has infinite PSNR; curves and sums use this cap
@@ -138,26 +134,3 @@ def write_results(ws: Workspace, result: dict) -> list[str]:
         writer.writerow(r)
     atomic_write_text(ws.root / "sensitivity.csv", buf.getvalue())
     return ["sensitivity.json", "sensitivity.csv"]
-
-
-@recorded("sensitivity")
-def run_sensitivity(cfg: SensitivityConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
-    cfg.validate()
-    dense, G = load_teacher(ws)
-    if takes_image(G.spec()):  # image-to-image: the task's own inputs stand in for latents
-        z, _ = workspace_pairs(ws, dense).fixed("train", cfg.n_latents, cfg.seed)
-    else:
-        z = fixed_latents(cfg.n_latents, G.latent_dim, cfg.seed)
-    rows = []
-    for item in scan(G, cfg.method, tuple(cfg.amounts), z, cfg.layers, cfg.round_to, cancel):
-        if isinstance(item, dict):
-            rows.append(item)
-        else:
-            yield item
-    result = {"method": cfg.method, "amounts": list(cfg.amounts), "metric": "teacher_psnr_db",
-              "psnr_cap": PSNR_CAP, "dense": summarize(G), "rows": rows}
-    for name in write_results(ws, result):
-        yield Artifact("sensitivity", "sensitivity", name)
-    worst = min(rows, key=lambda r: r["psnr"]) if rows else None
-    if worst:
-        yield Log("info", f"Most sensitive: {worst['layer']} at {worst['amount']:.0%} ({worst['psnr']:.1f} dB).")

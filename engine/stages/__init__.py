@@ -40,24 +40,25 @@ class Stage:
 
 # In pipeline order: `gan-prune run` runs the in_pipeline stages in the order listed here.
 STAGES: tuple[Stage, ...] = (
-    Stage("train", "engine.config:PipelineConfig", "engine.train:run_train", reads=("data",), writes=("dense",),
-          page="train", command="train", every_process=True),
-    # Your own trained generator instead of training one (it runs the model file's code: engine/user_import.py).
-    Stage("import", "engine.user_import:ImportConfig", "engine.user_import:run_import", reads=("model file",),
-          writes=("dense",), page="train", command="import_model"),
-    Stage("prune", "engine.prune.config:PruneConfig", "engine.prune.stage:run_prune", reads=("dense",),
+    Stage("train", "engine.config:PipelineConfig", "engine.stages.train.run:run_train", reads=("data",),
+          writes=("dense",), page="train", command="train", every_process=True),
+    # Your own trained generator instead of training one (it runs the model file's code: stages/import_model/run.py).
+    Stage("import", "engine.stages.import_model.run:ImportConfig", "engine.stages.import_model.run:run_import",
+          reads=("model file",), writes=("dense",), page="train", command="import_model"),
+    Stage("prune", "engine.stages.prune.config:PruneConfig", "engine.stages.prune.run:run_prune", reads=("dense",),
           writes=("pruned",), page="prune", command="prune", in_pipeline=True, goes_stale=True),
-    Stage("sensitivity", "engine.prune.config:SensitivityConfig", "engine.prune.sensitivity:run_sensitivity",
+    Stage("sensitivity", "engine.stages.sensitivity.config:SensitivityConfig",
+          "engine.stages.sensitivity.run:run_sensitivity",
           reads=("dense",), writes=("sensitivity.json",), page="prune", command="prune"),
-    Stage("finetune", "engine.stages.finetune.config:FinetuneConfig", "engine.finetune:run_finetune",
+    Stage("finetune", "engine.stages.finetune.config:FinetuneConfig", "engine.stages.finetune.run:run_finetune",
           reads=("dense", "pruned"), writes=("finetuned",), page="finetune", command="finetune",
           in_pipeline=True, goes_stale=True, every_process=True),
     Stage("compress", "engine.compress.config:CompressConfig", "engine.compress.stage:run_compress",
           reads=("dense",), writes=("pruned", "finetuned", "compress.json"), page="compress", command="compress"),
-    Stage("evaluate", "engine.stages.evaluate.config:EvaluateConfig", "engine.metrics.stage:run_evaluate",
+    Stage("evaluate", "engine.stages.evaluate.config:EvaluateConfig", "engine.stages.evaluate.run:run_evaluate",
           reads=("dense", "pruned", "finetuned", "onnx"), writes=("report.json",), page="evaluate",
           command="evaluate", in_pipeline=True),
-    Stage("export", "engine.stages.export.config:ExportConfig", "engine.export.stage:run_export",
+    Stage("export", "engine.stages.export.config:ExportConfig", "engine.stages.export.run:run_export",
           reads=("dense", "pruned", "finetuned"), writes=("onnx",), page="export", command="export", in_pipeline=True,
           goes_stale=True),
 )

@@ -11,13 +11,13 @@ from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fiel
 from engine.compress.config import CompressConfig
 from engine.config import setting
 from engine.events import Log
-from engine.export.stage import ExportConfig
-from engine.finetune import FinetuneConfig
-from engine.metrics.stage import EvaluateConfig
-from engine.prune.config import PruneConfig
-from engine.prune.sensitivity import SensitivityConfig
 from engine.stage_runner import recorded
 from engine.stages import Stage
+from engine.stages.evaluate.run import EvaluateConfig
+from engine.stages.export.run import ExportConfig
+from engine.stages.finetune.run import FinetuneConfig
+from engine.stages.prune.config import PruneConfig
+from engine.stages.sensitivity.config import SensitivityConfig
 from engine.workspace import Workspace
 
 

@@ -60,10 +60,11 @@ def mlp_to_onnx(G, path: Path, precision: str = "fp32") -> Path:
 def _build(path: Path) -> None:
     from engine.models import generator_from_checkpoint
     from engine.pipeline import save_config
-    from engine.prune.config import PruneConfig
-    from engine.prune.sensitivity import SensitivityConfig, run_sensitivity
-    from engine.prune.stage import run_prune
-    from engine.train import run_train
+    from engine.stages.prune.config import PruneConfig
+    from engine.stages.prune.run import run_prune
+    from engine.stages.sensitivity.config import SensitivityConfig
+    from engine.stages.sensitivity.run import run_sensitivity
+    from engine.stages.train.run import run_train
 
     ws = Workspace(path)
     cfg = PipelineConfig(data=DataConfig("mnist-5k", limit=REAL_IMAGES), model=ModelConfig(arch="mlp"),
@@ -107,7 +108,7 @@ def workspace_copy(tmp_root: Path, name: str = "ws") -> Workspace:
 
 def evaluated_copy(tmp_root: Path, name: str = "ws"):
     """(workspace copy, events) after one real evaluation of all four variants (shared by the tests that read it)."""
-    from engine.metrics.stage import EvaluateConfig, run_evaluate
+    from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
 
     if "evaluated" not in _CACHE:
         ws = workspace_copy(_scratch("gan-eval-done-"))

@@ -109,7 +109,7 @@ def test_a_cancelled_search_keeps_its_best_so_far(tmp_path):
 
 
 def test_the_report_carries_the_search(tmp_path):
-    from engine.metrics.stage import EvaluateConfig, run_evaluate
+    from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
 
     ws = dense_dcgan_workspace(tmp_path / "ws")
     list(run_compress(CompressConfig(max_fid_rise=10.0, time_budget=0.2, probe_samples=256, batch_size=16), ws,

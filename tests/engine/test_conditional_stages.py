@@ -14,13 +14,14 @@ from engine.distill.trainer import Finetuner, StudentSettings
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import CancelToken
 from engine.export.onnx import read_metadata
-from engine.finetune import FinetuneConfig, run_finetune
 from engine.metrics.conditional import conditional_accuracy
-from engine.metrics.stage import EvaluateConfig, run_evaluate
 from engine.models import generator_from_checkpoint
 from engine.ondevice import GeneratorModel, OnDeviceError
-from engine.prune import PruneConfig, run_prune
-from engine.train import run_train
+from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
+from engine.stages.finetune.run import FinetuneConfig, run_finetune
+from engine.stages.prune.config import PruneConfig
+from engine.stages.prune.run import run_prune
+from engine.stages.train.run import run_train
 from engine.workspace import Workspace
 from tests.conditional_workspace import conditional_config, conditional_dense_workspace
 

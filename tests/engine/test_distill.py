@@ -10,11 +10,12 @@ from engine.distill import DistillWeights
 from engine.distill.probe import BestKeeper, FidProbe
 from engine.distill.trainer import Finetuner, StudentSettings
 from engine.events import CancelToken, Metrics
-from engine.finetune import FinetuneConfig, run_finetune
 from engine.metrics.feature_net import load_feature_net
 from engine.models import build_generator, build_pair, default_specs, generator_from_checkpoint
 from engine.pipeline import load_bundled_checkpoint
-from engine.prune import PruneConfig, run_prune
+from engine.stages.finetune.run import FinetuneConfig, run_finetune
+from engine.stages.prune.config import PruneConfig
+from engine.stages.prune.run import run_prune
 from tests.engine.tiny import dense_dcgan_workspace
 
 TERMS = ("distill_output", "distill_features", "distill_perceptual")

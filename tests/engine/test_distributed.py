@@ -23,7 +23,7 @@ from engine.cli import main
 from engine.config import DataConfig, DistributedConfig, ModelConfig, PipelineConfig, TrainConfig
 from engine.errors import ConfigError
 from engine.events import CancelToken, Metrics
-from engine.train import run_train
+from engine.stages.train.run import run_train
 from engine.workspace import Workspace, load_checkpoint_file
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ import pytest
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig, load_pipeline_config
 from engine.events import CancelToken, Metrics
 from engine.pipeline import run_config
-from engine.train import run_train
+from engine.stages.train.run import run_train
 from engine.workspace import Workspace, load_checkpoint_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,8 +177,8 @@ def test_a_pair_batch_that_does_not_split_is_refused_before_any_process_starts(t
     assert not (tmp_path / "ws" / "manifest.json").exists()
     # fewer training pairs than the batch: the whole set is the batch, and it must split too (checked in each process)
     from engine.distributed import Context
+    from engine.distributed.batches import check_whole_set_splits
     from engine.errors import ConfigError
-    from engine.i2i.train import check_whole_set_splits
 
     check_whole_set_splits(10, 16, Context(world=2))
     with pytest.raises(ConfigError) as refused:

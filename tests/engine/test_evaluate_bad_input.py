@@ -6,7 +6,7 @@ import pytest
 
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import CancelToken
-from engine.metrics.stage import EvaluateConfig, run_evaluate
+from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
 from engine.workspace import Workspace
 from tests.engine.evaluate_workspace import mlp_to_onnx, workspace_copy
 

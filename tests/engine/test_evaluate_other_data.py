@@ -9,9 +9,9 @@ from PIL import Image
 
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
 from engine.events import CancelToken, Log
-from engine.metrics.stage import EvaluateConfig, run_evaluate
 from engine.pipeline import save_config
-from engine.train import run_train
+from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
+from engine.stages.train.run import run_train
 from engine.workspace import Workspace
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from engine.events import Artifact, CancelToken, Metrics, Progress, Samples
-from engine.export.threads import candidate_threads
 from engine.metrics.quality import PSNR_CAP_DB
-from engine.metrics.stage import EvaluateConfig, run_evaluate
+from engine.ondevice_threads import candidate_threads
+from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
 from tests.engine.evaluate_workspace import evaluated_copy, keep_only_dense, workspace_copy
 
 

@@ -2,7 +2,7 @@
 
 from engine.cli import main as gan_prune
 from engine.export.precisions import DEFAULT_NAMES, NAMES, PRECISIONS
-from engine.export.stage import ExportConfig
+from engine.stages.export.run import ExportConfig
 
 
 def test_table_names_files_and_defaults():

@@ -20,8 +20,8 @@ from engine.export.quantize import (
     quantize_int8_dynamic,
     quantize_int8_static,
 )
-from engine.export.threads import candidate_threads
 from engine.models import build_generator, default_specs
+from engine.ondevice_threads import candidate_threads
 
 PSNR_BOUND_DB = 30.0
 

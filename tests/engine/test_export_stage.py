@@ -8,8 +8,8 @@ from engine.cli import main as gan_prune
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, Progress
 from engine.export.onnx import read_metadata
-from engine.export.stage import ExportConfig, run_export
 from engine.models import build_discriminator, build_generator, default_specs
+from engine.stages.export.run import ExportConfig, run_export
 from engine.workspace import Workspace
 
 

@@ -15,7 +15,7 @@ from engine.events import CancelToken, Log, Progress
 from engine.metrics import feature_cache
 from engine.metrics.feature_net import DigitCNN, feature_net_payload, features
 from engine.metrics.quality import fid_from_features
-from engine.metrics.stage import EvaluateConfig, run_evaluate
+from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
 from engine.workspace import atomic_write_bytes
 
 
@@ -102,7 +102,7 @@ def test_fashion_mnist_uses_its_own_cached_net_not_the_digit_net():
 
 def test_evaluate_on_a_labelled_folder_reports_fid_in_the_trained_feature_space(shapes_folder, tmp_path):
     from engine.pipeline import save_config
-    from engine.train import run_train
+    from engine.stages.train.run import run_train
     from engine.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")

@@ -5,8 +5,9 @@ import torch
 
 from engine.errors import WorkspaceError
 from engine.events import CancelToken, Metrics, Samples
-from engine.finetune import FinetuneConfig, run_finetune
-from engine.prune import PruneConfig, run_prune
+from engine.stages.finetune.run import FinetuneConfig, run_finetune
+from engine.stages.prune.config import PruneConfig
+from engine.stages.prune.run import run_prune
 from engine.workspace import Workspace
 from tests.engine.tiny import dense_dcgan_workspace
 

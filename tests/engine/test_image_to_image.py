@@ -14,16 +14,17 @@ from engine.data.image_pairs import edges, make_inputs, punch_holes, split
 from engine.errors import ConfigError
 from engine.events import CancelToken
 from engine.export.onnx import read_metadata
-from engine.export.stage import ExportConfig, run_export
-from engine.finetune import FinetuneConfig, run_finetune
-from engine.metrics.stage import EvaluateConfig, run_evaluate
 from engine.models import build_generator
 from engine.models.unet import image_specs
 from engine.pipeline import save_config
-from engine.prune import PruneConfig, run_prune
 from engine.prune.sensitivity import model_macs
 from engine.prune.structured import prune_channels
-from engine.train import run_train
+from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
+from engine.stages.export.run import ExportConfig, run_export
+from engine.stages.finetune.run import FinetuneConfig, run_finetune
+from engine.stages.prune.config import PruneConfig
+from engine.stages.prune.run import run_prune
+from engine.stages.train.run import run_train
 from engine.workspace import Workspace
 
 
@@ -146,7 +147,7 @@ def test_inpaint_and_sketch_train_from_any_image_data(tmp_path, task, arch, in_c
 
 def test_prune_preview_matches_what_the_stage_saved(superres_ws):
     from engine.inputs import load_teacher
-    from engine.prune.stage import preview
+    from engine.stages.prune.run import preview
 
     dense, teacher = load_teacher(superres_ws)
     shown = preview(PruneConfig(method="channel-l1", target_macs=0.3), dense, teacher, superres_ws)

@@ -4,10 +4,11 @@ that event (nothing after it runs, as with a kill); bench/fault_injection.py doe
 A kill runs no stage runner either, so these drive the stage bodies (`__wrapped__`, under stage_runner.recorded)."""
 
 from engine.events import Artifact, CancelToken, Progress
-from engine.export.stage import ExportConfig, run_export
-from engine.finetune import FinetuneConfig, run_finetune
-from engine.prune import PruneConfig, run_prune
-from engine.train import run_train
+from engine.stages.export.run import ExportConfig, run_export
+from engine.stages.finetune.run import FinetuneConfig, run_finetune
+from engine.stages.prune.config import PruneConfig
+from engine.stages.prune.run import run_prune
+from engine.stages.train.run import run_train
 from tests.engine.tiny import dense_dcgan_workspace
 
 

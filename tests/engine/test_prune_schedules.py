@@ -41,7 +41,8 @@ def test_lottery_rewind_resets_survivors_to_their_step_k_values():
 
 def test_lottery_schedule_through_the_stage_keeps_step_k_weights_and_reaches_the_amount(tmp_path):
     from engine.events import CancelToken
-    from engine.prune import PruneConfig, run_prune
+    from engine.stages.prune.config import PruneConfig
+    from engine.stages.prune.run import run_prune
     from tests.engine.tiny import dense_workspace
 
     ws = dense_workspace(tmp_path / "ws", "mlp", latent_dim=8, g_widths=(16, 32), d_widths=(32, 16))

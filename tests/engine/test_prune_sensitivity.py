@@ -4,8 +4,11 @@ import csv
 import json
 
 from engine.events import CancelToken, Log
-from engine.prune import PruneConfig, run_prune
-from engine.prune.sensitivity import SensitivityConfig, allocate, run_sensitivity
+from engine.prune.sensitivity import allocate
+from engine.stages.prune.config import PruneConfig
+from engine.stages.prune.run import run_prune
+from engine.stages.sensitivity.config import SensitivityConfig
+from engine.stages.sensitivity.run import run_sensitivity
 from tests.engine.tiny import dense_dcgan_workspace
 
 

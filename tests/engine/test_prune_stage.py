@@ -6,8 +6,9 @@ import torch
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, CancelToken, Log
 from engine.models import generator_from_checkpoint
-from engine.prune import PruneConfig, run_prune
-from engine.train import run_train
+from engine.stages.prune.config import PruneConfig
+from engine.stages.prune.run import run_prune
+from engine.stages.train.run import run_train
 from engine.workspace import Workspace
 from tests.engine.tiny import dense_workspace
 

@@ -13,7 +13,7 @@ from engine.events import Cancelled, CancelToken, Log, Progress
 from engine.metrics import feature_cache, ssl_features
 from engine.metrics.feature_net import describe, features, load_feature_net
 from engine.metrics.quality import fid_from_features
-from engine.metrics.stage import EvaluateConfig, run_evaluate
+from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
 
 METHOD = "rotation"  # the default, chosen by bench/unlabelled_features.py
 
@@ -129,7 +129,7 @@ def test_the_other_pretext_tasks_train_and_give_features(method):
 
 def test_evaluate_on_an_unlabelled_folder_reports_fid_precision_recall_in_that_space(blobs_folder, tmp_path):
     from engine.pipeline import save_config
-    from engine.train import run_train
+    from engine.stages.train.run import run_train
     from engine.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")

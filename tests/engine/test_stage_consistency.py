@@ -6,11 +6,12 @@ import torch
 
 from engine.errors import WorkspaceError
 from engine.events import CancelToken
-from engine.export.stage import ExportConfig, run_export
-from engine.finetune import FinetuneConfig, run_finetune
 from engine.metrics.variants import discover
-from engine.prune import PruneConfig, run_prune
-from engine.train import run_train
+from engine.stages.export.run import ExportConfig, run_export
+from engine.stages.finetune.run import FinetuneConfig, run_finetune
+from engine.stages.prune.config import PruneConfig
+from engine.stages.prune.run import run_prune
+from engine.stages.train.run import run_train
 from tests.engine.tiny import dense_dcgan_workspace
 
 

@@ -7,7 +7,7 @@ import torch
 
 from engine.errors import TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, Metrics, Progress, Samples
-from engine.train import run_train
+from engine.stages.train.run import run_train
 from engine.workspace import Workspace, load_checkpoint_file
 
 

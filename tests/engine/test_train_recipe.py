@@ -9,7 +9,7 @@ from engine.events import CancelToken
 from engine.gan_step import r1_penalty
 from engine.models import build_pair, default_specs
 from engine.optim import make_optimizers
-from engine.train import run_train
+from engine.stages.train.run import run_train
 from engine.workspace import Workspace, load_checkpoint_file
 
 

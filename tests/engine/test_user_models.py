@@ -11,8 +11,8 @@ from engine.models import build_generator
 from engine.models.user import UserDiscriminator, UserGenerator, UserImageGenerator, tensor_shapes
 from engine.models.user_probe import find_final_sigmoid, probe_generator
 from engine.models.user_source import build_class, file_sha256
-from engine.prune.stage import measure
 from engine.prune.structured import prune_channels
+from engine.stages.prune.run import measure
 from tests.engine.user_model import FIXTURE
 
 ZOO = FIXTURE.parent / "user_zoo.py"

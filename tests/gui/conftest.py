@@ -66,7 +66,7 @@ def _trained_once(tmp_path_factory):
     """A project with a 3-step MLP GAN, trained once per session straight through the engine."""
     from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig, to_toml
     from engine.events import CancelToken
-    from engine.train import run_train
+    from engine.stages.train.run import run_train
     from engine.workspace import Workspace, atomic_write_text
 
     ws = Workspace(tmp_path_factory.mktemp("trained") / "project")

@@ -8,7 +8,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from engine.i2i.export import export_image_generator, image_metadata
+from engine.export.image_onnx import export_image_generator, image_metadata
 from engine.models import build_generator
 from engine.models.unet import image_specs
 
@@ -57,7 +57,7 @@ def test_generate_page_turns_chosen_and_dropped_images_into_outputs(make_window,
 
 def test_superres_trains_from_the_studio_with_triplet_previews(make_window, tiny_training, tmp_path, qtbot):
     from engine.events import CancelToken
-    from engine.metrics.stage import EvaluateConfig, run_evaluate
+    from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
     from engine.workspace import Workspace
 
     window = make_window()

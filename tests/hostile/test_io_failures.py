@@ -13,7 +13,7 @@ import stat
 import pytest
 
 from engine.events import CancelToken
-from engine.export.stage import ExportConfig, run_export
+from engine.stages.export.run import ExportConfig, run_export
 from tests.engine.tiny import dense_dcgan_workspace
 from tests.hostile.conftest import assert_consistent, assert_refused, run_cli, snapshot
 from tests.hostile.oshelpers import (

@@ -12,7 +12,8 @@ import pytest
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
 from engine.events import CancelToken
 from engine.pipeline import save_config
-from engine.prune import PruneConfig, run_prune
+from engine.stages.prune.config import PruneConfig
+from engine.stages.prune.run import run_prune
 from tests.hostile.conftest import assert_refused, run_cli, set_at, snapshot
 from tests.hostile.oshelpers import cli_env
 

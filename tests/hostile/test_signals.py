@@ -10,7 +10,8 @@ import time
 import pytest
 
 from engine.events import CancelToken
-from engine.prune import PruneConfig, run_prune
+from engine.stages.prune.config import PruneConfig
+from engine.stages.prune.run import run_prune
 from engine.workspace import load_checkpoint_file
 from tests.hostile.conftest import assert_consistent
 from tests.hostile.oshelpers import finish, spawn_cli, wait_for_status

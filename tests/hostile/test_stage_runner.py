@@ -11,9 +11,9 @@ import pytest
 
 from engine.errors import CannotWrite, WorkspaceError, cannot_write
 from engine.events import Cancelled, CancelToken, Log, Progress
-from engine.export.stage import ExportConfig, run_export
 from engine.images import save_png
 from engine.stage_runner import WorkspaceBusy, run_stage, workspace_lock
+from engine.stages.export.run import ExportConfig, run_export
 from engine.workspace import Workspace, atomic_write_json
 from tests.hostile.conftest import assert_consistent, snapshot
 from tests.hostile.oshelpers import tmpfs_mounts  # noqa: F401 - the 'tmpfs' fixture

@@ -44,7 +44,7 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
     cfg.validate()
     ctx = current()  # one process, or this process's place in a torchrun group (rank 0 alone writes)
     if cfg.model.takes_image:  # image-to-image tasks (pix2pix) train on (input, target) pairs, on any processes
-        from engine.i2i.train import run_train_images
+        from engine.stages.train.image import run_train_images
 
         yield from run_train_images(cfg, ws, cancel)
         return

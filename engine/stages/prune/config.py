@@ -12,7 +12,6 @@ from engine.prune.methods import BLOCK_CRITERIA, METHOD_NAMES, SCHEDULES, WEIGHT
 METHODS = METHOD_NAMES  # --method's choices, from the method registry
 SCOPES = ("layer", "global")
 TARGETS = ("g", "d", "gd")
-DEFAULT_AMOUNTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the sensitivity scan's
 
 
 @dataclass(frozen=True)
@@ -105,21 +104,3 @@ class PruneConfig:
                               f"({', '.join(scannable[:-1])} or {scannable[-1]}).")
         if "g" not in self.target:
             raise ConfigError("--target-macs budgets the generator's MACs; use --target g or gd.")
-
-
-@dataclass(frozen=True)
-class SensitivityConfig:
-    method: str = "channel-l1"
-    amounts: tuple[float, ...] = DEFAULT_AMOUNTS
-    layers: tuple[str, ...] | None = None  # names as in `gan-prune layers`
-    round_to: int | None = None  # keep channel counts a multiple of N
-    n_latents: int = 64
-    seed: int = 0
-
-    def validate(self) -> None:
-        if self.method not in methods.SCANNABLE:
-            valid = sorted(methods.SCANNABLE, key=lambda name: not methods.get(name).structural)  # channels first
-            raise ConfigError(f"The sensitivity scan cannot use method '{self.method}'; choose one of: "
-                              f"{', '.join(valid)}.")
-        if not self.amounts or any(not (isinstance(a, (int, float)) and 0 < a < 1) for a in self.amounts):
-            raise ConfigError(f"Every scan amount must be between 0 and 1, e.g. 0.1,0.5,0.9 (got {self.amounts}).")

@@ -32,7 +32,6 @@ from engine.models import (
     discriminator_from_checkpoint,
 )
 from engine.prune.blocks import remove_blocks
-from engine.prune.config import PruneConfig
 from engine.prune.fidelity import psnr_for_json, teacher_psnr
 from engine.prune.layers import pick_layers, prunable_layers, resolve_layers, weight_layers
 from engine.prune.schedules import agp_amounts, relative_step, rewind, snapshot
@@ -40,6 +39,7 @@ from engine.prune.sensitivity import DEFAULT_AMOUNTS, allocate, model_macs, scan
 from engine.prune.structured import prune_channels
 from engine.prune.unstructured import make_permanent, prune_weights, sparsity
 from engine.stage_runner import recorded
+from engine.stages.prune.config import PruneConfig
 from engine.tasks import DEFAULT_TASK
 from engine.workspace import Workspace
 
@@ -138,7 +138,7 @@ def run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[
 def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     dense, teacher = load_teacher(ws)
     if checkpoint_takes_image(dense):  # image-to-image (pix2pix) models have their own, one-shot path
-        from engine.i2i.prune import run_prune_images
+        from engine.stages.prune.image import run_prune_images
 
         yield from run_prune_images(cfg, ws, dense, teacher, cancel)
         return
@@ -155,7 +155,7 @@ def preview(cfg: PruneConfig, dense: dict, teacher: nn.Module, ws: Workspace | N
     preview shows. Gradual schedules are previewed as one shot of the same total amount (their fine-tuning between
     rounds needs the data), and a MACs budget is not previewed (its sensitivity scan writes sensitivity.json)."""
     if checkpoint_takes_image(dense):  # image-to-image: the one-shot path the stage takes for these models
-        from engine.i2i.prune import preview_images
+        from engine.stages.prune.image import preview_images
 
         return preview_images(cfg, ws, dense, teacher)
     if cfg.target_macs is not None:

@@ -57,7 +57,7 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
                              "prune' first, or give --student-widths to train a slim student from scratch.")
     dense, teacher = load_teacher(ws)
     if checkpoint_takes_image(dense):  # image-to-image (pix2pix) students learn from pairs, not latents
-        from engine.i2i.finetune import run_finetune_images
+        from engine.stages.finetune.image import run_finetune_images
 
         yield from run_finetune_images(cfg, ws, dense, teacher, cancel)
         return

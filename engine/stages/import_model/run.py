@@ -327,7 +327,7 @@ def _write(cfg: ImportConfig, ws: Workspace, got: _Imported) -> Path:
                     discriminator=got.record["discriminator"])
     sig, task = got.signature, got.G.task
     meta = {"dataset": got.data.name, "image_shape": list(sig.image_shape), "classes": got.data.classes}
-    if got.pairs is not None:  # what the image-to-image stages rebuild the same pairs from (engine/i2i/train.py)
+    if got.pairs is not None:  # what the image stages rebuild the same pairs from (stages/train/image.py)
         meta.update(input_shape=list(sig.input_shape), task=task, scale=cfg.scale,
                     test_images=len(got.pairs.test_idx))
     payload = {"arch": {"generator": got.G.spec(), "discriminator": got.D.spec()},

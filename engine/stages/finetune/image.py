@@ -29,18 +29,18 @@ from engine.distill.probe import BestKeeper
 from engine.distill.terms import FeatureAdapters, FeatureTap, feature_loss
 from engine.distill.trainer import hidden_layer_names
 from engine.distributed import current
+from engine.distributed.batches import check_whole_set_splits
 from engine.distributed.replicas import replicate
 from engine.ema import frozen_copy
 from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.gan_step import BatchSampler, zero_masks
-from engine.i2i.step import Pix2PixStep
-from engine.i2i.train import check_whole_set_splits
 from engine.images import save_png
 from engine.inputs import workspace_config, workspace_pairs
 from engine.metrics.quality import psnr
 from engine.models import discriminator_from_checkpoint, generator_from_checkpoint
 from engine.optim import make_optimizer
+from engine.pix2pix_step import Pix2PixStep
 from engine.prune import methods as prune_methods
 from engine.workspace import Workspace
 

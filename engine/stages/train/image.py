@@ -16,15 +16,16 @@ from engine.data import load_dataset
 from engine.data.image_pairs import PREVIEW, PairSource, preview
 from engine.devices import device_name, pick_device
 from engine.distributed import current
+from engine.distributed.batches import check_whole_set_splits
 from engine.distributed.replicas import replicate
 from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.gan_step import BatchSampler
-from engine.i2i.step import Pix2PixStep
 from engine.images import save_png
 from engine.models import build_pair
 from engine.models.unet import image_specs
 from engine.optim import apply_hyperparameters, make_optimizers, optimizer_to
+from engine.pix2pix_step import Pix2PixStep
 from engine.workspace import Workspace
 
 CHECKPOINT = "dense"
@@ -143,15 +144,6 @@ def _steps(run: _ImageTraining, cancel: CancelToken) -> Iterator[Event]:
             cancel.cancel()  # what follows in this process (a pipeline's next stage) stops too
             return "cancelled"
     return "done"
-
-
-def check_whole_set_splits(pairs: int, batch_size: int, ctx) -> None:
-    """Fewer training pairs than the batch size make the whole set the batch (BatchSampler): on several processes
-    it must split evenly too, or the processes would drop rows that one process trains on."""
-    if ctx.distributed and pairs < batch_size and pairs % ctx.world:
-        raise ConfigError(f"The {pairs} training pairs are fewer than the batch size {batch_size}, so they are the "
-                          f"batch, and {pairs} does not split evenly over {ctx.world} processes; use --batch-size "
-                          f"{max(1, pairs // ctx.world) * ctx.world}.")
 
 
 def _inputs(cfg: PipelineConfig, ws: Workspace) -> tuple:

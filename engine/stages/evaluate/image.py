@@ -18,7 +18,7 @@ from engine.data import to_uint8
 from engine.data.image_pairs import PREVIEW
 from engine.errors import WorkspaceError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
-from engine.i2i.export import run_image_onnx
+from engine.export.image_onnx import run_image_onnx
 from engine.inputs import workspace_pairs
 from engine.metrics.complexity import summarize
 from engine.metrics.quality import fid_from_features, psnr, ssim

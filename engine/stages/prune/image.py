@@ -21,12 +21,12 @@ from engine.inputs import workspace_pairs
 from engine.models import discriminator_from_checkpoint
 from engine.models.unet import make_pair
 from engine.prune import methods
-from engine.prune.config import PruneConfig
 from engine.prune.fidelity import psnr_for_json, teacher_psnr
 from engine.prune.layers import prunable_layers, resolve_layers, weight_layers
 from engine.prune.sensitivity import model_macs
 from engine.prune.structured import prune_channels
 from engine.prune.unstructured import make_permanent, prune_weights, sparsity
+from engine.stages.prune.config import PruneConfig
 from engine.workspace import Workspace
 
 CHECKPOINT = "pruned"

@@ -202,7 +202,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
         raise WorkspaceError(f"The workspace {ws.root} has nothing to evaluate (no checkpoint in checkpoints/ and no "
                              "ONNX in export/); run 'gan-prune train' first.")
     if workspace_config(ws).model.takes_image:  # image-to-image: scored against the ground truth of test pairs
-        from engine.i2i.evaluate import run_evaluate_images
+        from engine.stages.evaluate.image import run_evaluate_images
 
         yield from run_evaluate_images(cfg, ws, variants, cancel)
         return

@@ -54,7 +54,7 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
     ckpt = ws.load_checkpoint(ckpt_path)
     G = generator_from_checkpoint(ckpt)
     if takes_image(ckpt["arch"]["generator"]):  # image-to-image: input 'image', int8 calibrated on task inputs
-        from engine.i2i.export import run_export_images
+        from engine.stages.export.image import run_export_images
 
         cfg_wanted = list(dict.fromkeys(cfg.precisions))
         yield from _remove_stale(ws, cfg_wanted)

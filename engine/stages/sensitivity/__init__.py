@@ -1,0 +1,1 @@
+"""The sensitivity scan stage (settings in config.py load no torch)."""
