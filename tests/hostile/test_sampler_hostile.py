@@ -143,9 +143,13 @@ def test_a_16_bit_picture_gives_the_same_output_as_its_8_bit_copy(tmp_path, caps
 # ---- 6. fixed batch sizes, integer inputs, and no traceback after a grid was written -------------------------
 @pytest.fixture(scope="module")
 def fixed_batch_generators(tmp_path_factory):
-    """Generators exported by a plain torch.onnx.export: the batch is fixed at the example's (1 and 4)."""
+    """Generators exported by a plain torch.onnx.export: the batch is fixed at the example's (1 and 4). The
+    exporter's op list is parsed once per process (shared with the export tests), the rest takes ~0.7 s each."""
     import torch
 
+    from engine.export.onnx import _cache_torchlib_op_list
+
+    _cache_torchlib_op_list()
     folder = tmp_path_factory.mktemp("fixed")
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Unflatten(1, (1, 4, 4)), torch.nn.Tanh()).eval()
