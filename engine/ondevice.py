@@ -229,7 +229,7 @@ class GeneratorModel:
         if isinstance(first, str):
             raise OnDeviceError(f"The model {self.path.name} does not run on a latent of size {self.latent_dim} "
                                 f"({first}); check gan.latent_dim or export it again.")
-        if self.num_classes and isinstance(last := self._try(self.num_classes - 1), str):
+        if self.num_classes and isinstance(self._try(self.num_classes - 1), str):
             raise self._bad("gan.num_classes", f"{self.num_classes}, but the model fails on class "
                                                f"{self.num_classes - 1}: it has fewer classes")
         return first

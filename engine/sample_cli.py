@@ -194,6 +194,9 @@ def run_image(args, session, notes: list[str], threads: int | None) -> int:
     picked = files[:args.n] if args.n else files
     out = Path(args.out)
     to_folder = _image_out(out)
+    if to_folder and args.before_after:
+        raise OnDeviceError(f"--before-after writes one grid, but --out {out} is a folder; give --out FILE.png, or "
+                            "drop --before-after for one output per picture.")
     names, renamed = output_names(picked) if to_folder else ([], None)
     targets = [out / n for n in names] if to_folder else [out]
     _refuse_overwrites(args, out, to_folder, targets, files)

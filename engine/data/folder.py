@@ -79,14 +79,14 @@ def _read(path: Path, image_size: int | None):
 
 def _sizes(files: list[Path]) -> list[tuple[int, int]]:
     """Each readable file's size, from its header only (cheap)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     sizes = []
     for f in files:
         try:
             with Image.open(f) as im:
                 sizes.append(im.size)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        except Exception:  # as engine.images.read_image: whatever Pillow raises, the file is unreadable
             pass
     return sizes
 

@@ -83,6 +83,13 @@ def test_inputs_that_share_a_name_get_outputs_of_their_own(tmp_path, capsys, nam
     assert sorted(_gray(p) for p in written) == want  # each input's own picture, none lost
 
 
+def test_before_after_without_input_is_refused(tmp_path, capsys):
+    model = tiny_generator(tmp_path / "g.onnx")
+    r = gan_sample(capsys, str(model), "--before-after", "--out", str(tmp_path / "grid.png"))
+    assert_refused(r, "--before-after", "--input", "g.onnx")
+    assert not (tmp_path / "grid.png").exists()
+
+
 def test_the_grid_and_separate_images_never_share_a_file(tmp_path, capsys):
     model = tiny_generator(tmp_path / "g.onnx")
     (tmp_path / "sep").mkdir()
@@ -205,14 +212,15 @@ def test_a_classifier_is_not_called_a_generator(tmp_path, capsys, with_input):
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("flag", [["--interpolate", "4"], ["--separate", "SEP"], ["--label", "1"], ["--nrow", "2"]])
+@pytest.mark.parametrize("flag", [["--interpolate", "4"], ["--separate", "SEP"], ["--label", "1"], ["--nrow", "2"],
+                                  ["--before-after"]])
 def test_flags_a_model_cannot_use_are_refused_not_ignored(tmp_path, capsys, flag):
     model = copy_model(tmp_path / "m.onnx")
     _pictures(tmp_path / "in")
     flag = [str(tmp_path / "sep") if f == "SEP" else f for f in flag]
     before = snapshot(tmp_path)
     r = gan_sample(capsys, str(model), "--input", str(tmp_path / "in"), "--out", str(tmp_path / "out"), *flag)
-    assert_refused(r, flag[0], "--input")
+    assert_refused(r, flag[0], "--input" if flag[0] != "--before-after" else "FILE.png")
     assert snapshot(tmp_path) == before and not (tmp_path / "out").exists()
 
 
