@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -100,3 +101,35 @@ def to_8bit(im) -> tuple[object, bool]:
 
 def _all_gray(rgb: np.ndarray) -> bool:
     return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
+
+class UnreadableImage(Exception):
+    """A file with an image extension that Pillow cannot decode (garbage, truncated, a decompression bomb)."""
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One picture as training sees it: 8-bit "L" or "RGB", whether it was gray data, whether it had transparency,
+    and its transparent pixels (alpha below half) as an H x W bool mask, None when it had no alpha."""
+
+    image: object
+    gray: bool
+    transparent: bool
+    holes: np.ndarray | None
+
+
+def read_image(path: str | os.PathLike) -> Picture:
+    """The one way a picture file is read, by training's folder and pairs loaders and by the on-device sampler
+    alike, so a model is never given a picture differently from how it learned (16-bit scaled, palettes, alpha).
+    Raises UnreadableImage for anything Pillow cannot decode."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            holes = np.asarray(im.getchannel("A")) < 128 if "A" in im.getbands() else None
+            gray = im.mode in GRAY_MODES
+            img, transparent = to_8bit(im)
+    except Exception as e:  # Pillow raises OSError, ValueError, SyntaxError, DecompressionBombError, ... per format
+        raise UnreadableImage(f"{path}: {type(e).__name__}") from None
+    return Picture(img, gray or img.mode == "L", bool(transparent), holes)

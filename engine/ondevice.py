@@ -7,6 +7,7 @@ and pillow, and its errors self-contained (OnDeviceError), so it runs where torc
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import time
 from pathlib import Path
@@ -41,21 +42,69 @@ def generator_feeds(session, z: np.ndarray, labels: np.ndarray | None = None, nu
     return feeds
 
 
+def fixed_batch(shape) -> int | None:
+    """The batch size an input was exported with (a plain torch.onnx.export fixes it), None when any is taken."""
+    b = shape[0] if shape else None
+    return b if isinstance(b, int) and b > 0 else None
+
+
+def run_in_batches(run, arrays: list[np.ndarray], batch: int | None) -> np.ndarray:
+    """run(arrays) on all rows at once, or, for a model exported with a fixed batch, on slices of exactly that many
+    rows: the last slice padded with zeros (class 0 for labels), the padding's outputs dropped."""
+    n = len(arrays[0])
+    if not batch or n == batch:
+        return run(arrays)
+    outs = []
+    for i in range(0, n, batch):
+        part = [a[i:i + batch] for a in arrays]
+        k = len(part[0])
+        if k < batch:
+            part = [np.concatenate([p, np.zeros((batch - k, *p.shape[1:]), p.dtype)]) for p in part]
+        outs.append(run(part)[:k])
+    return np.concatenate(outs)
+
+
+def _external_files(path: Path) -> list[str]:
+    """The files a model keeps its weights in beside it (TensorProto.external_data "location" entries), read from
+    the protobuf bytes directly: the sampler does not ship the onnx package."""
+    with open(path, "rb") as f:
+        data = f.read(64 << 20)  # a model with external data is small; its weights are elsewhere
+    names: list[str] = []
+    for m in re.finditer(rb"\x0a\x08location\x12", data):
+        i, length, shift = m.end(), 0, 0
+        while i < len(data) and shift < 35:  # the value's length, a protobuf varint
+            length |= (data[i] & 0x7F) << shift
+            i, shift = i + 1, shift + 7
+            if data[i - 1] < 0x80:
+                break
+        name = data[i:i + length].decode("utf-8", "replace")
+        if name not in names:
+            names.append(name)
+    return names
+
+
 def open_session(path: Path, threads: int | None = None):
     """An ONNX Runtime CPU session for a model file, or one sentence saying why the file cannot be one."""
     import onnxruntime as ort
 
     if path.is_dir():
         raise OnDeviceError(f"{path} is a folder; give the .onnx file itself.")
+    if path.exists() and not path.is_file():
+        raise OnDeviceError(f"{path} is not a regular file (a device or a pipe); give the .onnx file itself.")
     if not path.is_file():
         raise OnDeviceError(f"The model file {path} does not exist; check the path.")
     opts = ort.SessionOptions()
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # fatal only: a failed probe run is our one line, not also ORT's log line
     if threads:
         opts.intra_op_num_threads = threads
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # ORT raises several pybind types for corrupt or foreign files
+        missing = [n for n in _external_files(path) if not (path.parent / n).is_file()]
+        if missing:
+            raise OnDeviceError(f"The model {path} keeps its weights in the file {', '.join(missing[:3])}, which is "
+                                f"not in {path.parent.resolve()}; copy it next to {path.name} or export again.") \
+                from None
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise OnDeviceError(f"The file {path} is not a readable ONNX model ({first[:100]}); export it again with "
                             "gan-prune export.") from None
@@ -64,9 +113,9 @@ def open_session(path: Path, threads: int | None = None):
 class GeneratorModel:
     """An ONNX generator: z [batch, latent] float32 → image [batch, C, H, W] in its output range."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, session=None) -> None:
         self.path = Path(path)
-        self.session = open_session(self.path, threads)
+        self.session = session or open_session(self.path, threads)
         self.warnings: list[str] = []  # fallbacks taken, each a short phrase; the caller shows them as one note
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -85,6 +134,7 @@ class GeneratorModel:
             raise OnDeviceError(f"The model {self.path.name} is not an image generator: its output {out.name} is "
                                 f"{out.type} {out.shape}, not float [batch, channels, height, width].")
         self.input_name, self.output_name = inputs[0].name, out.name
+        self.batch = fixed_batch(inputs[0].shape)
         self.latent_dim = self._latent_dim(inputs[0].shape)
         self.image_shape = self._image_shape(out.shape)
         self.output_range = self._output_range()
@@ -149,13 +199,7 @@ class GeneratorModel:
             parts = [_whole(v) for v in text.split(",")]
             if len(parts) != 3 or any(v is None or v <= 0 for v in parts) or parts[0] not in (1, 3):
                 raise self._bad("gan.image_shape", f"{text!r} is not channels,height,width with 1 or 3 channels")
-        try:
-            probe = self._run(np.zeros((1, self.latent_dim), np.float32),
-                              np.full(1, self.num_classes - 1, np.int64) if self.num_classes else None)
-        except Exception as e:  # ORT's own error types for a graph that cannot take this latent
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise OnDeviceError(f"The model {self.path.name} does not run on a latent of size {self.latent_dim} "
-                                f"({first[:100]}); check gan.latent_dim or export it again.") from None
+        probe = self._probe()
         if not np.isfinite(probe).all():
             raise OnDeviceError(f"The model {self.path.name} made NaN or infinite pixels; its weights are damaged, "
                                 "export it again.")
@@ -169,6 +213,26 @@ class GeneratorModel:
         if tuple(parts) != made:
             raise self._bad("gan.image_shape", f"{text!r}, but the model makes images of {','.join(map(str, made))}")
         return made
+
+    def _try(self, label: int) -> np.ndarray | str:
+        """One zero latent's output (of class `label` for a conditional model), or ORT's first line on failure."""
+        try:
+            return self._run(np.zeros((1, self.latent_dim), np.float32),
+                             np.full(1, label, np.int64) if self.num_classes else None)
+        except Exception as e:  # ORT's own error types for a graph that cannot take this input
+            return (str(e).strip().splitlines() or [type(e).__name__])[0][:100]
+
+    def _probe(self) -> np.ndarray:
+        """A real run at the first class, then the last: a failure at class 0 is the latent's, one only at the last
+        class means gan.num_classes claims more classes than the model has (named as such, not as the latent)."""
+        first = self._try(0)
+        if isinstance(first, str):
+            raise OnDeviceError(f"The model {self.path.name} does not run on a latent of size {self.latent_dim} "
+                                f"({first}); check gan.latent_dim or export it again.")
+        if self.num_classes and isinstance(self._try(self.num_classes - 1), str):
+            raise self._bad("gan.num_classes", f"{self.num_classes}, but the model fails on class "
+                                               f"{self.num_classes - 1}: it has fewer classes")
+        return first
 
     def _output_range(self) -> tuple[float, float]:
         text = self.metadata.get("gan.output_range")
@@ -194,7 +258,10 @@ class GeneratorModel:
         return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
 
     def _run(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        return self.session.run([self.output_name], generator_feeds(self.session, z, labels, self.num_classes))[0]
+        def once(parts: list[np.ndarray]) -> np.ndarray:
+            feeds = generator_feeds(self.session, parts[0], parts[1] if len(parts) > 1 else None, self.num_classes)
+            return self.session.run([self.output_name], feeds)[0]
+        return run_in_batches(once, [z] if labels is None else [z, labels], self.batch)
 
     def labels_for(self, n: int, label: int | None = None) -> np.ndarray | None:
         """n copies of the class asked for, or 0, 1, ..., K-1, 0, ... (None for an unconditional model)."""

@@ -60,19 +60,23 @@ def time_ms(session, feed: dict, runs: int, max_seconds: float, warmup: int = 1)
 
 
 def pick_threads(path: str | os.PathLike, latent_dim: int, batches=BATCHES, runs: int = 20, rounds: int = 3,
-                 candidates: list[int] | None = None, max_seconds: float = 1.0, seed: int = 0) -> dict:
+                 candidates: list[int] | None = None, max_seconds: float = 1.0, seed: int = 0,
+                 feeds: dict[int, dict] | None = None) -> dict:
     """Time the file at each candidate thread count and batch size; the fastest count wins.
 
     Rounds interleave the counts, so a burst of other load on the machine hits all of them alike; each number
     is the median over rounds of per-round medians. The winner has the smallest sum over batch sizes of
-    (its time / the best time at that batch size). Returns {"threads": best, "latency_ms": {"ort_b1": ms, ...,
-    "threads": best}, "tried": {"1": {"ort_b1": ms, ...}, ...}}.
+    (its time / the best time at that batch size). `feeds` (batch size → inputs) times a model that takes
+    something other than latents (an image-to-image one). Returns {"threads": best, "latency_ms": {"ort_b1": ms,
+    ..., "threads": best}, "tried": {"1": {"ort_b1": ms, ...}, ...}}.
     """
     counts = candidates or candidate_threads()
     sessions = {t: open_session(path, t) for t in counts}
     rng = np.random.default_rng(seed)
-    feeds = {b: generator_feeds(sessions[counts[0]], rng.standard_normal((b, latent_dim)).astype(np.float32))
-             for b in batches}
+    if feeds is None:
+        feeds = {b: generator_feeds(sessions[counts[0]], rng.standard_normal((b, latent_dim)).astype(np.float32))
+                 for b in batches}
+    batches = tuple(feeds)
     per_round: dict[int, dict[int, list[float]]] = {t: {b: [] for b in batches} for t in counts}
     per_round_runs = max(1, runs // max(1, rounds))
     for r in range(max(1, rounds)):

@@ -29,22 +29,17 @@ def _listing(folder: Path) -> dict[str, Path]:
 
 def _read_all(files: list[Path], side: str, root: Path) -> tuple[np.ndarray, bool]:
     """N x C x H x W uint8 and whether every image was gray; refuses unreadable or mis-sized files by name."""
-    from PIL import Image, UnidentifiedImageError
-
-    from engine.images import GRAY_MODES, to_8bit
+    from engine.images import UnreadableImage, read_image
 
     images, gray, bad = [], [], []
     for f in files:
         try:
-            with Image.open(f) as im:
-                im.load()
-                was_gray = im.mode in GRAY_MODES
-                img, _ = to_8bit(im)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            pic = read_image(f)
+        except UnreadableImage:
             bad.append(f.name)
             continue
-        images.append(img)
-        gray.append(was_gray or img.mode == "L")
+        images.append(pic.image)
+        gray.append(pic.gray)
     if bad:
         raise DataError(f"Cannot read {_names(bad)} in {root / side}; replace or remove the file(s).")
     size = images[0].size

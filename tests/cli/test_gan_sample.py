@@ -61,3 +61,23 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     _one_line_exit_2(capsys, [model, "--n", "0", "--out", str(tmp_path / "x.png")], "--n")
     (tmp_path / "afile").write_text("x")
     _one_line_exit_2(capsys, [model, "--out", str(tmp_path / "afile" / "grid.png")], "afile")
+
+
+def test_image_models_of_fixed_batch_and_uint8_input_run_without_torch(tmp_path):
+    """The paths added for issue 20 (chunks of a fixed batch, pixel inputs, --bench with --input, names that share
+    a stem) stay torch-free."""
+    from onnx import TensorProto
+
+    from tests.hostile.sampler_models import copy_model
+
+    model = copy_model(tmp_path / "m.onnx", batch=2, in_type=TensorProto.UINT8)
+    (tmp_path / "in").mkdir()
+    for name, value in (("a.png", 10), ("a.jpg", 120), ("b.png", 250)):
+        Image.fromarray(np.full((4, 4), value, np.uint8)).save(tmp_path / "in" / name)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, "-c", NO_TORCH, str(model), "--input", str(tmp_path / "in"), "--out",
+                        str(tmp_path / "out"), "--bench", "--threads", "1"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_jpg.png", "a_png.png", "b.png"]
+    assert "wrote 3 output(s)" in r.stdout and "batch   2:" in r.stdout

@@ -124,3 +124,40 @@ def test_a_folder_of_broken_pictures_is_refused_in_one_line(tmp_path, capsys):
     r = gan_prune(capsys, "train", "-w", str(ws), "--dataset", f"folder:{folder}", "--steps", "1")
     assert_refused(r, "None of the 3 images", "broken")
     assert not set(snapshot(ws)) - {"config.toml"}  # no model, no manifest (config.toml: the cli branch's fix)
+
+
+# ---- a class folder with no readable picture is no class (issue 20, item 13) ----------------------------------
+CLASS_VALUE = {"ants": 30, "bees": 90, "cats": 150, "dogs": 210}  # every picture's gray says its class
+
+
+def _class_folders(root, broken: dict[str, str]):
+    """Four class folders of two 8x8 pictures each; `broken` makes a folder's pictures garbage, truncated PNGs
+    (a header that reads, pixels that do not), or leaves the folder empty."""
+    for name, value in CLASS_VALUE.items():
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(2):
+            f = folder / f"{i}.png"
+            how = broken.get(name)
+            if how == "empty":
+                continue
+            Image.fromarray(np.full((8, 8), value, np.uint8)).save(f)
+            if how == "garbage":
+                f.write_bytes(b"not a picture")
+            elif how == "truncated":
+                f.write_bytes(f.read_bytes()[:40])
+    return root
+
+
+@pytest.mark.parametrize("broken", [{"bees": "garbage"}, {"ants": "garbage"}, {"cats": "truncated"},
+                                    {"ants": "empty", "dogs": "garbage"}, {"ants": "truncated", "bees": "garbage"}])
+def test_a_class_folder_with_no_readable_picture_is_left_out_with_a_note(tmp_path, broken):
+    data = load_dataset(DataConfig(f"folder:{_class_folders(tmp_path / 'd', broken)}"))
+    kept = [c for c in CLASS_VALUE if c not in broken]
+    assert data.classes == kept
+    counts = torch.bincount(data.labels, minlength=len(kept)).tolist()
+    assert counts == [2] * len(kept)  # no class without pictures
+    for img, label in zip(data.images, data.labels):  # each picture keeps its own class after renumbering
+        assert int(img.float().mean().round()) == CLASS_VALUE[kept[label]]
+    note = next(w for w in data.warnings if "Left out" in w)
+    assert all(name in note for name in broken)
