@@ -13,13 +13,19 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Sources:
-    """What a converter may start from: the fp32 reference file and the sub-pixel fp32 file (int8's source)."""
+    """What a converter may start from: the fp32 reference file and the sub-pixel fp32 file (int8's source), and
+    what int8 calibrates on. Every kind of model goes through this table: a noise generator calibrates on
+    `calibration` random latents (reader None); an image-to-image one passes a reader over its task's own inputs."""
 
     fp32: Path
     subpixel: Path
     calibration: int = 256
     seed: int = 0
     keep_first_last_float: bool = False
+    reader: object | None = None  # an onnxruntime CalibrationDataReader; None: random latents
+    # ORT's symbolic shape inference before quantizing: noise generators need it; image models' graphs have no
+    # symbolic dims it could resolve and some of their ops (Resize on a dynamic batch) make it fail
+    symbolic_shapes: bool = True
 
 
 @dataclass(frozen=True)
@@ -36,13 +42,14 @@ class Precision:
 def _int8_static(src: Sources, out: Path) -> Path:
     from engine.export.quantize import quantize_int8_static
 
-    return quantize_int8_static(src.subpixel, out, src.calibration, src.seed, src.keep_first_last_float)
+    return quantize_int8_static(src.subpixel, out, src.calibration, src.seed, src.keep_first_last_float,
+                                reader=src.reader, symbolic_shapes=src.symbolic_shapes)
 
 
 def _int8_dynamic(src: Sources, out: Path) -> Path:
     from engine.export.quantize import quantize_int8_dynamic
 
-    return quantize_int8_dynamic(src.subpixel, out, src.keep_first_last_float)
+    return quantize_int8_dynamic(src.subpixel, out, src.keep_first_last_float, symbolic_shapes=src.symbolic_shapes)
 
 
 def _fp16(src: Sources, out: Path) -> Path:

@@ -152,3 +152,18 @@ def test_prune_preview_matches_what_the_stage_saved(superres_ws):
     dense, teacher = load_teacher(superres_ws)
     shown = preview(PruneConfig(method="channel-l1", target_macs=0.3), dense, teacher, superres_ws)
     assert shown["g"].spec() == superres_ws.load_checkpoint("pruned")["arch"]["generator"]
+
+
+def test_every_precision_in_the_table_exports_an_image_model(superres_ws):
+    """Image models go through the one precision table: a precision added there exports them too (no list of its
+    own in the image path). Each file runs in ONNX Runtime, takes the image input and stays close to fp32."""
+    from engine.export.precisions import NAMES, PRECISIONS
+
+    drain(run_export(ExportConfig(precisions=NAMES, calibration=16, bench_runs=1), superres_ws, CancelToken()))
+    results = superres_ws.stage("export")["results"]
+    for p in PRECISIONS:
+        path = superres_ws.export_dir / p.file_name
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        assert [i.name for i in session.get_inputs()] == ["image"], p.name
+        info = results[p.name]
+        assert p.name == "fp32" or info["psnr_vs_fp32"] > 20, (p.name, info)

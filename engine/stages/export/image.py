@@ -8,10 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import torch.nn as nn
 
-from engine.errors import ConfigError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
 from engine.export.image_onnx import (
     ImageReader,
@@ -22,32 +20,15 @@ from engine.export.image_onnx import (
     run_image_onnx,
 )
 from engine.export.onnx import ort_session
-from engine.export.precisions import BY_NAME
+from engine.export.precisions import BY_NAME, Sources
 from engine.inputs import workspace_pairs
 from engine.metrics.quality import psnr
 from engine.workspace import Workspace
-
-SUPPORTED = ("fp32", "fp16", "int8", "int8-dynamic")
-
-
-def _convert(name: str, fp32: Path, out: Path, calib: np.ndarray, cfg) -> None:
-    from engine.export import quantize
-
-    if name == "int8":
-        quantize.quantize_int8_static(fp32, out, seed=cfg.seed, keep_first_last_float=cfg.keep_first_last_float,
-                                      reader=ImageReader(calib), symbolic_shapes=False)
-    elif name == "int8-dynamic":
-        quantize.quantize_int8_dynamic(fp32, out, cfg.keep_first_last_float, symbolic_shapes=False)
-    elif name == "fp16":
-        quantize.convert_fp16(fp32, out)
 
 
 def run_export_images(cfg, ws: Workspace, ckpt: dict, ckpt_path: Path, G: nn.Module, pruning: dict,
                       cancel: CancelToken) -> Iterator[Event]:
     wanted = list(dict.fromkeys(cfg.precisions))
-    unsupported = [p for p in wanted if p not in SUPPORTED]
-    if unsupported:
-        raise ConfigError(f"Image-to-image models export as {', '.join(SUPPORTED)} (not {', '.join(unsupported)}).")
     data = ckpt.get("data") or {}
     src = workspace_pairs(ws, ckpt)
     calib_in, _ = src.fixed("train", cfg.calibration, cfg.seed)
@@ -69,8 +50,9 @@ def run_export_images(cfg, ws: Workspace, ckpt: dict, ckpt_path: Path, G: nn.Mod
     for i, name in enumerate(wanted):
         cancel.raise_if_cancelled()
         path = ws.export_dir / BY_NAME[name].file_name
-        if name != "fp32":
-            _convert(name, fp32, path, calib_in.numpy(), cfg)
+        if BY_NAME[name].convert is not None:  # the same table as every export; int8 calibrates on task inputs
+            BY_NAME[name].convert(Sources(fp32, fp32, len(calib_in), cfg.seed, cfg.keep_first_last_float,
+                                          reader=ImageReader(calib_in.numpy()), symbolic_shapes=False), path)
         out = run_image_onnx(ort_session(path, threads=1), test_in.numpy())
         info = {"bytes": path.stat().st_size, "path": ws.rel(path),
                 "latency_ms": {"ort_b1": latency_ms(path, test_in[:1].numpy(), cfg.bench_runs),
