@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
-from engine.tasks import DEFAULT_TASK, IMAGE_ARCHS, TASKS, image_tasks, takes_image, task_names
+from engine.tasks import DEFAULT_TASK, IMAGE_ARCHS, NOISE, TASKS, image_tasks, task_kind, task_names
 
 DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 LOSSES = ("bce", "hinge")
@@ -194,13 +194,13 @@ class ModelConfig:
         archs = TASKS[self.task].archs
         if archs is not None and self.arch not in archs and self.arch != "user":  # imported: its code decides
             raise ConfigError(f"The {self.task} task needs --arch {' or '.join(archs)} (got {self.arch}).")
-        if not takes_image(self.task) and self.arch in IMAGE_ARCHS:
+        if task_kind(self.task) == NOISE and self.arch in IMAGE_ARCHS:
             raise ConfigError(f"{self.arch} turns an image into an image; use it with --task "
                               f"{', '.join(IMAGE_TASKS)} (got {self.task}).")
 
     @property
-    def takes_image(self) -> bool:
-        return takes_image(self.task)
+    def kind(self) -> str:
+        return task_kind(self.task)
 
 
 @dataclass(frozen=True)

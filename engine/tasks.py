@@ -57,5 +57,22 @@ def takes_image(task: str) -> bool:
     return "image" in TASKS[task].inputs if task in TASKS else False
 
 
+# What a generator takes in: noise (a latent, maybe a label) or an image. Every stage that treats the two differently
+# asks one of the two functions below, never the model, the config or the file name.
+NOISE, IMAGE = "noise", "image"
+
+
+def task_kind(task: str) -> str:
+    """The kind of model a task trains (before any checkpoint exists: train, import)."""
+    return IMAGE if takes_image(task) else NOISE
+
+
+def model_kind(checkpoint: dict | None) -> str:
+    """The kind of a saved model, from its checkpoint's generator spec (every checkpoint carries it): an
+    image-to-image spec records the shape of its input image."""
+    spec = ((checkpoint or {}).get("arch") or {}).get("generator")
+    return IMAGE if isinstance(spec, dict) and "input_shape" in spec else NOISE
+
+
 def image_tasks() -> tuple[str, ...]:
     return tuple(name for name in TASKS if takes_image(name))

@@ -26,8 +26,8 @@ from engine.models.spec import SpecError
 
 __all__ = ["Discriminator", "Generator", "HasBlocks", "ImageToImageGenerator", "LatentGenerator", "MakesOwnInput",
            "SpecError", "TakesLatents", "arch_names", "build_discriminator", "build_generator", "build_pair",
-           "check_spec", "checkpoint_takes_image", "default_specs", "discriminator_from_checkpoint",
-           "generator_from_checkpoint", "num_classes", "register_arch", "takes_image"]
+           "check_spec", "default_specs", "discriminator_from_checkpoint",
+           "generator_from_checkpoint", "num_classes", "register_arch"]
 
 _GENERATORS: dict[str, Callable[[dict], nn.Module]] = {}
 _DISCRIMINATORS: dict[str, Callable[[dict], nn.Module]] = {}
@@ -98,15 +98,6 @@ def build_discriminator(spec: dict, where: str = "arch.discriminator") -> nn.Mod
 def build_pair(arch_spec: dict) -> tuple[nn.Module, nn.Module]:
     """arch_spec = {"generator": spec, "discriminator": spec} as stored in checkpoints."""
     return build_generator(arch_spec["generator"]), build_discriminator(arch_spec["discriminator"])
-
-
-def takes_image(spec: dict) -> bool:
-    """Whether a generator spec is image-to-image (it has an input image shape instead of a latent size)."""
-    return isinstance(spec, dict) and "input_shape" in spec
-
-
-def checkpoint_takes_image(ckpt: dict) -> bool:
-    return takes_image((ckpt.get("arch") or {}).get("generator"))
 
 
 def generator_from_checkpoint(ckpt: dict, use_ema: bool = True) -> nn.Module:

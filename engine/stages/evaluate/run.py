@@ -15,12 +15,22 @@ from engine.errors import ConfigError, DataError, WorkspaceError
 from engine.events import Artifact, Cancelled, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.stage_runner import recorded
 from engine.stages.evaluate.config import FEATURE_NETS, EvaluateConfig  # noqa: F401
+from engine.tasks import IMAGE, model_kind
 from engine.workspace import Workspace
 
 GRID_COUNT = 64  # images per variant in the side-by-side grids
 SSIM_COUNT = 1000  # SSIM is ~10x the cost of PSNR; a thousand pairs pin it to the third decimal
 QUALITY_KEYS = ("fid", "precision", "recall", "density", "coverage", "swd", "psnr_vs_teacher", "ssim_vs_teacher",
                 "cond_accuracy")
+
+
+def _kind(ws: Workspace, variants) -> str:
+    """From the first model's checkpoint spec, as every stage decides it; a folder with ONNX files alone (the
+    checkpoints deleted) from the config it was trained with."""
+    from engine.inputs import workspace_config
+
+    first = next((v for v in variants if v.kind == "torch" and not v.error), None)
+    return model_kind(ws.load_checkpoint(first.path)) if first else workspace_config(ws).model.kind
 
 
 # ---- real data and the feature space -----------------------------------------------------------------------------
@@ -201,7 +211,7 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
     if not variants:
         raise WorkspaceError(f"The workspace {ws.root} has nothing to evaluate (no checkpoint in checkpoints/ and no "
                              "ONNX in export/); run 'gan-prune train' first.")
-    if workspace_config(ws).model.takes_image:  # image-to-image: scored against the ground truth of test pairs
+    if _kind(ws, variants) == IMAGE:  # image-to-image: scored against the ground truth of test pairs
         from engine.stages.evaluate.image import run_evaluate_images
 
         yield from run_evaluate_images(cfg, ws, variants, cancel)

@@ -12,6 +12,7 @@ from engine.events import Artifact, CancelToken, Event, Log, Progress
 from engine.export.precisions import BY_NAME, PRECISIONS, Sources
 from engine.stage_runner import recorded
 from engine.stages.export.config import ExportConfig
+from engine.tasks import IMAGE, model_kind
 from engine.workspace import Workspace
 
 
@@ -44,7 +45,7 @@ def _summary(results: dict[str, dict]) -> str:
 @recorded("export")
 def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = None) -> Iterator[Event]:
     from engine.export.onnx import export_generator, parity
-    from engine.models import generator_from_checkpoint, takes_image
+    from engine.models import generator_from_checkpoint
 
     cfg.validate()
     cancel = cancel or CancelToken()
@@ -53,7 +54,7 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
         raise WorkspaceError(f"The workspace {ws.root} has no generator checkpoint; run 'gan-prune train' first.")
     ckpt = ws.load_checkpoint(ckpt_path)
     G = generator_from_checkpoint(ckpt)
-    if takes_image(ckpt["arch"]["generator"]):  # image-to-image: input 'image', int8 calibrated on task inputs
+    if model_kind(ckpt) == IMAGE:  # image-to-image: input 'image', int8 calibrated on task inputs
         from engine.stages.export.image import run_export_images
 
         cfg_wanted = list(dict.fromkeys(cfg.precisions))

@@ -30,10 +30,10 @@ from engine.grids import grid_inputs, sample_grid
 from engine.images import save_png
 from engine.inputs import load_teacher, workspace_images
 from engine.metrics.feature_cache import prepare_feature_net
-from engine.models import checkpoint_takes_image
 from engine.optim import apply_hyperparameters
 from engine.stage_runner import recorded
 from engine.stages.finetune.config import FinetuneConfig
+from engine.tasks import IMAGE, model_kind
 from engine.workspace import Workspace
 
 CHECKPOINT = "finetuned"
@@ -56,7 +56,7 @@ def run_finetune(cfg: FinetuneConfig, ws: Workspace, cancel: CancelToken) -> Ite
         raise WorkspaceError(f"No pruned model in {ws.root} (checkpoints/pruned.pt is missing); run 'gan-prune "
                              "prune' first, or give --student-widths to train a slim student from scratch.")
     dense, teacher = load_teacher(ws)
-    if checkpoint_takes_image(dense):  # image-to-image (pix2pix) students learn from pairs, not latents
+    if model_kind(dense) == IMAGE:  # image-to-image (pix2pix) students learn from pairs, not latents
         from engine.stages.finetune.image import run_finetune_images
 
         yield from run_finetune_images(cfg, ws, dense, teacher, cancel)

@@ -44,7 +44,7 @@ from engine.models.user_probe import (
 )
 from engine.models.user_source import build_class, file_sha256
 from engine.stage_runner import recorded
-from engine.tasks import image_tasks, takes_image, task_names
+from engine.tasks import IMAGE, image_tasks, task_kind, task_names
 from engine.workspace import Workspace, atomic_write_text
 
 CHECKPOINT = "dense"
@@ -137,7 +137,7 @@ def _task(cfg: ImportConfig, sig: Signature, path: Path) -> str:
     """What the model does, read from its signature; an image-to-image model's --task says how pairs are made."""
     found = "conditional" if sig.num_classes else "unconditional"
     if sig.input_shape:
-        if cfg.task is None or not takes_image(cfg.task):
+        if cfg.task is None or task_kind(cfg.task) != IMAGE:
             raise ConfigError(f"{cfg.class_name} from {path} turns an image {list(sig.input_shape)} into an image; "
                               f"say which task with --task {' or '.join(image_tasks())}.")
         return cfg.task

@@ -28,7 +28,6 @@ from engine.latents import fixed_latents
 from engine.models import (
     build_discriminator,
     build_generator,
-    checkpoint_takes_image,
     discriminator_from_checkpoint,
 )
 from engine.prune.blocks import remove_blocks
@@ -40,7 +39,7 @@ from engine.prune.structured import prune_channels
 from engine.prune.unstructured import make_permanent, prune_weights, sparsity
 from engine.stage_runner import recorded
 from engine.stages.prune.config import PruneConfig
-from engine.tasks import DEFAULT_TASK
+from engine.tasks import DEFAULT_TASK, IMAGE, model_kind
 from engine.workspace import Workspace
 
 CHECKPOINT = "pruned"
@@ -137,7 +136,7 @@ def run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[
 
 def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     dense, teacher = load_teacher(ws)
-    if checkpoint_takes_image(dense):  # image-to-image (pix2pix) models have their own, one-shot path
+    if model_kind(dense) == IMAGE:  # image-to-image (pix2pix) models have their own, one-shot path
         from engine.stages.prune.image import run_prune_images
 
         yield from run_prune_images(cfg, ws, dense, teacher, cancel)
@@ -154,7 +153,7 @@ def preview(cfg: PruneConfig, dense: dict, teacher: nn.Module, ws: Workspace | N
     """G and D as the stage would prune them (the same code, on copies; nothing is saved): what the studio's
     preview shows. Gradual schedules are previewed as one shot of the same total amount (their fine-tuning between
     rounds needs the data), and a MACs budget is not previewed (its sensitivity scan writes sensitivity.json)."""
-    if checkpoint_takes_image(dense):  # image-to-image: the one-shot path the stage takes for these models
+    if model_kind(dense) == IMAGE:  # image-to-image: the one-shot path the stage takes for these models
         from engine.stages.prune.image import preview_images
 
         return preview_images(cfg, ws, dense, teacher)

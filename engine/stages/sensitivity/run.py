@@ -9,10 +9,10 @@ from engine.events import Artifact, CancelToken, Event, Log
 from engine.inputs import load_teacher, workspace_pairs
 from engine.latents import fixed_latents
 from engine.metrics.complexity import summarize
-from engine.models import takes_image
 from engine.prune.sensitivity import PSNR_CAP, scan, write_results
 from engine.stage_runner import recorded
 from engine.stages.sensitivity.config import SensitivityConfig
+from engine.tasks import IMAGE, model_kind
 from engine.workspace import Workspace
 
 
@@ -20,7 +20,7 @@ from engine.workspace import Workspace
 def run_sensitivity(cfg: SensitivityConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
     dense, G = load_teacher(ws)
-    if takes_image(G.spec()):  # image-to-image: the task's own inputs stand in for latents
+    if model_kind(dense) == IMAGE:  # image-to-image: the task's own inputs stand in for latents
         z, _ = workspace_pairs(ws, dense).fixed("train", cfg.n_latents, cfg.seed)
     else:
         z = fixed_latents(cfg.n_latents, G.latent_dim, cfg.seed)

@@ -30,7 +30,7 @@ from engine.images import save_png
 from engine.models import build_pair, default_specs
 from engine.optim import apply_hyperparameters, make_optimizers, optimizer_to
 from engine.stage_runner import recorded
-from engine.tasks import is_conditional, task_of
+from engine.tasks import IMAGE, is_conditional, task_of
 from engine.workspace import Workspace
 
 CHECKPOINT = "dense"
@@ -43,7 +43,7 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
     ended (engine.stages.start)."""
     cfg.validate()
     ctx = current()  # one process, or this process's place in a torchrun group (rank 0 alone writes)
-    if cfg.model.takes_image:  # image-to-image tasks (pix2pix) train on (input, target) pairs, on any processes
+    if cfg.model.kind == IMAGE:  # image-to-image tasks (pix2pix) train on (input, target) pairs, on any processes
         from engine.stages.train.image import run_train_images
 
         yield from run_train_images(cfg, ws, cancel)
