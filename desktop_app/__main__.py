@@ -10,7 +10,9 @@ import os
 import sys
 from pathlib import Path
 
-PAGES = ("welcome", "data", "train", "prune", "finetune", "evaluate", "export", "generate")
+from desktop_app.project import STEP_PAGES
+
+PAGES = ("welcome", *STEP_PAGES)
 
 
 def log_file() -> Path:
@@ -88,6 +90,46 @@ def workspace_problem(path: str) -> str | None:
     return None
 
 
+def show_splash(app):
+    """A small window with the app's name while the window and PyTorch load (10 s or more on a busy machine)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
+    from PySide6.QtWidgets import QSplashScreen
+
+    pixmap = QPixmap(460, 150)
+    pixmap.fill(QColor("#2d6cdf"))
+    painter = QPainter(pixmap)
+    painter.setPen(QColor("white"))
+    font = QFont()
+    font.setPointSize(18)
+    font.setBold(True)
+    painter.setFont(font)
+    painter.drawText(pixmap.rect().adjusted(0, -30, 0, 0), Qt.AlignmentFlag.AlignCenter, "GAN Pruning Studio")
+    painter.end()
+    splash = QSplashScreen(pixmap)
+    splash.showMessage("Loading PyTorch…", Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter,
+                       QColor("white"))
+    splash.show()
+    app.processEvents()  # paint it now: the next lines hold the event loop for seconds
+    return splash
+
+
+def _show_window(app, settings, headless: bool):
+    """The main window, behind a splash while it and PyTorch load; shown and drawn before any project opens."""
+    from desktop_app.app import build_main_window
+
+    splash = None if headless else show_splash(app)
+    window = build_main_window(settings=settings)
+    if splash is not None:
+        splash.finish(window)
+    if headless:
+        window.confirm_close = lambda: True  # nobody can answer a question offscreen: never wait on a dialog
+    else:
+        window.show()  # first, so a dialog about the project opens over the window
+        app.processEvents()  # and drawn before the project loads (its models take a moment)
+    return window
+
+
 def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     args = parse_args(argv)
@@ -110,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     path = setup_logging()
     logging.getLogger("desktop_app").info("starting (log file %s)", path)
 
-    from desktop_app.app import build_main_window, create_application
+    from desktop_app.app import create_application
     from desktop_app.interrupts import INTERRUPTED, Interrupts, quit_on_interrupt
     from desktop_app.settings import StudioSettings
 
@@ -121,18 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         from desktop_app.selftest import run_self_test
 
         return run_self_test(app, interrupts)
-    settings = StudioSettings(args.settings) if args.settings else None
-    window = build_main_window(settings=settings)
-    if headless:
-        window.confirm_close = lambda: True  # nobody can answer a question offscreen: never wait on a dialog
-    else:
-        window.show()  # first, so a dialog about the project opens over the window
+    window = _show_window(app, StudioSettings(args.settings) if args.settings else None, headless)
     if args.workspace is not None and not window.open_workspace(args.workspace) and headless:
         message = window.last_dialog.text() if window.last_dialog is not None else "could not open the project"
         window.close()
         return _fail(message)
-    if args.demo and args.workspace is None:
-        window.open_demo()
+    if args.demo and args.workspace is None and window.open_demo():
+        window.show_page("welcome")  # the Welcome page says what the demo holds and what to do next
     if args.screenshot:
         from desktop_app.selftest import take_screenshot
 

@@ -78,6 +78,10 @@ class DataPage(Page):
         self.folder_row.setEnabled(self.dataset.currentData() in ("folder", "pairs"))
         self.task_note.setText(self._task_help.get(self.task.currentData(), ""))
 
+    def clear_results(self) -> None:
+        self.grid.clear()
+        self.info.setText("")
+
     def on_workspace(self, ws) -> None:
         """A project remembers its task: show it, so Train and Generate follow it."""
         if ws is None:
