@@ -198,7 +198,8 @@ class MainWindow(QMainWindow):
             file_menu.addAction(act)
         file_menu.addSeparator()
         self.quit_action = QAction("&Quit", self)
-        self.quit_action.setShortcut(QKeySequence(keys.Quit))  # Ctrl+Q on Linux and Windows, Cmd+Q on macOS
+        # The platform's Quit key (Cmd+Q on macOS); some Linux desktops and Windows define none: then Ctrl+Q.
+        self.quit_action.setShortcuts(QKeySequence.keyBindings(keys.Quit) or [QKeySequence("Ctrl+Q")])
         self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         self.quit_action.triggered.connect(self.close)
         self.addAction(self.quit_action)  # works with the menu bar hidden, too

@@ -29,7 +29,7 @@ class WelcomePanel(QWidget):
         self.new_button.setToolTip("Choose an empty folder for a new project; train on the bundled digits or your "
                                    "own images.")
         self.open_button = QPushButton("Open project…")
-        self.open_button.setToolTip("Open a folder made earlier by this app or by the gan-prune command.")
+        self.open_button.setToolTip("Open a folder made earlier by this app or by its command-line tool.")
         self.import_button = QPushButton("Import a generator…")
         self.import_button.setToolTip("Bring your own trained PyTorch generator (a .py file and its state dict) to "
                                       "prune it. This runs the file's code: import only files you trust.")

@@ -296,6 +296,10 @@ class Page(QWidget):
                 error = self.ctx.facade.check(self.stage, self.values())
             except Exception as e:  # validation must never crash the form
                 error = str(e)
+        self.show_validation(error)
+
+    def show_validation(self, error: str | None) -> None:
+        """The sentence under the form that says why Start is disabled (None: nothing is wrong)."""
         self._validation_error = error
         self.error_label.setText(error or "")
         self.error_label.setVisible(bool(error))

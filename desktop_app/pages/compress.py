@@ -65,7 +65,7 @@ class CompressPage(Page):
                    "model's own measured best; cutting it to the generator's share is the other choice (GCC).")
         self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
                                                       ("CUDA GPU", "cuda")], "auto"), "Where to train.")
-        self.field(f, "processes", "Processes", self.spin(1, 64, 1, 1, " processes"),
+        self.field(f, "processes", "Processes", self.spin(1, 64, 1),
                    "Try several sizes at once, one per process: one per GPU, or CPU processes (on a CPU, each "
                    "process gets its share of the cores). The table fills a round at a time; the progress bar "
                    "follows the first process.")

@@ -61,7 +61,7 @@ class FinetunePage(Page):
         self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
                                                       ("CUDA GPU", "cuda")], "auto"),
                    "Where to train. Automatic uses a CUDA GPU when there is one.")
-        self.field(f, "processes", "Processes", self.spin(1, 64, 1, 1, " processes"),
+        self.field(f, "processes", "Processes", self.spin(1, 64, 1),
                    "Fine-tune as several processes that share each batch: one per GPU, or CPU processes. The batch "
                    "size must split evenly. Progress shows the first process.")
         self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0), "Fixes all randomness of this run.")

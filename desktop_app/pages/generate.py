@@ -15,6 +15,7 @@ from desktop_app.widgets.image_grid import ImageGrid
 from engine.errors import UserError
 
 log = logging.getLogger("desktop_app")
+DATA_WORDS = {"mnist-5k": "the bundled digits"}  # a data set's name in the file, in the window's words
 
 
 class GeneratePage(Page):
@@ -273,6 +274,6 @@ class GeneratePage(Page):
         self.info.setText(f"Made in <b>{self.last_seconds * 1000:.1f} ms</b> with ONNX Runtime on the CPU.  "
                           f"Model: latent {model.latent_dim}, images {'x'.join(map(str, model.image_shape))}, "
                           f"precision {meta.get('gan.precision', '?')}, arch {meta.get('gan.arch', '?')}, "
-                          f"data {meta.get('gan.dataset', '?')}"
+                          f"data {DATA_WORDS.get(meta.get('gan.dataset', '?'), meta.get('gan.dataset', '?'))}"
                           + (f", {model.num_classes} classes." if getattr(model, "num_classes", 0) else "."))
         self.progress_label.setText(f"Done in {self.last_seconds * 1000:.1f} ms.")

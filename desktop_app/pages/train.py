@@ -60,7 +60,7 @@ class TrainPage(Page):
                              "How many CPU cores training may use. Automatic uses them all; leave one free to keep "
                              "other programs snappy.")
         threads.setSpecialValueText("automatic")
-        self.field(f, "processes", "Processes", self.spin(1, 64, 1, 1, " processes"),
+        self.field(f, "processes", "Processes", self.spin(1, 64, 1),
                    "Train as several processes that share each batch (PyTorch DistributedDataParallel): one per "
                    "GPU, or CPU processes. The batch size must split evenly. Progress shows the first process.")
         self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
@@ -108,6 +108,7 @@ class TrainPage(Page):
         self.results_layout.addWidget(self.imported_note)
         self.results_layout.addLayout(row)
         self.ctx.data_changed.connect(self._follow_task)
+        self._show_for_task(self.ctx.data_values.get("task") or "unconditional")
 
     def values(self) -> dict:
         v = self.field_values()
@@ -130,9 +131,12 @@ class TrainPage(Page):
         return [(self._label(a), a) for a in names]
 
     def _follow_task(self, data: dict) -> None:
+        self._show_for_task((data or {}).get("task") or "unconditional")
+        self.validate()
+
+    def _show_for_task(self, task: str) -> None:
         """Offer only what applies to the task chosen with the data: the architectures that can do it, the latent
         size for noise models, the output size for super-resolution."""
-        task = (data or {}).get("task") or "unconditional"
         arch = self._fields["arch"]
         items = self._arch_items(task)
         if [arch.itemData(i) for i in range(arch.count())] != [a for _, a in items]:
@@ -146,7 +150,6 @@ class TrainPage(Page):
         for name in ("latent_dim", "scale"):
             self.show_field(name, self.ctx.facade.applies("model", name, task))
         self.grid.set_title(SAMPLES_TITLE[self.ctx.facade.takes_image(task)])
-        self.validate()
 
     def blocker(self) -> str | None:
         ws = self.ctx.workspace
