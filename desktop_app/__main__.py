@@ -110,23 +110,39 @@ def show_splash(app):
     splash.showMessage("Loading PyTorch…", Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter,
                        QColor("white"))
     splash.show()
-    app.processEvents()  # paint it now: the next lines hold the event loop for seconds
+    paint_now(app, splash)  # the next lines hold the event loop for seconds
     return splash
 
 
-def _show_window(app, settings, headless: bool):
-    """The main window, behind a splash while it and PyTorch load; shown and drawn before any project opens."""
+def paint_now(app, widget, limit_s: float = 1.0) -> None:
+    """Run the event loop until a just-shown window is on screen and painted. Under a window manager the window
+    is mapped a few round-trips after show(): one processEvents() left it black until the next idle loop."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        handle = widget.windowHandle()
+        if handle is not None and handle.isExposed():
+            widget.repaint()
+            app.processEvents()
+            return
+        time.sleep(0.01)
+
+
+def _show_window(app, settings, splash):
+    """The main window (the splash stays up while it and PyTorch load), shown and drawn before any project opens;
+    no splash: offscreen, hidden."""
     from desktop_app.app import build_main_window
 
-    splash = None if headless else show_splash(app)
     window = build_main_window(settings=settings)
     if splash is not None:
         splash.finish(window)
-    if headless:
+    if splash is None:
         window.confirm_close = lambda: True  # nobody can answer a question offscreen: never wait on a dialog
     else:
         window.show()  # first, so a dialog about the project opens over the window
-        app.processEvents()  # and drawn before the project loads (its models take a moment)
+        paint_now(app, window)  # and drawn before the project loads (its models take a moment)
     return window
 
 
@@ -152,18 +168,25 @@ def main(argv: list[str] | None = None) -> int:
     path = setup_logging()
     logging.getLogger("desktop_app").info("starting (log file %s)", path)
 
+    from PySide6.QtWidgets import QApplication
+
+    # The splash first, before the window's modules (pyqtgraph, the pages) and PyTorch load: seconds on a busy
+    # machine, which were a black screen.
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    splash = None if headless else show_splash(app)
+
     from desktop_app.app import create_application
     from desktop_app.interrupts import INTERRUPTED, Interrupts, quit_on_interrupt
     from desktop_app.settings import StudioSettings
 
-    app = create_application(sys.argv[:1])
+    app = create_application(sys.argv[:1])  # the same application, given its name, style and icon
     _qt_messages_to_log()
     interrupts = Interrupts(app)
     if args.self_test:
         from desktop_app.selftest import run_self_test
 
         return run_self_test(app, interrupts)
-    window = _show_window(app, StudioSettings(args.settings) if args.settings else None, headless)
+    window = _show_window(app, StudioSettings(args.settings) if args.settings else None, splash)
     if args.workspace is not None and not window.open_workspace(args.workspace) and headless:
         message = window.last_dialog.text() if window.last_dialog is not None else "could not open the project"
         window.close()
@@ -177,7 +200,17 @@ def main(argv: list[str] | None = None) -> int:
 
     interrupts.received.connect(lambda _signum: quit_on_interrupt(window, app.exit))
     code = app.exec()
-    return INTERRUPTED if interrupts.interrupted else code
+    return exit_at_once(INTERRUPTED if interrupts.interrupted else code)
+
+
+def exit_at_once(code: int) -> int:
+    """End the process as soon as the window has closed. By then the job has stopped and saved and the settings
+    are written; what is left is Python tearing down PyTorch and thousands of Qt objects, which took 3 s (measured
+    under Xvfb) with no window on screen, so a closed studio looked hung. Logs are flushed first."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -170,7 +170,7 @@ class Project:
         if not self.has_trained_model:
             return (("data", "Choose the images to learn from"), ("train", "Train a model on them"))
         if self.outcome("compress") != "done" and self.step_status("finetune") != "done":
-            return (("compress", "Compress it: the smallest model that keeps its quality, found for you"),
+            return (("compress", "Compress it: smaller and faster, same quality"),
                     ("prune", "Or prune it by hand, step by step"))
         if self.step_status("export") != "done":
             return (("evaluate", "Evaluate it: size, speed and quality side by side"),
