@@ -37,7 +37,7 @@ def duration(seconds: float | None) -> str:
         return f"{seconds} s"
     m, s = divmod(seconds, 60)
     if m < 60:
-        return f"{m} min {s:02d} s"
+        return f"{m} min {s:02d} s" if s else f"{m} min"
     h, m = divmod(m, 60)
     return f"{h} h {m:02d} min"
 

@@ -22,12 +22,13 @@ def legend_html(entries: list[tuple[str, str]]) -> str:
 
 def padded_range(values: list[float], share: float = 0.15, floor: float | None = 0.0) -> tuple[float, float]:
     """An axis range with room around the data: a share of the spread, or of the value itself when there is one
-    point (a range of zero width reads "100.2264000000005"); never below `floor` (MACs and FID are not negative)."""
+    point (a range of zero width reads "100.2264000000005"); at most a sliver below `floor` (MACs and FID are not
+    negative: the sliver keeps a point near zero whole instead of cut by the axis)."""
     lo, hi = min(values), max(values)
     pad = share * (hi - lo) if hi > lo else share * abs(hi) or 1.0
     lo, hi = lo - pad, hi + pad
     if floor is not None and lo < floor <= min(values):
-        lo = floor
+        lo = max(lo, floor - 0.04 * (hi - floor))
     return lo, hi
 
 
