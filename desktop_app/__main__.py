@@ -10,7 +10,9 @@ import os
 import sys
 from pathlib import Path
 
-PAGES = ("welcome", "data", "train", "prune", "finetune", "evaluate", "export", "generate")
+from desktop_app.project import STEP_PAGES
+
+PAGES = ("welcome", *STEP_PAGES)
 
 
 def log_file() -> Path:
@@ -88,6 +90,62 @@ def workspace_problem(path: str) -> str | None:
     return None
 
 
+def show_splash(app):
+    """A small window with the app's name while the window and PyTorch load (10 s or more on a busy machine)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
+    from PySide6.QtWidgets import QSplashScreen
+
+    pixmap = QPixmap(460, 150)
+    pixmap.fill(QColor("#2d6cdf"))
+    painter = QPainter(pixmap)
+    painter.setPen(QColor("white"))
+    font = QFont()
+    font.setPointSize(18)
+    font.setBold(True)
+    painter.setFont(font)
+    painter.drawText(pixmap.rect().adjusted(0, -30, 0, 0), Qt.AlignmentFlag.AlignCenter, "GAN Pruning Studio")
+    painter.end()
+    splash = QSplashScreen(pixmap)
+    splash.showMessage("Loading PyTorch…", Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter,
+                       QColor("white"))
+    splash.show()
+    paint_now(app, splash)  # the next lines hold the event loop for seconds
+    return splash
+
+
+def paint_now(app, widget, limit_s: float = 1.0) -> None:
+    """Run the event loop until a just-shown window is on screen and painted. Under a window manager the window
+    is mapped a few round-trips after show(): one processEvents() left it black until the next idle loop."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        handle = widget.windowHandle()
+        if handle is not None and handle.isExposed():
+            widget.repaint()
+            app.processEvents()
+            return
+        time.sleep(0.01)
+
+
+def _show_window(app, settings, splash):
+    """The main window (the splash stays up while it and PyTorch load), shown and drawn before any project opens;
+    no splash: offscreen, hidden."""
+    from desktop_app.app import build_main_window
+
+    window = build_main_window(settings=settings)
+    if splash is not None:
+        splash.finish(window)
+    if splash is None:
+        window.confirm_close = lambda: True  # nobody can answer a question offscreen: never wait on a dialog
+    else:
+        window.show()  # first, so a dialog about the project opens over the window
+        paint_now(app, window)  # and drawn before the project loads (its models take a moment)
+    return window
+
+
 def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     args = parse_args(argv)
@@ -110,29 +168,31 @@ def main(argv: list[str] | None = None) -> int:
     path = setup_logging()
     logging.getLogger("desktop_app").info("starting (log file %s)", path)
 
-    from desktop_app.app import build_main_window, create_application
+    from PySide6.QtWidgets import QApplication
+
+    # The splash first, before the window's modules (pyqtgraph, the pages) and PyTorch load: seconds on a busy
+    # machine, which were a black screen.
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    splash = None if headless else show_splash(app)
+
+    from desktop_app.app import create_application
     from desktop_app.interrupts import INTERRUPTED, Interrupts, quit_on_interrupt
     from desktop_app.settings import StudioSettings
 
-    app = create_application(sys.argv[:1])
+    app = create_application(sys.argv[:1])  # the same application, given its name, style and icon
     _qt_messages_to_log()
     interrupts = Interrupts(app)
     if args.self_test:
         from desktop_app.selftest import run_self_test
 
         return run_self_test(app, interrupts)
-    settings = StudioSettings(args.settings) if args.settings else None
-    window = build_main_window(settings=settings)
-    if headless:
-        window.confirm_close = lambda: True  # nobody can answer a question offscreen: never wait on a dialog
-    else:
-        window.show()  # first, so a dialog about the project opens over the window
+    window = _show_window(app, StudioSettings(args.settings) if args.settings else None, splash)
     if args.workspace is not None and not window.open_workspace(args.workspace) and headless:
         message = window.last_dialog.text() if window.last_dialog is not None else "could not open the project"
         window.close()
         return _fail(message)
-    if args.demo and args.workspace is None:
-        window.open_demo()
+    if args.demo and args.workspace is None and window.open_demo():
+        window.show_page("welcome")  # the Welcome page says what the demo holds and what to do next
     if args.screenshot:
         from desktop_app.selftest import take_screenshot
 
@@ -140,7 +200,17 @@ def main(argv: list[str] | None = None) -> int:
 
     interrupts.received.connect(lambda _signum: quit_on_interrupt(window, app.exit))
     code = app.exec()
-    return INTERRUPTED if interrupts.interrupted else code
+    return exit_at_once(INTERRUPTED if interrupts.interrupted else code)
+
+
+def exit_at_once(code: int) -> int:
+    """End the process as soon as the window has closed. By then the job has stopped and saved and the settings
+    are written; what is left is Python tearing down PyTorch and thousands of Qt objects, which took 3 s (measured
+    under Xvfb) with no window on screen, so a closed studio looked hung. Logs are flushed first."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

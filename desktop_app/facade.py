@@ -130,6 +130,36 @@ class EngineFacade:
 
         return [(t.title, t.name, t.help) for t in TASKS.values()]
 
+    def applies(self, config: str, name: str, task: str) -> bool:
+        """Whether a setting means anything for a task (engine.config `setting(tasks=...)`): `config` is "model",
+        "train" or "data" (the Train page's tables) or a stage name. A page hides the fields that do not apply."""
+        from engine import config as engine_config
+        from engine import stages
+
+        tables = {"model": engine_config.ModelConfig, "train": engine_config.TrainConfig,
+                  "data": engine_config.DataConfig}
+        cls = tables[config] if config in tables else stages.get(config).config_class()
+        return engine_config.applies_to(cls, name, task)
+
+    @staticmethod
+    def takes_image(task: str) -> bool:
+        """An image-to-image task (its model takes an image, not noise)."""
+        from engine.tasks import takes_image
+
+        return takes_image(task)
+
+    def arch_choices(self, task: str) -> list[str]:
+        """The architectures that can do a task, in the registry's order (engine.models, engine.tasks): the task's
+        own list, else every built-in one that takes what the task gives (noise, or an image)."""
+        from engine.models import arch_names
+        from engine.tasks import IMAGE_ARCHS, TASKS, takes_image
+
+        names = [a for a in arch_names() if a != "user"]  # "user": an imported model, never built here
+        allowed = TASKS[task].archs if task in TASKS else None
+        if allowed is not None:
+            return [a for a in names if a in allowed]
+        return [a for a in names if (a in IMAGE_ARCHS) == takes_image(task)]
+
     def has_trained_model(self, ws) -> bool:
         return _has_checkpoint(ws, _entry(ws, "train"))
 
@@ -365,16 +395,21 @@ class EngineFacade:
         except (OSError, ValueError):
             return None
 
-    def compress_results(self, ws) -> list[dict]:
-        """The last compress search's candidates (compress.json), or [] when there is none or it cannot be read."""
+    def compress_summary(self, ws) -> dict | None:
+        """The last compress search as it wrote compress.json, or None when there is none or it cannot be read."""
         import json
 
         path = ws.root / "compress.json"
         try:
-            candidates = json.loads(path.read_text("utf-8")).get("candidates") if path.exists() else None
-        except (OSError, ValueError, AttributeError):
-            return []
-        return [c for c in candidates or [] if isinstance(c, dict)]
+            summary = json.loads(path.read_text("utf-8")) if path.exists() else None
+        except (OSError, ValueError):
+            return None
+        return summary if isinstance(summary, dict) else None
+
+    def compress_results(self, ws) -> list[dict]:
+        """The last compress search's candidates (compress.json), or [] when there is none or it cannot be read."""
+        candidates = (self.compress_summary(ws) or {}).get("candidates")
+        return [c for c in candidates if isinstance(c, dict)] if isinstance(candidates, list) else []
 
     def report_html(self, ws) -> Path | None:
         path = ws.root / "report.html"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QIcon
+from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPlainTextEdit,
+    QProgressDialog,
     QPushButton,
     QStackedWidget,
     QToolButton,
@@ -37,13 +38,15 @@ from desktop_app.pages.finetune import FinetunePage
 from desktop_app.pages.generate import GeneratePage
 from desktop_app.pages.prune import PrunePage
 from desktop_app.pages.train import TrainPage
+from desktop_app.project import STEP_PAGES, new_project_problem
 from desktop_app.welcome import WelcomePanel
 
 log = logging.getLogger("desktop_app")
 
 PAGE_CLASSES = (DataPage, TrainPage, PrunePage, FinetunePage, CompressPage, EvaluatePage, ExportPage, GeneratePage)
-STAGE_OF_PAGE = {"train": "train", "prune": "prune", "finetune": "finetune", "evaluate": "evaluate",
-                 "export": "export"}
+assert tuple(c.key for c in PAGE_CLASSES) == STEP_PAGES  # one order for the sidebar, --page and the project model
+# The sidebar's mark for how a step's last run ended (project.Project.step_status); no mark: its number.
+STEP_MARKS = {"done": "✓", "empty": "✗", "failed": "✗", "cancelled": "…", "stale": "↻"}
 
 
 def default_demo_folder() -> Path:
@@ -64,6 +67,8 @@ class MainWindow(QMainWindow):
         self.last_dialog = None
         self.import_dialog: ImportGeneratorDialog | None = None
         self._importing = None  # the workspace an import job is writing
+        self._closing = False  # a close is waiting for the job to stop
+        self.saving_note: QProgressDialog | None = None
         # Closing during a job asks first; tests replace this with a function that answers for the user.
         self.confirm_close = self._ask_close
 
@@ -138,6 +143,7 @@ class MainWindow(QMainWindow):
         self.welcome.open_project.connect(self.open_project)
         self.welcome.open_recent.connect(self.open_workspace)
         self.welcome.import_generator.connect(self.import_generator)
+        self.welcome.go_to.connect(self.show_page)
         self.stack.addWidget(self.welcome)
         self.pages: dict[str, Page] = {}
         for i, cls in enumerate(PAGE_CLASSES, start=1):
@@ -180,16 +186,24 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.job_label)
         self.statusBar().addPermanentWidget(self.device_label)
         file_menu = self.menuBar().addMenu("&File")
-        for text, fn in (("&New project…", self.new_project), ("&Open project…", self.open_project),
-                         ("Open the &demo", self.open_demo),
-                         ("&Import a generator… (runs its code)", self.import_generator)):
+        keys = QKeySequence.StandardKey
+        for text, fn, key in (("&New project…", self.new_project, keys.New),
+                              ("&Open project…", self.open_project, keys.Open),
+                              ("Open the &demo", lambda: self.open_demo(), None),
+                              ("&Import a generator… (runs its code)", self.import_generator, None)):
             act = QAction(text, self)
             act.triggered.connect(fn)
+            if key is not None:
+                act.setShortcut(QKeySequence(key))
             file_menu.addAction(act)
         file_menu.addSeparator()
-        quit_act = QAction("&Quit", self)
-        quit_act.triggered.connect(self.close)
-        file_menu.addAction(quit_act)
+        self.quit_action = QAction("&Quit", self)
+        # The platform's Quit key (Cmd+Q on macOS); some Linux desktops and Windows define none: then Ctrl+Q.
+        self.quit_action.setShortcuts(QKeySequence.keyBindings(keys.Quit) or [QKeySequence("Ctrl+Q")])
+        self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.quit_action.triggered.connect(self.close)
+        self.addAction(self.quit_action)  # works with the menu bar hidden, too
+        file_menu.addAction(self.quit_action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.log_dock.toggleViewAction())
 
@@ -224,17 +238,23 @@ class MainWindow(QMainWindow):
 
     # ---- projects -----------------------------------------------------------------------------------------------
     def open_workspace(self, path: str | Path) -> bool:
+        if self._job_blocks("Open project"):
+            return False
         try:
             ws = self.ctx.facade.open_workspace(path)
             ws.read_manifest()  # a corrupt manifest should fail here, not later on a page
         except Exception as e:
             self.last_dialog = show_exception(self, "Open project", e)
             return False
-        self._set_workspace(ws)
-        return True
+        return self._set_workspace(ws)
 
-    def _set_workspace(self, ws) -> None:
-        self.ctx.set_workspace(ws)
+    def _set_workspace(self, ws, what: str = "Open project") -> bool:
+        """Make `ws` the open project: the project model reads it and every page resets from what it holds."""
+        try:
+            self.ctx.set_workspace(ws)
+        except Exception as e:  # the folder changed under us between the check and the read
+            self.last_dialog = show_exception(self, what, e)
+            return False
         self.ctx.settings.add_recent_workspace(ws.root)
         self._refresh_recent()
         self.project_label.setText(str(ws.root))
@@ -242,20 +262,46 @@ class MainWindow(QMainWindow):
         self.append_log(f"Opened project {ws.root}")
         self._refresh_steps()
         if self.current_page() == "welcome":
-            has_model = self.ctx.facade.has_trained_model(ws)
-            self.show_page("prune" if has_model else "data")
+            self.show_page("prune" if self.ctx.project.has_trained_model else "data")
+        return True
+
+    def _job_blocks(self, what: str) -> bool:
+        """A running job writes into the open project: another project opens only after it ends (its results
+        belong to the project it runs in)."""
+        if not self.ctx.jobs.busy:
+            return False
+        self.last_dialog = error_box(self, what, f"The {self.ctx.jobs.current} job is running in this project; wait "
+                                                 "for it or press Cancel, then open another project.")
+        return True
+
+    def _dialog_start(self) -> str:
+        """Where the folder dialogs start: beside the open project (never inside it, such as its export folder,
+        where the last file dialog may have been), else the home folder."""
+        ws = self.ctx.workspace
+        return str(ws.root.parent if ws is not None else Path.home())
 
     def new_project(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose or create an empty folder for the new project")
+        path = QFileDialog.getExistingDirectory(self, "Choose or create an empty folder for the new project",
+                                                self._dialog_start())
         if path:
-            self.open_workspace(path)
+            self.create_project(path)
+
+    def create_project(self, path: str | Path) -> bool:
+        """A new project in an empty (or not yet existing) folder; any other folder is refused with a dialog."""
+        problem = new_project_problem(path)
+        if problem is not None:
+            self.last_dialog = error_box(self, "New project", problem)
+            return False
+        return self.open_workspace(path)
 
     def open_project(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a project folder")
+        path = QFileDialog.getExistingDirectory(self, "Open a project folder", self._dialog_start())
         if path:
             self.open_workspace(path)
 
     def open_demo(self, folder: str | Path | None = None) -> bool:
+        if self._job_blocks("Open the demo"):
+            return False
         folder = Path(folder) if folder else default_demo_folder()
         try:
             dense = folder / "checkpoints" / "dense.pt"
@@ -263,8 +309,7 @@ class MainWindow(QMainWindow):
         except Exception as e:
             self.last_dialog = show_exception(self, "Open the demo", e)
             return False
-        self._set_workspace(ws)
-        return True
+        return self._set_workspace(ws, "Open the demo")
 
     def import_generator(self) -> None:
         """Your own trained generator as a new project's trained model (the dialog warns that it runs the file)."""
@@ -298,19 +343,15 @@ class MainWindow(QMainWindow):
         self.welcome.set_recent(recent)
 
     def _refresh_steps(self) -> None:
-        """A tick next to the steps the project has done."""
-        ws = self.ctx.workspace
-        stages = {}
-        if ws is not None:
-            try:
-                stages = self.ctx.facade.manifest(ws).get("stages", {})
-            except Exception:
-                stages = {}
+        """Each step's mark in the sidebar from the project model (the engine's stages say which page is whose)."""
+        project = self.ctx.project
         for i, page in enumerate(self.pages.values()):
-            stage = STAGE_OF_PAGE.get(page.key)
-            entry = stages.get(stage) if stage is not None else None
-            done = isinstance(entry, dict) and entry.get("status") == "done"
-            self.sidebar.item(i).setText(f"{'✓' if done else str(i + 1)}  {page.title}")
+            status = project.step_status(page.key) if project is not None else None
+            mark = STEP_MARKS.get(status or "", str(i + 1))
+            item = self.sidebar.item(i)
+            item.setText(f"{mark}  {page.title}")
+            item.setToolTip(page.subtitle + (f"\n\nLast run: {status}." if status else ""))
+        self.welcome.set_project(project)
 
     # ---- jobs ---------------------------------------------------------------------------------------------------
     def _on_job_started(self, name: str) -> None:
@@ -376,19 +417,47 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self._closing:  # already stopping a job for a close: one is enough
+            event.ignore()
+            return
         if self.ctx.jobs.busy:
             if not self.confirm_close():
                 event.ignore()
                 return
-            self.job_label.setText("Stopping…")
-            # Stages check the cancel flag between steps; a minute covers the longest step (an ONNX export).
-            if not self.ctx.jobs.shutdown(timeout_ms=60_000):
-                log.error("the job did not stop within 60 s; closing anyway")
+            self._closing = True
+            try:
+                self._stop_job_for_close()
+            finally:
+                self._closing = False
         self.ctx.calls.shutdown()
         self.ctx.settings.set_geometry(self.saveGeometry())
         self.ctx.settings.set_window_state(self.saveState())
         self.ctx.settings.sync()
         event.accept()
+
+    def _stop_job_for_close(self) -> None:
+        """Cancel the job and wait for it with a note on screen: saving takes a few seconds, and a window that
+        vanished at once while the process still wrote looked like a crash."""
+        name = self.ctx.jobs.current
+        self.job_label.setText("Stopping… saving what was made so far")
+        self.saving_note = QProgressDialog(f"Stopping the {name} job and saving what it made so far…", None, 0, 0,
+                                           self)
+        self.saving_note.setWindowTitle("Saving…")
+        self.saving_note.setWindowModality(Qt.WindowModality.WindowModal)
+        self.saving_note.setMinimumDuration(0)
+        self.saving_note.show()
+        loop = QEventLoop()
+        self.ctx.jobs.finished.connect(loop.quit)
+        # Stages check the cancel flag between steps; a minute covers the longest step (an ONNX export).
+        QTimer.singleShot(60_000, loop.quit)
+        self.ctx.jobs.cancel()
+        if self.ctx.jobs.busy:
+            loop.exec()  # the window keeps painting (the note, the log) while the worker saves
+        self.ctx.jobs.finished.disconnect(loop.quit)
+        # A local loop returns at once after QApplication.exit(): then wait here, without painting.
+        if self.ctx.jobs.busy and not self.ctx.jobs.shutdown(timeout_ms=60_000):
+            log.error("the job did not stop within 60 s; closing anyway")
+        self.saving_note.close()
 
     def _restore_window(self) -> None:
         geometry = self.ctx.settings.geometry()

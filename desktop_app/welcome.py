@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
 
 
 class WelcomePanel(QWidget):
@@ -12,6 +12,7 @@ class WelcomePanel(QWidget):
     open_project = Signal()
     open_recent = Signal(str)
     import_generator = Signal()
+    go_to = Signal(str)  # a page key: a next step of the open project
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -28,7 +29,7 @@ class WelcomePanel(QWidget):
         self.new_button.setToolTip("Choose an empty folder for a new project; train on the bundled digits or your "
                                    "own images.")
         self.open_button = QPushButton("Open project…")
-        self.open_button.setToolTip("Open a folder made earlier by this app or by the gan-prune command.")
+        self.open_button.setToolTip("Open a folder made earlier by this app or by its command-line tool.")
         self.import_button = QPushButton("Import a generator…")
         self.import_button.setToolTip("Bring your own trained PyTorch generator (a .py file and its state dict) to "
                                       "prune it. This runs the file's code: import only files you trust.")
@@ -53,6 +54,7 @@ class WelcomePanel(QWidget):
         layout.addWidget(title)
         layout.addWidget(text)
         layout.addSpacing(12)
+        layout.addWidget(self._build_next_steps())
         for b in (self.demo_button, self.new_button, self.open_button, self.import_button):
             layout.addWidget(b, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addSpacing(12)
@@ -62,6 +64,44 @@ class WelcomePanel(QWidget):
         hint.setStyleSheet("color: #5f6368;")
         layout.addWidget(hint)
         layout.addStretch(1)
+
+    def _build_next_steps(self) -> QFrame:
+        """What to do next in the open project, as big buttons (hidden while no project is open)."""
+        self.next_box = QFrame()
+        self.next_box.setObjectName("nextSteps")
+        self.next_box.setStyleSheet("QFrame#nextSteps { background: #eaf1fd; border: 1px solid #2d6cdf; "
+                                    "border-radius: 8px; }")
+        self.next_box.setMaximumWidth(640)
+        self.next_title = QLabel("")
+        self.next_title.setWordWrap(True)
+        self.next_title.setStyleSheet("font-size: 12pt; background: transparent; border: none;")
+        self.next_layout = QVBoxLayout(self.next_box)
+        self.next_layout.setContentsMargins(16, 12, 16, 12)
+        self.next_layout.addWidget(self.next_title)
+        self.next_buttons: list[QPushButton] = []
+        self.next_box.hide()
+        return self.next_box
+
+    def set_project(self, project) -> None:
+        """The open project (desktop_app.project.Project) and its next steps; None hides them."""
+        for b in self.next_buttons:
+            self.next_layout.removeWidget(b)
+            b.deleteLater()
+        self.next_buttons = []
+        if project is None:
+            self.next_box.hide()
+            return
+        model = "holds a trained model" if project.has_trained_model else "has no trained model yet"
+        self.next_title.setText(f"<b>{project.root.name}</b> is open and {model}. <b>Next:</b>")
+        for i, (key, text) in enumerate(project.next_steps()):
+            b = QPushButton(f"{text}  →")
+            b.setObjectName(f"next-{key}")
+            b.setMinimumHeight(36)
+            b.setStyleSheet("font-size: 11pt;" + (" font-weight: 600;" if i == 0 else ""))
+            b.clicked.connect(lambda _=False, key=key: self.go_to.emit(key))
+            self.next_layout.addWidget(b)
+            self.next_buttons.append(b)
+        self.next_box.show()
 
     def set_recent(self, paths: list[str]) -> None:
         self.recent.clear()

@@ -25,16 +25,26 @@ LOSSES = ("bce", "hinge")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 IMAGE_TASKS = image_tasks()  # the generator takes an image in (pix2pix)
+NOISE_TASKS = tuple(t for t in task_names() if t not in IMAGE_TASKS)  # the generator takes a latent vector
 MAX_SEED = 2**32 - 1  # numpy's and torch's generators both take it; the usual limit for a seed
 
 
 def setting(default: Any, *, min: float | None = None, max: float | None = None, above: float | None = None,
-            below: float | None = None, choices: tuple | None = None, note: str = "", help: str = "") -> Any:
+            below: float | None = None, choices: tuple | None = None, note: str = "", help: str = "",
+            tasks: tuple[str, ...] | None = None) -> Any:
     """A dataclass field with its allowed range (min/max inclusive, above/below exclusive) or choices; `note` ends
-    the refusal sentence, `help` is the command-line flag's help."""
+    the refusal sentence, `help` is the command-line flag's help; `tasks`: the only tasks (engine/tasks.py) it means
+    anything for (the studio shows the field only for those)."""
     meta = {k: v for k, v in (("min", min), ("max", max), ("above", above), ("below", below), ("choices", choices),
-                              ("note", note), ("help", help)) if v not in (None, "")}
+                              ("note", note), ("help", help), ("tasks", tasks)) if v not in (None, "")}
     return field(default=default, metadata=meta)
+
+
+def applies_to(cls: type, name: str, task: str) -> bool:
+    """Whether the setting `name` of the settings class `cls` means anything for `task` (setting(tasks=...));
+    a setting that names no tasks applies to every task."""
+    meta = next(f.metadata for f in fields(cls) if f.name == name)
+    return task in meta.get("tasks", (task,))
 
 
 # ---- the one generic check ------------------------------------------------------------------------------------
@@ -129,7 +139,7 @@ def check_fields(obj: Any, where: str, like: type | None = None, ranges: dict[st
     borrowed = {f.name: f.metadata for f in fields(like)} if like else {}
     for f in fields(obj):
         lent = (ranges or {}).get(f.name) or borrowed.get(f.name, {})
-        own = {k: v for k, v in f.metadata.items() if k != "help"}
+        own = {k: v for k, v in f.metadata.items() if k not in ("help", "tasks")}
         meta = own or dict(lent)
         v = getattr(obj, f.name)
         words = _problem(hints[f.name], v, meta)
@@ -177,13 +187,13 @@ class DataConfig:
 class ModelConfig:
     arch: str = setting("dcgan", note="use mlp, dcgan or resnet; unet or resnet-i2i for image-to-image tasks",
                         help="mlp, dcgan or resnet; unet (default) or resnet-i2i for image-to-image tasks")
-    latent_dim: int = setting(100, min=1, max=4096)
+    latent_dim: int = setting(100, min=1, max=4096, tasks=NOISE_TASKS)  # an image-to-image model takes no latent
     # what the model does (engine/tasks.py): noise → image, or class → image, ...
     task: str = setting(DEFAULT_TASK, choices=task_names(),
                         help="unconditional (default); superres, inpaint, sketch (pairs made from any image data) or "
                              "paired (with pairs:DIR) train an image-to-image GAN")
     scale: int = setting(4, choices=(2, 4), note="superres: the output is this many times the input's side",
-                         help="superres: output side / input side (4)")
+                         help="superres: output side / input side (4)", tasks=("superres",))
 
     def validate(self) -> None:
         from engine.models import arch_names

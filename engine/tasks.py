@@ -16,7 +16,7 @@ IMAGE_ARCHS = ("unet", "resnet-i2i")  # generators that take an image in (engine
 class Task:
     name: str
     title: str  # a few words for the studio's list
-    help: str  # one sentence: what goes in and what comes out
+    help: str  # one sentence for the studio, in plain words (no flags): what goes in and what comes out
     inputs: tuple[str, ...]  # ONNX input names, in order (contract: z, label, image)
     needs_labels: bool = False  # the data must say each image's class
     archs: tuple[str, ...] | None = None  # the architectures that can do it; None: every one
@@ -25,17 +25,19 @@ class Task:
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("unconditional", "Noise → image", "Random images like the data set's, from noise.", ("z",)),
     Task("conditional", "Class → image", "Images of the class you ask for (a digit, a folder's class), from noise "
-         "and a class label; needs labelled data (mnist-5k, torchvision sets, or one sub-folder per class).",
+         "and a class label; needs labelled data: the bundled digits, MNIST, Fashion-MNIST, CIFAR-10, or a folder "
+         "with one sub-folder per class.",
          ("z", "label"), needs_labels=True, archs=("dcgan",)),
     # Image-to-image (pix2pix): the pairs are made on the fly from any image data, or read from pairs:DIR.
-    Task("superres", "Super-resolution", "A sharper image 2x or 4x the side of a small input (--scale); trained on "
-         "the data set's images and their downscaled copies.", ("image",), archs=IMAGE_ARCHS),
+    Task("superres", "Super-resolution", "A sharper image 2x or 4x the side of a small input (the output size is "
+         "set on the Train page); trained on the data set's images and their downscaled copies.", ("image",),
+         archs=IMAGE_ARCHS),
     Task("inpaint", "Inpainting", "The image with its holes filled in (holes are mid-gray, or transparent in a PNG); "
          "trained on the data set's images with random holes punched in.", ("image",), archs=IMAGE_ARCHS),
     Task("sketch", "Sketch → image", "An image from its edge map (white edges on black); trained on the data set's "
          "images and their edges.", ("image",), archs=IMAGE_ARCHS),
-    Task("paired", "Paired images (A → B)", "Your own pairs: pairs:DIR with the inputs in A/ and the wanted outputs "
-         "in B/, matched by file name (the pix2pix convention).", ("image",), archs=IMAGE_ARCHS),
+    Task("paired", "Paired images (A → B)", "Your own pairs: a folder with the inputs in A/ and the wanted outputs in "
+         "B/, matched by file name (the pix2pix convention).", ("image",), archs=IMAGE_ARCHS),
 )}
 
 

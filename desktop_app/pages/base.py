@@ -37,7 +37,7 @@ def duration(seconds: float | None) -> str:
         return f"{seconds} s"
     m, s = divmod(seconds, 60)
     if m < 60:
-        return f"{m} min {s:02d} s"
+        return f"{m} min {s:02d} s" if s else f"{m} min"
     h, m = divmod(m, 60)
     return f"{h} h {m:02d} min"
 
@@ -53,8 +53,10 @@ class Page(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self._fields: dict[str, QWidget] = {}
+        self._rows: dict[str, tuple[QFormLayout, QWidget]] = {}  # the form row of each field (show_field)
         self._running = False
         self._validation_error: str | None = None
+        self.outcome: str | None = None  # how the page's last run ended (run_outcome), None before any
 
         title, sub, scroll = self._build_form_area()
         self._build_controls()
@@ -172,7 +174,11 @@ class Page(QWidget):
         return None
 
     def on_workspace(self, ws) -> None:
-        pass
+        """Another project was opened: show what it holds on disk (clear_results ran just before)."""
+
+    def clear_results(self) -> None:
+        """Forget everything the page shows of a project: curves, grids, tables, texts (before another project's
+        results are read from disk, and before a fresh run)."""
 
     def on_metrics(self, metrics: list) -> None:
         pass
@@ -205,7 +211,17 @@ class Page(QWidget):
         lab.setBuddy(widget)
         form.addRow(lab, widget)
         self._fields[key] = widget
+        self._rows[key] = (form, widget)
         return widget
+
+    def show_field(self, key: str, visible: bool) -> None:
+        """Show a form row only where it applies (a task, a model kind); a hidden field keeps its value."""
+        form, widget = self._rows[key]
+        form.setRowVisible(widget, visible)
+
+    def field_shown(self, key: str) -> bool:
+        form, widget = self._rows[key]
+        return form.isRowVisible(widget)
 
     def path_field(self, form: QFormLayout, key: str, label: str, placeholder: str, tip: str, browse_tip: str,
                    on_browse) -> tuple[QLineEdit, QWidget]:
@@ -225,6 +241,7 @@ class Page(QWidget):
         lab.setToolTip(tip)
         form.addRow(lab, row)
         self._fields[key] = edit
+        self._rows[key] = (form, row)
         return edit, row
 
     def spin(self, lo: int, hi: int, value: int, step: int = 1, suffix: str = "") -> QSpinBox:
@@ -236,12 +253,15 @@ class Page(QWidget):
         w.setGroupSeparatorShown(True)
         return w
 
-    def dspin(self, lo: float, hi: float, value: float, step: float, decimals: int = 3) -> QDoubleSpinBox:
+    def dspin(self, lo: float, hi: float, value: float, step: float, decimals: int = 3, suffix: str = "",
+              prefix: str = "") -> QDoubleSpinBox:
         w = QDoubleSpinBox()
         w.setDecimals(decimals)
         w.setRange(lo, hi)
         w.setSingleStep(step)
         w.setValue(value)
+        w.setSuffix(suffix)
+        w.setPrefix(prefix)
         return w
 
     def combo(self, items: list[tuple[str, Any]], current: Any = None) -> QComboBox:
@@ -276,6 +296,10 @@ class Page(QWidget):
                 error = self.ctx.facade.check(self.stage, self.values())
             except Exception as e:  # validation must never crash the form
                 error = str(e)
+        self.show_validation(error)
+
+    def show_validation(self, error: str | None) -> None:
+        """The sentence under the form that says why Start is disabled (None: nothing is wrong)."""
         self._validation_error = error
         self.error_label.setText(error or "")
         self.error_label.setVisible(bool(error))
@@ -311,7 +335,10 @@ class Page(QWidget):
             self.last_dialog = show_exception(self, self.title, e)
             return
         self.save_options()
+        if self.clears_on_start():
+            self.clear_results()
         self.before_start()
+        self.set_outcome(None)
         self._running = True
         self.progress.setRange(0, 0)  # busy until the first Progress event
         self.progress_label.setText("Starting…")
@@ -319,8 +346,13 @@ class Page(QWidget):
             self._running = False
         self.refresh_state()
 
+    def clears_on_start(self) -> bool:
+        """Whether a new run starts from an empty results area (not when it continues a run: Resume)."""
+        return True
+
     def before_start(self) -> None:
-        """Clear results of a previous run."""
+        """Anything else to do just before a run starts (clear_results already ran unless clears_on_start says
+        no)."""
 
     def _on_progress(self, p) -> None:
         if not self._running:
@@ -328,36 +360,56 @@ class Page(QWidget):
         total = max(1, int(p.total))
         self.progress.setRange(0, total)
         self.progress.setValue(min(int(p.step), total))
-        parts = [f"{p.stage}: step {p.step:,} of {p.total:,}"]
+        self.progress_label.setText("  ·  ".join(self.progress_text(p)))
+
+    def progress_text(self, p) -> list[str]:
+        """The parts of the line under the progress bar for an engine Progress event."""
+        parts = [f"step {p.step:,} of {p.total:,}"]
         if p.message:
             parts.append(p.message)
         if p.rate:
             parts.append(f"{p.rate:.1f} steps/s")
         if p.step < p.total:
             parts.append(f"about {duration(p.eta_s)} left")
-        self.progress_label.setText("  ·  ".join(parts))
+        return parts
 
     def _on_finished(self, name: str, status: str) -> None:
         if not self._running:
             return
         self._running = False
-        if status == "done":
-            self.progress.setRange(0, 1)
-            self.progress.setValue(1)
-            self.progress_label.setText("Finished.")
-        elif status == "cancelled":
-            self.progress_label.setText("Cancelled; what was done so far is saved.")
-            if self.progress.maximum() == 0:
-                self.progress.setRange(0, 1)
-        else:
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
-            self.progress_label.setText("Stopped with an error (see the message).")
+        self.ctx.workspace_updated.emit()  # first: the project snapshot re-reads what the job wrote
+        kind, text = self.run_outcome(status)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if kind in ("done", "empty") else 0)
+        self.set_outcome(kind)
+        self.progress_label.setText(text)
         self.on_job_finished(status)
-        self.ctx.workspace_updated.emit()
         self.refresh_state()
 
+    def run_outcome(self, status: str) -> tuple[str, str]:
+        """(done | empty | cancelled | failed, the sentence under the progress bar) for a job that ended; a page
+        whose stage can end well yet make nothing (Compress) says so here."""
+        if status == "done":
+            return "done", "Finished."
+        if status == "cancelled":
+            return "cancelled", "Cancelled; what was done so far is saved."
+        return "failed", "Stopped with an error (see the message)."
+
+    def set_outcome(self, kind: str | None) -> None:
+        """Colour the progress bar and its sentence by how the last run ended: a run that made nothing must not
+        look like a success."""
+        color = {"failed": "#c0392b", "empty": "#c0392b", "done": "#2e8b57"}.get(kind or "")
+        self.progress.setStyleSheet(f"QProgressBar::chunk {{ background: {color}; }}" if color else "")
+        self.progress_label.setStyleSheet(f"color: {color if kind in ('failed', 'empty') else '#5f6368'};"
+                                          + (" font-weight: 600;" if kind in ("failed", "empty") else ""))
+        self.outcome = kind
+
     def _on_workspace(self, ws) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.set_outcome(None)
+        self.progress_label.setText("Ready.")
+        self.clear_results()
         self.on_workspace(ws)
         self.validate()
 

@@ -1,4 +1,4 @@
-"""Step 1 — Data: choose the bundled digits, a torchvision data set or a folder of your own images, and preview it."""
+"""Step 1 — Data: choose the bundled digits, a downloadable data set or a folder of your own images, and preview it."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ class DataPage(Page):
         self.task = self.field(form, "task", "The model makes", self.combo([(t, n) for t, n, _ in tasks],
                                                                            tasks[0][1]),
                                "What the generator takes and gives. 'Class → image' makes the class you ask for "
-                               "and needs labelled data: the digits, a torchvision set, or one sub-folder per class.")
+                               "and needs labelled data: the digits, MNIST, Fashion-MNIST, CIFAR-10, or one "
+                               "sub-folder per class.")
         self.task_note = QLabel("")
         self.task_note.setWordWrap(True)
         form.addRow("", self.task_note)
@@ -70,13 +71,29 @@ class DataPage(Page):
         return out
 
     def validate(self) -> None:
+        v = self.values()
+        if v["dataset"] in ("folder", "pairs") and not v["folder"]:  # said in the window's words, not the CLI's
+            self.show_validation("Choose the folder holding A/ (inputs) and B/ (wanted outputs): Browse… or drop it "
+                                 "here." if v["dataset"] == "pairs" else
+                                 "Choose the folder of your images: Browse… or drop it on the window.")
+            return
         super().validate()
         if self._validation_error is None:
             self.ctx.set_data(self.values())
 
     def _sync(self) -> None:
+        """Offer the data sets the task can use: your own pairs go with the paired task, and only with it."""
+        paired = self.task.currentData() == "paired"
+        for i in range(self.dataset.count()):
+            self.dataset.view().setRowHidden(i, (self.dataset.itemData(i) == "pairs") != paired)
+        if (self.dataset.currentData() == "pairs") != paired:
+            self.dataset.setCurrentIndex(self.dataset.findData("pairs" if paired else "mnist-5k"))
         self.folder_row.setEnabled(self.dataset.currentData() in ("folder", "pairs"))
         self.task_note.setText(self._task_help.get(self.task.currentData(), ""))
+
+    def clear_results(self) -> None:
+        self.grid.clear()
+        self.info.setText("")
 
     def on_workspace(self, ws) -> None:
         """A project remembers its task: show it, so Train and Generate follow it."""

@@ -80,9 +80,9 @@ class EvaluatePage(Page):
 
     def build(self) -> None:
         f = self.group("Evaluation")
-        self.field(f, "samples", "Images per model", self.spin(100, 100_000, 5000, 500),
+        self.field(f, "samples", "Images per model", self.spin(100, 100_000, 5000, 500, " images"),
                    "Generated images compared with the real ones for FID and precision/recall. More is steadier.")
-        self.field(f, "seeds", "Repeats", self.spin(1, 10, 1),
+        self.field(f, "seeds", "Repeats", self.spin(1, 10, 1, 1, " times"),
                    "Repeat with different random inputs to show each number as mean ± spread.")
         self.field(f, "latency", "Latency", QCheckBox("Measure the time per image"),
                    "Time each model at batch 1 and 64 on this computer.")
@@ -132,6 +132,9 @@ class EvaluatePage(Page):
 
     def make_job(self):
         return self.ctx.facade.evaluate_job(self.ctx.workspace, self.values())
+
+    def clear_results(self) -> None:
+        self.grid.clear()
 
     def on_workspace(self, ws) -> None:
         self.refresh()

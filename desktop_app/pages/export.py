@@ -37,12 +37,13 @@ class ExportPage(Page):
             box.setChecked(checked)
             self.field(f, f"p_{key}", "", box, tip)
         f = self.group("Options")
-        self.field(f, "calibration", "Calibration", self.spin(8, 100_000, 256, 64, " latents"),
-                   "Random inputs used to choose the int8 value ranges. More is steadier and slower.")
+        self.field(f, "calibration", "Calibration", self.spin(8, 100_000, 256, 64, " random inputs"),
+                   "Inputs used to choose the int8 value ranges: random latents, or training images for an "
+                   "image-to-image model. More is steadier and slower.")
         self.field(f, "subpixel", "Sub-pixel", QCheckBox("Rewrite transposed convolutions for int8"),
                    "ONNX Runtime has no fast int8 transposed convolution; this exact rewrite makes int8 pay off.")
         self._fields["subpixel"].setChecked(True)
-        self.field(f, "bench_runs", "Timing runs", self.spin(1, 1000, 20, 5),
+        self.field(f, "bench_runs", "Timing runs", self.spin(1, 1000, 20, 5, " runs"),
                    "Timed runs per batch size; the median is reported.")
         self.show_button = QPushButton("Show in folder")
         self.show_button.setToolTip("Open the project's export folder in your file manager.")
@@ -77,6 +78,12 @@ class ExportPage(Page):
         return self.ctx.facade.export_job(self.ctx.workspace, self.values())
 
     def on_workspace(self, ws) -> None:
+        """The project's last export, and only the options that apply to its kind of model."""
+        project = self.ctx.project
+        task = project.task if project is not None else "unconditional"
+        self.show_field("subpixel", self.ctx.facade.applies("export", "subpixel", task))
+        image = self.ctx.facade.takes_image(task)
+        self._fields["calibration"].setSuffix(" training images" if image else " random inputs")
         self.refresh()
 
     def on_artifact(self, artifact) -> None:

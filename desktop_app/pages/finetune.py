@@ -20,12 +20,12 @@ class FinetunePage(Page):
 
     def build(self) -> None:
         f = self.group("Fine-tuning")
-        self.field(f, "steps", "Steps", self.spin(1, 1_000_000, 500, 50),
+        self.field(f, "steps", "Steps", self.spin(1, 1_000_000, 500, 50, " steps"),
                    "How many training steps. A few hundred usually recover most of the quality.")
         self.field(f, "lr", "Learning rate", self.dspin(0.000001, 1.0, 0.004, 0.0001, 6),
                    "Step size of the optimizer. 0.004 suits learning from the teacher alone; with a discriminator "
                    "weight above 0, 0.0002 is safer.")
-        self.field(f, "batch_size", "Batch size", self.spin(1, 4096, 64, 8), "Images per step.")
+        self.field(f, "batch_size", "Batch size", self.spin(1, 4096, 64, 8, " images"), "Images per step.")
         self.field(f, "lr_schedule", "Learning-rate schedule", self.combo([("Constant", "constant"),
                                                                           ("Cosine decay to 0", "cosine")],
                                                                          "cosine"),
@@ -108,10 +108,19 @@ class FinetunePage(Page):
     def make_job(self):
         return self.ctx.facade.finetune_job(self.ctx.workspace, self.values())
 
-    def before_start(self) -> None:
-        if not self.field_values()["resume"]:
-            self.losses.clear()
-            self.distill_plot.clear()
+    def clear_results(self) -> None:
+        for plot in (self.losses, self.distill_plot):
+            plot.clear()
+        for grid in (self.teacher, self.student):
+            grid.clear()
+
+    def clears_on_start(self) -> bool:
+        return not self.field_values()["resume"]  # resuming continues the curves
+
+    def on_workspace(self, ws) -> None:
+        sample = self.ctx.project.sample_file("finetune") if self.ctx.project is not None else None
+        if sample is not None:
+            self.student.show_file(sample, "the last samples saved in this project")
 
     def on_metrics(self, metrics: list) -> None:
         self.plots.add(metrics)

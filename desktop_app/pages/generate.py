@@ -15,6 +15,7 @@ from desktop_app.widgets.image_grid import ImageGrid
 from engine.errors import UserError
 
 log = logging.getLogger("desktop_app")
+DATA_WORDS = {"mnist-5k": "the bundled digits"}  # a data set's name in the file, in the window's words
 
 
 class GeneratePage(Page):
@@ -29,7 +30,7 @@ class GeneratePage(Page):
     def build(self) -> None:
         f = self.group("Model file")
         self.path, _ = self.path_field(
-            f, "onnx", "ONNX file", "export/generator.onnx",
+            f, "onnx", "ONNX file", "none yet: export one, or Browse…",
             "The ONNX generator to run. The project's newest export is filled in for you.",
             "Pick an .onnx generator exported by this app.", self._browse)
         self.source, _ = self.path_field(
@@ -41,25 +42,28 @@ class GeneratePage(Page):
         f = self.group("Images")
         self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
                    "Picks the random inputs; the same seed gives the same images.")
-        self.field(f, "count", "How many", self.spin(1, 1024, 64, 8), "Number of images in the grid.")
-        self.field(f, "nrow", "Per row", self.spin(1, 64, 8), "Images per row of the grid.")
+        self.field(f, "count", "How many", self.spin(1, 1024, 64, 8, " images"), "Number of images in the grid.")
+        self.field(f, "nrow", "Per row", self.spin(1, 64, 8, 1, " images"), "Images per row of the grid.")
         # Filled from the model file: a conditional model lists its classes, an unconditional one disables it.
         self.label = self.field(f, "label", "Class", self.combo([("— (the model takes no class)", -1)], -1),
                                 "For a class-conditional model: the class to draw, or every class with a row "
                                 "each (then 'Per row' images per class).")
         self.label.setEnabled(False)
-        self.field(f, "steps", "Interpolation steps", self.spin(2, 64, 10),
+        self.field(f, "steps", "Interpolation", self.spin(2, 64, 10, 1, " images"),
                    "Images in the walk between two random inputs (press Interpolate).")
         self.interp_button = QPushButton("Interpolate")
         self.interp_button.setToolTip("Walk smoothly between two random inputs and show every step.")
         self.interp_button.clicked.connect(self.interpolate)
         f.addRow("", self.interp_button)
+        self._rows["interpolate"] = (f, self.interp_button)
+        self.images_box = f.parentWidget()
         self.grid = ImageGrid("Generated images", "Press Generate")
         self.info = QLabel("")
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.results_layout.addWidget(self.grid, 1)
         self.results_layout.addWidget(self.info)
+        self.ctx.workspace_updated.connect(self._use_newest_export)
         self.cancel_button.hide()  # nothing to cancel or follow: it takes milliseconds
         self.start_button.setMaximumWidth(180)
         self.progress.hide()
@@ -111,6 +115,18 @@ class GeneratePage(Page):
             self.label.addItem(text, data)
         self.label.blockSignals(False)
         self.label.setEnabled(bool(classes))
+        self._show_what_applies(model)
+
+    def _show_what_applies(self, model) -> None:
+        """An image-to-image model takes an input picture and no seed, count or walk; a noise model takes no
+        picture; only a conditional model takes a class."""
+        image = model is not None and hasattr(model, "input_shape")
+        noise = model is not None and not image
+        self.show_field("source", not noise)
+        self.images_box.setVisible(not image)
+        for key in ("seed", "count", "nrow", "steps", "interpolate"):
+            self.show_field(key, not image)
+        self.show_field("label", bool(getattr(model, "num_classes", 0)))
 
     def refresh_state(self) -> None:
         super().refresh_state()
@@ -118,11 +134,26 @@ class GeneratePage(Page):
             self.interp_button.setEnabled(self.start_button.isEnabled())
         self.cancel_button.setEnabled(False)
 
+    def clear_results(self) -> None:
+        self.grid.clear()
+        self.info.setText("")
+        self._model = self._model_key = None
+        self.last_seconds = None
+
     def on_workspace(self, ws) -> None:
-        files = self.ctx.facade.onnx_files(ws) if ws is not None else []
-        if files and not Path(self.path.text()).is_file():
-            fp32 = [f for f in files if f.name == "generator.onnx"]
-            self.path.setText(str((fp32 or files)[0]))
+        """Another project: its newest export, or nothing (never the last project's file)."""
+        self._use_newest_export(always=True)
+
+    def _use_newest_export(self, always: bool = False) -> None:
+        """After an export, Generate uses the file it just made, unless a file of your own (outside this project's
+        export folder) is chosen."""
+        project = self.ctx.project
+        newest = project.newest_export() if project is not None else None
+        current = self.path.text().strip()
+        own_file = bool(current) and Path(current).is_file() and (
+            project is None or Path(current).resolve().parent != (project.root / "export").resolve())
+        if always or (newest is not None and not own_file):
+            self.path.setText(str(newest) if newest is not None else "")
 
     def _browse_source(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose an input image", self.source.text(),
@@ -243,6 +274,6 @@ class GeneratePage(Page):
         self.info.setText(f"Made in <b>{self.last_seconds * 1000:.1f} ms</b> with ONNX Runtime on the CPU.  "
                           f"Model: latent {model.latent_dim}, images {'x'.join(map(str, model.image_shape))}, "
                           f"precision {meta.get('gan.precision', '?')}, arch {meta.get('gan.arch', '?')}, "
-                          f"data {meta.get('gan.dataset', '?')}"
+                          f"data {DATA_WORDS.get(meta.get('gan.dataset', '?'), meta.get('gan.dataset', '?'))}"
                           + (f", {model.num_classes} classes." if getattr(model, "num_classes", 0) else "."))
         self.progress_label.setText(f"Done in {self.last_seconds * 1000:.1f} ms.")

@@ -192,8 +192,26 @@ class PrunePage(Page):
             self.scan_button.setToolTip(blocked or "Prune each G layer alone and measure how much the images change.")
 
     # ---- results ------------------------------------------------------------------------------------------------
+    def clear_results(self) -> None:
+        self.grid.clear()
+        self.chart.clear()
+        self.preview.setText("")
+        self.result_text = ""
+        for t in self.tables.values():
+            t.set_rows([], None)
+
+    def clears_on_start(self) -> bool:
+        return False  # the layer tables and their ticks stay; a prune run replaces only its samples
+
+    def before_start(self) -> None:
+        if self._job_kind == "prune":
+            self.grid.clear()
+
     def on_workspace(self, ws) -> None:
         self.refresh_tables(force=True)
+        sample = self.ctx.project.sample_file("prune") if self.ctx.project is not None else None
+        if sample is not None:
+            self.grid.show_file(sample, "the pruned model saved in this project")
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)

@@ -9,9 +9,14 @@ from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
 from desktop_app.widgets.loss_plot import LossPlot, TakingTurns
 
-ARCHS = [("DCGAN (convolutional, recommended)", "dcgan"), ("MLP (the small reference GAN)", "mlp"),
-         ("ResNet (residual blocks, for block pruning)", "resnet"),
-         ("U-Net (image → image, with skip connections)", "unet"), ("ResNet (image → image)", "resnet-i2i")]
+# The studio's words for each architecture; which ones are offered for a task comes from the engine's registries
+# (facade.arch_choices), in this order. An architecture missing here is shown by its name.
+ARCH_LABELS = {"dcgan": "DCGAN (convolutional, recommended)", "mlp": "MLP (the small reference GAN)",
+               "resnet": "ResNet (residual blocks, for block pruning)",
+               "unet": "U-Net (image → image, with skip connections)", "resnet-i2i": "ResNet (image → image)"}
+
+
+SAMPLES_TITLE = {False: "Samples from fixed random inputs", True: "Outputs for fixed test images"}
 
 
 class TrainPage(Page):
@@ -24,16 +29,16 @@ class TrainPage(Page):
 
     def build(self) -> None:
         f = self.group("Model")
-        self.field(f, "arch", "Architecture", self.combo(ARCHS, "dcgan"),
+        self.field(f, "arch", "Architecture", self.combo(self._arch_items("unconditional"), "dcgan"),
                    "The network design. DCGAN gives the best digits; ResNet can lose whole blocks when pruned.")
-        self.field(f, "latent_dim", "Latent size", self.spin(2, 512, 100),
+        self.field(f, "latent_dim", "Latent size", self.spin(2, 512, 100, 1, " numbers"),
                    "Length of the random vector G turns into an image. 100 is the usual choice.")
-        self.field(f, "scale", "Super-resolution", self.combo([("4x larger", 4), ("2x larger", 2)], 4),
-                   "For the super-resolution task: how many times the output's side is the input's.")
+        self.field(f, "scale", "Output size", self.combo([("4x the input's side", 4), ("2x the input's side", 2)], 4),
+                   "Super-resolution: how many times the output's side is the input's.")
         f = self.group("Training")
-        self.field(f, "steps", "Steps", self.spin(1, 1_000_000, 2000, 100),
+        self.field(f, "steps", "Steps", self.spin(1, 1_000_000, 2000, 100, " steps"),
                    "How many updates of G and D. 2,000 steps give recognisable digits on a CPU in a few minutes.")
-        self.field(f, "batch_size", "Batch size", self.spin(1, 4096, 64, 8),
+        self.field(f, "batch_size", "Batch size", self.spin(1, 4096, 64, 8, " images"),
                    "Images per step. Larger batches are smoother but slower per step.")
         self.field(f, "lr", "Learning rate", self.dspin(0.000001, 1.0, 0.0002, 0.0001, 6),
                    "Step size of the optimizer. 0.0002 is the DCGAN default; lower it if training diverges.")
@@ -51,7 +56,7 @@ class TrainPage(Page):
         self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
                                                       ("CUDA GPU", "cuda")], "auto"),
                    "Where to train. Automatic uses a CUDA GPU when there is one, else the CPU.")
-        threads = self.field(f, "threads", "CPU threads", self.spin(0, 256, 0),
+        threads = self.field(f, "threads", "CPU threads", self.spin(0, 256, 0, 1, " threads"),
                              "How many CPU cores training may use. Automatic uses them all; leave one free to keep "
                              "other programs snappy.")
         threads.setSpecialValueText("automatic")
@@ -74,7 +79,7 @@ class TrainPage(Page):
         self.d_out = LossPlot("Discriminator outputs", {"d_real": "D(x) real", "d_fake": "D(G(z)) fake"},
                               "probability 'real'")
         self.plots = TakingTurns(self.losses, self.d_out)
-        self.grid = ImageGrid("Samples from fixed latents", "Samples appear here while training runs")
+        self.grid = ImageGrid(SAMPLES_TITLE[False], "Samples appear here while training runs")
         self.checkpoints = QListWidget()
         self.checkpoints.setToolTip("Checkpoints this run saved (in the project's checkpoints folder).")
         self.checkpoints.setMaximumHeight(90)
@@ -103,6 +108,7 @@ class TrainPage(Page):
         self.results_layout.addWidget(self.imported_note)
         self.results_layout.addLayout(row)
         self.ctx.data_changed.connect(self._follow_task)
+        self._show_for_task(self.ctx.data_values.get("task") or "unconditional")
 
     def values(self) -> dict:
         v = self.field_values()
@@ -114,16 +120,36 @@ class TrainPage(Page):
                                                "seed", "sample_every", "checkpoint_every", "resume")},
                           "threads": v["threads"] or None}, "processes": v["processes"]}
 
-    def _follow_task(self, data: dict) -> None:
-        """An image-to-image task (chosen with the data) needs an image-to-image generator, and noise tasks the
-        others: switch the architecture when it cannot do the task."""
-        from engine.tasks import IMAGE_ARCHS, takes_image
+    @staticmethod
+    def _label(arch: str) -> str:
+        return ARCH_LABELS.get(arch, arch)
 
-        image_task = takes_image((data or {}).get("task") or "")
-        arch = self._fields["arch"]
-        if image_task != (arch.currentData() in IMAGE_ARCHS):
-            arch.setCurrentIndex(arch.findData(IMAGE_ARCHS[0] if image_task else "dcgan"))
+    def _arch_items(self, task: str) -> list[tuple[str, str]]:
+        """The architectures that can do the task (the engine's registries), in ARCH_LABELS's order."""
+        names = self.ctx.facade.arch_choices(task)
+        names.sort(key=lambda a: list(ARCH_LABELS).index(a) if a in ARCH_LABELS else len(ARCH_LABELS))
+        return [(self._label(a), a) for a in names]
+
+    def _follow_task(self, data: dict) -> None:
+        self._show_for_task((data or {}).get("task") or "unconditional")
         self.validate()
+
+    def _show_for_task(self, task: str) -> None:
+        """Offer only what applies to the task chosen with the data: the architectures that can do it, the latent
+        size for noise models, the output size for super-resolution."""
+        arch = self._fields["arch"]
+        items = self._arch_items(task)
+        if [arch.itemData(i) for i in range(arch.count())] != [a for _, a in items]:
+            current = arch.currentData()
+            arch.blockSignals(True)
+            arch.clear()
+            for text, name in items:
+                arch.addItem(text, name)
+            arch.setCurrentIndex(max(0, arch.findData(current)))
+            arch.blockSignals(False)
+        for name in ("latent_dim", "scale"):
+            self.show_field(name, self.ctx.facade.applies("model", name, task))
+        self.grid.set_title(SAMPLES_TITLE[self.ctx.facade.takes_image(task)])
 
     def blocker(self) -> str | None:
         ws = self.ctx.workspace
@@ -137,33 +163,42 @@ class TrainPage(Page):
             return f"The saved model is already at step {done:,}; set Steps above {done:,} to train it further."
         return None
 
+    def clear_results(self) -> None:
+        self.losses.clear()
+        self.d_out.clear()
+        self.grid.clear()
+        self.checkpoints.clear()
+        self.speed.setText("")
+        self.imported_note.setVisible(False)
+
+    def clears_on_start(self) -> bool:
+        return not self.field_values()["resume"]  # resuming continues the curves and keeps the checkpoint list
+
     def on_workspace(self, ws) -> None:
-        if ws is None:
+        """What the project holds: its trained model (checkpoint and step), its last saved samples, where the model
+        came from, and the architecture it was trained with."""
+        project = self.ctx.project
+        if project is None:
             return
-        try:  # a project remembers its model settings; the demo's pretrained model is a DCGAN
-            opts = self.ctx.facade.workspace_options(ws)
-        except Exception:
-            return
-        imported = (self.ctx.facade.manifest(ws).get("stages", {}).get("import") or {}).get("generator") \
-            if opts["model"]["arch"] == "user" else None
+        if project.trained is not None:
+            path, step = project.trained
+            self._show_checkpoint(path, step)
+        sample = project.sample_file("train")
+        if sample is not None:
+            self.grid.show_file(sample, "the last samples saved in this project")
+        imported = project.stages.get("import", {}).get("generator") if project.arch == "user" else None
         self.imported_note.setVisible(isinstance(imported, dict))
         if isinstance(imported, dict):  # the trained model came from the person's own code, not from this page
             self.imported_note.setText(f"<b>This project's trained model is your own {imported.get('class')} from "
                                        f"{imported.get('source')}</b> (imported). Go on with Prune; training here "
                                        "would replace it with a new built-in model.")
-        if self.ctx.facade.has_trained_model(ws):
-            i = self._fields["arch"].findData(opts["model"]["arch"])
+        if project.has_trained_model:
+            i = self._fields["arch"].findData(project.arch)
             if i >= 0:
                 self._fields["arch"].setCurrentIndex(i)
 
     def make_job(self):
         return self.ctx.facade.train_job(self.ctx.workspace, self.values())
-
-    def before_start(self) -> None:
-        if not self.field_values()["resume"]:
-            self.losses.clear()
-            self.d_out.clear()
-        self.checkpoints.clear()
 
     def on_metrics(self, metrics: list) -> None:
         self.plots.add(metrics)
@@ -180,4 +215,14 @@ class TrainPage(Page):
 
     def on_artifact(self, artifact) -> None:
         if artifact.kind == "checkpoint":
-            self.checkpoints.addItem(f"{artifact.path}  (step {artifact.info.get('step', '?'):,})")
+            self._show_checkpoint(str(artifact.path), artifact.info.get("step"))
+
+    def _show_checkpoint(self, path: str, step) -> None:
+        """One line per file: a checkpoint saved again over the same file updates its line (its newest step)."""
+        text = f"{path}  (step {step:,})" if isinstance(step, int) else path
+        for i in range(self.checkpoints.count()):
+            if self.checkpoints.item(i).data(Qt.ItemDataRole.UserRole) == path:
+                self.checkpoints.item(i).setText(text)
+                return
+        self.checkpoints.addItem(text)
+        self.checkpoints.item(self.checkpoints.count() - 1).setData(Qt.ItemDataRole.UserRole, path)

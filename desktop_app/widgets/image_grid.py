@@ -25,6 +25,7 @@ class ImageGrid(QWidget):
         self.updates = 0  # how many images were shown (tests check the grid really refreshed)
         self.title = QLabel(f"<b>{title}</b>" if title else "")
         self.title.setVisible(bool(title))
+        self.placeholder = placeholder
         self.view = QLabel(placeholder)
         self.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.view.setWordWrap(True)
@@ -45,10 +46,25 @@ class ImageGrid(QWidget):
         self.caption.setText(caption)
         self._rescale()
 
-    def clear(self, placeholder: str = "No images yet") -> None:
+    def show_file(self, path, caption: str = "") -> bool:
+        """A grid saved on disk (a project's samples/*.png); False when it cannot be read."""
+        pixmap = QPixmap(str(path))
+        if pixmap.isNull():
+            return False
+        self._pixmap = pixmap
+        self.updates += 1
+        self.caption.setText(caption)
+        self._rescale()
+        return True
+
+    def set_title(self, title: str) -> None:
+        self.title.setText(f"<b>{title}</b>" if title else "")
+        self.title.setVisible(bool(title))
+
+    def clear(self, placeholder: str | None = None) -> None:
         self._pixmap = None
         self.view.setPixmap(QPixmap())
-        self.view.setText(placeholder)
+        self.view.setText(placeholder if placeholder is not None else self.placeholder)
         self.caption.setText("")
 
     def has_image(self) -> bool:

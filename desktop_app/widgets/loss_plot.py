@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
+
 import pyqtgraph as pg
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 PALETTE = ("#e4572e", "#29335c", "#17bebb", "#f3a712", "#8e44ad", "#2ecc71")
 MAX_POINTS = 20_000  # beyond this, keep every other point: a long run must not slow the window down
@@ -16,24 +18,29 @@ class LossPlot(QWidget):
         super().__init__(parent)
         pg.setConfigOptions(antialias=True)
         self.plot = pg.PlotWidget(background="w")
-        self.plot.setTitle(title, color="#333", size="10pt")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setLabel("bottom", "step")
         if y_label:
             self.plot.setLabel("left", y_label)
         for side in ("left", "bottom"):  # probabilities must read 0-1, not "x0.001" with ticks 200-800
             self.plot.getAxis(side).enableAutoSIPrefix(False)
-        self.plot.addLegend(offset=(-10, 10))
         self.plot.setMinimumHeight(160)
         self._keys = dict(curves)
         self._x: dict[str, list[float]] = {k: [] for k in curves}
         self._y: dict[str, list[float]] = {k: [] for k in curves}
         self._dirty: set[str] = set()
-        self._items = {k: self.plot.plot([], [], name=label, pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2))
-                       for i, (k, label) in enumerate(curves.items())}
+        self._items = {k: self.plot.plot([], [], pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2))
+                       for i, k in enumerate(curves)}
+        # Title and legend above the plot (Qt labels): a legend inside the plot hides the curves once they are dense.
+        swatches = "&nbsp;&nbsp; ".join(f"<span style='color:{PALETTE[i % len(PALETTE)]}'>&#9644;</span>&nbsp;"
+                                        f"{html.escape(label)}" for i, label in enumerate(curves.values()))
+        self.title = QLabel(f"<b>{html.escape(title)}</b>&nbsp;&nbsp;&nbsp; {swatches}")
+        self.title.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        layout.setSpacing(2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.plot, 1)
 
     def add(self, metrics: list, redraw: bool = True) -> None:
         """Append a batch of engine Metrics events; redraw once (now, or at a later add/redraw)."""

@@ -1,4 +1,4 @@
-"""The subcommand of a registered stage that has no command module of its own (engine/stages.py, command=None):
+"""The subcommand of a registered stage that has no command module of its own (engine/stages/__init__.py, command=None):
 every field of its config class is a flag (engine/cli/flags.py), so a new stage needs no CLI code."""
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ class Stage:
     goes_stale: bool = False  # its model is marked out of date when a model it was made from changes
     # On several processes (--nproc-per-node, [distributed]) every process runs it; other stages run on rank 0 alone
     every_process: bool = False
+    # Its end ticks its studio page's step in the sidebar; a helper stage (the sensitivity scan) does not.
+    ticks_page: bool = True
 
     def config_class(self) -> type:
         return _load(self.config)
@@ -49,7 +51,7 @@ STAGES: tuple[Stage, ...] = (
           writes=("pruned",), page="prune", command="prune", in_pipeline=True, goes_stale=True),
     Stage("sensitivity", "engine.stages.sensitivity.config:SensitivityConfig",
           "engine.stages.sensitivity.run:run_sensitivity",
-          reads=("dense",), writes=("sensitivity.json",), page="prune", command="prune"),
+          reads=("dense",), writes=("sensitivity.json",), page="prune", command="prune", ticks_page=False),
     Stage("finetune", "engine.stages.finetune.config:FinetuneConfig", "engine.stages.finetune.run:run_finetune",
           reads=("dense", "pruned"), writes=("finetuned",), page="finetune", command="finetune",
           in_pipeline=True, goes_stale=True, every_process=True),

@@ -92,7 +92,7 @@ def run_toy(cfg: ToyStageConfig, ws, cancel):
 
 
 def test_a_registered_stage_without_a_command_module_gets_one_from_its_config(tmp_path, monkeypatch, capsys):
-    """What adding a stage to engine/stages.py gives on the command line: a subcommand, its flags, the lock and
+    """What adding a stage to engine/stages/__init__.py gives on the command line: a subcommand, its flags, the lock and
     the manifest record — with no CLI code."""
     toy = Stage("toy", f"{__name__}:ToyStageConfig", f"{__name__}:run_toy", reads=(), writes=(), page=None,
                 command=None, help="a toy stage")

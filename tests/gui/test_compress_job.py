@@ -7,7 +7,7 @@ def test_compress_job_fills_the_candidate_table(make_window, trained_project, qt
     window = make_window(workspace=trained_project)
     page = window.pages["compress"]
     window.show_page("compress")
-    page._fields["max_fid_rise"].setValue(10.0)  # a loose budget: the tiny model's first candidate keeps "quality"
+    page._fields["quality_budget"].setValue(1000)  # +1000 %: the tiny model's first candidate keeps "quality"
     page._fields["time_budget"].setValue(0.5)
     assert page.field_values()["target_macs"] is None
     # The page has no field for the probe's size; its default (5,000 samples) alone can eat a short budget on a
@@ -17,7 +17,11 @@ def test_compress_job_fills_the_candidate_table(make_window, trained_project, qt
     with qtbot.waitSignal(window.ctx.jobs.finished, timeout=180_000) as finished:
         page.start_button.click()
     assert finished.args == ["compress", "done"]
-    assert page.table.rowCount() >= 1 and page.table.item(0, 5).text() == "yes"
+    assert page.table.rowCount() >= 2 and page.table.item(0, 0).text() == "dense (reference)"
+    bold = [r for r in range(page.table.rowCount()) if page.table.item(r, 0).font().bold()]
+    assert len(bold) == 1 and page.table.item(bold[0], 5).text() == "yes"  # the winner, highlighted
+    assert page.outcome == "done" and page.panel.ok and page.panel.button_texts() == ["Evaluate it", "Export it"]
+    assert window.sidebar.item(4).text().startswith("✓")
     assert page.teacher.has_image() and page.student.has_image()
     manifest = window.ctx.facade.manifest(window.ctx.workspace)
     assert manifest["stages"]["compress"]["status"] == "done"
@@ -37,9 +41,10 @@ def test_a_reopened_project_shows_its_last_search(make_window, trained_project):
         {"reduction": 4.0, "macs": 100, "params": 10, "probe_fid": 30.0, "fid_rise": 0.05, "feasible": True,
          "steps": 9, "latency_ms": 0.1}, {"reduction": 8.0, "probe_fid": None}, "not a row"]}))
     page = make_window(workspace=trained_project).pages["compress"]
-    assert page.table.rowCount() == 2
-    assert page.table.item(0, 0).text() == "4x" and page.table.item(0, 5).text() == "yes"
-    assert page.table.item(1, 3).text() == "—"
+    assert page.table.rowCount() == 3  # the dense model's row, then the two candidates
+    assert page.table.item(0, 0).text() == "dense (reference)"
+    assert page.table.item(1, 0).text() == "4x fewer" and page.table.item(1, 5).text() == "yes"
+    assert page.table.item(2, 3).text() == "—"
 
 
 @pytest.mark.slow  # ~30 s: two real CPU processes through torchrun
@@ -47,7 +52,7 @@ def test_two_processes_compress_from_the_studio(make_window, trained_project, qt
     window = make_window(workspace=trained_project)
     page = window.pages["compress"]
     window.show_page("compress")
-    page._fields["max_fid_rise"].setValue(10.0)
+    page._fields["quality_budget"].setValue(1000)
     page._fields["goal"].setValue(20)  # round 1: 8x on process 0 and 20x on process 1; 20x keeps "quality" and wins
     page._fields["time_budget"].setValue(0.3)
     page._fields["processes"].setValue(2)
@@ -57,8 +62,8 @@ def test_two_processes_compress_from_the_studio(make_window, trained_project, qt
     with qtbot.waitSignal(window.ctx.jobs.finished, timeout=180_000) as finished:
         page.start_button.click()
     assert finished.args == ["compress", "done"]
-    asked = sorted(page.table.item(r, 0).text() for r in range(page.table.rowCount()))
-    assert asked == ["20x", "8x"] and page.student.has_image()
+    asked = sorted(page.table.item(r, 0).text() for r in range(1, page.table.rowCount()))  # row 0: the dense model
+    assert asked == ["20x fewer", "8x fewer"] and page.student.has_image()
     best = window.ctx.facade.manifest(window.ctx.workspace)["stages"]["compress"]["best"]
     assert (best["reduction"], best["process"]) == (20.0, 1)
 
@@ -73,6 +78,6 @@ def test_a_candidate_trained_on_replaces_its_row_and_the_goal_says_none_at_0(mak
     page.on_metrics([Metrics("compress", 1, row), Metrics("compress", 2, other)])
     page.on_metrics([Metrics("compress", 1, {**row, "steps": 40.0, "fid_rise": 0.05, "feasible": 1.0})])
     assert page.table.rowCount() == 2
-    assert [page.table.item(0, c).text() for c in (0, 4, 5, 6)] == ["2x", "+5.0%", "yes", "40"]
-    assert page.table.item(1, 0).text() == "3x"
+    assert [page.table.item(0, c).text() for c in (0, 4, 5, 6)] == ["2x fewer", "+5.0%", "yes", "40"]
+    assert page.table.item(1, 0).text() == "3x fewer"
     assert page._fields["goal"].text() == "none: as small as possible"

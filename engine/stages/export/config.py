@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.config import check_fields, setting
+from engine.config import NOISE_TASKS, check_fields, setting
 from engine.errors import ConfigError
 from engine.export.graph import DEFAULT_OPSET, OPSET_RANGE
 from engine.export.precisions import BY_NAME, DEFAULT_NAMES, NAMES, PRECISIONS
@@ -16,7 +16,8 @@ class ExportConfig:
         f"{x.name} ({x.help.rstrip('.')})" for x in PRECISIONS) + f" (default: {' '.join(DEFAULT_NAMES)})")
     calibration: int = setting(256, help="latents to calibrate int8")  # static int8
     # rewrite ConvTranspose as Conv + DepthToSpace for the int8 files
-    subpixel: bool = setting(True, help="quantize the ConvTranspose form as is (slower int8; for comparison)")
+    subpixel: bool = setting(True, help="quantize the ConvTranspose form as is (slower int8; for comparison)",
+                             tasks=NOISE_TASKS)  # image-to-image exports (stages/export/image.py) do not rewrite
     keep_first_last_float: bool = setting(False, help="leave the first and last layer in float")
     seed: int = 0
     bench_runs: int = 20  # timed runs per batch size (median reported)
