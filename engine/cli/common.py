@@ -79,12 +79,21 @@ def drive(events: Iterable[Event], cancel: CancelToken, quiet: bool = False, pat
     (one process of several must reach the step where all stop together; torchrun kills it if that never comes).
     `sink` also receives every event (the JSON-lines stream the studio reads).
     """
+    from engine import user_code
+    from engine.workspace import writes_so_far
+
     reporter = ConsoleReporter(quiet=quiet)
+    writes_at_start = writes_so_far()
 
     def on_stop(signum, frame):
+        user_code.note_stop_signal()
         if cancel.cancelled:
             if patient:
                 return
+            raise KeyboardInterrupt
+        if user_code.inside() and writes_so_far() == writes_at_start and not patient:
+            # A person's model code never reaches "the end of this step" if it hangs; nothing is written yet,
+            # so there is nothing to save first: stop now (exit 130).
             raise KeyboardInterrupt
         print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
         cancel.cancel()
