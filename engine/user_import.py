@@ -47,7 +47,7 @@ from engine.models.user_probe import (
 from engine.models.user_source import build_class, file_sha256, one_line, regular_file
 from engine.stage_runner import recorded
 from engine.tasks import image_tasks, takes_image, task_names
-from engine.workspace import Workspace, atomic_write_text, checkpoint_bytes
+from engine.workspace import Workspace, atomic_write_text, checkpoint_bytes, resolved
 
 CHECKPOINT = "dense"
 WARNING = "This runs the code in {path}: import only files you trust."
@@ -110,7 +110,7 @@ class _Imported:
 
 
 def _source(path: str) -> tuple[Path, str]:
-    p = Path(path).expanduser().resolve()
+    p = resolved(path, "model file")
     return p, file_sha256(p)
 
 
@@ -130,7 +130,7 @@ def _generator(cfg: ImportConfig) -> tuple[UserGenerator, Signature, dict]:
         spec.update(latent_dim=sig.latent_dim, latent_layout=sig.latent_layout,
                     **({"num_classes": sig.num_classes} if sig.num_classes else {}))
     record = {"source": str(path), "sha256": sha, "class": cfg.class_name, "args": dict(cfg.args),
-              "weights": str(Path(cfg.weights).expanduser().resolve()), "weights_sha256": _sha(cfg.weights)}
+              "weights": str(resolved(cfg.weights, "weights file")), "weights_sha256": _sha(cfg.weights)}
     G = UserImageGenerator(spec, net, built) if sig.input_shape else UserGenerator(spec, net, built)
     check_repeatable(G, cfg.class_name, path)
     return G, sig, record
@@ -175,7 +175,7 @@ def _discriminator(cfg: ImportConfig, G: UserGenerator) -> tuple[nn.Module, dict
             **({"num_classes": G.num_classes} if G.num_classes else {})}
     record = {"source": str(path), "sha256": sha, "class": cfg.discriminator_class,
               "args": dict(cfg.discriminator_args), "sigmoid_layer": sigmoid,
-              "weights": str(Path(cfg.discriminator_weights).expanduser().resolve()),
+              "weights": str(resolved(cfg.discriminator_weights, "weights file")),
               "weights_sha256": _sha(cfg.discriminator_weights)}
     return UserDiscriminator(spec, net, built), record
 
@@ -203,6 +203,7 @@ def _sha(path: str) -> str:
 def prepare(cfg: ImportConfig) -> _Imported:
     """Import, load and probe everything; raises one UserError sentence and writes nothing on bad input."""
     cfg.validate()
+    _check_files(cfg)
     G, sig, g_record = _generator(cfg)
     D, d_record = _discriminator(cfg, G)
     notes = [("info", _signature_words(cfg.class_name, sig))]
@@ -232,6 +233,19 @@ def prepare(cfg: ImportConfig) -> _Imported:
             if d_record["sigmoid_layer"] else " (its output is used as the logit)"
         notes.append(("info", f"Discriminator {cfg.discriminator_class}{note}."))
     return _Imported(G, D, sig, data, {"generator": g_record, "discriminator": d_record}, notes, warm_up, pairs)
+
+
+def _check_files(cfg: ImportConfig) -> None:
+    """Every file named, before any of them is read or run: a model file ends in .py (checked first), and each is
+    a regular file (a device such as /dev/zero, or a pipe, would be read forever)."""
+    for source in dict.fromkeys(f for f in (cfg.generator, cfg.discriminator_file) if f):
+        path = resolved(source, "model file")
+        if path.suffix != ".py":
+            raise ConfigError(f"The model file {path} is not a .py file; give the Python file that defines the "
+                              "class.")
+        regular_file(path, "model file")
+    for weights in (w for w in (cfg.weights, cfg.discriminator_weights) if w):
+        regular_file(resolved(weights, "weights file"), "weights file")
 
 
 def _signature_words(name: str, sig: Signature) -> str:

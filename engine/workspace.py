@@ -64,11 +64,24 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def resolved(path: str | os.PathLike, what: str = "path") -> Path:
+    """The absolute path with links followed; a link that points back to itself (a loop, which Python 3.11 reports
+    as a RuntimeError with a traceback) is one sentence naming it."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as e:
+        reason = "a symbolic link that leads back to itself" if "loop" in str(e).lower() or getattr(
+            e, "errno", None) == 40 else (getattr(e, "strerror", None) or str(e))
+        raise WorkspaceError(f"The {what} {path} cannot be followed ({reason}); fix or remove the link.") from None
+
+
 class Workspace:
     """A folder holding one project's config, checkpoints, exports, samples, report and logs."""
 
     def __init__(self, path: str | os.PathLike, create: bool = True) -> None:
-        self.root = Path(path).expanduser().resolve()
+        if not str(path).strip():  # '' would silently mean the current folder
+            raise WorkspaceError("The workspace path is empty; give a project folder, e.g. --workspace my-project.")
+        self.root = resolved(path, "workspace path")
         if self.root.exists() and not self.root.is_dir():
             raise WorkspaceError(f"The workspace path {self.root} is a file, not a folder; choose a folder.")
         if not self.root.exists():
@@ -118,7 +131,7 @@ class Workspace:
 
     def rel(self, path: str | os.PathLike) -> str:
         """Path relative to the workspace root, as stored in the manifest."""
-        p = Path(path).resolve()
+        p = resolved(path, "file")
         try:
             return p.relative_to(self.root).as_posix()
         except ValueError:
@@ -130,7 +143,7 @@ class Workspace:
         if not isinstance(rel_path, str) or not rel_path:
             raise WorkspaceError(f"{self.manifest_path} names a file as {rel_path!r}, not a path inside the "
                                  "workspace; fix or delete the manifest.")
-        p = (self.root / rel_path).resolve()
+        p = resolved(self.root / rel_path, f"file {self.manifest_path} names as")
         if not p.is_relative_to(self.root):
             raise WorkspaceError(f"{self.manifest_path} names {rel_path!r}, which is outside the workspace "
                                  f"{self.root}; fix or delete the manifest.")
@@ -142,6 +155,9 @@ class Workspace:
             return {"version": MANIFEST_VERSION, "stages": {}}
         try:
             data = json.loads(self.manifest_path.read_text("utf-8"))
+        except RecursionError:
+            raise WorkspaceError(f"The manifest {self.manifest_path} is corrupt (nested too deeply to read); "
+                                 "delete it or use a new workspace.") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise WorkspaceError(f"The manifest {self.manifest_path} is corrupt ({e}); "
                                  "delete it or use a new workspace.") from None
@@ -161,7 +177,8 @@ class Workspace:
                 value = entry.get(key)
                 if value is None:
                     continue
-                inside = isinstance(value, str) and value and (self.root / value).resolve().is_relative_to(self.root)
+                inside = isinstance(value, str) and value and resolved(
+                    self.root / value, f"file {self.manifest_path} names as").is_relative_to(self.root)
                 if not inside:
                     raise WorkspaceError(f"The manifest {self.manifest_path} has stages.{name}.{key} = {value!r}, "
                                          "which is not a path inside the workspace; fix or delete the manifest.")
@@ -269,7 +286,7 @@ def load_checkpoint_file(path: str | os.PathLike, check: bool = True) -> dict[st
     import torch
 
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise WorkspaceError(f"The checkpoint {path} does not exist; train a model first (gan-prune train).")
     raw = read_regular_file(path, "checkpoint")
     if path.suffix == ".xz":  # bundled resources are xz-compressed to stay small

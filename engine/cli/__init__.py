@@ -86,6 +86,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    from engine.cli.common import remove_if_left_empty
+
+    workspace = getattr(args, "workspace", None)
+    existed = _exists(workspace)
+    code = 1
+    try:
+        code = _run_command(args)
+        return code
+    finally:
+        if code != 0:
+            remove_if_left_empty(workspace, existed)
+
+
+def _exists(path: str | None) -> bool:
+    try:
+        return bool(path) and os.path.lexists(os.path.expanduser(path))
+    except (OSError, ValueError):
+        return True  # unknown: never remove it
+
+
+def _run_command(args) -> int:
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:

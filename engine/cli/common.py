@@ -11,8 +11,39 @@ from typing import TextIO
 from engine.events import Artifact, Cancelled, CancelToken, Event, Log, Metrics, Progress, Samples
 
 
+def workspace_path(text: str) -> str:
+    """--workspace: an empty value would silently mean the current folder."""
+    import argparse
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the project folder is empty; give a folder, e.g. --workspace my-project")
+    return text
+
+
 def add_workspace_arg(p) -> None:
-    p.add_argument("--workspace", "-w", required=True, metavar="DIR", help="the project folder")
+    p.add_argument("--workspace", "-w", required=True, metavar="DIR", type=workspace_path, help="the project folder")
+
+
+def remove_if_left_empty(path: str | None, existed: bool) -> None:
+    """A refused command on a new path leaves no project folder behind: remove what it created when that holds no
+    file but the workspace lock (only folders this command made, and only when they are empty)."""
+    import os
+    from pathlib import Path
+
+    if existed or not path:
+        return
+    root = Path(path).expanduser()
+    try:
+        if not root.is_dir() or root.is_symlink():
+            return
+        entries = list(root.rglob("*"))
+        if any(p.is_file() and p.relative_to(root).as_posix() != ".lock" or p.is_symlink() for p in entries):
+            return
+        for p in sorted(entries, key=lambda p: len(p.parts), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()
+        os.rmdir(root)
+    except (OSError, RuntimeError, ValueError):
+        pass  # best effort: another process may be using it
 
 
 class ConsoleReporter:

@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from engine import user_code
 from engine.errors import ConfigError
+from engine.workspace import resolved
 
 # (path, sha256) -> the imported module: one import per file version per process (class identity stays stable,
 # and a rebuild for every checkpoint read does not run the file's top level again).
@@ -138,7 +139,7 @@ def load_module(path: str | Path, sha256: str | None = None):
     """Import the file as a module of its own name (one no other import can clash with), its folder on the path.
 
     sha256: the hash recorded when the file was imported; a file that changed since is refused."""
-    path = Path(path).expanduser().resolve()
+    path = resolved(path, "model file")
     digest = file_sha256(path)
     if sha256 is not None and digest != sha256:
         raise UserModelError(f"The model file {path} changed since it was imported (SHA-256 {digest[:12]}… is not "
@@ -170,7 +171,7 @@ def load_module(path: str | Path, sha256: str | None = None):
 def build_class(path: str | Path, class_name: str, args: dict, sha256: str | None = None) -> nn.Module:
     """An instance of `class_name` from the file, made with keyword arguments `args`."""
     module = load_module(path, sha256)
-    path = Path(path).expanduser().resolve()
+    path = resolved(path, "model file")
     cls = getattr(module, class_name, None)
     if cls is None:
         found = sorted(n for n, v in vars(module).items()
