@@ -18,6 +18,7 @@ import torch
 
 from engine import stages
 from engine.checkpoints import save_gan
+from engine.compress.config import MIN_PROBE_SAMPLES
 from engine.config import DEVICES, TrainConfig, check_fields, setting
 from engine.devices import pick_device
 from engine.distill import OUTPUT_LOSSES, DistillWeights
@@ -119,6 +120,9 @@ class FinetuneConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a whole number, 0 or more (got {v!r}).")
+        if 0 < self.probe_samples < MIN_PROBE_SAMPLES:  # the probe would silently take 256 instead
+            raise ConfigError(f"--probe-samples must be 0 (off) or at least {MIN_PROBE_SAMPLES} (FID needs twice "
+                              f"the feature net's 128 features; got {self.probe_samples}).")
 
     def weights(self) -> DistillWeights:
         return DistillWeights(self.distill_output, self.distill_features, self.distill_perceptual,
