@@ -85,11 +85,9 @@ def run_command(args, stage: str, ws, make_events: Callable[[CancelToken], Itera
 
 
 def _launch(args, ws, stage: str, dc: DistributedConfig, device: str) -> int:
-    from engine.distributed.launch import RunFailed, launch
+    from engine.distributed.launch import RunFailed, check_devices, launch
     from engine.errors import UserError
     from engine.stage_runner import workspace_lock
-
-    from engine.distributed.launch import check_devices
 
     check_devices(device, dc.nproc_per_node)  # processes this machine can run, before anything starts
     if dc.node_rank == 0:  # a busy workspace is one line now, not after N processes have started; the other

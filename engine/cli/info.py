@@ -33,10 +33,9 @@ def model_info(ws) -> dict:
 
 
 def run(args) -> int:
-    from engine.workspace import Workspace
-
     from engine.errors import WorkspaceError
     from engine.stage_runner import interrupted_stages
+    from engine.workspace import Workspace
 
     ws = Workspace(args.workspace, create=False)
     stopped = interrupted_stages(ws)
