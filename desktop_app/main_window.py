@@ -39,6 +39,7 @@ from desktop_app.pages.generate import GeneratePage
 from desktop_app.pages.prune import PrunePage
 from desktop_app.pages.train import TrainPage
 from desktop_app.project import STEP_PAGES, new_project_problem
+from desktop_app.trust_dialog import allow_model_code
 from desktop_app.welcome import WelcomePanel
 
 log = logging.getLogger("desktop_app")
@@ -246,6 +247,8 @@ class MainWindow(QMainWindow):
         except Exception as e:
             self.last_dialog = show_exception(self, "Open project", e)
             return False
+        if not allow_model_code(self, ws.root):  # a handed-over imported model is code: asked before it runs
+            self.append_log(f"Opened {ws.root} without its model: its model file was not chosen to run.")
         return self._set_workspace(ws)
 
     def _set_workspace(self, ws, what: str = "Open project") -> bool:

@@ -21,19 +21,21 @@ class _Bad(Exception):
     """One key that does not fit, in words that follow the key's name."""
 
 
-def check_checkpoint(ckpt: dict, source: str | Path) -> dict:
+def check_checkpoint(ckpt: dict, source: str | Path, files_just_chosen: bool = False) -> dict:
     """Return ckpt unchanged, or raise WorkspaceError naming the file and the key that does not fit.
 
-    A bundled model whose D sits in a second file ('discriminator_file') is checked without D's weights."""
+    A bundled model whose D sits in a second file ('discriminator_file') is checked without D's weights.
+    files_just_chosen: the import stage checks the checkpoint it is about to write, of the files the person named
+    on this very command (nothing recorded yet: it writes last)."""
     try:
-        _check(ckpt, bool(ckpt.get("discriminator_file")), Path(source))
+        _check(ckpt, bool(ckpt.get("discriminator_file")), Path(source), files_just_chosen)
     except (SpecError, _Bad) as e:
         raise WorkspaceError(f"The checkpoint {source} was edited or damaged: {str(e).rstrip('.')}; restore it "
                              "from a backup or train again.") from None
     return ckpt
 
 
-def _check(ckpt: dict, discriminator_elsewhere: bool, source: Path) -> None:
+def _check(ckpt: dict, discriminator_elsewhere: bool, source: Path, files_just_chosen: bool = False) -> None:
     from engine.models import check_spec
 
     arch = ckpt.get("arch")
@@ -48,7 +50,8 @@ def _check(ckpt: dict, discriminator_elsewhere: bool, source: Path) -> None:
         raise _Bad(f"arch.generator ({g['arch']}, {g['image_shape']}) and arch.discriminator ({d['arch']}, "
                    f"{d['image_shape']}) are not one model")
     _check_fields(ckpt, g)
-    _check_trusted(arch, source)
+    if not files_just_chosen:
+        _check_trusted(arch, source)
     _check_task(ckpt, g, d)
     if "layers" in ckpt and "generator" not in ckpt:  # the lottery ticket's step-k weights, not a model
         if not isinstance(ckpt["layers"], dict):
@@ -68,19 +71,29 @@ def _check(ckpt: dict, discriminator_elsewhere: bool, source: Path) -> None:
 
 
 def _check_trusted(arch: dict, source: Path) -> None:
-    """An imported model's checkpoint makes the app import a .py file: only one `gan-prune import` recorded in the
-    workspace the checkpoint lies in (checkpoints/NAME.pt), so a checkpoint handed over alone never runs code."""
-    from engine.models.user import trusted_sources
+    """An imported model's checkpoint makes the app import a .py file. Two conditions, checked before anything runs:
+    `gan-prune import` recorded the file in the workspace the checkpoint lies in (checkpoints/NAME.pt), so a
+    checkpoint handed over alone never runs code; and THIS user chose to run it (engine/trust: a record outside every
+    project folder), so a whole project folder handed over, whose manifest its sender wrote, asks first."""
+    from engine import trust
 
     for role in ("generator", "discriminator"):
         spec = arch[role]
         if spec["arch"] != "user":
             continue
         root = source.resolve().parent.parent
-        if (spec["source"], spec["sha256"]) not in trusted_sources(root):
+        if (spec["source"], spec["sha256"]) not in set(trust.project_files(root)):
             raise WorkspaceError(f"The checkpoint {source} would run the Python file {spec['source']}, which was not "
                                  f"imported into the workspace {root}; import it there with 'gan-prune import' if "
                                  "you trust it.")
+        if not trust.is_trusted(spec["source"], spec["sha256"]):
+            raise WorkspaceError(untrusted_words(root, spec["source"]))
+
+
+def untrusted_words(root: Path, file: str) -> str:
+    """The one line for a project whose model file this user has not chosen to run."""
+    return (f"The project {root} runs the Python file {file} (its imported model), which you have not chosen to run "
+            f"on this computer; nothing was run. If you trust that file, run: gan-prune trust --workspace {root}")
 
 
 def _check_fields(ckpt: dict, g: dict) -> None:

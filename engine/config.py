@@ -334,6 +334,11 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text("utf-8"))
+    except RecursionError:
+        raise ConfigError(f"The config file {path} nests tables or lists too deeply to read; fix it and try "
+                          "again.") from None
+    except RuntimeError as e:  # a symbolic link that points back to itself (Python 3.11)
+        raise ConfigError(f"The config path {path} cannot be read ({e}); fix the link.") from None
     except FileNotFoundError:
         raise ConfigError(f"The config file {path} does not exist; check the path.") from None
     except IsADirectoryError:

@@ -149,6 +149,31 @@ def close_interrupted_stages(ws: Workspace) -> list[str]:
     return stuck
 
 
+def interrupted_stages(ws: Workspace) -> list[str]:
+    """Stages the manifest calls 'running' although no process holds the workspace lock: their process was killed
+    (the next writer records them as failed). A read-only look: it takes the lock only for an instant to test it,
+    and never creates the lock file."""
+    stages = ws.read_manifest()["stages"]
+    running = [name for name, entry in stages.items() if entry.get("status") == "running"]
+    if not running:
+        return []
+    try:
+        f = open(ws.root / LOCK_NAME, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return running  # nobody ever held it, so nobody holds it now
+    except OSError:
+        return []  # cannot tell: say nothing rather than something wrong
+    with f:
+        with _held_guard:
+            if ws.root in _held:
+                return []  # this very process is writing it
+        if not _try_lock(f):
+            return []  # a live writer: they are running
+        with contextlib.suppress(OSError):
+            _unlock(f)
+    return running
+
+
 # ---- the wrapper -------------------------------------------------------------------------------------------------
 def recorded(name: str) -> Callable:
     """Declare a stage function: `@recorded("train") def run_train(cfg, ws, cancel)`. Calling it returns the body's

@@ -21,8 +21,17 @@ MANIFEST_VERSION = 1
 MANIFEST_PATH_KEYS = ("checkpoint", "stale_checkpoint", "report", "csv", "html")
 
 
+_writes = 0  # files this process began to write: a stop while none was written since a stage began can be at once
+
+
+def writes_so_far() -> int:
+    return _writes
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename: a crash never leaves half a file."""
+    global _writes
+    _writes += 1
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,11 +64,24 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def resolved(path: str | os.PathLike, what: str = "path") -> Path:
+    """The absolute path with links followed; a link that points back to itself (a loop, which Python 3.11 reports
+    as a RuntimeError with a traceback) is one sentence naming it."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as e:
+        reason = "a symbolic link that leads back to itself" if "loop" in str(e).lower() or getattr(
+            e, "errno", None) == 40 else (getattr(e, "strerror", None) or str(e))
+        raise WorkspaceError(f"The {what} {path} cannot be followed ({reason}); fix or remove the link.") from None
+
+
 class Workspace:
     """A folder holding one project's config, checkpoints, exports, samples, report and logs."""
 
     def __init__(self, path: str | os.PathLike, create: bool = True) -> None:
-        self.root = Path(path).expanduser().resolve()
+        if not str(path).strip():  # '' would silently mean the current folder
+            raise WorkspaceError("The workspace path is empty; give a project folder, e.g. --workspace my-project.")
+        self.root = resolved(path, "workspace path")
         if self.root.exists() and not self.root.is_dir():
             raise WorkspaceError(f"The workspace path {self.root} is a file, not a folder; choose a folder.")
         if not self.root.exists():
@@ -109,7 +131,7 @@ class Workspace:
 
     def rel(self, path: str | os.PathLike) -> str:
         """Path relative to the workspace root, as stored in the manifest."""
-        p = Path(path).resolve()
+        p = resolved(path, "file")
         try:
             return p.relative_to(self.root).as_posix()
         except ValueError:
@@ -121,7 +143,7 @@ class Workspace:
         if not isinstance(rel_path, str) or not rel_path:
             raise WorkspaceError(f"{self.manifest_path} names a file as {rel_path!r}, not a path inside the "
                                  "workspace; fix or delete the manifest.")
-        p = (self.root / rel_path).resolve()
+        p = resolved(self.root / rel_path, f"file {self.manifest_path} names as")
         if not p.is_relative_to(self.root):
             raise WorkspaceError(f"{self.manifest_path} names {rel_path!r}, which is outside the workspace "
                                  f"{self.root}; fix or delete the manifest.")
@@ -133,6 +155,9 @@ class Workspace:
             return {"version": MANIFEST_VERSION, "stages": {}}
         try:
             data = json.loads(self.manifest_path.read_text("utf-8"))
+        except RecursionError:
+            raise WorkspaceError(f"The manifest {self.manifest_path} is corrupt (nested too deeply to read); "
+                                 "delete it or use a new workspace.") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise WorkspaceError(f"The manifest {self.manifest_path} is corrupt ({e}); "
                                  "delete it or use a new workspace.") from None
@@ -152,7 +177,8 @@ class Workspace:
                 value = entry.get(key)
                 if value is None:
                     continue
-                inside = isinstance(value, str) and value and (self.root / value).resolve().is_relative_to(self.root)
+                inside = isinstance(value, str) and value and resolved(
+                    self.root / value, f"file {self.manifest_path} names as").is_relative_to(self.root)
                 if not inside:
                     raise WorkspaceError(f"The manifest {self.manifest_path} has stages.{name}.{key} = {value!r}, "
                                          "which is not a path inside the workspace; fix or delete the manifest.")
@@ -189,14 +215,12 @@ class Workspace:
     def checkpoint_path(self, name: str) -> Path:
         return self.checkpoints / (name if name.endswith(".pt") else f"{name}.pt")
 
-    def save_checkpoint(self, name: str, payload: dict[str, Any]) -> Path:
-        import torch
-
-        payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
-        buf = io.BytesIO()
-        torch.save(payload, buf)
+    def save_checkpoint(self, name: str, payload: dict[str, Any] | bytes) -> Path:
+        """Write checkpoints/NAME.pt atomically: a payload dict, or the bytes of checkpoint_bytes(payload) (a stage
+        that checks the very bytes it is about to write)."""
+        data = payload if isinstance(payload, bytes) else checkpoint_bytes(payload)
         path = self.checkpoint_path(name)
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, data)
         return path
 
     def load_checkpoint(self, name_or_path: str | os.PathLike) -> dict[str, Any]:
@@ -214,6 +238,47 @@ class Workspace:
         return None
 
 
+def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
+    """A checkpoint file's bytes (the format and version fields first), not yet written anywhere."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}, buf)
+    return buf.getvalue()
+
+
+def torch_load_problem(e: BaseException) -> str:
+    """What a failed torch.load(weights_only=True) means, in our words (PyTorch's own text is pages long and would be
+    cut mid-word): 'unsafe' for Python objects that loading would have to run, else 'damaged'."""
+    import pickle
+
+    text = str(e).lower()
+    if isinstance(e, pickle.UnpicklingError) and "weights only load failed" in text and "global" in text:
+        return ("holds Python objects (a pickled model or code), not only tensors; loading it would run code, so it "
+                "was refused and nothing ran")
+    return "is truncated, damaged or not a PyTorch file (nothing in it was run)"
+
+
+def read_regular_file(path: Path, what: str) -> bytes:
+    """The bytes of `path`, refused BEFORE reading when it is not a regular file (reading /dev/zero never ends)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise WorkspaceError(f"The {what} {path} does not exist; check the path.") from None
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop on Python 3.11
+        raise WorkspaceError(f"Cannot read the {what} {path} ({getattr(e, 'strerror', None) or e}); check the "
+                             "path.") from None
+    if not stat.S_ISREG(mode):
+        raise WorkspaceError(f"The {what} {path} is not a regular file (a folder, device, pipe or socket); give a "
+                             "saved file.")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise WorkspaceError(f"Cannot read the {what} {path} ({e.strerror or e}); check its permissions.") from None
+
+
 def load_checkpoint_file(path: str | os.PathLike, check: bool = True) -> dict[str, Any]:
     """Load one of our checkpoints safely (weights_only: a user's file can never run code).
 
@@ -221,9 +286,9 @@ def load_checkpoint_file(path: str | os.PathLike, check: bool = True) -> dict[st
     import torch
 
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise WorkspaceError(f"The checkpoint {path} does not exist; train a model first (gan-prune train).")
-    raw = path.read_bytes()
+    raw = read_regular_file(path, "checkpoint")
     if path.suffix == ".xz":  # bundled resources are xz-compressed to stay small
         import lzma
 
@@ -234,9 +299,7 @@ def load_checkpoint_file(path: str | os.PathLike, check: bool = True) -> dict[st
     try:
         data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for truncated or foreign files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WorkspaceError(f"The checkpoint {path} is corrupt or not a safe PyTorch file ({first[:120]}); "
-                             "restore it or retrain.") from None
+        raise WorkspaceError(f"The checkpoint {path} {torch_load_problem(e)}; restore it or retrain.") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise WorkspaceError(f"The file {path} is not a GAN Pruning Studio checkpoint; choose a checkpoint "
                              "written by this app.")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import threading
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import: tests never need a display
+# Which model files "this user" chose to run (engine/trust.py) lives in a folder of the test run, never in the
+# developer's own data folder; subprocesses inherit it.
+os.environ.setdefault("GAN_PRUNE_TRUST_DIR", tempfile.mkdtemp(prefix="gan-prune-trust-"))
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,7 @@ from engine import __version__, stages  # noqa: E402 - after the C++ log level i
 
 # Subcommand modules under engine/cli/; each defines register(subparsers) and sets func=handler(args) -> int.
 # The stages' commands come from the stage registry; these are the commands that are not one stage.
-OTHER_COMMAND_MODULES = ["info", "demo", "run"]
+OTHER_COMMAND_MODULES = ["info", "trust", "demo", "run"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,12 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sigterm_as_ctrl_c(signum, frame) -> None:
+    from engine import user_code
+
+    user_code.note_stop_signal()  # a KeyboardInterrupt from a model's own code is its error; this one is a stop
     raise KeyboardInterrupt  # a stage's drive() turns it into a clean stop; elsewhere the command just ends, 130
 
 
 def main(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c) if main_thread else None
+    old = {s: signal.signal(s, _sigterm_as_ctrl_c) for s in (signal.SIGTERM, signal.SIGINT)} if main_thread else {}
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -78,11 +81,32 @@ def main(argv: list[str] | None = None) -> int:
             print("gan-prune: cancelled; what was saved before the stop is kept", file=sys.stderr)
         return 130
     finally:
-        if old is not None:  # main() also runs inside tests and the studio's process: leave their handler as found
-            signal.signal(signal.SIGTERM, old)
+        for s, handler in old.items():  # main() also runs inside tests and the studio's process: leave as found
+            signal.signal(s, handler)
 
 
 def _run(args) -> int:
+    from engine.cli.common import remove_if_left_empty
+
+    workspace = getattr(args, "workspace", None)
+    existed = _exists(workspace)
+    code = 1
+    try:
+        code = _run_command(args)
+        return code
+    finally:
+        if code != 0:
+            remove_if_left_empty(workspace, existed)
+
+
+def _exists(path: str | None) -> bool:
+    try:
+        return bool(path) and os.path.lexists(os.path.expanduser(path))
+    except (OSError, ValueError):
+        return True  # unknown: never remove it
+
+
+def _run_command(args) -> int:
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:

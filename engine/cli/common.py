@@ -11,8 +11,39 @@ from typing import TextIO
 from engine.events import Artifact, Cancelled, CancelToken, Event, Log, Metrics, Progress, Samples
 
 
+def workspace_path(text: str) -> str:
+    """--workspace: an empty value would silently mean the current folder."""
+    import argparse
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the project folder is empty; give a folder, e.g. --workspace my-project")
+    return text
+
+
 def add_workspace_arg(p) -> None:
-    p.add_argument("--workspace", "-w", required=True, metavar="DIR", help="the project folder")
+    p.add_argument("--workspace", "-w", required=True, metavar="DIR", type=workspace_path, help="the project folder")
+
+
+def remove_if_left_empty(path: str | None, existed: bool) -> None:
+    """A refused command on a new path leaves no project folder behind: remove what it created when that holds no
+    file but the workspace lock (only folders this command made, and only when they are empty)."""
+    import os
+    from pathlib import Path
+
+    if existed or not path:
+        return
+    root = Path(path).expanduser()
+    try:
+        if not root.is_dir() or root.is_symlink():
+            return
+        entries = list(root.rglob("*"))
+        if any(p.is_file() and p.relative_to(root).as_posix() != ".lock" or p.is_symlink() for p in entries):
+            return
+        for p in sorted(entries, key=lambda p: len(p.parts), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()
+        os.rmdir(root)
+    except (OSError, RuntimeError, ValueError):
+        pass  # best effort: another process may be using it
 
 
 class ConsoleReporter:
@@ -79,12 +110,21 @@ def drive(events: Iterable[Event], cancel: CancelToken, quiet: bool = False, pat
     (one process of several must reach the step where all stop together; torchrun kills it if that never comes).
     `sink` also receives every event (the JSON-lines stream the studio reads).
     """
+    from engine import user_code
+    from engine.workspace import writes_so_far
+
     reporter = ConsoleReporter(quiet=quiet)
+    writes_at_start = writes_so_far()
 
     def on_stop(signum, frame):
+        user_code.note_stop_signal()
         if cancel.cancelled:
             if patient:
                 return
+            raise KeyboardInterrupt
+        if user_code.inside() and writes_so_far() == writes_at_start and not patient:
+            # A person's model code never reaches "the end of this step" if it hangs; nothing is written yet,
+            # so there is nothing to save first: stop now (exit 130).
             raise KeyboardInterrupt
         print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
         cancel.cancel()

@@ -85,13 +85,15 @@ def run_command(args, stage: str, ws, make_events: Callable[[CancelToken], Itera
 
 
 def _launch(args, ws, stage: str, dc: DistributedConfig, device: str) -> int:
-    from engine.distributed.launch import RunFailed, launch
+    from engine.distributed.launch import RunFailed, check_devices, launch
     from engine.errors import UserError
     from engine.stage_runner import workspace_lock
 
+    check_devices(device, dc.nproc_per_node)  # processes this machine can run, before anything starts
     if dc.node_rank == 0:  # a busy workspace is one line now, not after N processes have started; the other
         with workspace_lock(ws, stage):  # machines never write it (and on a shared folder would meet rank 0's lock)
             pass
+        check_models(args, stage, ws)  # "no trained model" from here, not from N processes each ~300 MB
     if dc.nnodes > 1 and not args.quiet:
         print(_meeting(dc), file=sys.stderr, flush=True)
     try:
@@ -104,6 +106,27 @@ def _launch(args, ws, stage: str, dc: DistributedConfig, device: str) -> int:
         code = 2
     _leave_if_own_process(args, code)
     return code
+
+
+def check_models(args, stage: str, ws) -> None:
+    """The models the stage starts from (its registry `reads`) are there and load (checked, trusted), in the one
+    process that launches the others: a missing or refused model is one line before any process starts."""
+    from engine import stages
+    from engine.errors import WorkspaceError
+    from engine.inputs import load_teacher
+
+    needs = set(stages.get(stage).reads) & {"dense", "pruned"}
+    if stage == "train":
+        needs = {"dense"} if getattr(args, "resume", False) else set()
+    if getattr(args, "student_widths", None):  # a slim student is made from scratch, not from the pruned model
+        needs.discard("pruned")
+    if "dense" in needs:
+        load_teacher(ws)
+    if "pruned" in needs:
+        if not ws.checkpoint_path("pruned").exists():
+            raise WorkspaceError(f"No pruned model in {ws.root} (checkpoints/pruned.pt is missing); run 'gan-prune "
+                                 "prune' first, or give --student-widths to train a slim student from scratch.")
+        ws.load_checkpoint("pruned")
 
 
 def _leave_if_own_process(args, code: int) -> None:

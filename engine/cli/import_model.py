@@ -47,6 +47,8 @@ def register(sub) -> None:
 def _json(text: str, flag: str) -> dict:
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{flag} nests too deeply to read: {text!r:.60}; write e.g. '{{\"nz\": 64}}'.") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{flag} is not valid JSON ({e.msg} at character {e.pos}): {text!r:.60}; write e.g. "
                           '\'{"nz": 64}\'.') from None

@@ -33,16 +33,27 @@ def model_info(ws) -> dict:
 
 
 def run(args) -> int:
+    from engine.errors import WorkspaceError
+    from engine.stage_runner import interrupted_stages
     from engine.workspace import Workspace
 
     ws = Workspace(args.workspace, create=False)
-    info = model_info(ws)
+    stopped = interrupted_stages(ws)
+    note = (f"note: the {', '.join(stopped)} stage{'s were' if len(stopped) > 1 else ' was'} interrupted (its "
+            "process stopped before it finished); run it again") if stopped else ""
+    try:
+        info = model_info(ws)
+    except WorkspaceError as e:
+        raise WorkspaceError(f"{e} ({note})" if note else str(e)) from None
+    info["interrupted"] = stopped
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
     classes = info["generator"]["spec"].get("num_classes")
     task = "" if info["task"] == "unconditional" else f", task {info['task']}"  # the default goes unsaid
     print(f"checkpoint {info['checkpoint']} (step {info['step']}){task}" + (f" ({classes} classes)" if classes else ""))
+    if note:
+        print(note)
     for role in ("generator", "discriminator"):
         t = info[role]["totals"]
         print(f"\n{role}: {t['params']:,} params ({t['nonzero_params']:,} nonzero), {t['macs'] / 1e6:.2f} M MACs, "

@@ -16,6 +16,11 @@ ALLOCATIONS = ("uniform", "sensitivity")
 LR_SCHEDULES = ("constant", "cosine")  # engine.distill.trainer's (this module stays free of torch for the CLI)
 
 
+# An FID probe of fewer images than twice the feature net's width (128 for the bundled one) has no usable covariance;
+# the probe would silently take this many instead of what was asked.
+from engine.distill.choices import MIN_PROBE_SAMPLES  # noqa: E402  (one number for finetune and compress)
+
+
 @dataclass(frozen=True)
 class CompressConfig:
     # the quality budget: FID at most (1 + this) x the teacher's
@@ -71,10 +76,13 @@ class CompressConfig:
         if not (number(self.time_budget) and 0 < self.time_budget <= 24 * 60):
             raise ConfigError(f"--time-budget is minutes, above 0 and at most 1440 (got {self.time_budget!r}).")
         self._check_choices()
-        for name in ("probe_samples", "batch_size"):
-            v = getattr(self, name)
-            if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a whole number above 0 (got {v!r}).")
+        v = self.probe_samples
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= MIN_PROBE_SAMPLES):
+            raise ConfigError(f"--probe-samples must be a whole number of at least {MIN_PROBE_SAMPLES} (FID needs "
+                              f"twice the feature net's 128 features; got {v!r}).")
+        v = self.batch_size
+        if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+            raise ConfigError(f"--batch-size must be a whole number above 0 (got {v!r}).")
         for name in ("adversarial", "distill_output", "distill_features", "distill_perceptual"):
             v = getattr(self, name)
             if not (number(v) and 0 <= v <= 100):

@@ -7,3 +7,5 @@ LR_SCHEDULES = ("constant", "cosine")
 DEFAULT_LR = 4e-3  # for distillation alone; with the GAN term on, 2e-4 (the training default) is safer
 DEFAULT_ADVERSARIAL = 0.0
 DEFAULT_SCHEDULE = "cosine"
+# The quick FID probe needs at least twice the feature net's 128 features; fewer would be silently raised to this.
+MIN_PROBE_SAMPLES = 256

@@ -51,8 +51,22 @@ def check_port_free(port: int) -> None:
             raise
 
 
+def cpu_cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit, not the whole machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def check_devices(device: str, nproc_per_node: int) -> None:
+    """One process per GPU; on CPU at most one per core (each takes a core and ~300 MB: 1024 of them would take
+    the machine down before the first step)."""
     if device == "cpu" or not torch.cuda.is_available():
+        cores = cpu_cores()
+        if nproc_per_node > cores:
+            raise ConfigError(f"--nproc-per-node {nproc_per_node} starts {nproc_per_node} CPU processes but this "
+                              f"machine has {cores} CPU cores for them; use --nproc-per-node {cores} or fewer.")
         return
     gpus = torch.cuda.device_count()
     if nproc_per_node > gpus:

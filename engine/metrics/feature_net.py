@@ -172,5 +172,5 @@ def feature_net_info(path=None) -> dict:
     pt = resource(*FEATURE_NET_FILE) if path is None else Path(path)
     try:
         return json.loads(pt.with_suffix(".json").read_text("utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}

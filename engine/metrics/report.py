@@ -264,13 +264,13 @@ def write_all(ws: Workspace, report: dict, grids: dict[str, np.ndarray]) -> dict
     sens_path = ws.root / "sensitivity.json"
     try:
         sensitivity = json.loads(sens_path.read_text("utf-8")) if sens_path.exists() else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         sensitivity = None  # a broken scan file must not cost the user the whole report
     search_path = ws.root / "compress.json"
     try:
         if search_path.exists():
             report = {**report, "compress": json.loads(search_path.read_text("utf-8"))}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         pass  # a broken search table must not cost the user the whole report
     atomic_write_json(ws.report_path, report)
     csv_path, html_path = ws.root / "report.csv", ws.root / "report.html"

@@ -27,7 +27,7 @@ from engine.models.spec import (
     need_int,
     need_int_list,
 )
-from engine.models.user_source import build_class
+from engine.models.user_source import build_class, call_forward
 
 SOURCE_KEYS = ("source", "sha256", "class", "args")
 LATENT_LAYOUTS = ("flat", "map")  # z as [B, n], or as a [B, n, 1, 1] map (the DCGAN convention)
@@ -110,10 +110,10 @@ class UserGenerator(nn.Module):
     def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         x = z if self.latent_layout == "flat" else z.reshape(z.shape[0], -1, 1, 1)
         if not self.num_classes:
-            return self.net(x)
+            return call_forward(self.net, x)
         if label is None:  # every class alike, as the built-in conditional models draw them
             label = torch.arange(z.shape[0], device=z.device) % self.num_classes
-        return self.net(x, label.long())
+        return call_forward(self.net, x, label.long())
 
     def spec(self) -> dict:
         spec = {"arch": "user", "role": "generator", **self._source, "latent_dim": self._latent_dim,
@@ -143,7 +143,7 @@ class UserImageGenerator(nn.Module):
         return torch.zeros(batch, *self.input_shape, device=device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return call_forward(self.net, x)
 
     def spec(self) -> dict:
         return {"arch": "user", "role": "generator", **self._source, "task": self.task,
@@ -176,9 +176,9 @@ class UserDiscriminator(nn.Module):
         if self.num_classes:
             if label is None:
                 label = torch.arange(x.shape[0], device=x.device) % self.num_classes
-            out = self.net(x, label.long())
+            out = call_forward(self.net, x, label.long())
         else:
-            out = self.net(x)
+            out = call_forward(self.net, x)
         return out.reshape(out.shape[0], -1).mean(1)
 
     def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
@@ -209,6 +209,8 @@ def _check_source(spec: dict, where: str) -> None:
     source = field(spec, "source", where)
     if not isinstance(source, str) or not source.endswith(".py"):
         raise SpecError(f"{where}.source must be the path of a .py file (got {source!r:.60})")
+    if not Path(source).is_absolute():  # relative to what? the folder a command runs in must never pick the code
+        raise SpecError(f"{where}.source must be an absolute path (got the relative {source!r:.60})")
     if not isinstance(field(spec, "sha256", where), str) or not _SHA.fullmatch(spec["sha256"]):
         raise SpecError(f"{where}.sha256 must be 64 hex digits (got {spec['sha256']!r:.60})")
     if not isinstance(field(spec, "class", where), str) or not _NAME.fullmatch(spec["class"]):
@@ -272,19 +274,6 @@ def _defaults(image_shape, latent_dim):
     raise ConfigError("The 'user' architecture is an imported model, which 'gan-prune train' does not train; bring "
                       "yours with 'gan-prune import --generator FILE.py --class NAME --weights G.pt' and start "
                       "from pruning.")
-
-
-def trusted_sources(workspace_root: str | Path) -> set[tuple[str, str]]:
-    """(path, sha256) of the files `gan-prune import` recorded in this workspace's manifest: the only files a
-    checkpoint read from it may make the app import (a checkpoint alone must never run code)."""
-    import json
-
-    try:
-        manifest = json.loads((Path(workspace_root) / "manifest.json").read_text("utf-8"))
-        entries = manifest["stages"]["import"]["trusted"]
-        return {(str(e["source"]), str(e["sha256"])) for e in entries}
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
 
 
 register_arch("user", generator=user_generator, discriminator=UserDiscriminator, defaults=_defaults, check=_check)

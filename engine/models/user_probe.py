@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from engine.models.user_source import UserModelError, one_line
+from engine.models.user_source import UserCodeStopped, UserModelError, call_forward, one_line, regular_file
+from engine.workspace import torch_load_problem
 
 # Attribute names people give a generator's latent size (DCGAN tutorials use nz; StyleGAN z_dim).
 LATENT_ATTRS = ("latent_dim", "nz", "z_dim", "latent_size", "noise_dim", "dim_z", "zdim", "latent_dimension")
@@ -24,19 +25,16 @@ NESTED_KEYS = ("state_dict", "generator", "model", "netG", "G", "model_state_dic
 
 def read_state_dict(path: str | Path, prefer: tuple[str, ...] = NESTED_KEYS) -> dict[str, torch.Tensor]:
     """A state dict from a .pt file, read with weights_only=True (a weights file must never run code)."""
-    path = Path(path).expanduser()
+    path = regular_file(Path(path).expanduser(), "weights file")
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UserModelError(f"The weights file {path} does not exist; check the path.") from None
     except OSError as e:
         raise UserModelError(f"Cannot read the weights file {path} ({e.strerror or e}); check the path.") from None
     try:
         data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserModelError(f"The weights file {path} is not a safe PyTorch state dict ({first[:120]}); save it "
-                             "with torch.save(model.state_dict(), PATH).") from None
+        raise UserModelError(f"The weights file {path} {torch_load_problem(e)}: it is not a plain state dict; save "
+                             "it with torch.save(model.state_dict(), PATH).") from None
     if isinstance(data, dict) and not _is_state(data):
         nested = [k for k in prefer if isinstance(data.get(k), dict) and _is_state(data[k])]
         if nested:
@@ -132,7 +130,9 @@ def probe_generator(net: nn.Module, source: Path, class_name: str, latent_dim: i
     if input_shape is not None:
         x = torch.rand(2, *input_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
         try:
-            out = net(x)
+            out = call_forward(net, x, plain=True)
+        except UserCodeStopped:
+            raise
         except Exception as e:
             raise UserModelError(f"{class_name} from {source} does not run on images {list(input_shape)} "
                                  f"({one_line(e)}); give the right --input-shape.") from None
@@ -165,7 +165,9 @@ def _probe_noise(net: nn.Module, latent_dim: int | None, k: int, source: Path, c
         z = torch.randn(2, n, generator=torch.Generator().manual_seed(0))
         for layout, x in (("flat", z), ("map", z.reshape(2, n, 1, 1))):
             try:
-                out = net(x, *extra)
+                out = call_forward(net, x, *extra, plain=True)
+            except UserCodeStopped:
+                raise
             except Exception as e:
                 errors.append(one_line(e))
                 continue
@@ -201,7 +203,9 @@ def find_final_sigmoid(net: nn.Module, images: torch.Tensor, source: Path, class
     net.eval()
     extra = () if labels is None else (labels,)
     try:
-        out = net(images, *extra)
+        out = call_forward(net, images, *extra, plain=True)
+    except UserCodeStopped:
+        raise
     except Exception as e:
         raise UserModelError(f"{class_name} from {source} does not run on the generator's images "
                              f"{list(images.shape)} ({one_line(e)}); check --discriminator-class.") from None
@@ -215,7 +219,7 @@ def find_final_sigmoid(net: nn.Module, images: torch.Tensor, source: Path, class
         parent = net.get_submodule(parent_name) if parent_name else net
         setattr(parent, child, nn.Identity())
         try:
-            same = torch.allclose(torch.sigmoid(net(images, *extra)), out, atol=1e-5)
+            same = torch.allclose(torch.sigmoid(call_forward(net, images, *extra, plain=True)), out, atol=1e-5)
         finally:
             setattr(parent, child, m)
         if same:

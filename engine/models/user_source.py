@@ -8,16 +8,21 @@ recorded then: an edited file is refused, never silently used with weights made 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import stat
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch.nn as nn
 
+from engine import user_code
 from engine.errors import ConfigError
+from engine.workspace import resolved
 
 # (path, sha256) -> the imported module: one import per file version per process (class identity stays stable,
 # and a rebuild for every checkpoint read does not run the file's top level again).
@@ -29,6 +34,73 @@ class UserModelError(ConfigError):
     """The user's file, class, constructor or weights do not give a usable model; the message names the file."""
 
 
+class UserCodeStopped(UserModelError):
+    """The model's own code tried to end the program or recursed without end (SystemExit, a KeyboardInterrupt no
+    signal caused, another BaseException, RecursionError): never retried as "another input layout might work"."""
+
+
+@contextlib.contextmanager
+def guarded(what: str, hint: str = "", failed: str = "failed", plain: bool = False) -> Iterator[None]:
+    """Run a piece of a person's model code (`what`: 'Net.forward in /path/g.py'); whatever it raises becomes ONE
+    UserModelError sentence naming it, never a traceback nor an exit 0 with nothing done. A real Ctrl-C or SIGTERM
+    (engine.user_code saw the signal) passes through as the stop it is. `plain`: an ordinary Exception passes
+    through unchanged (a probe words it itself); only what would stop the program is turned into a sentence."""
+    signals = user_code.stop_signals()
+    user_code.enter()
+    try:
+        yield
+    except UserModelError:
+        raise  # a guard further in already said it
+    except KeyboardInterrupt as e:
+        if user_code.stop_signals() != signals:
+            raise
+        raise UserCodeStopped(f"{what} {failed}: it raised {one_line(e)} itself (no Ctrl-C was pressed); a model "
+                              "must not stop the program: fix that code.") from None
+    except RecursionError as e:
+        raise UserCodeStopped(f"{what} {failed}: it recursed without end ({one_line(e)}); fix that code.") from None
+    except Exception as e:
+        if plain:
+            raise
+        where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
+        raise UserModelError(f"{what} {failed}{where}: {one_line(e)}{hint}") from None
+    except BaseException as e:  # SystemExit, GeneratorExit, a class of its own: it would end the command silently
+        raise UserCodeStopped(f"{what} {failed}: it raised {one_line(e)}, which would end the program with nothing "
+                              "done; a model must not exit: fix that code.") from None
+    finally:
+        user_code.leave()
+
+
+def call_forward(net: nn.Module, *args: Any, plain: bool = False) -> Any:
+    """net(*args) with the person's forward guarded (see `guarded`)."""
+    with guarded(describe(net, "forward"), plain=plain):
+        return net(*args)
+
+
+def describe(net: nn.Module, method: str) -> str:
+    cls = type(net)
+    module = sys.modules.get(cls.__module__)
+    where = getattr(module, "__file__", None)
+    return f"{cls.__name__}.{method}" + (f" in {where}" if where else "")
+
+
+def regular_file(path: Path, what: str) -> Path:
+    """`path` when it is a regular file; a device (/dev/zero), FIFO, socket or folder is refused BEFORE reading it
+    (reading /dev/zero never ends)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UserModelError(f"The {what} {path} does not exist; check the path.") from None
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop on Python 3.11
+        raise UserModelError(f"Cannot read the {what} {path} ({getattr(e, 'strerror', None) or e}); check the "
+                             "path.") from None
+    if stat.S_ISDIR(mode):
+        raise UserModelError(f"The {what} {path} is a folder; give the file itself.")
+    if not stat.S_ISREG(mode):
+        raise UserModelError(f"The {what} {path} is not a regular file (a device, pipe or socket); give a saved "
+                             "file.")
+    return path
+
+
 def one_line(e: BaseException) -> str:
     """The exception as the person's own code raised it, on one line: 'NameError: name 'x' is not defined'."""
     text = " ".join(str(e).split())
@@ -37,6 +109,10 @@ def one_line(e: BaseException) -> str:
 
 def file_sha256(path: str | Path) -> str:
     path = Path(path)
+    if path.suffix != ".py":  # the suffix first: no read of a device or a large file that is not a model file
+        raise UserModelError(f"The model file {path} is not a .py file; give the Python file that defines the class.")
+    if path.exists() and not path.is_dir():
+        regular_file(path, "model file")
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:
@@ -63,9 +139,7 @@ def load_module(path: str | Path, sha256: str | None = None):
     """Import the file as a module of its own name (one no other import can clash with), its folder on the path.
 
     sha256: the hash recorded when the file was imported; a file that changed since is refused."""
-    path = Path(path).expanduser().resolve()
-    if path.suffix != ".py":
-        raise UserModelError(f"The model file {path} is not a .py file; give the Python file that defines the class.")
+    path = resolved(path, "model file")
     digest = file_sha256(path)
     if sha256 is not None and digest != sha256:
         raise UserModelError(f"The model file {path} changed since it was imported (SHA-256 {digest[:12]}… is not "
@@ -82,13 +156,11 @@ def load_module(path: str | Path, sha256: str | None = None):
         # next to the file works (those helpers are not hashed; the file that imports them is).
         sys.path.insert(0, str(path.parent))
         try:
-            spec.loader.exec_module(module)
-        except BaseException as e:  # its own error, whatever it is (SyntaxError, ImportError, SystemExit...)
+            with guarded(f"The model file {path}", failed="failed to import"):
+                spec.loader.exec_module(module)
+        except BaseException:
             sys.modules.pop(name, None)
-            if isinstance(e, KeyboardInterrupt):
-                raise
-            where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
-            raise UserModelError(f"The model file {path} failed to import{where}: {one_line(e)}") from None
+            raise
         finally:
             if str(path.parent) in sys.path:
                 sys.path.remove(str(path.parent))
@@ -99,7 +171,7 @@ def load_module(path: str | Path, sha256: str | None = None):
 def build_class(path: str | Path, class_name: str, args: dict, sha256: str | None = None) -> nn.Module:
     """An instance of `class_name` from the file, made with keyword arguments `args`."""
     module = load_module(path, sha256)
-    path = Path(path).expanduser().resolve()
+    path = resolved(path, "model file")
     cls = getattr(module, class_name, None)
     if cls is None:
         found = sorted(n for n, v in vars(module).items()
@@ -108,13 +180,9 @@ def build_class(path: str | Path, class_name: str, args: dict, sha256: str | Non
         raise UserModelError(f"The model file {path} has no class {class_name!r}{listed}.")
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise UserModelError(f"{class_name} in {path} is not an nn.Module class; name the model's class.")
-    try:
+    shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    with guarded(f"{class_name}({shown}) from {path}", "; check --args"):
         model = cls(**args)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:
-        shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
-        raise UserModelError(f"{class_name}({shown}) from {path} failed: {one_line(e)}; check --args.") from None
     if not isinstance(model, nn.Module):
         raise UserModelError(f"{class_name}(...) from {path} did not make an nn.Module.")
     return model

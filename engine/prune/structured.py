@@ -19,6 +19,7 @@ from engine.errors import ConfigError
 from engine.metrics.complexity import example_input
 from engine.models.conditional import ClassProjection
 from engine.models.contract import Discriminator
+from engine.models.user_source import UserCodeStopped, UserModelError
 from engine.prune import methods
 from engine.prune.layers import PRUNABLE, output_layer, prunable_layers
 from engine.prune.methods import CHANNEL_METHODS
@@ -154,9 +155,11 @@ def _check_still_runs(model: nn.Module) -> None:
     try:
         with torch.no_grad():
             model(example_input(model, batch=2))
-    except RuntimeError as e:
+    except UserCodeStopped:
+        raise  # the model's code tried to end the program: its own sentence says so
+    except (RuntimeError, UserModelError) as e:  # an imported model's forward comes wrapped in a UserModelError
         what = model.spec().get("class", type(model).__name__) if hasattr(model, "spec") else type(model).__name__
-        first = " ".join(str(e).split())[:160]
+        first = " ".join(str(e).split(" failed: ", 1)[-1].split())[:160]
         raise ConfigError(f"Removing channels broke the forward of {what} ({first}): its code fixes a width that "
                           "pruning changed; prune other layers (--layers) or use weight pruning "
                           "(--method l1-unstructured).") from None

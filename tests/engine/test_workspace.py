@@ -35,7 +35,7 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path):
 def test_corrupt_and_foreign_checkpoints_are_clear_errors(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x80\x04garbage")
-    with pytest.raises(WorkspaceError, match="is corrupt or not a safe PyTorch file"):
+    with pytest.raises(WorkspaceError, match="is truncated, damaged or not a PyTorch file"):
         load_checkpoint_file(bad)
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {}}, foreign)
@@ -50,7 +50,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"format": "gan-prune-studio/checkpoint", "version": 1, "x": Evil()}, path)
-    with pytest.raises(WorkspaceError, match="not a safe PyTorch file"):
+    with pytest.raises(WorkspaceError, match="loading it would run code, so it was refused"):
         load_checkpoint_file(path)
 
 

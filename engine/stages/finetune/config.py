@@ -11,6 +11,7 @@ from engine.distill.choices import (
     DEFAULT_SCHEDULE,
     DISCRIMINATORS,
     LR_SCHEDULES,
+    MIN_PROBE_SAMPLES,
     OUTPUT_LOSSES,
 )
 from engine.errors import ConfigError
@@ -85,6 +86,9 @@ class FinetuneConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a whole number, 0 or more (got {v!r}).")
+        if 0 < self.probe_samples < MIN_PROBE_SAMPLES:  # the probe would silently take 256 instead
+            raise ConfigError(f"--probe-samples must be 0 (off) or at least {MIN_PROBE_SAMPLES} (FID needs twice "
+                              f"the feature net's 128 features; got {self.probe_samples}).")
 
     def weights(self):  # -> engine.distill.terms.DistillWeights
         from engine.distill.terms import DistillWeights

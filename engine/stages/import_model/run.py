@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from engine import stages
+from engine import stages, trust
+from engine.checkpoint_check import check_checkpoint
 from engine.checkpoints import model_state
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig, to_toml
 from engine.data import ImageData, load_dataset, to_float
@@ -42,10 +44,10 @@ from engine.models.user_probe import (
     read_state_dict,
     required_inputs,
 )
-from engine.models.user_source import build_class, file_sha256
+from engine.models.user_source import build_class, file_sha256, one_line, regular_file
 from engine.stage_runner import recorded
 from engine.tasks import IMAGE, image_tasks, task_kind, task_names
-from engine.workspace import Workspace, atomic_write_text
+from engine.workspace import Workspace, atomic_write_text, checkpoint_bytes, resolved
 
 CHECKPOINT = "dense"
 WARNING = "This runs the code in {path}: import only files you trust."
@@ -108,7 +110,7 @@ class _Imported:
 
 
 def _source(path: str) -> tuple[Path, str]:
-    p = Path(path).expanduser().resolve()
+    p = resolved(path, "model file")
     return p, file_sha256(p)
 
 
@@ -128,8 +130,9 @@ def _generator(cfg: ImportConfig) -> tuple[UserGenerator, Signature, dict]:
         spec.update(latent_dim=sig.latent_dim, latent_layout=sig.latent_layout,
                     **({"num_classes": sig.num_classes} if sig.num_classes else {}))
     record = {"source": str(path), "sha256": sha, "class": cfg.class_name, "args": dict(cfg.args),
-              "weights": str(Path(cfg.weights).expanduser().resolve()), "weights_sha256": _sha(cfg.weights)}
+              "weights": str(resolved(cfg.weights, "weights file")), "weights_sha256": _sha(cfg.weights)}
     G = UserImageGenerator(spec, net, built) if sig.input_shape else UserGenerator(spec, net, built)
+    check_repeatable(G, cfg.class_name, path)
     return G, sig, record
 
 
@@ -172,7 +175,7 @@ def _discriminator(cfg: ImportConfig, G: UserGenerator) -> tuple[nn.Module, dict
             **({"num_classes": G.num_classes} if G.num_classes else {})}
     record = {"source": str(path), "sha256": sha, "class": cfg.discriminator_class,
               "args": dict(cfg.discriminator_args), "sigmoid_layer": sigmoid,
-              "weights": str(Path(cfg.discriminator_weights).expanduser().resolve()),
+              "weights": str(resolved(cfg.discriminator_weights, "weights file")),
               "weights_sha256": _sha(cfg.discriminator_weights)}
     return UserDiscriminator(spec, net, built), record
 
@@ -194,12 +197,13 @@ def registry_discriminator(image_shape: tuple[int, int, int], seed: int, num_cla
 
 
 def _sha(path: str) -> str:
-    return hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()
+    return hashlib.sha256(regular_file(Path(path).expanduser(), "weights file").read_bytes()).hexdigest()
 
 
 def prepare(cfg: ImportConfig) -> _Imported:
     """Import, load and probe everything; raises one UserError sentence and writes nothing on bad input."""
     cfg.validate()
+    _check_files(cfg)
     G, sig, g_record = _generator(cfg)
     D, d_record = _discriminator(cfg, G)
     notes = [("info", _signature_words(cfg.class_name, sig))]
@@ -229,6 +233,19 @@ def prepare(cfg: ImportConfig) -> _Imported:
             if d_record["sigmoid_layer"] else " (its output is used as the logit)"
         notes.append(("info", f"Discriminator {cfg.discriminator_class}{note}."))
     return _Imported(G, D, sig, data, {"generator": g_record, "discriminator": d_record}, notes, warm_up, pairs)
+
+
+def _check_files(cfg: ImportConfig) -> None:
+    """Every file named, before any of them is read or run: a model file ends in .py (checked first), and each is
+    a regular file (a device such as /dev/zero, or a pipe, would be read forever)."""
+    for source in dict.fromkeys(f for f in (cfg.generator, cfg.discriminator_file) if f):
+        path = resolved(source, "model file")
+        if path.suffix != ".py":
+            raise ConfigError(f"The model file {path} is not a .py file; give the Python file that defines the "
+                              "class.")
+        regular_file(path, "model file")
+    for weights in (w for w in (cfg.weights, cfg.discriminator_weights) if w):
+        regular_file(resolved(weights, "weights file"), "weights file")
 
 
 def _signature_words(name: str, sig: Signature) -> str:
@@ -295,20 +312,30 @@ def warm_up_discriminator(D: nn.Module, G: nn.Module, data: ImageData, steps: in
 
 @recorded("import")
 def run_import(cfg: ImportConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
-    """Write checkpoints/dense.pt, config.toml and the manifest's import + train entries (see the docstring)."""
+    """Write checkpoints/dense.pt, config.toml and the manifest's import + train entries (see the docstring).
+
+    Write last: the probe, the warm-up, the round trip of the very checkpoint bytes and the first grid all run
+    before the first byte is written or anything is marked out of date, so a refusal at any of them leaves the
+    folder byte-identical (and a new folder is not created)."""
     got = prepare(cfg)  # the CLI and the studio said WARNING before this line runs the file
     for level, text in got.notes:
         yield Log(level, text)
     if got.warm_up:
         yield from warm_up_discriminator(got.D, got.G, got.data, cfg.d_warmup_steps,
                                          min(cfg.batch_size, len(got.data)), cfg.seed, cancel)
-    stale = ws.mark_stale(*stages.out_of_date_after("import"))
-    path = _write(cfg, ws, got)
-    yield Artifact("import", "checkpoint", ws.rel(path))
+    checkpoint = checkpoint_bytes(_payload(cfg, got))
+    _check_round_trip(checkpoint, ws.checkpoint_path(CHECKPOINT), got.G)
     if got.pairs is not None:  # input → output → target, as image-to-image training shows them
         grid = preview(got.G, *got.pairs.fixed("test", PREVIEW, cfg.seed))
     else:
         grid = sample_grid(got.G, fixed_latents(64, got.G.latent_dim, cfg.seed))
+    cancel.raise_if_cancelled()
+    # Every check passed: from here on files change.
+    files = list(dict.fromkeys((r["source"], r["sha256"]) for r in got.record.values() if "source" in r))
+    trust.trust(files)  # the person named these files on this command: their own choice to run them
+    stale = ws.mark_stale(*stages.out_of_date_after("import"))
+    path = _write(cfg, ws, got, checkpoint, files)
+    yield Artifact("import", "checkpoint", ws.rel(path))
     save_png(ws.samples_dir / "train.png", grid)
     yield Samples("import", 0, grid, label="imported")
     yield Artifact("import", "samples", ws.rel(ws.samples_dir / "train.png"))
@@ -318,23 +345,25 @@ def run_import(cfg: ImportConfig, ws: Workspace, cancel: CancelToken) -> Iterato
                       "gan-prune prune, finetune, evaluate, export.")
 
 
-def _write(cfg: ImportConfig, ws: Workspace, got: _Imported) -> Path:
-    """The trust record, the checkpoint (read back: the same images), config.toml, the train entry."""
-    files = dict.fromkeys((r["source"], r["sha256"]) for r in got.record.values() if "source" in r)
-    trusted = [{"source": source, "sha256": sha} for source, sha in files]
-    # Trust before the checkpoint exists: reading it back (just below, and in every later stage) needs the record.
-    ws.update_stage("import", status="running", trusted=trusted, generator=got.record["generator"],
-                    discriminator=got.record["discriminator"])
-    sig, task = got.signature, got.G.task
+def _payload(cfg: ImportConfig, got: _Imported) -> dict:
+    sig = got.signature
     meta = {"dataset": got.data.name, "image_shape": list(sig.image_shape), "classes": got.data.classes}
     if got.pairs is not None:  # what the image stages rebuild the same pairs from (stages/train/image.py)
-        meta.update(input_shape=list(sig.input_shape), task=task, scale=cfg.scale,
+        meta.update(input_shape=list(sig.input_shape), task=got.G.task, scale=cfg.scale,
                     test_images=len(got.pairs.test_idx))
-    payload = {"arch": {"generator": got.G.spec(), "discriminator": got.D.spec()},
-               "generator": model_state(got.G), "discriminator": model_state(got.D), "ema": None,
-               "step": 0, "data": meta, "seed": cfg.seed, "loss": "bce", "imported": got.record, "task": task}
-    path = ws.save_checkpoint(CHECKPOINT, payload)
-    _check_round_trip(ws, path, got.G)
+    return {"arch": {"generator": got.G.spec(), "discriminator": got.D.spec()},
+            "generator": model_state(got.G), "discriminator": model_state(got.D), "ema": None,
+            "step": 0, "data": meta, "seed": cfg.seed, "loss": "bce", "imported": got.record, "task": got.G.task}
+
+
+def _write(cfg: ImportConfig, ws: Workspace, got: _Imported, checkpoint: bytes, files: list[tuple[str, str]]) -> Path:
+    """The manifest's record of the files, the checkpoint, config.toml, the train entry (a kill in between leaves
+    'import: running', which the next stage reports as interrupted)."""
+    trusted = [{"source": source, "sha256": sha} for source, sha in files]
+    ws.update_stage("import", status="running", trusted=trusted, generator=got.record["generator"],
+                    discriminator=got.record["discriminator"])
+    path = ws.save_checkpoint(CHECKPOINT, checkpoint)
+    sig, task = got.signature, got.G.task
     model = ModelConfig(arch="user", latent_dim=sig.latent_dim or ModelConfig().latent_dim, task=task,
                         scale=cfg.scale)
     data = DataConfig(dataset=cfg.dataset, image_size=sig.image_shape[1],
@@ -346,15 +375,37 @@ def _write(cfg: ImportConfig, ws: Workspace, got: _Imported) -> Path:
     return path
 
 
-def _check_round_trip(ws: Workspace, path: Path, G: nn.Module) -> None:
-    """The checkpoint rebuilds the same generator (file re-imported, hash checked, weights loaded)."""
-    back = generator_from_checkpoint(ws.load_checkpoint(path), use_ema=False)
-    if isinstance(G, UserImageGenerator):
-        x = torch.rand(2, *G.input_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    else:
-        x = fixed_latents(2, G.latent_dim, 0)
+def _check_round_trip(checkpoint: bytes, where: Path, G: nn.Module) -> None:
+    """The checkpoint's bytes rebuild the same generator (file re-imported, hash checked, weights loaded), read
+    back exactly as every later stage will read them."""
+    try:
+        back = torch.load(io.BytesIO(checkpoint), map_location="cpu", weights_only=True)
+    except Exception as e:  # our own payload: would be a bug, said in one line
+        raise ConfigError(f"The imported model cannot be saved as a plain checkpoint ({one_line(e)}).") from None
+    check_checkpoint(back, where, files_just_chosen=True)
+    back = generator_from_checkpoint(back, use_ema=False)
+    x = _probe_input(G)
     with torch.no_grad():
         same = torch.allclose(back.eval()(x), G.eval()(x), atol=1e-5)
     if not same:
         raise ConfigError(f"{G.spec()['class']} from {G.spec()['source']} gives other images after a rebuild from "
                           "its state dict (does its forward use state kept outside parameters and buffers?).")
+
+
+def _probe_input(G: nn.Module) -> torch.Tensor:
+    if isinstance(G, UserImageGenerator):
+        return torch.rand(2, *G.input_shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return fixed_latents(2, G.latent_dim, 0)
+
+
+def check_repeatable(G: nn.Module, class_name: str, path: Path) -> None:
+    """The same input gives the same images twice. A forward that draws fresh noise on each call (StyleGAN's noise
+    inputs, a dropout left on) cannot be compared with its pruned or exported self; it has its own sentence."""
+    x = _probe_input(G)
+    with torch.no_grad():
+        first, second = G.eval()(x), G.eval()(x)
+    if not torch.allclose(first, second, atol=1e-5):
+        raise ConfigError(f"{class_name} from {path} draws new random noise inside forward (the same latent gave "
+                          "two different images, as StyleGAN-style per-pixel noise does): pruning, fine-tuning and "
+                          "export compare images for the same input, so it cannot be imported as it is; make the "
+                          "noise a fixed buffer or turn it off in eval mode (e.g. noise_mode='const').")

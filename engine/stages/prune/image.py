@@ -104,7 +104,6 @@ def run_prune_images(cfg: PruneConfig, ws: Workspace, dense: dict, teacher: nn.M
     teachers = {"g": teacher.eval(), "d": copy.deepcopy(nets["d"]).eval()}
     before = {r: {"macs": model_macs(m), "params": sum(p.numel() for p in m.parameters()), "layers": _widths(m)}
               for r, m in nets.items()}
-    ws.update_stage("prune", status="running", method=cfg.method)
     yield Progress("prune", 0, 1, message=f"{cfg.method} oneshot")
     cancel.raise_if_cancelled()
     amounts, notes = prune_networks(cfg, nets, teachers, _inputs(src, teacher, cfg.seed))
@@ -135,7 +134,9 @@ def _save(cfg: PruneConfig, ws: Workspace, dense: dict, src: PairSource, nets: d
               "macs_after": {r: after[r]["macs"] for r in ("g", "d")},
               "teacher_psnr": psnr_for_json(psnr), "seconds": round(seconds, 2),
               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    # results of the previous pruning go out of date before it is replaced
+    grid = preview(G, test_in, test_out)  # the last use of the model: before anything is written
+    # Write last: results of the previous pruning go out of date before it is replaced
+    ws.update_stage("prune", status="running", method=cfg.method)
     if "finetune" in ws.mark_stale(*stages.out_of_date_after("prune")):
         yield Log("info", "The earlier fine-tuned model belongs to the previous pruning; run 'gan-prune finetune' "
                           "again.")
@@ -149,7 +150,6 @@ def _save(cfg: PruneConfig, ws: Workspace, dense: dict, src: PairSource, nets: d
     yield Metrics("prune", 0, {"params_ratio": after["g"]["params"] / max(1, before["g"]["params"]),
                                "macs_ratio": macs_ratio, "nonzero_ratio": after["g"]["nonzero"]
                                / max(1, before["g"]["params"]), "teacher_psnr": min(psnr, 999.0)})
-    grid = preview(G, test_in, test_out)
     save_png(ws.samples_dir / "pruned.png", grid)
     yield Samples("prune", 0, grid, label="pruned: input → output → target")
     yield Artifact("prune", "checkpoint", path, {"record": record})

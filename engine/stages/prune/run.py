@@ -81,6 +81,7 @@ class _Run:
         with torch.no_grad():
             self.inputs = {"g": self.z, "d": teacher(self.z)}
         self._data = None
+        self.rewind_weights: dict | None = None  # the lottery ticket's step-k weights, saved with the pruned model
         self._feature_net = None
         self.notes: list[str] = []
 
@@ -143,8 +144,7 @@ def _run_prune(cfg: PruneConfig, ws: Workspace, cancel: CancelToken) -> Iterator
         return
     run = _Run(cfg, ws, dense, teacher, cancel)
     before = {r: {"summary": measure(run.net(r)), "layers": layer_stats(run.net(r))} for r in ("g", "d")}
-    ws.update_stage("prune", status="running", method=cfg.method)
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()  # nothing is written until _save: a failure while pruning leaves the folder as it was
     chosen_amounts, pruned_roles = yield from _prune_networks(cfg, run, before, cancel)
     yield from _save(cfg, ws, run, dense, before, chosen_amounts, sorted(pruned_roles), time.perf_counter() - t0)
 
@@ -252,9 +252,9 @@ def _schedule(cfg: PruneConfig, run: _Run, passed: dict, selected: dict, amounts
         if cfg.rewind_step == 0:
             keep_step_k(0)
         yield from run.finetune(steps, keep_step_k)
-        run.ws.save_checkpoint("rewind", {"arch": {"generator": run.G.spec(), "discriminator": run.D.spec()},
-                                          "step": cfg.rewind_step, "layers": theta,
-                                          "task": getattr(run.G, "task", DEFAULT_TASK)})
+        # written with the pruned model (write last), kept here until then
+        run.rewind_weights = {"arch": {"generator": run.G.spec(), "discriminator": run.D.spec()},
+                              "step": cfg.rewind_step, "layers": theta, "task": getattr(run.G, "task", DEFAULT_TASK)}
         yield Log("info", f"Lottery ticket: kept the weights at step {cfg.rewind_step} (checkpoints/rewind.pt).")
     schedule = {r: _per_round(amounts[r], cfg.rounds) for r in cfg.target}
     done: dict[str, object] = {r: 0.0 if not isinstance(amounts[r], dict) else {} for r in cfg.target}
@@ -302,8 +302,11 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
               "macs_after": {r: after[r]["summary"]["macs"] for r in ("g", "d")},
               "teacher_psnr": psnr_for_json(psnr), "seconds": round(seconds, 2),
               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    # Results made from the previous pruned model go out of date BEFORE it is replaced: a kill in between must
-    # never leave a fine-tuned model or ONNX files of the old pruning offered next to the new pruned.pt.
+    grid = sample_grid(G, run.z)  # the last uses of the model's forward: before anything is written
+    _, total_sparsity = sparsity(weight_layers(G))
+    # Write last. Results made from the previous pruned model go out of date BEFORE it is replaced: a kill in
+    # between must never leave a fine-tuned model or ONNX files of the old pruning offered next to the new pruned.pt.
+    ws.update_stage("prune", status="running", method=cfg.method)
     stale_finetune = "finetune" in ws.mark_stale(*stages.out_of_date_after("prune"))
     path = ws.abs(save_gan(ws, CHECKPOINT, G, D, step=0, data=dense.get("data", {}), seed=cfg.seed,
                            loss=dense.get("loss", "bce"), teacher="checkpoints/dense.pt", pruning=record))
@@ -312,6 +315,8 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
     G2 = build_generator(back["arch"]["generator"])
     G2.load_state_dict(back["generator"])
     build_discriminator(back["arch"]["discriminator"]).load_state_dict(back["discriminator"])
+    if run.rewind_weights is not None:
+        ws.save_checkpoint("rewind", run.rewind_weights)
     ws.append_record("pruning", record)
     if stale_finetune:
         yield Log("info", "The earlier fine-tuned model belongs to the previous pruning; run 'gan-prune finetune' "
@@ -323,10 +328,8 @@ def _save(cfg: PruneConfig, ws: Workspace, run: _Run, dense: dict, before: dict,
                                "nonzero_ratio": after["g"]["summary"]["nonzero_params"]
                                / max(1, before["g"]["summary"]["params"]),
                                "teacher_psnr": psnr if psnr != float("inf") else 999.0})
-    grid = sample_grid(G, run.z)
     save_png(ws.samples_dir / "pruned.png", grid)
     yield Samples("prune", 0, grid, label="pruned")
     yield Artifact("prune", "checkpoint", ws.rel(path), {"record": record})
-    _, total_sparsity = sparsity(weight_layers(G))
     yield Log("info", f"G: params {gr['params']:.0%} and MACs {gr['macs']:.0%} of dense, weight sparsity "
                       f"{total_sparsity:.0%}, teacher-PSNR {record['teacher_psnr']} dB; checkpoint {ws.rel(path)}.")
