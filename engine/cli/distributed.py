@@ -115,6 +115,8 @@ def check_models(args, stage: str, ws) -> None:
     from engine.errors import WorkspaceError
     from engine.inputs import load_teacher
 
+    if stage not in stages.BY_NAME:  # `run` trains first: it starts from no model
+        return
     needs = set(stages.get(stage).reads) & {"dense", "pruned"}
     if stage == "train":
         needs = {"dense"} if getattr(args, "resume", False) else set()

@@ -42,6 +42,7 @@ def run(args) -> int:
     cfg = config_from_args(FinetuneConfig, args, flag_fields(FinetuneConfig), FLAGS)
     cfg = with_settings(cfg, args, "finetune")
     cfg.validate()
+    args.student_widths = cfg.student_widths  # as the settings file says too: no pruned model needed for a slim one
     dc = distributed_config(args)
     dc.local_batch(cfg.batch_size)  # before any process starts
     refuse_unshared(args)
