@@ -148,17 +148,13 @@ class EngineFacade:
 
         return takes_image(task)
 
-    def arch_choices(self, task: str) -> list[str]:
-        """The architectures that can do a task, in the registry's order (engine.models, engine.tasks): the task's
-        own list, else every built-in one that takes what the task gives (noise, or an image)."""
-        from engine.models import arch_names
-        from engine.tasks import IMAGE_ARCHS, TASKS, takes_image
+    @staticmethod
+    def arch_choices(task: str) -> list[tuple[str, str]]:
+        """(label, name) of the architectures the Train page can build for a task, in the arch catalogue's order
+        (engine/archs.py: what the task takes in, whether it has a class-conditional pair)."""
+        from engine.archs import ARCHS, archs_for
 
-        names = [a for a in arch_names() if a != "user"]  # "user": an imported model, never built here
-        allowed = TASKS[task].archs if task in TASKS else None
-        if allowed is not None:
-            return [a for a in names if a in allowed]
-        return [a for a in names if (a in IMAGE_ARCHS) == takes_image(task)]
+        return [(ARCHS[a].label, a) for a in archs_for(task)]
 
     def has_trained_model(self, ws) -> bool:
         return _has_checkpoint(ws, _entry(ws, "train"))

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from engine.archs import ARCHS, arch_problem
 from engine.errors import ConfigError
-from engine.tasks import DEFAULT_TASK, IMAGE_ARCHS, NOISE, TASKS, image_tasks, task_kind, task_names
+from engine.tasks import DEFAULT_TASK, IMAGE, image_tasks, task_kind, task_names
 
 DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 LOSSES = ("bce", "hinge")
@@ -185,8 +186,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = setting("dcgan", note="use mlp, dcgan or resnet; unet or resnet-i2i for image-to-image tasks",
-                        help="mlp, dcgan or resnet; unet (default) or resnet-i2i for image-to-image tasks")
+    arch: str = setting("dcgan", help="the network design: " + "; ".join(
+        f"{a.name} ({a.help})" for a in ARCHS.values() if a.trainable and a.kind != IMAGE) + "; for image-to-image "
+        "tasks: " + "; ".join(f"{a.name} ({a.help})" for a in ARCHS.values() if a.kind == IMAGE))
     latent_dim: int = setting(100, min=1, max=4096, tasks=NOISE_TASKS)  # an image-to-image model takes no latent
     # what the model does (engine/tasks.py): noise → image, or class → image, ...
     task: str = setting(DEFAULT_TASK, choices=task_names(),
@@ -196,17 +198,10 @@ class ModelConfig:
                          help="superres: output side / input side (4)", tasks=("superres",))
 
     def validate(self) -> None:
-        from engine.models import arch_names
-
         check_fields(self, "model")
-        if self.arch not in arch_names():
-            raise ConfigError(f"Unknown architecture '{self.arch}'; choose one of: {', '.join(arch_names())}.")
-        archs = TASKS[self.task].archs
-        if archs is not None and self.arch not in archs and self.arch != "user":  # imported: its code decides
-            raise ConfigError(f"The {self.task} task needs --arch {' or '.join(archs)} (got {self.arch}).")
-        if task_kind(self.task) == NOISE and self.arch in IMAGE_ARCHS:
-            raise ConfigError(f"{self.arch} turns an image into an image; use it with --task "
-                              f"{', '.join(IMAGE_TASKS)} (got {self.task}).")
+        problem = arch_problem(self.arch, self.task)  # the arch catalogue (engine/archs.py) decides
+        if problem:
+            raise ConfigError(problem)
 
     @property
     def kind(self) -> str:

@@ -9,13 +9,6 @@ from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
 from desktop_app.widgets.loss_plot import LossPlot, TakingTurns
 
-# The studio's words for each architecture; which ones are offered for a task comes from the engine's registries
-# (facade.arch_choices), in this order. An architecture missing here is shown by its name.
-ARCH_LABELS = {"dcgan": "DCGAN (convolutional, recommended)", "mlp": "MLP (the small reference GAN)",
-               "resnet": "ResNet (residual blocks, for block pruning)",
-               "unet": "U-Net (image → image, with skip connections)", "resnet-i2i": "ResNet (image → image)"}
-
-
 SAMPLES_TITLE = {False: "Samples from fixed random inputs", True: "Outputs for fixed test images"}
 
 
@@ -120,15 +113,9 @@ class TrainPage(Page):
                                                "seed", "sample_every", "checkpoint_every", "resume")},
                           "threads": v["threads"] or None}, "processes": v["processes"]}
 
-    @staticmethod
-    def _label(arch: str) -> str:
-        return ARCH_LABELS.get(arch, arch)
-
     def _arch_items(self, task: str) -> list[tuple[str, str]]:
-        """The architectures that can do the task (the engine's registries), in ARCH_LABELS's order."""
-        names = self.ctx.facade.arch_choices(task)
-        names.sort(key=lambda a: list(ARCH_LABELS).index(a) if a in ARCH_LABELS else len(ARCH_LABELS))
-        return [(self._label(a), a) for a in names]
+        """(label, name) of the architectures that can do the task: the engine's arch catalogue decides."""
+        return self.ctx.facade.arch_choices(task)
 
     def _follow_task(self, data: dict) -> None:
         self._show_for_task((data or {}).get("task") or "unconditional")
