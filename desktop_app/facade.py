@@ -124,6 +124,15 @@ class EngineFacade:
         return {"data": dataclasses.asdict(cfg.data), "model": dataclasses.asdict(cfg.model),
                 "train": dataclasses.asdict(cfg.train)}
 
+    @staticmethod
+    def data_sources() -> list[dict]:
+        """Every data source the engine knows (engine/data_sources.py), in its order, as plain values: name, label,
+        takes_path, path_help, task (the only task it serves, or None) and labelled."""
+        from engine.data_sources import SOURCES
+
+        return [{"name": s.name, "label": s.label, "takes_path": s.takes_path, "path_help": s.path_help,
+                 "task": s.task, "labelled": s.labelled, "origin": s.origin} for s in SOURCES.values()]
+
     def task_choices(self) -> list[tuple[str, str, str]]:
         """(title, name, one-sentence help) of every task the engine knows (engine/tasks.py), in its order."""
         from engine.tasks import TASKS
@@ -207,13 +216,13 @@ class EngineFacade:
 
     def _data_config(self, values: dict):
         from engine.config import DataConfig
+        from engine.data_sources import SOURCES
 
         values = dict(values)
         values.pop("task", None)  # chosen on the Data page, but a model setting: the Train page sends it
-        if values.get("dataset") == "folder":
-            values["dataset"] = f"folder:{values.get('folder', '')}"
-        elif values.get("dataset") == "pairs":  # pix2pix pairs: DIR/A inputs, DIR/B targets
-            values["dataset"] = f"pairs:{values.get('folder', '')}"
+        source = SOURCES.get(values.get("dataset", ""))
+        if source is not None and source.takes_path:  # the page's folder field gives the path: folder:PATH
+            values["dataset"] = f"{source.name}:{values.get('folder', '')}"
         return _replace(DataConfig, values)
 
     # ---- jobs: each returns make_events(cancel), run by desktop_app.jobs off the UI thread ----------------------

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from engine import data_sources
 from engine.archs import ARCHS, arch_problem
 from engine.errors import ConfigError
 from engine.tasks import DEFAULT_TASK, IMAGE, image_tasks, task_kind, task_names
 
-DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 LOSSES = ("bce", "hinge")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
@@ -163,9 +163,8 @@ def _shown(v: Any) -> str:
 # ---- the settings -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = setting("mnist-5k", note=f"use {', '.join(DATASETS)} or folder:PATH",
-                           help="mnist-5k (bundled), mnist, fashion-mnist, cifar10, folder:PATH or pairs:DIR "
-                                "(DIR/A inputs, DIR/B targets of the same names; with --task paired)")
+    dataset: str = setting("mnist-5k", help="; ".join(f"{data_sources.spec_of(s)} ({s.help})"
+                                                      for s in data_sources.SOURCES.values()))
     # None: the data's own size (28 for MNIST, 32 for CIFAR-10; a folder's native size when the arch can make it)
     image_size: int | None = setting(None, min=8, max=256, note="the side in pixels, e.g. 28 or 32",
                                      help="resize images to this side (default: the data's own size; a folder's "
@@ -175,13 +174,9 @@ class DataConfig:
 
     def validate(self) -> None:
         check_fields(self, "data")
-        if not (self.dataset in DATASETS or self.dataset.startswith(("folder:", "pairs:"))):
-            raise ConfigError(f"Unknown dataset '{self.dataset}'; use one of {', '.join(DATASETS)}, "
-                              "folder:PATH for a folder of images or pairs:DIR for A/ and B/ image pairs.")
-        if self.dataset.startswith("folder:") and not self.dataset[len("folder:"):].strip():
-            raise ConfigError("folder: needs a path, e.g. folder:/home/me/faces.")
-        if self.dataset.startswith("pairs:") and not self.dataset[len("pairs:"):].strip():
-            raise ConfigError("pairs: needs a folder holding A/ and B/, e.g. pairs:/home/me/maps.")
+        problem = data_sources.problem(self.dataset)  # the data-source table (engine/data_sources.py) decides
+        if problem:
+            raise ConfigError(problem)
 
 
 @dataclass(frozen=True)
@@ -298,10 +293,9 @@ class PipelineConfig:
         self.model.validate()
         self.train.validate()
         self.distributed.validate()
-        paired = self.data.dataset.startswith("pairs:")
-        if paired != (self.model.task == "paired"):
-            raise ConfigError("pairs:DIR goes with --task paired (and --task paired with pairs:DIR); "
-                              f"got dataset {self.data.dataset} and task {self.model.task}.")
+        problem = data_sources.task_problem(self.data.dataset, self.model.task)
+        if problem:
+            raise ConfigError(problem)
 
 
 # ---- reading TOML -----------------------------------------------------------------------------------------------
