@@ -143,12 +143,27 @@ class EngineFacade:
         """Whether a setting means anything for a task (engine.config `setting(tasks=...)`): `config` is "model",
         "train" or "data" (the Train page's tables) or a stage name. A page hides the fields that do not apply."""
         from engine import config as engine_config
+
+        return engine_config.applies_to(self._config_class(config), name, task)
+
+    def settings_form(self, config: str, names: tuple[str, ...]) -> list[dict]:
+        """The named settings of a config ("model", "train", "data" or a stage name) as plain descriptions for
+        desktop_app/forms.py: name, kind (int, float, bool, str, list), default, the range (lo, hi), choices as
+        (words, value), label, tip, unit, step, decimals, special, widget, tasks. A field a stage shares with
+        training (steps, seed, device, ...) borrows training's range and words where it declares none itself, as
+        its check does (check_fields(like=TrainConfig))."""
+        from engine.config import settings_description
+
+        return [settings_description(self._config_class(config), name) for name in names]
+
+    @staticmethod
+    def _config_class(config: str) -> type:
+        from engine import config as engine_config
         from engine import stages
 
         tables = {"model": engine_config.ModelConfig, "train": engine_config.TrainConfig,
                   "data": engine_config.DataConfig}
-        cls = tables[config] if config in tables else stages.get(config).config_class()
-        return engine_config.applies_to(cls, name, task)
+        return tables[config] if config in tables else stages.get(config).config_class()
 
     @staticmethod
     def takes_image(task: str) -> bool:
