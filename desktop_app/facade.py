@@ -124,6 +124,15 @@ class EngineFacade:
         return {"data": dataclasses.asdict(cfg.data), "model": dataclasses.asdict(cfg.model),
                 "train": dataclasses.asdict(cfg.train)}
 
+    @staticmethod
+    def data_sources() -> list[dict]:
+        """Every data source the engine knows (engine/data_sources.py), in its order, as plain values: name, label,
+        takes_path, path_help, task (the only task it serves, or None) and labelled."""
+        from engine.data_sources import SOURCES
+
+        return [{"name": s.name, "label": s.label, "takes_path": s.takes_path, "path_help": s.path_help,
+                 "task": s.task, "labelled": s.labelled, "origin": s.origin} for s in SOURCES.values()]
+
     def task_choices(self) -> list[tuple[str, str, str]]:
         """(title, name, one-sentence help) of every task the engine knows (engine/tasks.py), in its order."""
         from engine.tasks import TASKS
@@ -134,12 +143,27 @@ class EngineFacade:
         """Whether a setting means anything for a task (engine.config `setting(tasks=...)`): `config` is "model",
         "train" or "data" (the Train page's tables) or a stage name. A page hides the fields that do not apply."""
         from engine import config as engine_config
+
+        return engine_config.applies_to(self._config_class(config), name, task)
+
+    def settings_form(self, config: str, names: tuple[str, ...]) -> list[dict]:
+        """The named settings of a config ("model", "train", "data" or a stage name) as plain descriptions for
+        desktop_app/forms.py: name, kind (int, float, bool, str, list), default, the range (lo, hi), choices as
+        (words, value), label, tip, unit, step, decimals, special, widget, tasks. A field a stage shares with
+        training (steps, seed, device, ...) borrows training's range and words where it declares none itself, as
+        its check does (check_fields(like=TrainConfig))."""
+        from engine.config import settings_description
+
+        return [settings_description(self._config_class(config), name) for name in names]
+
+    @staticmethod
+    def _config_class(config: str) -> type:
+        from engine import config as engine_config
         from engine import stages
 
         tables = {"model": engine_config.ModelConfig, "train": engine_config.TrainConfig,
                   "data": engine_config.DataConfig}
-        cls = tables[config] if config in tables else stages.get(config).config_class()
-        return engine_config.applies_to(cls, name, task)
+        return tables[config] if config in tables else stages.get(config).config_class()
 
     @staticmethod
     def takes_image(task: str) -> bool:
@@ -148,17 +172,13 @@ class EngineFacade:
 
         return takes_image(task)
 
-    def arch_choices(self, task: str) -> list[str]:
-        """The architectures that can do a task, in the registry's order (engine.models, engine.tasks): the task's
-        own list, else every built-in one that takes what the task gives (noise, or an image)."""
-        from engine.models import arch_names
-        from engine.tasks import IMAGE_ARCHS, TASKS, takes_image
+    @staticmethod
+    def arch_choices(task: str) -> list[tuple[str, str]]:
+        """(label, name) of the architectures the Train page can build for a task, in the arch catalogue's order
+        (engine/archs.py: what the task takes in, whether it has a class-conditional pair)."""
+        from engine.archs import ARCHS, archs_for
 
-        names = [a for a in arch_names() if a != "user"]  # "user": an imported model, never built here
-        allowed = TASKS[task].archs if task in TASKS else None
-        if allowed is not None:
-            return [a for a in names if a in allowed]
-        return [a for a in names if (a in IMAGE_ARCHS) == takes_image(task)]
+        return [(ARCHS[a].label, a) for a in archs_for(task)]
 
     def has_trained_model(self, ws) -> bool:
         return _has_checkpoint(ws, _entry(ws, "train"))
@@ -211,13 +231,13 @@ class EngineFacade:
 
     def _data_config(self, values: dict):
         from engine.config import DataConfig
+        from engine.data_sources import SOURCES
 
         values = dict(values)
         values.pop("task", None)  # chosen on the Data page, but a model setting: the Train page sends it
-        if values.get("dataset") == "folder":
-            values["dataset"] = f"folder:{values.get('folder', '')}"
-        elif values.get("dataset") == "pairs":  # pix2pix pairs: DIR/A inputs, DIR/B targets
-            values["dataset"] = f"pairs:{values.get('folder', '')}"
+        source = SOURCES.get(values.get("dataset", ""))
+        if source is not None and source.takes_path:  # the page's folder field gives the path: folder:PATH
+            values["dataset"] = f"{source.name}:{values.get('folder', '')}"
         return _replace(DataConfig, values)
 
     # ---- jobs: each returns make_events(cancel), run by desktop_app.jobs off the UI thread ----------------------

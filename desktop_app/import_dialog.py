@@ -82,7 +82,7 @@ class ImportGeneratorDialog(QDialog):
         self.d_weights.setPlaceholderText("D.pt (only with a discriminator class)")
         self.dataset = QComboBox()
         self.dataset.setEditable(True)
-        self.dataset.addItems(["mnist-5k", "mnist", "fashion-mnist", "cifar10"])
+        self.dataset.addItems([s["name"] for s in self.facade.data_sources() if not s["takes_path"]])
         self.dataset.setToolTip("The images it was trained on (or folder:PATH): fine-tuning and evaluation use them.")
         self.latent_dim = QSpinBox()
         self.latent_dim.setRange(0, 4096)

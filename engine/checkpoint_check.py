@@ -137,7 +137,7 @@ def _check_state(ckpt: dict, key: str, spec: dict) -> list[tuple[int, ...]]:
     """The stored tensors have exactly the names and shapes the spec builds, and hold finite numbers.
 
     Returns the shapes of the model's parameters in order (what its optimizer state must match)."""
-    from engine.models import _DISCRIMINATORS, _GENERATORS
+    from engine.models import arch_code
 
     state = ckpt.get(key)
     if state is None:
@@ -145,9 +145,9 @@ def _check_state(ckpt: dict, key: str, spec: dict) -> list[tuple[int, ...]]:
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise _Bad(f"'{key}' must map layer names to weight tensors")
-    build = _DISCRIMINATORS if key == "discriminator" else _GENERATORS
+    code = arch_code(spec["arch"])
     with torch.device("meta"):
-        model = build[spec["arch"]](spec)
+        model = (code.discriminator if key == "discriminator" else code.generator)(spec)
     wanted = model.state_dict()
     role = "discriminator" if key == "discriminator" else "generator"
     missing = [k for k in wanted if k not in state]

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from engine import data_sources
+from engine.archs import ARCHS, arch_problem
 from engine.errors import ConfigError
-from engine.tasks import DEFAULT_TASK, IMAGE_ARCHS, NOISE, TASKS, image_tasks, task_kind, task_names
+from engine.tasks import DEFAULT_TASK, IMAGE, image_tasks, task_kind, task_names
 
-DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 LOSSES = ("bce", "hinge")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
@@ -29,14 +30,27 @@ NOISE_TASKS = tuple(t for t in task_names() if t not in IMAGE_TASKS)  # the gene
 MAX_SEED = 2**32 - 1  # numpy's and torch's generators both take it; the usual limit for a seed
 
 
+CHECKED = ("min", "max", "above", "below", "choices", "note")  # the metadata check_fields reads
+
+
 def setting(default: Any, *, min: float | None = None, max: float | None = None, above: float | None = None,
             below: float | None = None, choices: tuple | None = None, note: str = "", help: str = "",
-            tasks: tuple[str, ...] | None = None) -> Any:
+            tasks: tuple[str, ...] | None = None, label: str = "", tip: str = "", widget: str = "", unit: str = "",
+            step: float | None = None, decimals: int | None = None, words: tuple[str, ...] | None = None,
+            special: str = "") -> Any:
     """A dataclass field with its allowed range (min/max inclusive, above/below exclusive) or choices; `note` ends
     the refusal sentence, `help` is the command-line flag's help; `tasks`: the only tasks (engine/tasks.py) it means
-    anything for (the studio shows the field only for those)."""
+    anything for (the studio shows the field only for those).
+
+    How the studio shows it (desktop_app/forms.py builds the field from these, so its default, range and choices
+    are the command line's): `label` and `tip` in the window's words, `unit` after the number, `step` of the arrows,
+    `decimals`, `words` for each of `choices`, `special` the text of the unset value (an `int | None` shown as
+    "automatic") or of a switch's box; `widget` a hint where the type is not enough ("text": a list typed as
+    64,32)."""
     meta = {k: v for k, v in (("min", min), ("max", max), ("above", above), ("below", below), ("choices", choices),
-                              ("note", note), ("help", help), ("tasks", tasks)) if v not in (None, "")}
+                              ("note", note), ("help", help), ("tasks", tasks), ("label", label), ("tip", tip),
+                              ("widget", widget), ("unit", unit), ("step", step), ("decimals", decimals),
+                              ("words", words), ("special", special)) if v not in (None, "")}
     return field(default=default, metadata=meta)
 
 
@@ -45,6 +59,34 @@ def applies_to(cls: type, name: str, task: str) -> bool:
     a setting that names no tasks applies to every task."""
     meta = next(f.metadata for f in fields(cls) if f.name == name)
     return task in meta.get("tasks", (task,))
+
+
+def settings_description(cls: type, name: str) -> dict[str, Any]:
+    """One setting of a settings class as plain values for a form (desktop_app/forms.py): its kind, default, range
+    and choices are the ones the command line and the check use, so a studio field cannot drift from them. A field
+    that declares no range or words borrows those of training's field of the same name (as check_fields(like=...))."""
+    f = next(f for f in fields(cls) if f.name == name)
+    hint = typing.get_type_hints(cls)[name]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    optional = origin in (typing.Union, types.UnionType) and type(None) in args
+    kind = next(a for a in args if a is not type(None)) if optional else hint
+    kind = "list" if typing.get_origin(kind) is tuple else kind.__name__
+    lent = next((g.metadata for g in fields(TrainConfig) if g.name == name), {}) if cls is not TrainConfig else {}
+    meta = {**lent, **f.metadata} if not any(k in f.metadata for k in CHECKED) else \
+        {**{k: v for k, v in lent.items() if k not in CHECKED}, **f.metadata}
+    lo = meta.get("min", meta.get("above"))
+    hi = meta.get("max", meta.get("below"))
+    step = 1 if kind == "int" else 10 ** -(meta.get("decimals") or 3)
+    choices = meta.get("choices") or ()
+    words = meta.get("words") or tuple(str(c) for c in choices)
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    return {"name": name, "kind": kind, "optional": optional, "default": default,
+            "lo": None if lo is None else lo + (step if "above" in meta else 0),
+            "hi": None if hi is None else hi - (step if "below" in meta else 0),
+            "choices": list(zip(words, choices)), "label": meta.get("label") or name.replace("_", " ").capitalize(),
+            "tip": meta.get("tip", ""), "unit": meta.get("unit", ""), "step": meta.get("step"),
+            "decimals": meta.get("decimals"), "special": meta.get("special", ""), "widget": meta.get("widget", ""),
+            "tasks": meta.get("tasks")}
 
 
 # ---- the one generic check ------------------------------------------------------------------------------------
@@ -139,7 +181,7 @@ def check_fields(obj: Any, where: str, like: type | None = None, ranges: dict[st
     borrowed = {f.name: f.metadata for f in fields(like)} if like else {}
     for f in fields(obj):
         lent = (ranges or {}).get(f.name) or borrowed.get(f.name, {})
-        own = {k: v for k, v in f.metadata.items() if k not in ("help", "tasks")}
+        own = {k: v for k, v in f.metadata.items() if k in CHECKED}
         meta = own or dict(lent)
         v = getattr(obj, f.name)
         words = _problem(hints[f.name], v, meta)
@@ -162,9 +204,8 @@ def _shown(v: Any) -> str:
 # ---- the settings -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = setting("mnist-5k", note=f"use {', '.join(DATASETS)} or folder:PATH",
-                           help="mnist-5k (bundled), mnist, fashion-mnist, cifar10, folder:PATH or pairs:DIR "
-                                "(DIR/A inputs, DIR/B targets of the same names; with --task paired)")
+    dataset: str = setting("mnist-5k", help="; ".join(f"{data_sources.spec_of(s)} ({s.help})"
+                                                      for s in data_sources.SOURCES.values()))
     # None: the data's own size (28 for MNIST, 32 for CIFAR-10; a folder's native size when the arch can make it)
     image_size: int | None = setting(None, min=8, max=256, note="the side in pixels, e.g. 28 or 32",
                                      help="resize images to this side (default: the data's own size; a folder's "
@@ -174,39 +215,34 @@ class DataConfig:
 
     def validate(self) -> None:
         check_fields(self, "data")
-        if not (self.dataset in DATASETS or self.dataset.startswith(("folder:", "pairs:"))):
-            raise ConfigError(f"Unknown dataset '{self.dataset}'; use one of {', '.join(DATASETS)}, "
-                              "folder:PATH for a folder of images or pairs:DIR for A/ and B/ image pairs.")
-        if self.dataset.startswith("folder:") and not self.dataset[len("folder:"):].strip():
-            raise ConfigError("folder: needs a path, e.g. folder:/home/me/faces.")
-        if self.dataset.startswith("pairs:") and not self.dataset[len("pairs:"):].strip():
-            raise ConfigError("pairs: needs a folder holding A/ and B/, e.g. pairs:/home/me/maps.")
+        problem = data_sources.problem(self.dataset)  # the data-source table (engine/data_sources.py) decides
+        if problem:
+            raise ConfigError(problem)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = setting("dcgan", note="use mlp, dcgan or resnet; unet or resnet-i2i for image-to-image tasks",
-                        help="mlp, dcgan or resnet; unet (default) or resnet-i2i for image-to-image tasks")
-    latent_dim: int = setting(100, min=1, max=4096, tasks=NOISE_TASKS)  # an image-to-image model takes no latent
+    arch: str = setting("dcgan", help="the network design: " + "; ".join(
+        f"{a.name} ({a.help})" for a in ARCHS.values() if a.trainable and a.kind != IMAGE) + "; for image-to-image "
+        "tasks: " + "; ".join(f"{a.name} ({a.help})" for a in ARCHS.values() if a.kind == IMAGE), label="Architecture",
+        tip="The network design. DCGAN gives the best digits; ResNet can lose whole blocks when pruned.")
+    latent_dim: int = setting(100, min=1, max=4096, tasks=NOISE_TASKS,  # an image-to-image model takes no latent
+                              label="Latent size", unit=" numbers",
+                              tip="Length of the random vector G turns into an image. 100 is the usual choice.")
     # what the model does (engine/tasks.py): noise → image, or class → image, ...
     task: str = setting(DEFAULT_TASK, choices=task_names(),
                         help="unconditional (default); superres, inpaint, sketch (pairs made from any image data) or "
                              "paired (with pairs:DIR) train an image-to-image GAN")
     scale: int = setting(4, choices=(2, 4), note="superres: the output is this many times the input's side",
-                         help="superres: output side / input side (4)", tasks=("superres",))
+                         help="superres: output side / input side (4)", tasks=("superres",), label="Output size",
+                         words=("2x the input's side", "4x the input's side"),
+                         tip="Super-resolution: how many times the output's side is the input's.")
 
     def validate(self) -> None:
-        from engine.models import arch_names
-
         check_fields(self, "model")
-        if self.arch not in arch_names():
-            raise ConfigError(f"Unknown architecture '{self.arch}'; choose one of: {', '.join(arch_names())}.")
-        archs = TASKS[self.task].archs
-        if archs is not None and self.arch not in archs and self.arch != "user":  # imported: its code decides
-            raise ConfigError(f"The {self.task} task needs --arch {' or '.join(archs)} (got {self.arch}).")
-        if task_kind(self.task) == NOISE and self.arch in IMAGE_ARCHS:
-            raise ConfigError(f"{self.arch} turns an image into an image; use it with --task "
-                              f"{', '.join(IMAGE_TASKS)} (got {self.task}).")
+        problem = arch_problem(self.arch, self.task)  # the arch catalogue (engine/archs.py) decides
+        if problem:
+            raise ConfigError(problem)
 
     @property
     def kind(self) -> str:
@@ -215,24 +251,46 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = setting(2000, min=1, help="total training steps (with --resume: the new total)")
-    batch_size: int = setting(64, min=1, max=65536)
-    loss: str = setting("bce", choices=LOSSES)
-    optimizer: str = setting("adam", choices=OPTIMIZERS, help="adam (default) or the reference's SGD")
-    lr: float = setting(2e-4, above=0, note="2e-4 is typical", help="learning rate (default 2e-4)")
+    steps: int = setting(2000, min=1, help="total training steps (with --resume: the new total)", label="Steps",
+                         unit=" steps", step=100, tip="How many updates of G and D. 2,000 steps give recognisable "
+                                                      "digits on a CPU in a few minutes.")
+    batch_size: int = setting(64, min=1, max=65536, label="Batch size", unit=" images", step=8,
+                              tip="Images per step. Larger batches are smoother but slower per step.")
+    loss: str = setting("bce", choices=LOSSES, label="Loss", words=("Binary cross-entropy", "Hinge"),
+                        tip="The GAN objective. Hinge can be steadier when the default diverges.")
+    optimizer: str = setting("adam", choices=OPTIMIZERS, help="adam (default) or the reference's SGD",
+                             label="Optimizer", words=("Adam", "SGD with momentum"),
+                             tip="Adam is the usual choice for GANs.")
+    lr: float = setting(2e-4, above=0, note="2e-4 is typical", help="learning rate (default 2e-4)",
+                        label="Learning rate", step=1e-4, decimals=6, tip="Step size of the optimizer. 0.0002 is the "
+                        "DCGAN default; lower it if training diverges.")
     betas: tuple[float, float] = setting((0.5, 0.999), min=0, below=1, note="Adam's two decay rates")
     momentum: float = setting(0.5, min=0, below=1)  # for the reference's SGD
-    device: str = setting("auto", choices=DEVICES)
+    device: str = setting("auto", choices=DEVICES, label="Device",
+                          words=("Automatic (GPU if present)", "CPU", "CUDA GPU"),
+                          tip="Where to train. Automatic uses a CUDA GPU when there is one, else the CPU.")
     amp: bool = setting(True, help="full precision on CUDA")  # mixed precision, CUDA only; the flag turns it off
     # decay of an exponential moving average of G; 0 = off (0.999 is typical)
     ema: float = setting(0.0, min=0, below=1, note="0 turns it off, 0.999 is typical",
-                         help="EMA decay of G, e.g. 0.999 (0 = off)")
-    sample_every: int = setting(100, min=1)
-    checkpoint_every: int = setting(500, min=1)
-    seed: int = setting(0, min=0, max=MAX_SEED)
-    resume: bool = setting(False, help="continue from the workspace's last checkpoint")
+                         help="EMA decay of G, e.g. 0.999 (0 = off)", label="Weight averaging", step=0.001,
+                         decimals=4, tip="Keep a smoothed copy of G (0.999 is typical) for cleaner samples; 0 turns "
+                                         "it off.")
+    sample_every: int = setting(100, min=1, label="Sample every", unit=" steps", step=10,
+                                tip="How often to draw the sample grid from the same fixed latents.")
+    checkpoint_every: int = setting(500, min=1, label="Save every", unit=" steps", step=100,
+                                    tip="How often to save a checkpoint you can resume from. The last step is always "
+                                        "saved.")
+    seed: int = setting(0, min=0, max=MAX_SEED, label="Seed",
+                        tip="Fixes all randomness: the same seed and settings give the same model.")
+    resume: bool = setting(False, help="continue from the workspace's last checkpoint", label="Resume",
+                           special="Continue from the saved checkpoint",
+                           tip="Continue the project's training where it stopped (or the demo's pretrained model) "
+                               "instead of starting over. Set Steps to the new total.")
     # CPU threads for torch; None = torch's default
-    threads: int | None = setting(None, min=1, max=1024, help="CPU threads for torch")
+    threads: int | None = setting(None, min=1, max=1024, help="CPU threads for torch", label="CPU threads",
+                                  unit=" threads", special="automatic",
+                                  tip="How many CPU cores training may use. Automatic uses them all; leave one free "
+                                      "to keep other programs snappy.")
     # The teacher recipe: a separate D learning rate (TTUR) and an R1 penalty on D's gradient at real data.
     lr_d: float | None = setting(None, above=0, note="unset: the same as lr")
     r1: float = setting(0.0, min=0, note="R1 weight gamma; 0 turns it off, 1 trained the bundled DCGAN")
@@ -303,10 +361,9 @@ class PipelineConfig:
         self.model.validate()
         self.train.validate()
         self.distributed.validate()
-        paired = self.data.dataset.startswith("pairs:")
-        if paired != (self.model.task == "paired"):
-            raise ConfigError("pairs:DIR goes with --task paired (and --task paired with pairs:DIR); "
-                              f"got dataset {self.data.dataset} and task {self.model.task}.")
+        problem = data_sources.task_problem(self.data.dataset, self.model.task)
+        if problem:
+            raise ConfigError(problem)
 
 
 # ---- reading TOML -----------------------------------------------------------------------------------------------

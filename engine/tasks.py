@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_TASK = "unconditional"  # what a checkpoint or ONNX file from before tasks existed did
-IMAGE_ARCHS = ("unet", "resnet-i2i")  # generators that take an image in (engine/models/unet.py, resnet_i2i.py)
 
 
 @dataclass(frozen=True)
@@ -19,7 +18,6 @@ class Task:
     help: str  # one sentence for the studio, in plain words (no flags): what goes in and what comes out
     inputs: tuple[str, ...]  # ONNX input names, in order (contract: z, label, image)
     needs_labels: bool = False  # the data must say each image's class
-    archs: tuple[str, ...] | None = None  # the architectures that can do it; None: every one
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (
@@ -27,17 +25,16 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("conditional", "Class → image", "Images of the class you ask for (a digit, a folder's class), from noise "
          "and a class label; needs labelled data: the bundled digits, MNIST, Fashion-MNIST, CIFAR-10, or a folder "
          "with one sub-folder per class.",
-         ("z", "label"), needs_labels=True, archs=("dcgan",)),
+         ("z", "label"), needs_labels=True),
     # Image-to-image (pix2pix): the pairs are made on the fly from any image data, or read from pairs:DIR.
     Task("superres", "Super-resolution", "A sharper image 2x or 4x the side of a small input (the output size is "
-         "set on the Train page); trained on the data set's images and their downscaled copies.", ("image",),
-         archs=IMAGE_ARCHS),
+         "set on the Train page); trained on the data set's images and their downscaled copies.", ("image",)),
     Task("inpaint", "Inpainting", "The image with its holes filled in (holes are mid-gray, or transparent in a PNG); "
-         "trained on the data set's images with random holes punched in.", ("image",), archs=IMAGE_ARCHS),
+         "trained on the data set's images with random holes punched in.", ("image",)),
     Task("sketch", "Sketch → image", "An image from its edge map (white edges on black); trained on the data set's "
-         "images and their edges.", ("image",), archs=IMAGE_ARCHS),
+         "images and their edges.", ("image",)),
     Task("paired", "Paired images (A → B)", "Your own pairs: a folder with the inputs in A/ and the wanted outputs in "
-         "B/, matched by file name (the pix2pix convention).", ("image",), archs=IMAGE_ARCHS),
+         "B/, matched by file name (the pix2pix convention).", ("image",)),
 )}
 
 

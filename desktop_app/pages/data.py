@@ -7,11 +7,6 @@ from PySide6.QtWidgets import QFileDialog, QLabel
 from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
 
-DATASETS = [("Handwritten digits (bundled, 5,000 images)", "mnist-5k"), ("MNIST (downloads 60,000 digits)", "mnist"),
-            ("Fashion-MNIST (downloads clothing images)", "fashion-mnist"),
-            ("CIFAR-10 (downloads 32x32 colour photos)", "cifar10"), ("A folder of my own images", "folder"),
-            ("Image pairs of my own (a folder with A/ inputs and B/ outputs)", "pairs")]
-
 
 class DataPage(Page):
     key = "data"
@@ -35,12 +30,14 @@ class DataPage(Page):
         self.task_note.setWordWrap(True)
         form.addRow("", self.task_note)
         form = self.group("Data set")
-        self.dataset = self.field(form, "dataset", "Data set", self.combo(DATASETS, "mnist-5k"),
+        self.sources = {s["name"]: s for s in self.ctx.facade.data_sources()}  # the engine's data-source table
+        self.dataset = self.field(form, "dataset", "Data set",
+                                  self.combo([(s["label"], s["name"]) for s in self.sources.values()], "mnist-5k"),
                                   "Which images to learn from. The bundled digits need no download.")
         self.folder, self.folder_row = self.path_field(
             form, "folder", "Folder", "/path/to/images",
-            "The folder of images to use when the data set is 'A folder of my own images'; for image pairs, the "
-            "folder holding A/ (inputs) and B/ (wanted outputs) with the same file names.",
+            "The folder the data set reads, for the data sets of your own: "
+            + "; ".join(f"{s['label']}: {s['path_help']}" for s in self.sources.values() if s["takes_path"]) + ".",
             "Pick a folder of PNG or JPEG images (sub-folders are read too).", self._browse)
 
         form2 = self.group("Image format")
@@ -72,23 +69,28 @@ class DataPage(Page):
 
     def validate(self) -> None:
         v = self.values()
-        if v["dataset"] in ("folder", "pairs") and not v["folder"]:  # said in the window's words, not the CLI's
-            self.show_validation("Choose the folder holding A/ (inputs) and B/ (wanted outputs): Browse… or drop it "
-                                 "here." if v["dataset"] == "pairs" else
-                                 "Choose the folder of your images: Browse… or drop it on the window.")
+        source = self.sources.get(v["dataset"], {})
+        if source.get("takes_path") and not v["folder"]:  # said in the window's words, not the CLI's
+            self.show_validation(f"Choose {source['path_help']}: Browse… or drop it on the window.")
             return
         super().validate()
         if self._validation_error is None:
             self.ctx.set_data(self.values())
 
+    def usable(self, task: str) -> list[str]:
+        """The data sets a task can use (the engine's table): a source bound to a task (your own pairs) goes with
+        that task, and a task bound to a source takes only it."""
+        bound = [n for n, s in self.sources.items() if s["task"] == task]
+        return bound or [n for n, s in self.sources.items() if s["task"] is None]
+
     def _sync(self) -> None:
-        """Offer the data sets the task can use: your own pairs go with the paired task, and only with it."""
-        paired = self.task.currentData() == "paired"
+        """Offer the data sets the task can use."""
+        usable = self.usable(self.task.currentData())
         for i in range(self.dataset.count()):
-            self.dataset.view().setRowHidden(i, (self.dataset.itemData(i) == "pairs") != paired)
-        if (self.dataset.currentData() == "pairs") != paired:
-            self.dataset.setCurrentIndex(self.dataset.findData("pairs" if paired else "mnist-5k"))
-        self.folder_row.setEnabled(self.dataset.currentData() in ("folder", "pairs"))
+            self.dataset.view().setRowHidden(i, self.dataset.itemData(i) not in usable)
+        if self.dataset.currentData() not in usable:
+            self.dataset.setCurrentIndex(self.dataset.findData(usable[0]))
+        self.folder_row.setEnabled(bool(self.sources.get(self.dataset.currentData(), {}).get("takes_path")))
         self.task_note.setText(self._task_help.get(self.task.currentData(), ""))
 
     def clear_results(self) -> None:
@@ -113,8 +115,11 @@ class DataPage(Page):
             self.use_folder(path)
 
     def use_folder(self, path: str) -> None:
-        """Use a folder of images as the data set (also what dropping a folder on the window does)."""
-        self.dataset.setCurrentIndex(self.dataset.findData("folder"))
+        """Use a folder as the data set (also what dropping a folder on the window does): the data set that takes a
+        path and serves the chosen task (a folder of images, or your own pairs for the paired task)."""
+        takes_path = [n for n in self.usable(self.task.currentData()) if self.sources[n]["takes_path"]]
+        if takes_path and not self.sources.get(self.dataset.currentData(), {}).get("takes_path"):
+            self.dataset.setCurrentIndex(self.dataset.findData(takes_path[0]))
         self.folder.setText(path)
         self.validate()
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QLineEdit, QSplitter, QVBoxLayout
+from PySide6.QtWidgets import QSplitter, QVBoxLayout
 
+from desktop_app.forms import SettingsForm
 from desktop_app.pages.base import Page, side_by_side
 from desktop_app.widgets.image_grid import ImageGrid
 from desktop_app.widgets.loss_plot import LossPlot, TakingTurns
@@ -18,57 +19,23 @@ class FinetunePage(Page):
     stage = "finetune"
     start_text = "Start fine-tuning"
 
+    # The settings this page shows, in its groups; each field is generated from its setting(...) in
+    # engine/stages/finetune/config.py (desktop_app/forms.py), so its default, range and words are the command line's.
+    GROUPS = (("Fine-tuning", ("steps", "lr", "batch_size", "lr_schedule")),
+              ("Teacher (distillation)", ("adversarial", "distill", "distill_output", "output_loss", "distill_features",
+                                          "distill_perceptual")),
+              ("Student", ("discriminator", "student_widths", "probe_every")))
+
     def build(self) -> None:
-        f = self.group("Fine-tuning")
-        self.field(f, "steps", "Steps", self.spin(1, 1_000_000, 500, 50, " steps"),
-                   "How many training steps. A few hundred usually recover most of the quality.")
-        self.field(f, "lr", "Learning rate", self.dspin(0.000001, 1.0, 0.004, 0.0001, 6),
-                   "Step size of the optimizer. 0.004 suits learning from the teacher alone; with a discriminator "
-                   "weight above 0, 0.0002 is safer.")
-        self.field(f, "batch_size", "Batch size", self.spin(1, 4096, 64, 8, " images"), "Images per step.")
-        self.field(f, "lr_schedule", "Learning-rate schedule", self.combo([("Constant", "constant"),
-                                                                          ("Cosine decay to 0", "cosine")],
-                                                                         "cosine"),
-                   "Cosine lowers the step size smoothly to 0 at the last step.")
-        f = self.group("Teacher (distillation)")
-        self.field(f, "adversarial", "Discriminator weight", self.dspin(0.0, 100.0, 0.0, 0.1, 2),
-                   "How much the discriminator's verdict counts next to the teacher. 0 = learn from the teacher "
-                   "alone: no discriminator step, about twice as fast.")
-        self.field(f, "distill", "Teacher weight", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
-                   "Multiplies every term below. 0 trains without a teacher (adversarial loss only).")
-        self.field(f, "distill_output", "Image match", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
-                   "How closely the student's image follows the teacher's for the same input. 0 = off.")
-        self.field(f, "output_loss", "Image distance", self.combo([("L1 (absolute)", "l1"), ("MSE (squared)", "mse")],
-                                                                  "l1"),
-                   "How the image match is measured.")
-        self.field(f, "distill_features", "Inner feature maps", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
-                   "How closely every inner layer follows the teacher's, through small learned adapters that are "
-                   "thrown away afterwards. 0 = off.")
-        self.field(f, "distill_perceptual", "Perceptual", self.dspin(0.0, 100.0, 1.0, 0.1, 2),
-                   "How alike the two images look to the quality classifier (its inner features). 0 = off.")
-        f = self.group("Student")
-        self.field(f, "discriminator", "Discriminator", self.combo(
-            [("As pruned", "pruned"), ("Teacher's full D", "teacher"), ("Teacher's D cut to G's share", "match")],
-            "pruned"), "Which D the student trains against. A full-size D can overpower a much smaller G.")
-        widths = QLineEdit()
-        widths.setPlaceholderText("empty: the pruned model; e.g. 64,32: a slim G from scratch")
-        self.field(f, "student_widths", "Slim student widths", widths,
-                   "Leave empty to fine-tune the pruned model. Channel widths separated by commas train a slim "
-                   "generator of those widths from scratch, taught by the dense model (no pruning needed).")
-        self.field(f, "probe_every", "Quality probe every", self.spin(0, 1_000_000, 250, 50, " steps"),
-                   "How often a quick FID on held-out inputs is taken; the best step is the one kept. 0 = at the end.")
+        self.settings = SettingsForm(self)
+        for title, names in self.GROUPS:
+            self.settings.add(self.group(title), "finetune", names)
         f = self.group("Run")
-        self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
-                                                      ("CUDA GPU", "cuda")], "auto"),
-                   "Where to train. Automatic uses a CUDA GPU when there is one.")
+        self.settings.add(f, "finetune", ("device",))
         self.field(f, "processes", "Processes", self.spin(1, 64, 1),
                    "Fine-tune as several processes that share each batch: one per GPU, or CPU processes. The batch "
                    "size must split evenly. Progress shows the first process.")
-        self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0), "Fixes all randomness of this run.")
-        self.field(f, "sample_every", "Sample every", self.spin(1, 100_000, 100, 10, " steps"),
-                   "How often to redraw the student's samples.")
-        self.field(f, "resume", "Resume", QCheckBox("Continue the last fine-tuning"),
-                   "Continue from the saved fine-tuned checkpoint instead of starting from the pruned model.")
+        self.settings.add(f, "finetune", ("seed", "sample_every", "resume"))
         self._build_results()
 
     def _build_results(self) -> None:
@@ -90,14 +57,8 @@ class FinetunePage(Page):
         self.results_layout.addLayout(box)
 
     def values(self) -> dict:
-        """The form's values with the slim-student widths as numbers (text the engine will name if it is wrong)."""
-        values = self.field_values()
-        text = str(values.get("student_widths") or "").replace(" ", "")
-        try:
-            values["student_widths"] = tuple(int(w) for w in text.split(",")) if text else None
-        except ValueError:
-            values["student_widths"] = (text,)
-        return values
+        """The settings as the engine takes them (slim-student widths as numbers), and the processes."""
+        return {**self.settings.values(), "processes": self.field_values()["processes"]}
 
     def blocker(self) -> str | None:
         ws = self.ctx.workspace

@@ -10,9 +10,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton
 
+from desktop_app.facade import UserError
 from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
-from engine.errors import UserError
 
 log = logging.getLogger("desktop_app")
 DATA_WORDS = {"mnist-5k": "the bundled digits"}  # a data set's name in the file, in the window's words
@@ -214,7 +214,7 @@ class GeneratePage(Page):
         import traceback
 
         from desktop_app.errors import error_box
-        from engine.errors import UserError
+
 
         if isinstance(exc, UserError):
             message = str(exc)

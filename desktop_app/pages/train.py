@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QListWidget, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QSplitter, QVBoxLayout, QWidget
 
+from desktop_app.forms import SettingsForm
 from desktop_app.pages.base import Page
 from desktop_app.widgets.image_grid import ImageGrid
 from desktop_app.widgets.loss_plot import LossPlot, TakingTurns
-
-# The studio's words for each architecture; which ones are offered for a task comes from the engine's registries
-# (facade.arch_choices), in this order. An architecture missing here is shown by its name.
-ARCH_LABELS = {"dcgan": "DCGAN (convolutional, recommended)", "mlp": "MLP (the small reference GAN)",
-               "resnet": "ResNet (residual blocks, for block pruning)",
-               "unet": "U-Net (image → image, with skip connections)", "resnet-i2i": "ResNet (image → image)"}
-
 
 SAMPLES_TITLE = {False: "Samples from fixed random inputs", True: "Outputs for fixed test images"}
 
@@ -27,51 +21,27 @@ class TrainPage(Page):
     stage = "train"
     start_text = "Start training"
 
-    def build(self) -> None:
-        f = self.group("Model")
-        self.field(f, "arch", "Architecture", self.combo(self._arch_items("unconditional"), "dcgan"),
-                   "The network design. DCGAN gives the best digits; ResNet can lose whole blocks when pruned.")
-        self.field(f, "latent_dim", "Latent size", self.spin(2, 512, 100, 1, " numbers"),
-                   "Length of the random vector G turns into an image. 100 is the usual choice.")
-        self.field(f, "scale", "Output size", self.combo([("4x the input's side", 4), ("2x the input's side", 2)], 4),
-                   "Super-resolution: how many times the output's side is the input's.")
-        f = self.group("Training")
-        self.field(f, "steps", "Steps", self.spin(1, 1_000_000, 2000, 100, " steps"),
-                   "How many updates of G and D. 2,000 steps give recognisable digits on a CPU in a few minutes.")
-        self.field(f, "batch_size", "Batch size", self.spin(1, 4096, 64, 8, " images"),
-                   "Images per step. Larger batches are smoother but slower per step.")
-        self.field(f, "lr", "Learning rate", self.dspin(0.000001, 1.0, 0.0002, 0.0001, 6),
-                   "Step size of the optimizer. 0.0002 is the DCGAN default; lower it if training diverges.")
-        self.field(f, "loss", "Loss", self.combo([("Binary cross-entropy", "bce"), ("Hinge", "hinge")], "bce"),
-                   "The GAN objective. Hinge can be steadier when the default diverges.")
-        self.field(f, "optimizer", "Optimizer", self.combo([("Adam", "adam"), ("SGD with momentum", "sgd")], "adam"),
-                   "Adam is the usual choice for GANs.")
-        self.field(f, "ema", "Weight averaging", self.dspin(0.0, 0.9999, 0.0, 0.001, 4),
-                   "Keep a smoothed copy of G (0.999 is typical) for cleaner samples; 0 turns it off.")
-        self._build_run_group()
-        self._build_results()
+    # The settings this page shows, by the config table they set; each field is generated from its setting(...)
+    # (desktop_app/forms.py), so its default, range and words are the command line's.
+    MODEL = ("latent_dim", "scale")
+    TRAINING = ("steps", "batch_size", "lr", "loss", "optimizer", "ema")
+    RUN = ("device", "threads", "seed", "sample_every", "checkpoint_every", "resume")
 
-    def _build_run_group(self) -> None:
+    def build(self) -> None:
+        self.model_form, self.train_form = SettingsForm(self), SettingsForm(self)
+        f = self.group("Model")
+        arch = self.ctx.facade.settings_form("model", ("arch",))[0]  # its choices follow the task (arch catalogue)
+        self.field(f, "arch", arch["label"], self.combo(self._arch_items("unconditional"), arch["default"]),
+                   arch["tip"])
+        self.model_form.add(f, "model", self.MODEL)
+        self.train_form.add(self.group("Training"), "train", self.TRAINING)
         f = self.group("Run")
-        self.field(f, "device", "Device", self.combo([("Automatic (GPU if present)", "auto"), ("CPU", "cpu"),
-                                                      ("CUDA GPU", "cuda")], "auto"),
-                   "Where to train. Automatic uses a CUDA GPU when there is one, else the CPU.")
-        threads = self.field(f, "threads", "CPU threads", self.spin(0, 256, 0, 1, " threads"),
-                             "How many CPU cores training may use. Automatic uses them all; leave one free to keep "
-                             "other programs snappy.")
-        threads.setSpecialValueText("automatic")
+        self.train_form.add(f, "train", self.RUN[:2])
         self.field(f, "processes", "Processes", self.spin(1, 64, 1),
                    "Train as several processes that share each batch (PyTorch DistributedDataParallel): one per "
                    "GPU, or CPU processes. The batch size must split evenly. Progress shows the first process.")
-        self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
-                   "Fixes all randomness: the same seed and settings give the same model.")
-        self.field(f, "sample_every", "Sample every", self.spin(1, 100_000, 100, 10, " steps"),
-                   "How often to draw the sample grid from the same fixed latents.")
-        self.field(f, "checkpoint_every", "Save every", self.spin(1, 1_000_000, 500, 100, " steps"),
-                   "How often to save a checkpoint you can resume from. The last step is always saved.")
-        self.field(f, "resume", "Resume", QCheckBox("Continue from the saved checkpoint"),
-                   "Continue the project's training where it stopped (or the demo's pretrained model) instead of "
-                   "starting over. Set Steps to the new total.")
+        self.train_form.add(f, "train", self.RUN[2:])
+        self._build_results()
 
     def _build_results(self) -> None:
         """Loss and D-output plots, the sample grid, the checkpoints this run saved and the speed."""
@@ -114,21 +84,12 @@ class TrainPage(Page):
         v = self.field_values()
         data = dict(self.ctx.data_values)
         task = data.get("task") or "unconditional"  # chosen on the Data page
-        return {"data": data, "model": {"arch": v["arch"], "latent_dim": v["latent_dim"], "task": task,
-                                        "scale": v["scale"]},
-                "train": {**{k: v[k] for k in ("steps", "batch_size", "lr", "loss", "optimizer", "ema", "device",
-                                               "seed", "sample_every", "checkpoint_every", "resume")},
-                          "threads": v["threads"] or None}, "processes": v["processes"]}
-
-    @staticmethod
-    def _label(arch: str) -> str:
-        return ARCH_LABELS.get(arch, arch)
+        return {"data": data, "model": {"arch": v["arch"], "task": task, **self.model_form.values()},
+                "train": self.train_form.values(), "processes": v["processes"]}
 
     def _arch_items(self, task: str) -> list[tuple[str, str]]:
-        """The architectures that can do the task (the engine's registries), in ARCH_LABELS's order."""
-        names = self.ctx.facade.arch_choices(task)
-        names.sort(key=lambda a: list(ARCH_LABELS).index(a) if a in ARCH_LABELS else len(ARCH_LABELS))
-        return [(self._label(a), a) for a in names]
+        """(label, name) of the architectures that can do the task: the engine's arch catalogue decides."""
+        return self.ctx.facade.arch_choices(task)
 
     def _follow_task(self, data: dict) -> None:
         self._show_for_task((data or {}).get("task") or "unconditional")

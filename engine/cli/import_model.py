@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from engine.cli.common import add_workspace_arg, run_registered
+from engine.data_sources import SOURCES, spec_of
 from engine.errors import ConfigError
 
 
@@ -22,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("--args", default="{}", metavar="JSON", help='constructor keyword arguments, e.g. \'{"nz": 64}\'')
     p.add_argument("--weights", required=True, metavar="G.pt", help="its state dict (torch.save(G.state_dict()))")
     p.add_argument("--dataset", "--data", default="mnist-5k", metavar="SPEC",
-                   help="the data it was trained on: mnist-5k, mnist, fashion-mnist, cifar10 or folder:PATH")
+                   help="the data it was trained on: " + ", ".join(
+                       spec_of(s) for s in SOURCES.values() if s.task is None))
     p.add_argument("--latent-dim", type=int, help="latent size (default: the module's latent_dim/nz/z_dim "
                                                   "attribute, else its first layer's input)")
     p.add_argument("--task", help="what it does (default: read from its forward): unconditional, conditional, or "

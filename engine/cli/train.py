@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from engine.archs import arch_problem, default_arch
 from engine.cli.common import add_workspace_arg
 from engine.cli.distributed import add_distributed_args, distributed_config, refuse_unshared, run_command
 from engine.cli.flags import add_config_flags, flag_fields, overrides
 from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
-from engine.tasks import IMAGE, IMAGE_ARCHS, task_kind
 
 # The flags, by the config table they set (every field: a new one is a new flag); a flag left out keeps the value
 # from the base config (the defaults, or with --resume the workspace's config.toml).
@@ -29,8 +29,9 @@ def config_from_args(args, base: PipelineConfig) -> PipelineConfig:
     if args.dataset and args.dataset != base.data.dataset and args.image_size is None:
         data = dataclasses.replace(data, image_size=None)
     model = overrides(args, flag_fields(ModelConfig))
-    if "arch" not in model and task_kind(model.get("task", "")) == IMAGE and base.model.arch not in IMAGE_ARCHS:
-        model["arch"] = IMAGE_ARCHS[0]  # the U-Net: an image task without --arch should not fail on the noise default
+    task = model.get("task", base.model.task)
+    if "arch" not in model and arch_problem(base.model.arch, task):
+        model["arch"] = default_arch(task)  # a task without --arch should not fail on another task's default arch
     return dataclasses.replace(base, data=data, model=dataclasses.replace(base.model, **model),
                                train=dataclasses.replace(base.train, **overrides(args, flag_fields(TrainConfig))))
 

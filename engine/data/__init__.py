@@ -1,12 +1,16 @@
-"""Data sets as one uint8 tensor in memory (N, C, H, W), batched by slicing — no per-sample transforms."""
+"""Data sets as one uint8 tensor in memory (N, C, H, W), batched by slicing — no per-sample transforms.
+
+Which sources there are, and which loader reads each, is the table in engine/data_sources.py."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 import torch
 
 from engine.config import DataConfig
+from engine.data_sources import labelled_words, split
 from engine.errors import ConfigError
 
 
@@ -59,31 +63,16 @@ def require_labels(data: ImageData, dataset: str) -> int:
     """The number of classes of labelled data, or one sentence saying the data have none (the conditional task)."""
     if data.labels is None or len(data.classes) < 2:
         found = "one class" if data.labels is not None else "no class labels"
-        raise ConfigError(f"The data set {dataset} has {found}; the conditional task needs labelled data: mnist-5k, "
-                          "mnist, fashion-mnist, cifar10, or folder:PATH with one sub-folder per class.")
+        raise ConfigError(f"The data set {dataset} has {found}; the conditional task needs labelled data: "
+                          f"{labelled_words()}.")
     return len(data.classes)
 
 
 def load_dataset(cfg: DataConfig) -> ImageData:
-    cfg.validate()
-    if cfg.dataset == "mnist-5k":
-        from engine.data.bundled import load_mnist_5k
-
-        data = load_mnist_5k()
-    elif cfg.dataset.startswith("folder:"):
-        from engine.data.folder import load_folder
-
-        data = load_folder(cfg.dataset[len("folder:"):], image_size=cfg.image_size, color=cfg.color)
-    elif cfg.dataset.startswith("pairs:"):
-        from engine.data.pairs import load_pairs
-
-        data = load_pairs(cfg.dataset[len("pairs:"):])
-    elif cfg.dataset in ("mnist", "fashion-mnist", "cifar10"):
-        from engine.data.torchvision_sets import load_torchvision
-
-        data = load_torchvision(cfg.dataset)
-    else:  # validate() already refused it
-        raise ConfigError(f"Unknown dataset '{cfg.dataset}'.")
+    cfg.validate()  # refuses a value no source knows
+    source, argument = split(cfg.dataset)
+    module, function = source.loader.split(":")
+    data = getattr(importlib.import_module(module), function)(argument, cfg)
     if cfg.limit:
         data.images = data.images[: cfg.limit]
         data.labels = None if data.labels is None else data.labels[: cfg.limit]

@@ -11,6 +11,11 @@ from engine.resources import resource
 MNIST_5K = "datasets/mnist-5k.npz"
 
 
+def load(argument: str, cfg):
+    """The data-source table's loader (engine/data_sources.py)."""
+    return load_mnist_5k()
+
+
 def load_mnist_5k():
     from engine.data import ImageData
 

@@ -110,6 +110,11 @@ def _read_all(files: list, labels: list, image_size: int) -> tuple[list, list, l
     return arrays, kept_labels, gray_flags, bad, transparent
 
 
+def load(argument: str, cfg):
+    """The data-source table's loader (engine/data_sources.py): folder:PATH at the config's size and colour."""
+    return load_folder(argument, image_size=cfg.image_size, color=cfg.color)
+
+
 def load_folder(path: str, image_size: int | None = None, color: str = "auto"):
     """image_size None: the folder's own size when the conv models make it (see default_side)."""
     from engine.data import ImageData

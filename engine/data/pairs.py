@@ -55,6 +55,11 @@ def _read_all(files: list[Path], side: str, root: Path) -> tuple[np.ndarray, boo
     return np.ascontiguousarray(stack), all_gray
 
 
+def load(argument: str, cfg):
+    """The data-source table's loader (engine/data_sources.py): pairs:DIR (each keeps its own size)."""
+    return load_pairs(argument)
+
+
 def load_pairs(path: str):
     """ImageData whose `images` are B (targets) and `inputs` are A, in file-name order."""
     from engine.data import ImageData

@@ -9,6 +9,11 @@ from engine.errors import DataError
 from engine.resources import user_cache_dir
 
 
+def load(argument: str, cfg):
+    """The data-source table's loader (engine/data_sources.py): the argument is the set's name."""
+    return load_torchvision(argument)
+
+
 def load_torchvision(name: str):
     import torchvision.datasets as tvd
 

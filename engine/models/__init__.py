@@ -1,4 +1,4 @@
-"""Model registry: each arch builds a generator and a discriminator from JSON-able specs.
+"""Model building: each catalogued arch (engine/archs.py) builds a generator and a discriminator from JSON-able specs.
 
 A spec records every layer's width, read back from the modules (`model.spec()`), so a pruned model is rebuilt
 from spec + state_dict — never pickled.
@@ -6,11 +6,14 @@ from spec + state_dict — never pickled.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch.nn as nn
 
+from engine.archs import ARCHS, arch_names, archs_for
 from engine.errors import ConfigError
 from engine.models.contract import (
     Discriminator,
@@ -23,51 +26,56 @@ from engine.models.contract import (
     check_contract,
 )
 from engine.models.spec import SpecError
+from engine.tasks import image_tasks
 
-__all__ = ["Discriminator", "Generator", "HasBlocks", "ImageToImageGenerator", "LatentGenerator", "MakesOwnInput",
-           "SpecError", "TakesLatents", "arch_names", "build_discriminator", "build_generator", "build_pair",
-           "check_spec", "default_specs", "discriminator_from_checkpoint",
-           "generator_from_checkpoint", "num_classes", "register_arch"]
+__all__ = ["ArchCode", "Discriminator", "Generator", "HasBlocks", "ImageToImageGenerator", "LatentGenerator",
+           "MakesOwnInput", "SpecError", "TakesLatents", "arch_code", "arch_names", "build_discriminator",
+           "build_generator", "build_pair", "check_spec", "default_specs", "discriminator_from_checkpoint",
+           "generator_from_checkpoint", "image_specs", "num_classes"]
 
-_GENERATORS: dict[str, Callable[[dict], nn.Module]] = {}
-_DISCRIMINATORS: dict[str, Callable[[dict], nn.Module]] = {}
-_DEFAULTS: dict[str, Callable[..., tuple[dict, dict]]] = {}
-_CHECKS: dict[str, Callable[[dict, str, str], None]] = {}
+@dataclass(frozen=True)
+class ArchCode:
+    """What builds one architecture (named by its engine/archs.py entry as "module:CODE", loaded on first use)."""
 
-
-def register_arch(name: str, generator: Callable, discriminator: Callable, defaults: Callable,
-                  check: Callable[[dict, str, str], None]) -> None:
-    """`check(spec, role, where)` refuses a spec its builders cannot make (raising SpecError naming the key)."""
-    _GENERATORS[name] = generator
-    _DISCRIMINATORS[name] = discriminator
-    _DEFAULTS[name] = defaults
-    _CHECKS[name] = check
-
-
-def arch_names() -> list[str]:
-    return sorted(_GENERATORS)
+    generator: Callable[[dict], nn.Module]
+    discriminator: Callable[[dict], nn.Module]
+    check: Callable[[dict, str, str], None]  # check(spec, role, where) raises SpecError naming the key
+    # Default widths: a noise arch's (image_shape, latent_dim, num_classes) -> (g, d); an image arch's
+    # (input_shape, image_shape, residual) -> (g, d).
+    noise_defaults: Callable[..., tuple[dict, dict]] | None = None
+    image_defaults: Callable[..., tuple[dict, dict]] | None = None
 
 
-def _check_arch(name: str) -> None:
-    if name not in _GENERATORS:
+def arch_code(name: str) -> ArchCode:
+    """The builders of a catalogued architecture (ConfigError naming the choices for any other name)."""
+    if name not in ARCHS:
         raise ConfigError(f"Unknown architecture '{name}'; choose one of: {', '.join(arch_names())}.")
+    module, attr = ARCHS[name].code.split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def default_specs(arch: str, image_shape: tuple[int, int, int], latent_dim: int = 100,
                   num_classes: int = 0) -> tuple[dict, dict]:
-    """Generator and discriminator specs of an arch at its default widths for one image shape.
+    """Generator and discriminator specs of a noise arch at its default widths for one image shape.
 
-    num_classes > 0: the class-conditional pair (a class embedding into G, a projection D); dcgan only."""
-    _check_arch(arch)
-    g, d = _DEFAULTS[arch](tuple(image_shape), latent_dim)
-    if num_classes:
-        from engine.models.conditional import default_embed_dim
+    num_classes > 0: the class-conditional pair (an arch the catalogue marks conditional)."""
+    code, entry = arch_code(arch), ARCHS[arch]
+    if num_classes and not entry.conditional:
+        raise ConfigError(f"The conditional task needs --arch {' or '.join(archs_for('conditional'))} (got {arch}).")
+    if code.noise_defaults is None:
+        raise ConfigError(f"{arch} turns an image into an image; train it with --task "
+                          f"{', '.join(image_tasks())}.")
+    return code.noise_defaults(tuple(image_shape), latent_dim, num_classes)
 
-        if arch != "dcgan":
-            raise ConfigError(f"The conditional task needs --arch dcgan (got {arch}).")
-        g.update(num_classes=num_classes, embed_dim=default_embed_dim(num_classes))
-        d.update(num_classes=num_classes)
-    return g, d
+
+def image_specs(arch: str, input_shape: tuple[int, int, int], image_shape: tuple[int, int, int],
+                residual: bool) -> tuple[dict, dict]:
+    """Generator and discriminator specs of an image-to-image arch at its default widths for one (input, output)
+    shape."""
+    code = arch_code(arch)
+    if code.image_defaults is None:
+        raise ConfigError(f"{arch} does not take an image in; use {' or '.join(archs_for('superres'))}.")
+    return code.image_defaults(tuple(input_shape), tuple(image_shape), residual)
 
 
 def num_classes(model: nn.Module) -> int:
@@ -80,19 +88,19 @@ def check_spec(spec: Any, role: str, where: str) -> None:
     if not isinstance(spec, dict):
         raise SpecError(f"{where} must be a table of the {role}'s layer sizes (got {type(spec).__name__})")
     arch = spec.get("arch")
-    if arch not in _GENERATORS:
+    if arch not in ARCHS:
         raise SpecError(f"{where}.arch must be one of {', '.join(arch_names())} (got {arch!r})")
-    _CHECKS[arch](spec, role, where)
+    arch_code(arch).check(spec, role, where)
 
 
 def build_generator(spec: dict, where: str = "arch.generator") -> nn.Module:
     check_spec(spec, "generator", where)
-    return check_contract(_GENERATORS[spec["arch"]](spec), Generator, spec["arch"])
+    return check_contract(arch_code(spec["arch"]).generator(spec), Generator, spec["arch"])
 
 
 def build_discriminator(spec: dict, where: str = "arch.discriminator") -> nn.Module:
     check_spec(spec, "discriminator", where)
-    return check_contract(_DISCRIMINATORS[spec["arch"]](spec), Discriminator, spec["arch"])
+    return check_contract(arch_code(spec["arch"]).discriminator(spec), Discriminator, spec["arch"])
 
 
 def build_pair(arch_spec: dict) -> tuple[nn.Module, nn.Module]:
@@ -135,7 +143,3 @@ def _load(model: nn.Module, state: dict, what: str) -> None:
     except (RuntimeError, KeyError) as e:
         raise WorkspaceError(f"The checkpoint's {what} weights do not fit its architecture spec "
                              f"({str(e).splitlines()[0][:100]}); the file is damaged or from another model.") from None
-
-
-# Registration happens on import of each arch module.
-from engine.models import dcgan, mlp, resnet, resnet_i2i, unet, user  # noqa: E402,F401

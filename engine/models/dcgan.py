@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from engine.errors import ConfigError
-from engine.models import register_arch
+from engine.models import ArchCode
 from engine.models.spec import MAX_LATENT, MAX_WIDTH, conv_plan, need_image_shape, need_int, need_int_list
 
 
@@ -115,12 +115,18 @@ def default_discriminator_widths(image_shape: tuple[int, int, int]) -> list[int]
     return [min(512, 64 * 2**i) for i in range(k)]
 
 
-def _defaults(image_shape: tuple[int, int, int], latent_dim: int) -> tuple[dict, dict]:
+def _defaults(image_shape: tuple[int, int, int], latent_dim: int, num_classes: int = 0) -> tuple[dict, dict]:
+    """num_classes > 0: the class-conditional pair (a class embedding into G, a projection D)."""
     _, k = size_plan(image_shape)
     g = {"arch": "dcgan", "role": "generator", "latent_dim": latent_dim, "image_shape": list(image_shape),
          "widths": [max(32, 256 // 2**i) for i in range(k)]}
     d = {"arch": "dcgan", "role": "discriminator", "image_shape": list(image_shape),
          "widths": default_discriminator_widths(image_shape)}
+    if num_classes:
+        from engine.models.conditional import default_embed_dim
+
+        g.update(num_classes=num_classes, embed_dim=default_embed_dim(num_classes))
+        d.update(num_classes=num_classes)
     return g, d
 
 
@@ -160,10 +166,4 @@ def _discriminator(s: dict) -> nn.Module:
     return ConvDiscriminator(tuple(s["image_shape"]), s["widths"], "dcgan")
 
 
-register_arch(
-    "dcgan",
-    generator=_generator,
-    discriminator=_discriminator,
-    defaults=_defaults,
-    check=_check,
-)
+CODE = ArchCode(generator=_generator, discriminator=_discriminator, check=_check, noise_defaults=_defaults)

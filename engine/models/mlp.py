@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn as nn
 
-from engine.models import register_arch
+from engine.models import ArchCode
 from engine.models.spec import MAX_LATENT, need_image_shape, need_int, need_int_list, need_number
 
 
@@ -63,7 +63,7 @@ class MLPDiscriminator(nn.Module):
                 "widths": [m.out_features for m in linears[:-1]], "dropout": self.dropout}
 
 
-def _defaults(image_shape: tuple[int, int, int], latent_dim: int) -> tuple[dict, dict]:
+def _defaults(image_shape: tuple[int, int, int], latent_dim: int, num_classes: int = 0) -> tuple[dict, dict]:
     g = {"arch": "mlp", "role": "generator", "latent_dim": latent_dim, "image_shape": list(image_shape),
          "widths": [256, 512, 1024]}
     d = {"arch": "mlp", "role": "discriminator", "image_shape": list(image_shape), "widths": [1024, 512, 256],
@@ -80,10 +80,9 @@ def _check(spec: dict, role: str, where: str) -> None:
         need_number(spec, "dropout", where, 0.0, 1.0)
 
 
-register_arch(
-    "mlp",
+CODE = ArchCode(
     generator=lambda s: MLPGenerator(s["latent_dim"], tuple(s["image_shape"]), s["widths"]),
     discriminator=lambda s: MLPDiscriminator(tuple(s["image_shape"]), s["widths"], s.get("dropout", 0.3)),
-    defaults=_defaults,
     check=_check,
+    noise_defaults=_defaults,
 )

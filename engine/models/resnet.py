@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from engine.errors import ConfigError
-from engine.models import register_arch
+from engine.models import ArchCode
 from engine.models.dcgan import (
     ConvDiscriminator,
     check_conv_discriminator,
@@ -90,7 +90,7 @@ class ResNetGenerator(nn.Module):
                 "blocks": [[b.inner for b in stage] for stage in self.stages]}
 
 
-def _defaults(image_shape: tuple[int, int, int], latent_dim: int) -> tuple[dict, dict]:
+def _defaults(image_shape: tuple[int, int, int], latent_dim: int, num_classes: int = 0) -> tuple[dict, dict]:
     _, k = size_plan(image_shape)
     channels = [max(32, 128 // 2**i) for i in range(k + 1)]
     blocks = [[c] * 2 if i < k else [] for i, c in enumerate(channels)]  # no blocks at full size: too many MACs
@@ -114,10 +114,9 @@ def _check(spec: dict, role: str, where: str) -> None:
         need_int_list({f"blocks[{i}]": stage}, f"blocks[{i}]", where)
 
 
-register_arch(
-    "resnet",
+CODE = ArchCode(
     generator=lambda s: ResNetGenerator(s["latent_dim"], tuple(s["image_shape"]), s["channels"], s["blocks"]),
     discriminator=lambda s: ConvDiscriminator(tuple(s["image_shape"]), s["widths"], "resnet"),
-    defaults=_defaults,
     check=_check,
+    noise_defaults=_defaults,
 )

@@ -12,15 +12,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.errors import ConfigError
-from engine.models import register_arch
+from engine.models import ArchCode
 from engine.models.dcgan import dcgan_init
 from engine.models.spec import need_int_list
 from engine.models.unet import (
     ImageGenerator,
     PatchDiscriminator,
+    base_width,
     check_patch_discriminator,
     check_residual,
     check_shapes,
+    image_pair_specs,
     resize_to,
 )
 
@@ -74,17 +76,17 @@ def _check(spec: dict, role: str, where: str) -> None:
     need_int_list(spec, "blocks", where)
 
 
-def _no_noise_defaults(image_shape, latent_dim):
-    raise ConfigError("resnet-i2i turns an image into an image; train it with --task superres, inpaint, sketch or "
-                      "paired.")
+def _image_defaults(input_shape, image_shape, residual) -> tuple[dict, dict]:
+    b = base_width(image_shape)
+    return image_pair_specs("resnet-i2i", {"widths": [b, 2 * b, b], "blocks": [2 * b] * 3}, input_shape,
+                            image_shape, residual)
 
 
-register_arch(
-    "resnet-i2i",
+CODE = ArchCode(
     generator=lambda s: ResNetImageGenerator(tuple(s["input_shape"]), tuple(s["image_shape"]), s["widths"],
                                              s["blocks"], s["residual"]),
     discriminator=lambda s: PatchDiscriminator(tuple(s["input_shape"]), tuple(s["image_shape"]), s["widths"],
                                                "resnet-i2i"),
-    defaults=_no_noise_defaults,
     check=_check,
+    image_defaults=_image_defaults,
 )

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.errors import ConfigError
-from engine.models import register_arch
+from engine.models import ArchCode
 from engine.models.dcgan import dcgan_init
 from engine.models.spec import SpecError, field, need_image_shape, need_int_list
 
@@ -141,20 +141,21 @@ def base_width(image_shape: Shape) -> int:
     return 8 if image_shape[1] <= 16 else 16 if image_shape[1] <= 32 else 32
 
 
-def image_specs(arch: str, input_shape: Shape, image_shape: Shape, residual: bool) -> tuple[dict, dict]:
-    """Generator and PatchGAN specs at the default widths for one (input, output) shape."""
+def image_pair_specs(arch: str, widths: dict, input_shape: Shape, image_shape: Shape,
+                     residual: bool) -> tuple[dict, dict]:
+    """An image-to-image generator spec (its own `widths` keys) and the PatchGAN's at the default widths."""
     k, b = downsamplings(image_shape), base_width(image_shape)
-    if arch == "unet":
-        g = {"arch": "unet", "role": "generator", "enc": [b * 2**i for i in range(k + 1)],
-             "dec": [b * 2**i for i in reversed(range(k))]}
-    elif arch == "resnet-i2i":
-        g = {"arch": "resnet-i2i", "role": "generator", "widths": [b, 2 * b, b], "blocks": [2 * b] * 3}
-    else:
-        raise ConfigError(f"{arch} does not take an image in; use unet or resnet-i2i.")
-    g.update(input_shape=list(input_shape), image_shape=list(image_shape), residual=residual)
+    g = {"arch": arch, "role": "generator", **widths, "input_shape": list(input_shape),
+         "image_shape": list(image_shape), "residual": residual}
     d = {"arch": arch, "role": "discriminator", "input_shape": list(input_shape), "image_shape": list(image_shape),
          "widths": [b * 2**i for i in range(min(k, 2 if image_shape[1] < 32 else 3))]}
     return g, d
+
+
+def _image_defaults(input_shape: Shape, image_shape: Shape, residual: bool) -> tuple[dict, dict]:
+    k, b = downsamplings(image_shape), base_width(image_shape)
+    widths = {"enc": [b * 2**i for i in range(k + 1)], "dec": [b * 2**i for i in reversed(range(k))]}
+    return image_pair_specs("unet", widths, input_shape, image_shape, residual)
 
 
 def check_shapes(spec: dict, where: str) -> tuple[Shape, Shape]:
@@ -194,16 +195,11 @@ def _check(spec: dict, role: str, where: str) -> None:
     need_int_list(spec, "dec", where, length=k)
 
 
-def _no_noise_defaults(image_shape, latent_dim):
-    raise ConfigError("unet turns an image into an image; train it with --task superres, inpaint, sketch or paired.")
-
-
-register_arch(
-    "unet",
+CODE = ArchCode(
     generator=lambda s: UNetGenerator(tuple(s["input_shape"]), tuple(s["image_shape"]), s["enc"], s["dec"],
                                       s["residual"]),
     discriminator=lambda s: PatchDiscriminator(tuple(s["input_shape"]), tuple(s["image_shape"]), s["widths"],
                                                "unet"),
-    defaults=_no_noise_defaults,
     check=_check,
+    image_defaults=_image_defaults,
 )

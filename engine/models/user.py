@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from engine.errors import ConfigError
-from engine.models import register_arch
+from engine.models import ArchCode
 from engine.models.spec import (
     MAX_LATENT,
     MAX_SIDE,
@@ -270,10 +270,10 @@ def _check(spec: dict, role: str, where: str) -> None:
     _check_resized(spec, where)
 
 
-def _defaults(image_shape, latent_dim):
+def _defaults(image_shape, latent_dim, num_classes=0):
     raise ConfigError("The 'user' architecture is an imported model, which 'gan-prune train' does not train; bring "
                       "yours with 'gan-prune import --generator FILE.py --class NAME --weights G.pt' and start "
                       "from pruning.")
 
 
-register_arch("user", generator=user_generator, discriminator=UserDiscriminator, defaults=_defaults, check=_check)
+CODE = ArchCode(generator=user_generator, discriminator=UserDiscriminator, check=_check, noise_defaults=_defaults)

@@ -18,8 +18,7 @@ from engine.data import load_dataset
 from engine.errors import DataError
 from engine.export.image_onnx import export_image_generator, image_metadata
 from engine.export.onnx import read_metadata
-from engine.models import build_generator
-from engine.models.unet import image_specs
+from engine.models import build_generator, image_specs
 from engine.sample_cli import main as gan_sample
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,6 +19,9 @@ REFUSED = [
     ["compress", "--workspace", "{tmp}/none", "--max-fid-rise", "0.1"],
     ["finetune", "--workspace", "{tmp}/none", "--steps", "2"],
     ["train", "--workspace", "{tmp}/w", "--dataset", "nope", "--arch", "dcgan", "--steps", "1"],
+    ["train", "--workspace", "{tmp}/w", "--arch", "nope", "--steps", "1"],
+    ["train", "--workspace", "{tmp}/w", "--task", "superres", "--arch", "dcgan", "--steps", "1"],
+    ["train", "--workspace", "{tmp}/w", "--task", "conditional", "--arch", "mlp", "--steps", "1"],
     ["evaluate", "--workspace", "{tmp}/none", "--samples", "0"],
     ["export", "--workspace", "{tmp}/none", "--precision", "int3"],
 ]

@@ -81,3 +81,40 @@ def test_torchvision_set_offline_suggests_a_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", offline)
     with pytest.raises(DataError, match="folder:PATH"):
         load_dataset(DataConfig("fashion-mnist"))
+
+
+def test_the_source_table_is_what_the_config_accepts():
+    """Every source of engine/data_sources.py is accepted as written on the command line (a path where it takes
+    one), its loader resolves, and an empty path or an unknown name is refused in one sentence naming the choices."""
+    import importlib
+
+    from engine.data_sources import SOURCES, spec_of
+
+    for source in SOURCES.values():
+        module, function = source.loader.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), source.name
+        spec = f"{source.name}:/some/where" if source.takes_path else source.name
+        DataConfig(spec).validate()
+        if source.takes_path:
+            with pytest.raises(ConfigError, match=f"^{source.name}: needs a path to "):
+                DataConfig(f"{source.name}:").validate()
+            with pytest.raises(ConfigError, match="Unknown dataset"):
+                DataConfig(source.name).validate()  # the prefix alone is not a source
+        assert spec_of(source) in DataConfig.__dataclass_fields__["dataset"].metadata["help"]
+
+
+def test_every_source_bound_to_a_task_goes_with_it_and_only_with_it():
+    from engine.archs import default_arch
+    from engine.config import ModelConfig, PipelineConfig
+    from engine.data_sources import SOURCES
+    from engine.tasks import TASKS
+
+    for source in (s for s in SOURCES.values() if s.task):
+        data = DataConfig(f"{source.name}:/d" if source.takes_path else source.name)
+        arch = default_arch(source.task)
+        PipelineConfig(data=data, model=ModelConfig(arch=arch, task=source.task)).validate()
+        other = next(t for t in TASKS if t != source.task and default_arch(t) == arch)
+        with pytest.raises(ConfigError, match=f"goes with --task {source.task}"):
+            PipelineConfig(data=data, model=ModelConfig(arch=arch, task=other)).validate()
+        with pytest.raises(ConfigError, match=f"goes with --task {source.task}"):
+            PipelineConfig(data=DataConfig("mnist-5k"), model=ModelConfig(arch=arch, task=source.task)).validate()

@@ -14,8 +14,7 @@ from engine.data.image_pairs import edges, make_inputs, punch_holes, split
 from engine.errors import ConfigError
 from engine.events import CancelToken
 from engine.export.onnx import read_metadata
-from engine.models import build_generator
-from engine.models.unet import image_specs
+from engine.models import build_generator, image_specs
 from engine.pipeline import save_config
 from engine.prune.sensitivity import model_macs
 from engine.prune.structured import prune_channels

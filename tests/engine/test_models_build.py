@@ -1,16 +1,52 @@
-"""Every arch x image shape builds, runs forward/backward, and rebuilds from spec + state_dict."""
+"""Every arch of the catalogue x image shape builds, runs forward/backward, and rebuilds from spec + state_dict."""
 
 import pytest
 import torch
 import torch.nn as nn
 
+from engine.archs import ARCHS, archs_for
 from engine.errors import ConfigError
-from engine.models import build_discriminator, build_generator, default_specs
+from engine.models import arch_code, build_discriminator, build_generator, default_specs, image_specs
+from engine.tasks import IMAGE, NOISE, TASKS
 
 SHAPES = [(1, 28, 28), (3, 32, 32)]
+NOISE_ARCHS = [a.name for a in ARCHS.values() if a.trainable and a.kind == NOISE]
+IMAGE_ARCHS = [a.name for a in ARCHS.values() if a.trainable and a.kind == IMAGE]
 
 
-@pytest.mark.parametrize("arch", ["mlp", "dcgan", "resnet"])
+def test_every_catalogued_arch_has_code_of_its_kind():
+    """The catalogue (torch-free) and the code it names agree: a noise arch makes specs from a latent size, an image
+    arch from an input shape; every task can be trained by at least one arch."""
+    for arch in ARCHS.values():
+        code = arch_code(arch.name)
+        assert callable(code.generator) and callable(code.discriminator) and callable(code.check), arch.name
+        assert (code.image_defaults is not None) == (arch.kind == IMAGE), arch.name
+        assert (code.noise_defaults is not None) == (arch.kind == NOISE), arch.name
+    assert all(archs_for(task) for task in TASKS), {t: archs_for(t) for t in TASKS}
+
+
+@pytest.mark.parametrize("arch", [a.name for a in ARCHS.values() if a.trainable and a.conditional])
+def test_every_conditional_arch_builds_its_class_pair(arch):
+    gspec, dspec = default_specs(arch, (1, 28, 28), latent_dim=16, num_classes=10)
+    G, D = build_generator(gspec).eval(), build_discriminator(dspec).eval()
+    assert G.num_classes == D.num_classes == 10
+    assert G.spec() == gspec and D.spec() == dspec
+
+
+@pytest.mark.parametrize("arch", IMAGE_ARCHS)
+def test_every_image_arch_round_trips_its_spec(arch):
+    torch.manual_seed(0)
+    gspec, dspec = image_specs(arch, (1, 8, 8), (1, 16, 16), residual=True)
+    G, D = build_generator(gspec).eval(), build_discriminator(dspec).eval()
+    x = torch.rand(2, 1, 8, 8) * 2 - 1
+    assert G(x).shape == (2, 1, 16, 16)
+    assert G.spec() == gspec and D.spec() == dspec
+    G2 = build_generator(G.spec()).eval()
+    G2.load_state_dict(G.state_dict())
+    assert torch.equal(G(x), G2(x))
+
+
+@pytest.mark.parametrize("arch", NOISE_ARCHS)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_forward_backward_and_spec_round_trip(arch, shape):
     torch.manual_seed(0)
@@ -72,3 +108,7 @@ def test_unsupported_image_size_is_a_clear_error():
         default_specs("dcgan", (1, 30, 30))
     with pytest.raises(ConfigError, match="Unknown architecture 'vit'"):
         default_specs("vit", (1, 28, 28))
+    with pytest.raises(ConfigError, match="turns an image into an image"):
+        default_specs("unet", (1, 28, 28))
+    with pytest.raises(ConfigError, match="does not take an image in"):
+        image_specs("dcgan", (1, 8, 8), (1, 16, 16), residual=True)

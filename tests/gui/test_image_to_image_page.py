@@ -9,8 +9,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from engine.export.image_onnx import export_image_generator, image_metadata
-from engine.models import build_generator
-from engine.models.unet import image_specs
+from engine.models import build_generator, image_specs
 
 
 @pytest.fixture(scope="module")

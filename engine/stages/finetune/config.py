@@ -16,47 +16,84 @@ from engine.distill.choices import (
 )
 from engine.errors import ConfigError
 
+OFF = "0 turns it off"
+SCHEDULE_WORDS = {"constant": "Constant", "cosine": "Cosine decay to 0"}  # the studio's words
+
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    steps: int = 500
+    steps: int = setting(500, tip="How many training steps. A few hundred usually recover most of the quality.")
     # The overall teacher weight: each term's weight below is multiplied by it, so with the default
     # distill_output = 1 it is the output weight (as before) and 0 turns every distillation term off.
-    distill: float = setting(1.0, help="overall teacher weight: multiplies every term below (with --distill-output "
-                                       "1 it is the output weight); 0 turns distillation off")
-    distill_output: float = setting(1.0, help="L1/MSE to the teacher's image; 0 = off")  # for the same z
+    distill: float = setting(1.0, min=0, note=OFF, help="overall teacher weight: multiplies every term below (with "
+                             "--distill-output 1 it is the output weight); 0 turns distillation off",
+                             label="Teacher weight", step=0.1, decimals=2,
+                             tip="Multiplies every term below. 0 trains without a teacher (adversarial loss only).")
+    distill_output: float = setting(1.0, min=0, note=OFF, help="L1/MSE to the teacher's image; 0 = off",  # same z
+                                    label="Image match", step=0.1, decimals=2,
+                                    tip="How closely the student's image follows the teacher's for the same input. "
+                                        "0 = off.")
     # every hidden G layer through a learned 1x1 adapter to the teacher's
-    distill_features: float = setting(1.0, help="hidden maps matched through learned 1x1 adapters; 0 = off")
-    distill_perceptual: float = setting(1.0, help="feature-net activations of student vs teacher image; 0 = off")
-    output_loss: str = setting("l1", choices=OUTPUT_LOSSES)
+    distill_features: float = setting(1.0, min=0, note=OFF, help="hidden maps matched through learned 1x1 adapters; "
+                                      "0 = off", label="Inner feature maps", step=0.1, decimals=2,
+                                      tip="How closely every inner layer follows the teacher's, through small learned "
+                                          "adapters that are thrown away afterwards. 0 = off.")
+    distill_perceptual: float = setting(1.0, min=0, note=OFF, label="Perceptual", step=0.1, decimals=2,
+                                        help="feature-net activations of student vs teacher image; 0 = off",
+                                        tip="How alike the two images look to the quality classifier (its inner "
+                                            "features). 0 = off.")
+    output_loss: str = setting("l1", choices=OUTPUT_LOSSES, label="Image distance",
+                               words=("L1 (absolute)", "MSE (squared)"), tip="How the image match is measured.")
     # pruned (as the prune stage saved it) | teacher | match (co-pruned to G's share)
     discriminator: str = setting("pruned", choices=DISCRIMINATORS,
                                  help="D to train against: as pruned, the teacher's full D, or the teacher's D cut to "
-                                      "G's share")
+                                      "G's share", label="Discriminator",
+                                 words=("As pruned", "Teacher's full D", "Teacher's D cut to G's share"),
+                                 tip="Which D the student trains against. A full-size D can overpower a much smaller "
+                                     "G.")
     # a slim G of these widths trained from scratch by distillation
     student_widths: tuple[int, ...] | None = setting(None, help="train a slim student of these G widths from "
-                                                                "scratch instead of the pruned model")
+                                                                "scratch instead of the pruned model",
+                                                     label="Slim student widths", widget="text",
+                                                     special="empty: the pruned model; e.g. 64,32: a slim G from "
+                                                             "scratch",
+                                                     tip="Leave empty to fine-tune the pruned model. Channel widths "
+                                                         "separated by commas train a slim generator of those widths "
+                                                         "from scratch, taught by the dense model (no pruning "
+                                                         "needed).")
     # weight of D's verdict in G's loss; 0 = distillation alone
-    adversarial: float = setting(DEFAULT_ADVERSARIAL, help="weight of D's verdict in G's loss; 0 = distillation "
-                                                           "alone (no D step, about twice as fast)")
+    adversarial: float = setting(DEFAULT_ADVERSARIAL, min=0, max=100, note="0 trains by distillation alone",
+                                 help="weight of D's verdict in G's loss; 0 = distillation alone (no D step, about "
+                                      "twice as fast)", label="Discriminator weight", step=0.1, decimals=2,
+                                 tip="How much the discriminator's verdict counts next to the teacher. 0 = learn from "
+                                     "the teacher alone: no discriminator step, about twice as fast.")
     # constant | cosine (decays to 0 at the last step)
     lr_schedule: str = setting(DEFAULT_SCHEDULE, choices=LR_SCHEDULES,
-                               help="constant, or cosine decay to 0 at the last step")
+                               help="constant, or cosine decay to 0 at the last step", label="Learning-rate schedule",
+                               words=tuple(SCHEDULE_WORDS[s] for s in LR_SCHEDULES),
+                               tip="Cosine lowers the step size smoothly to 0 at the last step.")
     # quick FID on held-out latents; the best probed step is the one kept
-    probe_every: int = setting(250, help="quick FID probe interval; the best step is kept")
+    probe_every: int = setting(250, min=0, help="quick FID probe interval; the best step is kept",
+                               label="Quality probe every", unit=" steps", step=50,
+                               tip="How often a quick FID on held-out inputs is taken; the best step is the one kept. "
+                                   "0 = at the end.")
     probe_samples: int = setting(1000, help="images per probe; 0 = off (keep the last step)")
     # for distillation alone; with the GAN term on, 2e-4 (the training default) is safer
     lr: float = setting(DEFAULT_LR, help="4e-3 suits distillation alone; use 2e-4 with the GAN term on "
-                                         "(--adversarial above 0)")
+                                         "(--adversarial above 0)",
+                        tip="Step size of the optimizer. 0.004 suits learning from the teacher alone; with a "
+                            "discriminator weight above 0, 0.0002 is safer.")
     betas: tuple[float, float] = (0.5, 0.999)
-    batch_size: int = 64
+    batch_size: int = setting(64, tip="Images per step.")
     loss: str | None = None  # None: the loss the model was trained with
-    device: str = setting("auto", choices=DEVICES)
+    device: str = setting("auto", choices=DEVICES, tip="Where to train. Automatic uses a CUDA GPU when there is one.")
     ema: float = 0.0
-    sample_every: int = 100
+    sample_every: int = setting(100, tip="How often to redraw the student's samples.")
     checkpoint_every: int = 250
-    seed: int = 0
-    resume: bool = setting(False, help="continue from checkpoints/finetuned.pt")
+    seed: int = setting(0, tip="Fixes all randomness of this run.")
+    resume: bool = setting(False, help="continue from checkpoints/finetuned.pt", special="Continue the last "
+                           "fine-tuning", tip="Continue from the saved fine-tuned checkpoint instead of starting from "
+                                              "the pruned model.")
 
     def validate(self) -> None:
         # Types, NaN/inf and training's ranges for the fields both share, in one sentence naming the key.

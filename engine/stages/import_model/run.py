@@ -32,9 +32,8 @@ from engine.gan_step import d_logits, discriminator_loss, g_images
 from engine.grids import sample_grid
 from engine.images import save_png
 from engine.latents import fixed_latents
-from engine.models import build_discriminator, default_specs, generator_from_checkpoint
+from engine.models import build_discriminator, default_specs, generator_from_checkpoint, image_specs
 from engine.models.dcgan import size_plan
-from engine.models.unet import image_specs
 from engine.models.user import UserDiscriminator, UserGenerator, UserImageGenerator, tensor_shapes
 from engine.models.user_probe import (
     Signature,

@@ -22,8 +22,7 @@ from engine.errors import ConfigError, TrainingDiverged, WorkspaceError
 from engine.events import Artifact, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.gan_step import BatchSampler
 from engine.images import save_png
-from engine.models import build_pair
-from engine.models.unet import image_specs
+from engine.models import build_pair, image_specs
 from engine.optim import apply_hyperparameters, make_optimizers, optimizer_to
 from engine.pix2pix_step import Pix2PixStep
 from engine.workspace import Workspace
