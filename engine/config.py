@@ -37,7 +37,7 @@ def setting(default: Any, *, min: float | None = None, max: float | None = None,
             below: float | None = None, choices: tuple | None = None, note: str = "", help: str = "",
             tasks: tuple[str, ...] | None = None, label: str = "", tip: str = "", widget: str = "", unit: str = "",
             step: float | None = None, decimals: int | None = None, words: tuple[str, ...] | None = None,
-            special: str = "") -> Any:
+            special: str = "", flag: str = "", metavar: str = "") -> Any:
     """A dataclass field with its allowed range (min/max inclusive, above/below exclusive) or choices; `note` ends
     the refusal sentence, `help` is the command-line flag's help; `tasks`: the only tasks (engine/tasks.py) it means
     anything for (the studio shows the field only for those).
@@ -46,11 +46,13 @@ def setting(default: Any, *, min: float | None = None, max: float | None = None,
     are the command line's): `label` and `tip` in the window's words, `unit` after the number, `step` of the arrows,
     `decimals`, `words` for each of `choices`, `special` the text of the unset value (an `int | None` shown as
     "automatic") or of a switch's box; `widget` a hint where the type is not enough ("text": a list typed as
-    64,32)."""
+    64,32). On the command line: `flag` its name when it is not --field-name (--precision for precisions),
+    `metavar` the placeholder in --help."""
     meta = {k: v for k, v in (("min", min), ("max", max), ("above", above), ("below", below), ("choices", choices),
                               ("note", note), ("help", help), ("tasks", tasks), ("label", label), ("tip", tip),
                               ("widget", widget), ("unit", unit), ("step", step), ("decimals", decimals),
-                              ("words", words), ("special", special)) if v not in (None, "")}
+                              ("words", words), ("special", special), ("flag", flag), ("metavar", metavar))
+            if v not in (None, "")}
     return field(default=default, metadata=meta)
 
 

@@ -47,13 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in stages.commands() + OTHER_COMMAND_MODULES:
-        importlib.import_module(f"engine.cli.{name}").register(sub)
-    for stage in stages.STAGES:  # a stage without a command module of its own: its flags come from its config
-        if stage.command is None:
+    registered = set()
+    for stage in stages.STAGES:  # in registry order, so --help lists the workflow's order
+        if stage.command is None:  # no command module of its own: its flags come from its config
             from engine.cli import stage_command
 
             stage_command.register(sub, stage)
+        elif stage.command not in registered:
+            registered.add(stage.command)
+            importlib.import_module(f"engine.cli.{stage.command}").register(sub)
+    for name in OTHER_COMMAND_MODULES:
+        importlib.import_module(f"engine.cli.{name}").register(sub)
     return parser
 
 

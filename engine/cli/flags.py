@@ -65,7 +65,7 @@ def add_config_flags(parser, cls: type, names: Iterable[str], flags: dict[str, F
         meta = f.metadata
         kwargs: dict[str, Any] = {"dest": name, **spec.extra}
         text = (spec.help if spec.help is not None else meta.get("help", "")).replace("%", "%%")  # argparse formats
-        flag = spec.name or flag_name(name)
+        flag = spec.name or meta.get("flag") or flag_name(name)
         if kind is bool:
             if default is True and not overrides_only:
                 parser.add_argument(flag_name("no_" + name), *spec.names, action="store_false", help=text or None,
@@ -84,8 +84,8 @@ def add_config_flags(parser, cls: type, names: Iterable[str], flags: dict[str, F
         choices = spec.choices if spec.choices is not None else meta.get("choices")
         if choices:
             kwargs["choices"] = list(choices)
-        if spec.metavar:
-            kwargs["metavar"] = spec.metavar
+        if spec.metavar or meta.get("metavar"):
+            kwargs["metavar"] = spec.metavar or meta["metavar"]
         if spec.required:
             kwargs["required"] = True
         else:

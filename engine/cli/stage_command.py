@@ -10,7 +10,7 @@ from engine.cli.flags import add_config_flags, config_from_args, flag_fields
 def register(sub, stage) -> None:
     cls = stage.config_class()
     names = flag_fields(cls)
-    p = sub.add_parser(stage.name, help=stage.help)
+    p = sub.add_parser(stage.name, help=stage.help, description=stage.description or None)
     add_workspace_arg(p)
     add_config_flags(p, cls, names)
     p.add_argument("--quiet", "-q", action="store_true")

@@ -26,6 +26,7 @@ class Stage:
     page: str | None  # the studio page it runs from (None: command line only)
     command: str | None  # the engine/cli module that registers its subcommand; None: one flag per config field
     help: str = ""  # the subcommand's one-line help, for a stage without a command module
+    description: str = ""  # its --help's paragraph, for a stage without a command module
     in_pipeline: bool = False  # a [name] table in CONFIG.toml runs it after training (`gan-prune run`)
     goes_stale: bool = False  # its model is marked out of date when a model it was made from changes
     # On several processes (--nproc-per-node, [distributed]) every process runs it; other stages run on rank 0 alone
@@ -59,10 +60,16 @@ STAGES: tuple[Stage, ...] = (
           reads=("dense",), writes=("pruned", "finetuned", "compress.json"), page="compress", command="compress"),
     Stage("evaluate", "engine.stages.evaluate.config:EvaluateConfig", "engine.stages.evaluate.run:run_evaluate",
           reads=("dense", "pruned", "finetuned", "onnx"), writes=("report.json",), page="evaluate",
-          command="evaluate", in_pipeline=True),
+          command=None, in_pipeline=True,
+          help="measure every model variant (quality, size, speed) and write the report",
+          description="Evaluate dense, pruned, fine-tuned and exported ONNX generators on the same latents and real "
+                      "images; write report.json, report.html and report.csv into the workspace. Exits non-zero "
+                      "when a variant could not be evaluated."),
     Stage("export", "engine.stages.export.config:ExportConfig", "engine.stages.export.run:run_export",
-          reads=("dense", "pruned", "finetuned"), writes=("onnx",), page="export", command="export", in_pipeline=True,
-          goes_stale=True),
+          reads=("dense", "pruned", "finetuned"), writes=("onnx",), page="export", command=None, in_pipeline=True,
+          goes_stale=True, help="export the newest generator to ONNX (fp32, int8, fp16)",
+          description="Export the newest generator in the workspace to single-file ONNX files under DIR/export and "
+                      "record size, latency and PSNR against fp32 in the manifest."),
 )
 BY_NAME: dict[str, Stage] = {s.name: s for s in STAGES}
 PIPELINE: tuple[Stage, ...] = tuple(s for s in STAGES if s.in_pipeline)
@@ -70,11 +77,6 @@ PIPELINE: tuple[Stage, ...] = tuple(s for s in STAGES if s.in_pipeline)
 
 def get(name: str) -> Stage:
     return BY_NAME[name]
-
-
-def commands() -> list[str]:
-    """The engine/cli modules that register stage subcommands, in registry order, each once."""
-    return list(dict.fromkeys(s.command for s in STAGES if s.command))
 
 
 def out_of_date_after(name: str) -> list[str]:

@@ -13,9 +13,9 @@ FEATURE_NETS = ("auto", "digit-cnn", "inception", "none")
 @dataclass(frozen=True)
 class EvaluateConfig:
     # generated images per variant and seed (and real images, up to the data set's size)
-    samples: int = setting(5000, help="generated images per variant and seed (default 5000; at least 2x the "
-                                      "feature size)")
-    seeds: int = setting(1, help="repeat with K seeds, report mean ± std")
+    samples: int = setting(5000, metavar="N", help="generated images per variant and seed (default 5000; at "
+                                                   "least 2x the feature size)")
+    seeds: int = setting(1, metavar="K", help="repeat with K seeds, report mean ± std")
     batch: int = setting(500, help="generation batch size")
     latency: bool = setting(True, help="skip the latency measurements")
     # auto: the digit classifier for MNIST, a classifier trained once and cached for other labelled data, a net trained
@@ -23,7 +23,7 @@ class EvaluateConfig:
     feature_net: str = setting("auto", help="auto (bundled digit net for MNIST; for other data a net trained once and "
                                             "cached: a classifier on labelled data, self-supervised on unlabelled), "
                                             "digit-cnn, inception (weights on disk only), none, or a .pt file")
-    latency_runs: int = setting(20, help="timed runs per batch size (median)")
+    latency_runs: int = setting(20, metavar="N", help="timed runs per batch size (median)")
     # CPU threads for torch and ORT; None = torch's current setting
     threads: int | None = setting(None, help="CPU threads for torch and ONNX Runtime")
     seed: int = setting(0, help="first seed (latents and the real-image subset)")

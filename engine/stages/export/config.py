@@ -12,9 +12,9 @@ from engine.export.precisions import BY_NAME, DEFAULT_NAMES, NAMES, PRECISIONS
 
 @dataclass(frozen=True)
 class ExportConfig:
-    precisions: tuple[str, ...] = setting(DEFAULT_NAMES, help="one or more of: " + "; ".join(
-        f"{x.name} ({x.help.rstrip('.')})" for x in PRECISIONS) + f" (default: {' '.join(DEFAULT_NAMES)})")
-    calibration: int = setting(256, help="latents to calibrate int8")  # static int8
+    precisions: tuple[str, ...] = setting(DEFAULT_NAMES, flag="--precision", metavar="P", help="one or more of: " + (
+        "; ".join(f"{x.name} ({x.help.rstrip('.')})" for x in PRECISIONS) + f" (default: {' '.join(DEFAULT_NAMES)})"))
+    calibration: int = setting(256, metavar="N", help="latents to calibrate int8")  # static int8
     # rewrite ConvTranspose as Conv + DepthToSpace for the int8 files
     subpixel: bool = setting(True, help="quantize the ConvTranspose form as is (slower int8; for comparison)",
                              tasks=NOISE_TASKS)  # image-to-image exports (stages/export/image.py) do not rewrite
@@ -25,9 +25,9 @@ class ExportConfig:
     threads: int | None = setting(None, help="ONNX Runtime threads for the latency numbers (default: the fastest "
                                              "count, measured)")
     # ai.onnx opset of every file; 17 loads in onnxruntime 1.14 and newer
-    opset: int = setting(DEFAULT_OPSET, help=f"ONNX opset of the files, {OPSET_RANGE[0]}-{OPSET_RANGE[1]} (default "
-                                             f"{DEFAULT_OPSET}: loads in onnxruntime 1.14 and newer; raise it only "
-                                             "for a newer runtime)")
+    opset: int = setting(DEFAULT_OPSET, metavar="N", help=(
+        f"ONNX opset of the files, {OPSET_RANGE[0]}-{OPSET_RANGE[1]} (default {DEFAULT_OPSET}: loads in onnxruntime "
+        "1.14 and newer; raise it only for a newer runtime)"))
 
     def validate(self) -> None:
         check_fields(self, "export")  # types, and no NaN/inf, before the ranges below
