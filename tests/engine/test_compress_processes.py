@@ -81,6 +81,7 @@ def test_two_processes_search_together_and_rank_0_saves_the_winner_process_1_tra
     assert "Round 1: trying 8x, 20x at once on 2 of 2 processes" in said and "20x (process 1)" in said
 
 
+@pytest.mark.slow  # ~17 s on a loaded machine; make test keeps the two-process search above
 def test_a_stop_ends_every_process_and_keeps_the_best_so_far(tmp_path):
     ws = dense_dcgan_workspace(tmp_path / "ws")
     events = tmp_path / "events.jsonl"

@@ -92,6 +92,7 @@ def test_two_machines_train_as_one_process(tmp_path):
 
 
 @NEEDS_PROC
+@pytest.mark.slow  # ~10 s; make test keeps the two-machine training above
 def test_a_killed_machine_ends_the_other_within_ten_seconds(tmp_path):
     port, ws, events = _free_port(), tmp_path / "shared", tmp_path / "events.jsonl"
     first = _machine(0, ws, port, "--steps", "100000", "--events", str(events))
