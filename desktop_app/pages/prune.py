@@ -197,13 +197,18 @@ class PrunePage(Page):
         self.chart.clear()
         self.preview.setText("")
         self.result_text = ""
+        self._ran = "prune"
         for t in self.tables.values():
             t.set_rows([], None)
 
     def clears_on_start(self) -> bool:
         return False  # the layer tables and their ticks stay; a prune run replaces only its samples
 
+    def result_stage(self) -> str:
+        return getattr(self, "_ran", "prune")  # the scan's end must not show the last pruning's result again
+
     def before_start(self) -> None:
+        self._ran = self._job_kind
         if self._job_kind == "prune":
             self.grid.clear()
 
