@@ -188,6 +188,24 @@ class EngineFacade:
         step = _entry(ws, "train").get("step")
         return step if isinstance(step, int) and self.has_trained_model(ws) else 0
 
+    def class_names(self, ws) -> list[str]:
+        """The trained model's class names, one per row of a conditional grid (the checkpoint's data record keeps
+        them, as the exported file's metadata does); [] when it has none. Read once per saved checkpoint."""
+        entry = _entry(ws, "train")
+        if not _has_checkpoint(ws, entry):
+            return []
+        path = ws.abs(entry["checkpoint"])
+        key = (str(path), path.stat().st_mtime_ns)
+        cache = self.__dict__.setdefault("_class_names", {})
+        if key not in cache:
+            try:
+                classes = (ws.load_checkpoint(path).get("data") or {}).get("classes") or []
+            except Exception:  # a damaged checkpoint names no classes; the Train page says what is wrong with it
+                classes = []
+            cache.clear()
+            cache[key] = [str(c) for c in classes]
+        return cache[key]
+
     def has_pruned_model(self, ws) -> bool:
         return _has_checkpoint(ws, _entry(ws, "prune"))
 

@@ -52,6 +52,11 @@ def make_widget(page, desc: dict) -> QWidget:
         if desc["optional"]:
             w.setSpecialValueText(desc["special"] or "unset")
         return w
+    if kind == "float" and desc["widget"] == "percent":  # a fraction shown as a percent: 0.5 is 50 %
+        lo = 100 * (desc["lo"] if desc["lo"] is not None else 0.01)
+        hi = 100 * (desc["hi"] if desc["hi"] is not None else 0.99)
+        return page.dspin(lo, hi, 100 * (default if default is not None else lo / 100), 100 * (desc["step"] or 0.01),
+                          desc["decimals"] or 0, desc["unit"] or " %")
     if kind == "float":
         decimals = desc["decimals"] if desc["decimals"] is not None else 3
         lo = desc["lo"] if desc["lo"] is not None else -1e9
@@ -71,6 +76,8 @@ def engine_value(desc: dict, value: Any) -> Any:
     if desc["kind"] == "int" and desc["optional"] and isinstance(value, int):
         lo = int(desc["lo"] if desc["lo"] is not None else -QT_INT_MAX)
         return None if value < lo else value
+    if desc["widget"] == "percent" and isinstance(value, (int, float)):
+        return value / 100
     if desc["kind"] == "list" and isinstance(value, str):
         text = value.replace(" ", "")
         if not text:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,10 @@ class Project:
     export_results: dict[str, dict] = field(default_factory=dict)  # the last export: precision -> result
     compress: CompressOutcome | None = None
     trained: tuple[str, int] | None = None  # the trained model's checkpoint and its step
+    pruning: dict | None = None  # the last pruning record (params and MACs before and after)
+    report: dict | None = None  # the last evaluation (report.json)
+    grid_verdict: str = ""  # one sentence on the training samples (desktop_app.outcomes.grid_verdict)
+    class_names: tuple[str, ...] = ()  # a conditional model's classes, one per row of its grids
 
     def outcome(self, stage: str) -> str | None:
         return entry_outcome(self.stages.get(stage))
@@ -191,8 +195,30 @@ def read_project(facade, ws) -> Project:
     trained = None
     if facade.has_trained_model(ws):
         trained = (str(stages["train"]["checkpoint"]), facade.trained_steps(ws))
-    return Project(ws.root, stages, task, arch, facade.export_results(ws),
-                   compress_outcome(facade.compress_summary(ws)), trained)
+    from engine.tasks import is_conditional
+
+    records = manifest.get("pruning")
+    pruning = records[-1] if isinstance(records, list) and records and isinstance(records[-1], dict) else None
+    project = Project(ws.root, stages, task, arch, facade.export_results(ws),
+                      compress_outcome(facade.compress_summary(ws)), trained, pruning, facade.report(ws))
+    return replace(project, grid_verdict=_train_grid_verdict(project),
+                   class_names=tuple(facade.class_names(ws)) if trained and is_conditional(task) else ())
+
+
+def _train_grid_verdict(project: Project) -> str:
+    """What the training samples on disk say (noise models only: an image-to-image grid is input | output rows)."""
+    from desktop_app.outcomes import grid_verdict
+    from engine.images import read_image
+
+    path = project.sample_file("train")
+    if path is None or project.takes_image:
+        return ""
+    try:
+        import numpy as np
+
+        return grid_verdict(np.asarray(read_image(path).image))
+    except Exception:  # a damaged picture says nothing
+        return ""
 
 
 class StudioState:

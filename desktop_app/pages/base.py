@@ -3,6 +3,7 @@ with ETA and steps/s, and a results area. Subclasses fill the form and the resul
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -27,6 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.context import StudioContext
+from desktop_app.outcomes import in_window_words, stage_outcome
+from desktop_app.widgets.result_panel import ResultPanel
 
 
 def duration(seconds: float | None) -> str:
@@ -63,6 +66,12 @@ class Page(QWidget):
         self._lay_out(title, sub, scroll)
 
         self.build()
+        if not hasattr(self, "panel"):  # every step ends with its result in words (Compress builds its own)
+            self.panel = ResultPanel()
+            self.panel.go_to.connect(ctx.go_to_page)
+            self.results_layout.insertWidget(0, self.panel)
+        self._failure: str | None = None  # the one sentence of the running job's error
+        self._started_at: float | None = None
         self.form_layout.addStretch(1)  # groups keep their natural height; space collects below them
         self.restore_options()
         for w in self._fields.values():
@@ -73,6 +82,7 @@ class Page(QWidget):
         jobs.metrics.connect(lambda m: self._running and self.on_metrics(m))
         jobs.samples.connect(lambda s: self._running and self.on_samples(s))
         jobs.artifact.connect(lambda a: self._running and self.on_artifact(a))
+        jobs.failed.connect(lambda f: setattr(self, "_failure", f.message) if self._running else None)
         jobs.finished.connect(self._on_finished)
         ctx.workspace_changed.connect(self._on_workspace)
         self.validate()
@@ -300,6 +310,7 @@ class Page(QWidget):
 
     def show_validation(self, error: str | None) -> None:
         """The sentence under the form that says why Start is disabled (None: nothing is wrong)."""
+        error = in_window_words(error, self.field_labels()) if error else error
         self._validation_error = error
         self.error_label.setText(error or "")
         self.error_label.setVisible(bool(error))
@@ -339,6 +350,8 @@ class Page(QWidget):
             self.clear_results()
         self.before_start()
         self.set_outcome(None)
+        self.panel.clear()
+        self._failure, self._started_at = None, time.monotonic()
         self._running = True
         self.progress.setRange(0, 0)  # busy until the first Progress event
         self.progress_label.setText("Starting…")
@@ -383,6 +396,8 @@ class Page(QWidget):
         self.progress.setValue(1 if kind in ("done", "empty") else 0)
         self.set_outcome(kind)
         self.progress_label.setText(text)
+        seconds = time.monotonic() - self._started_at if self._started_at is not None else None
+        self.show_result(status, self._failure, seconds)
         self.on_job_finished(status)
         self.refresh_state()
 
@@ -394,6 +409,27 @@ class Page(QWidget):
         if status == "cancelled":
             return "cancelled", "Cancelled; what was done so far is saved."
         return "failed", "Stopped with an error (see the message)."
+
+    def result_stage(self) -> str:
+        """The stage whose result the panel shows (a page that runs two stages says which ran last)."""
+        return self.stage
+
+    def show_result(self, status: str | None = None, error: str | None = None, seconds: float | None = None) -> None:
+        """The result panel from the project's snapshot (desktop_app/outcomes.py): what the run made, in words, or
+        why it failed; `status` None reads how the stage last ended from the project."""
+        outcome = stage_outcome(self.ctx.project, self.result_stage(), status, error, seconds)
+        if outcome is not None:
+            self.panel.show_outcome(outcome.ok, outcome.headline, outcome.details, outcome.next_steps)
+
+    def field_labels(self) -> dict[str, str]:
+        """Each field's label on this page, by setting name (an engine sentence naming a flag names the field)."""
+        labels = {}
+        for key, (form, widget) in self._rows.items():
+            label = form.labelForField(widget)
+            text = label.text() if label is not None and hasattr(label, "text") else ""
+            if text:
+                labels[key] = text
+        return labels
 
     def set_outcome(self, kind: str | None) -> None:
         """Colour the progress bar and its sentence by how the last run ended: a run that made nothing must not
@@ -410,7 +446,10 @@ class Page(QWidget):
         self.set_outcome(None)
         self.progress_label.setText("Ready.")
         self.clear_results()
+        self.panel.clear()
         self.on_workspace(ws)
+        if not self.panel.isVisibleTo(self):
+            self.show_result()
         self.validate()
 
     @property

@@ -6,7 +6,6 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
     QHeaderView,
     QPushButton,
     QSplitter,
@@ -14,6 +13,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
+from desktop_app.forms import SettingsForm
 from desktop_app.pages.base import Page
 from desktop_app.widgets.charts import ParetoChart
 from desktop_app.widgets.image_grid import ImageGrid
@@ -77,18 +77,12 @@ class EvaluatePage(Page):
                 "the trade-off; the report collects it all in one page you can share.")
     stage = "evaluate"
     start_text = "Evaluate"
+    SETTINGS = ("samples", "seeds", "latency", "quick")
 
     def build(self) -> None:
         f = self.group("Evaluation")
-        self.field(f, "samples", "Images per model", self.spin(100, 100_000, 5000, 500, " images"),
-                   "Generated images compared with the real ones for FID and precision/recall. More is steadier.")
-        self.field(f, "seeds", "Repeats", self.spin(1, 10, 1, 1, " times"),
-                   "Repeat with different random inputs to show each number as mean ± spread.")
-        self.field(f, "latency", "Latency", QCheckBox("Measure the time per image"),
-                   "Time each model at batch 1 and 64 on this computer.")
-        self._fields["latency"].setChecked(True)
-        self.field(f, "quick", "Quick", QCheckBox("Fewer images (faster, noisier numbers)"),
-                   "Use 1,000 images and fewer timing runs: seconds instead of a minute. Overrides the count above.")
+        self.settings = SettingsForm(self)  # generated from EvaluateConfig's settings: the command line's defaults
+        self.settings.add(f, "evaluate", self.SETTINGS)
         quick, samples = self._fields["quick"], self._fields["samples"]
         quick.toggled.connect(lambda on: samples.setEnabled(not on))
         self.open_button = QPushButton("Open report.html")
@@ -129,6 +123,9 @@ class EvaluatePage(Page):
         if ws is not None and not self.ctx.facade.has_trained_model(ws):
             return "Train a model (or open the demo) first; there is nothing to evaluate yet."
         return None
+
+    def values(self) -> dict:
+        return self.settings.values()
 
     def make_job(self):
         return self.ctx.facade.evaluate_job(self.ctx.workspace, self.values())

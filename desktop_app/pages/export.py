@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.facade import PRECISIONS
+from desktop_app.forms import SettingsForm
 from desktop_app.pages.base import Page
 
 COLUMNS = ("Precision", "File", "Size", "Latency b1", "Latency b64", "Difference")
@@ -29,6 +30,7 @@ class ExportPage(Page):
                 "ONNX Runtime — no PyTorch needed. Smaller precisions make smaller, often faster files.")
     stage = "export"
     start_text = "Export"
+    SETTINGS = ("calibration", "subpixel", "bench_runs")
 
     def build(self) -> None:
         f = self.group("Precisions")
@@ -37,14 +39,8 @@ class ExportPage(Page):
             box.setChecked(checked)
             self.field(f, f"p_{key}", "", box, tip)
         f = self.group("Options")
-        self.field(f, "calibration", "Calibration", self.spin(8, 100_000, 256, 64, " random inputs"),
-                   "Inputs used to choose the int8 value ranges: random latents, or training images for an "
-                   "image-to-image model. More is steadier and slower.")
-        self.field(f, "subpixel", "Sub-pixel", QCheckBox("Rewrite transposed convolutions for int8"),
-                   "ONNX Runtime has no fast int8 transposed convolution; this exact rewrite makes int8 pay off.")
-        self._fields["subpixel"].setChecked(True)
-        self.field(f, "bench_runs", "Timing runs", self.spin(1, 1000, 20, 5, " runs"),
-                   "Timed runs per batch size; the median is reported.")
+        self.settings = SettingsForm(self)  # the plain numbers and switches, generated from ExportConfig's settings
+        self.settings.add(f, "export", self.SETTINGS)
         self.show_button = QPushButton("Show in folder")
         self.show_button.setToolTip("Open the project's export folder in your file manager.")
         self.show_button.clicked.connect(self.show_in_folder)
@@ -65,8 +61,7 @@ class ExportPage(Page):
 
     def values(self) -> dict:
         v = self.field_values()
-        return {"precisions": [p[0] for p in PRECISIONS if v[f"p_{p[0]}"]], "calibration": v["calibration"],
-                "subpixel": v["subpixel"], "bench_runs": v["bench_runs"]}
+        return {"precisions": [p[0] for p in PRECISIONS if v[f"p_{p[0]}"]], **self.settings.values()}
 
     def blocker(self) -> str | None:
         ws = self.ctx.workspace

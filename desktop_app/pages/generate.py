@@ -269,7 +269,8 @@ class GeneratePage(Page):
             self.last_dialog = self._show_bad_model(e)
             return
         self.save_options()
-        self.grid.set_image(image, caption(v))
+        rows = model.class_names if getattr(model, "num_classes", 0) and v["label"] < 0 and make == self._make else ()
+        self.grid.set_image(image, caption(v), row_labels=rows)  # a row per class: each row says its class
         meta = model.metadata
         self.info.setText(f"Made in <b>{self.last_seconds * 1000:.1f} ms</b> with ONNX Runtime on the CPU.  "
                           f"Model: latent {model.latent_dim}, images {'x'.join(map(str, model.image_shape))}, "

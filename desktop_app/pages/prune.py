@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.facade import CRITERIA, PRUNE_KINDS, SCANNABLE_METHODS, prune_choice
+from desktop_app.forms import SettingsForm
 from desktop_app.pages.base import Page
 from desktop_app.widgets.charts import SensitivityChart
 from desktop_app.widgets.image_grid import ImageGrid
@@ -49,10 +50,9 @@ class PrunePage(Page):
                                                                  ("Across all layers at once", "global")], "layer"),
                                 "Per layer removes the same share everywhere; across layers removes the least "
                                 "important parts wherever they are.")
-        self.amount = self.field(f, "amount", "Amount", self.spin(5, 95, 50, 5, " %"),
-                                 "Share of channels / weights / blocks to remove from each chosen layer.")
-        self.match_d = self.field(f, "match_d", "Balance D", QCheckBox("Prune D by the share G lost"),
-                                  "Keeps D from overpowering a much smaller G during fine-tuning (channel pruning).")
+        self.settings = SettingsForm(self)  # generated from PruneConfig's settings: the command line's defaults
+        self.settings.add(f, "prune", ("amount", "match_d"))
+        self.amount, self.match_d = self._fields["amount"], self._fields["match_d"]
         f = self.group("Automatic (MACs budget)")
         self.auto = self.field(f, "auto", "Automatic", QCheckBox("Choose the amount per layer for me"),
                                "Scans how sensitive each layer is, then prunes each layer just enough to meet the "
@@ -70,12 +70,8 @@ class PrunePage(Page):
                                                ("Lottery ticket (rewind weights)", "lottery")], "oneshot"),
                                    "One shot prunes at once. Gradual prunes in rounds with a little fine-tuning "
                                    "between them. Lottery ticket rewinds the surviving weights (weight pruning).")
-        self.rounds = self.field(f, "rounds", "Rounds", self.spin(1, 20, 3),
-                                 "How many prune-then-fine-tune rounds the gradual schedules use.")
-        self.ft_steps = self.field(f, "finetune_steps", "Steps between", self.spin(0, 100_000, 50, 10),
-                                   "Fine-tuning steps after each round of a gradual schedule.")
-        self.seed = self.field(f, "seed", "Seed", self.spin(0, 2**31 - 1, 0),
-                               "Fixes the random choices (random criterion, latents used for scoring).")
+        self.settings.add(f, "prune", ("rounds", "finetune_steps", "seed"))
+        self.rounds, self.ft_steps, self.seed = (self._fields[k] for k in ("rounds", "finetune_steps", "seed"))
 
         self._build_results()
         self._connect_form()
@@ -160,12 +156,12 @@ class PrunePage(Page):
         self.scope.setEnabled(self.kind.currentData() != "blocks")
 
     def values(self) -> dict:
-        v = self.field_values()
+        v = {**self.field_values(), **self.settings.values()}
         kind, crit = v["kind"] or "channels", v["criterion"] or "l1"
         layers = [f"{role}:{n}" for role, t in self.tables.items() if role in v["target"]
                   for n in t.checked_layers()]
         choice = prune_choice(kind, crit)
-        return {"method": choice["method"], "amount": v["amount"] / 100,
+        return {"method": choice["method"], "amount": v["amount"],
                 "scope": v["scope"], "target": v["target"], "layers": layers or None, "schedule": v["schedule"],
                 "rounds": v["rounds"], "finetune_steps": v["finetune_steps"],
                 "rewind_step": min(10, v["finetune_steps"]),
@@ -197,13 +193,18 @@ class PrunePage(Page):
         self.chart.clear()
         self.preview.setText("")
         self.result_text = ""
+        self._ran = "prune"
         for t in self.tables.values():
             t.set_rows([], None)
 
     def clears_on_start(self) -> bool:
         return False  # the layer tables and their ticks stay; a prune run replaces only its samples
 
+    def result_stage(self) -> str:
+        return getattr(self, "_ran", "prune")  # the scan's end must not show the last pruning's result again
+
     def before_start(self) -> None:
+        self._ran = self._job_kind
         if self._job_kind == "prune":
             self.grid.clear()
 

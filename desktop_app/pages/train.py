@@ -146,7 +146,7 @@ class TrainPage(Page):
             self._show_checkpoint(path, step)
         sample = project.sample_file("train")
         if sample is not None:
-            self.grid.show_file(sample, "the last samples saved in this project")
+            self.grid.show_file(sample, "the last samples saved in this project", project.class_names[:16])
         imported = project.stages.get("import", {}).get("generator") if project.arch == "user" else None
         self.imported_note.setVisible(isinstance(imported, dict))
         if isinstance(imported, dict):  # the trained model came from the person's own code, not from this page
@@ -172,7 +172,15 @@ class TrainPage(Page):
 
     def on_samples(self, samples) -> None:
         what = f"{samples.label}, " if "→" in samples.label else ""  # image-to-image: input → output → target
-        self.grid.set_image(samples.image, f"{what}step {samples.step:,}")
+        self.grid.set_image(samples.image, f"{what}step {samples.step:,}", row_labels=self._row_labels())
+
+    def _row_labels(self) -> list[str]:
+        """A conditional model's grid has a row per class (at most 16): their names, from the saved checkpoint
+        (before its first checkpoint a run's rows go unnamed)."""
+        ws, task = self.ctx.workspace, self.ctx.data_values.get("task") or "unconditional"
+        if ws is None or task != "conditional":
+            return []
+        return self.ctx.facade.class_names(ws)[:16]
 
     def on_artifact(self, artifact) -> None:
         if artifact.kind == "checkpoint":

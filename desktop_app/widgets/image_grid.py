@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 
@@ -23,6 +23,7 @@ class ImageGrid(QWidget):
         super().__init__(parent)
         self._pixmap: QPixmap | None = None
         self.updates = 0  # how many images were shown (tests check the grid really refreshed)
+        self.row_labels: list[str] = []  # a conditional grid: each row's class name, drawn at its left
         self.title = QLabel(f"<b>{title}</b>" if title else "")
         self.title.setVisible(bool(title))
         self.placeholder = placeholder
@@ -40,17 +41,20 @@ class ImageGrid(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.caption)
 
-    def set_image(self, image: np.ndarray, caption: str = "") -> None:
+    def set_image(self, image: np.ndarray, caption: str = "", row_labels=()) -> None:
+        """`row_labels`: one name per row of the grid (a class-conditional model's classes), or none."""
+        self.row_labels = [str(x) for x in row_labels]
         self._pixmap = QPixmap.fromImage(to_qimage(image))
         self.updates += 1
         self.caption.setText(caption)
         self._rescale()
 
-    def show_file(self, path, caption: str = "") -> bool:
+    def show_file(self, path, caption: str = "", row_labels=()) -> bool:
         """A grid saved on disk (a project's samples/*.png); False when it cannot be read."""
         pixmap = QPixmap(str(path))
         if pixmap.isNull():
             return False
+        self.row_labels = [str(x) for x in row_labels]
         self._pixmap = pixmap
         self.updates += 1
         self.caption.setText(caption)
@@ -63,6 +67,7 @@ class ImageGrid(QWidget):
 
     def clear(self, placeholder: str | None = None) -> None:
         self._pixmap = None
+        self.row_labels = []
         self.view.setPixmap(QPixmap())
         self.view.setText(placeholder if placeholder is not None else self.placeholder)
         self.caption.setText("")
@@ -78,6 +83,8 @@ class ImageGrid(QWidget):
         if self._pixmap is None:
             return
         size = self.view.size()
+        gutter = self._gutter()
+        size.setWidth(max(1, size.width() - gutter))
         # Integer zoom keeps every pixel square; a 242 px grid would blur at 1.3x.
         zoom = max(1, min(size.width() // max(1, self._pixmap.width()), size.height() // max(1, self._pixmap.height())))
         if zoom * self._pixmap.width() > size.width() or zoom * self._pixmap.height() > size.height():
@@ -86,4 +93,26 @@ class ImageGrid(QWidget):
         else:
             scaled = self._pixmap.scaled(self._pixmap.size() * zoom, Qt.AspectRatioMode.KeepAspectRatio,
                                          Qt.TransformationMode.FastTransformation)
-        self.view.setPixmap(scaled)
+        self.view.setPixmap(self._with_row_labels(scaled, gutter) if gutter else scaled)
+
+    def _gutter(self) -> int:
+        """Room at the left for the row labels (the longest name), 0 without labels."""
+        if not self.row_labels:
+            return 0
+        metrics = self.view.fontMetrics()
+        return 8 + max(metrics.horizontalAdvance(t) for t in self.row_labels)
+
+    def _with_row_labels(self, grid: QPixmap, gutter: int) -> QPixmap:
+        """The scaled grid with each row's name beside it, at screen size (drawn into the small grid it would be
+        a few unreadable pixels)."""
+        out = QPixmap(grid.width() + gutter, grid.height())
+        out.fill(QColor("#1e1e1e"))
+        painter = QPainter(out)
+        painter.drawPixmap(gutter, 0, grid)
+        painter.setPen(QColor("#e8eaed"))
+        row = grid.height() / len(self.row_labels)
+        for i, text in enumerate(self.row_labels):
+            painter.drawText(0, int(i * row), gutter - 6, int(row),
+                             int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text)
+        painter.end()
+        return out

@@ -1,5 +1,5 @@
 """A stage's outcome in a person's words: a headline, a few sentences and the next steps as buttons; green when
-it made something, red when it did not."""
+it made something, red when it failed or made nothing, grey when it was cancelled."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 STYLES = {True: "QFrame#resultPanel { background: #e8f5e9; border: 1px solid #2e8b57; border-radius: 6px; }",
-          False: "QFrame#resultPanel { background: #fdecea; border: 1px solid #c0392b; border-radius: 6px; }"}
+          False: "QFrame#resultPanel { background: #fdecea; border: 1px solid #c0392b; border-radius: 6px; }",
+          None: "QFrame#resultPanel { background: #f1f3f4; border: 1px solid #9aa0a6; border-radius: 6px; }"}
+MARKS = {True: "✓ ", False: "✗ ", None: "■ "}
 
 
 class ResultPanel(QFrame):
@@ -34,12 +36,13 @@ class ResultPanel(QFrame):
         self.ok: bool | None = None
         self.hide()
 
-    def show_outcome(self, ok: bool, headline: str, details: tuple[str, ...] | list[str],
+    def show_outcome(self, ok: bool | None, headline: str, details: tuple[str, ...] | list[str],
                      next_steps: tuple[tuple[str, str], ...] = ()) -> None:
-        """`next_steps`: (page key, button text) in order."""
+        """`ok`: True made something, False failed or made nothing, None cancelled; `next_steps`: (page key, button
+        text) in order."""
         self.ok = ok
         self.setStyleSheet(STYLES[ok])
-        self.headline.setText(("✓ " if ok else "✗ ") + headline)
+        self.headline.setText(MARKS[ok] + headline)
         self.details.setText("<br>".join(html.escape(d, quote=False) for d in details))
         while self.buttons.count():
             item = self.buttons.takeAt(0)

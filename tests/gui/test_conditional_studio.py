@@ -22,6 +22,7 @@ def test_the_data_page_chooses_the_task_and_train_trains_it(make_window, tiny_tr
     ckpt = torch.load(tmp_path / "project" / "checkpoints" / "dense.pt", weights_only=True)
     assert ckpt["task"] == "conditional" and ckpt["arch"]["generator"]["num_classes"] == 10
     assert train.grid.has_image()
+    assert train.grid.row_labels == [str(d) for d in range(10)]  # each row of the grid names its class
 
 
 def test_the_generate_page_draws_one_class_or_a_row_per_class(make_window, conditional_export):
@@ -61,3 +62,17 @@ def test_the_evaluate_page_shows_class_accuracy_only_for_conditional_reports(mak
     report.write_text(json.dumps({"variants": [row]}))
     page.refresh()
     assert page.table.isColumnHidden(col)
+
+
+def test_a_row_per_class_grid_names_each_row(make_window, conditional_export):
+    window = make_window()
+    gen = window.pages["generate"]
+    gen.path.setText(str(conditional_export.export_dir / "generator.int8.onnx"))
+    gen._fields["nrow"].setValue(3)
+    gen.label.setCurrentIndex(0)  # every class, a row each
+    gen.start_button.click()
+    assert gen.grid.row_labels == gen._model.class_names and len(gen.grid.row_labels) == 10
+    assert gen.grid.view.pixmap().width() > gen.grid._pixmap.width()  # the names stand beside the grid
+    gen.label.setCurrentIndex(gen.label.findData(7))  # one class: no row names
+    gen.start_button.click()
+    assert gen.grid.row_labels == []

@@ -25,7 +25,7 @@ def test_every_generated_setting_shows_the_command_lines_default_and_range(make_
     window = make_window()
     forms = [(key, form) for key, page in window.pages.items()
              for form in vars(page).values() if isinstance(form, SettingsForm)]
-    assert {key for key, _ in forms} >= {"train", "finetune"}
+    assert {key for key, _ in forms} >= {"train", "finetune", "prune", "evaluate", "export"}
     for key, form in forms:
         shown = form.values()
         for name, desc in form.fields.items():
@@ -47,3 +47,23 @@ def test_the_descriptions_are_the_dataclass_fields():
         assert desc["default"] == f.default and desc["label"]
     ft = {d["name"]: d for d in facade.settings_form("finetune", ("steps", "seed", "batch_size"))}
     assert ft["steps"]["lo"] == 1 and ft["batch_size"]["hi"] == 65536  # borrowed from training, as its check does
+
+
+@pytest.mark.parametrize("page, command", [("prune", "prune"), ("evaluate", "evaluate"), ("export", "export")])
+def test_prune_evaluate_and_export_fields_show_what_gan_prune_would_use(make_window, tmp_path, page, command):
+    """Each generated field, as the page sends it, is the value `gan-prune <command>` parses with no flags (Prune's
+    amount shows 50 % for the command line's 0.5)."""
+    from engine.cli import build_parser
+
+    window = make_window()
+    form = window.pages[page].settings
+    extra = ["--method", "channel-l1"] if command == "prune" else []  # prune asks for a method
+    parsed = vars(build_parser().parse_args([command, "--workspace", str(tmp_path), *extra]))
+    shown = form.values()
+    assert set(form.fields) <= set(parsed)
+    for name in form.fields:
+        assert shown[name] == parsed[name], (page, name, shown[name], parsed[name])
+    if page == "prune":
+        assert window.pages["prune"].amount.value() == 100 * parsed["amount"] and window.pages["prune"].amount.suffix()
+        window.pages["prune"].amount.setValue(30)
+        assert window.pages["prune"].values()["amount"] == pytest.approx(0.3)

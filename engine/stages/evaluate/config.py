@@ -13,11 +13,17 @@ FEATURE_NETS = ("auto", "digit-cnn", "inception", "none")
 @dataclass(frozen=True)
 class EvaluateConfig:
     # generated images per variant and seed (and real images, up to the data set's size)
-    samples: int = setting(5000, metavar="N", help="generated images per variant and seed (default 5000; at "
-                                                   "least 2x the feature size)")
-    seeds: int = setting(1, metavar="K", help="repeat with K seeds, report mean ± std")
+    samples: int = setting(5000, min=2, metavar="N", help="generated images per variant and seed (default 5000; at "
+                                                          "least 2x the feature size)",
+                           label="Images per model", unit=" images", step=500,
+                           tip="Generated images compared with the real ones for FID and precision/recall. More is "
+                               "steadier.")
+    seeds: int = setting(1, min=1, metavar="K", help="repeat with K seeds, report mean ± std", label="Repeats",
+                         unit=" times", tip="Repeat with different random inputs to show each number as mean ± spread.")
     batch: int = setting(500, help="generation batch size")
-    latency: bool = setting(True, help="skip the latency measurements")
+    latency: bool = setting(True, help="skip the latency measurements", label="Latency",
+                            special="Measure the time per image", tip="Time each model at batch 1 and 64 on this "
+                                                                       "computer.")
     # auto: the digit classifier for MNIST, a classifier trained once and cached for other labelled data, a net trained
     # without labels (self-supervised) and cached for unlabelled data | digit-cnn | inception (on disk) | none | PATH.pt
     feature_net: str = setting("auto", help="auto (bundled digit net for MNIST; for other data a net trained once and "
@@ -27,7 +33,9 @@ class EvaluateConfig:
     # CPU threads for torch and ORT; None = torch's current setting
     threads: int | None = setting(None, help="CPU threads for torch and ONNX Runtime")
     seed: int = setting(0, help="first seed (latents and the real-image subset)")
-    quick: bool = False  # the GUI's "fewer images": 1,000 samples and 5 latency runs
+    quick: bool = setting(False, label="Quick", special="Fewer images (faster, noisier numbers)",
+                          tip="Use 1,000 images and fewer timing runs: seconds instead of a minute. Overrides the "
+                              "count above.")  # 1,000 samples and 5 latency runs
 
     def validate(self) -> None:
         check_fields(self, "evaluate")  # types, and no NaN/inf, before the ranges below

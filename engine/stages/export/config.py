@@ -14,13 +14,19 @@ from engine.export.precisions import BY_NAME, DEFAULT_NAMES, NAMES, PRECISIONS
 class ExportConfig:
     precisions: tuple[str, ...] = setting(DEFAULT_NAMES, flag="--precision", metavar="P", help="one or more of: " + (
         "; ".join(f"{x.name} ({x.help.rstrip('.')})" for x in PRECISIONS) + f" (default: {' '.join(DEFAULT_NAMES)})"))
-    calibration: int = setting(256, metavar="N", help="latents to calibrate int8")  # static int8
+    calibration: int = setting(256, min=1, metavar="N", help="latents to calibrate int8", label="Calibration",
+                               unit=" random inputs", step=64,
+                               tip="Inputs used to choose the int8 value ranges: random latents, or training images "
+                                   "for an image-to-image model. More is steadier and slower.")  # static int8
     # rewrite ConvTranspose as Conv + DepthToSpace for the int8 files
     subpixel: bool = setting(True, help="quantize the ConvTranspose form as is (slower int8; for comparison)",
-                             tasks=NOISE_TASKS)  # image-to-image exports (stages/export/image.py) do not rewrite
+                             tasks=NOISE_TASKS, label="Sub-pixel", special="Rewrite transposed convolutions for int8",
+                             tip="ONNX Runtime has no fast int8 transposed convolution; this exact rewrite makes int8 "
+                                 "pay off.")  # image-to-image exports (stages/export/image.py) do not rewrite
     keep_first_last_float: bool = setting(False, help="leave the first and last layer in float")
     seed: int = 0
-    bench_runs: int = 20  # timed runs per batch size (median reported)
+    bench_runs: int = setting(20, min=1, label="Timing runs", unit=" runs", step=5,
+                              tip="Timed runs per batch size; the median is reported.")  # median reported
     # ORT threads for the latency numbers; None = the fastest, measured
     threads: int | None = setting(None, help="ONNX Runtime threads for the latency numbers (default: the fastest "
                                              "count, measured)")

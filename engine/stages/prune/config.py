@@ -20,7 +20,9 @@ class PruneConfig:
     methods; a layer always keeps at least one channel, with a warning) or of the residual blocks (block)."""
 
     method: str = setting("channel-l1", help=", ".join(METHODS))
-    amount: float = setting(0.5, help="fraction to remove, between 0 and 1 (default 0.5)")
+    amount: float = setting(0.5, help="fraction to remove, between 0 and 1 (default 0.5)", label="Amount",
+                            widget="percent", unit=" %", step=0.05, decimals=0,
+                            tip="Share of channels / weights / blocks to remove from each chosen layer.")
     scope: str = setting("layer", choices=SCOPES)
     target: str = setting("g", choices=TARGETS, help="which network(s) to prune")
     # names as in `gan-prune layers`; 'g:' / 'd:' pick a network
@@ -28,13 +30,18 @@ class PruneConfig:
                                                         "d: to pick a network")
     round_to: int | None = setting(None, help="keep channel counts a multiple of N")
     schedule: str = setting("oneshot", choices=SCHEDULES)
-    rounds: int = setting(3, help="rounds of the iterative/lottery schedule")
-    finetune_steps: int = setting(50, help="fine-tuning steps between rounds")  # of iterative / lottery schedules
+    rounds: int = setting(3, min=1, help="rounds of the iterative/lottery schedule", label="Rounds",
+                          tip="How many prune-then-fine-tune rounds the gradual schedules use.")
+    finetune_steps: int = setting(50, min=0, help="fine-tuning steps between rounds", label="Steps between",
+                                  unit=" steps", step=10,
+                                  tip="Fine-tuning steps after each round of a gradual schedule.")  # lottery too
     # lottery: survivors are rewound to their values at this fine-tuning step
     rewind_step: int = setting(10, help="lottery: rewind survivors to this step")
     target_macs: float | None = setting(None, help="keep this fraction of G's MACs; per-layer amounts are chosen "
                                                    "from a sensitivity scan")
-    match_d: bool = setting(False, help="prune D's channels by the share G lost")  # GCC's G-D balance
+    match_d: bool = setting(False, help="prune D's channels by the share G lost", label="Balance D",
+                            special="Prune D by the share G lost",
+                            tip="Keeps D from overpowering a much smaller G during fine-tuning (channel pruning).")
     block_criterion: str = setting("l1", choices=BLOCK_CRITERIA)
     seed: int = 0
     device: str = setting("auto", choices=DEVICES)
