@@ -1,0 +1,62 @@
+"""compress --search elastic on a tiny workspace: one elastic student, sizes scored without training, the winner
+polished and saved as the prune and fine-tune stages save theirs; then any size taken from it at once."""
+
+import json
+
+import pytest
+import torch
+
+from engine.cli import main
+from engine.compress.config import CompressConfig
+from engine.compress.stage import run_compress
+from engine.distill.elastic import ElasticGenerator
+from engine.distill.elastic_file import save_elastic
+from engine.events import CancelToken, Log
+from engine.models import generator_from_checkpoint
+from engine.prune.sensitivity import model_macs
+from tests.engine.tiny import dense_dcgan_workspace
+
+
+@pytest.mark.slow  # ~10 s: a whole (tiny) compress by its clock
+def test_an_elastic_search_keeps_its_student_and_saves_the_winner(tmp_path):
+    ws = dense_dcgan_workspace(tmp_path / "ws")
+    cfg = CompressConfig(max_fid_rise=10.0, time_budget=0.15, probe_samples=256, batch_size=16)
+    events = list(run_compress(cfg, ws, CancelToken()))
+    table = json.loads((ws.root / "compress.json").read_text())
+    assert table["search"] == "elastic" and table["elastic_steps"] > 0 and table["candidates"], table
+    assert table["best"] is not None and table["best"]["feasible"]
+    assert all(c["note"].startswith("elastic") for c in table["candidates"])
+    student = generator_from_checkpoint(ws.load_checkpoint("finetuned"), use_ema=False)
+    assert model_macs(student) == table["best"]["macs"]
+    assert ws.stage("compress")["status"] == "done" and ws.stage("finetune")["by"] == "compress"
+    saved = torch.load(ws.checkpoint_path("elastic"), weights_only=True)
+    assert saved["sizes"] and {"widths", "macs", "probe_fid"} <= set(saved["sizes"][0])
+    assert any(isinstance(e, Log) and "noise floor" in e.message for e in events)  # the budget says its base
+    assert table["seconds"] <= 0.15 * 60 + 5
+
+
+def test_any_size_is_extracted_from_the_command_line_without_training(tmp_path, capsys):
+    ws = dense_dcgan_workspace(tmp_path / "ws")
+    dense = generator_from_checkpoint(ws.load_checkpoint("dense"))
+    save_elastic(ws.checkpoint_path("elastic"), ElasticGenerator.from_dense(dense), sizes=[])  # as compress keeps it
+    dense_macs = model_macs(generator_from_checkpoint(ws.load_checkpoint("dense")))
+    assert main(["compress", "--workspace", str(ws.root), "--extract", "--reduction", "3", "-q"]) == 0, \
+        capsys.readouterr().err
+    G = generator_from_checkpoint(ws.load_checkpoint("finetuned"), use_ema=False)
+    assert model_macs(G) <= dense_macs / 3
+    assert ws.stage("prune")["by"] == "compress --extract"
+
+
+@pytest.mark.parametrize("args,fragment", [(["--extract"], "--reduction"), (["--reduction", "0.5"], "--reduction")])
+def test_bad_extract_settings_are_one_line(tmp_path, capsys, args, fragment):
+    ws = dense_dcgan_workspace(tmp_path / "ws")
+    assert main(["compress", "--workspace", str(ws.root), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and len(err.splitlines()) == 1, err
+
+
+def test_extract_without_an_elastic_student_is_one_line(tmp_path, capsys):
+    ws = dense_dcgan_workspace(tmp_path / "ws")
+    assert main(["compress", "--workspace", str(ws.root), "--extract", "--reduction", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "elastic" in err and len(err.splitlines()) == 1, err
