@@ -75,11 +75,15 @@ def find_groups(model: nn.Module) -> list[tuple[Group, object]]:
     ignored = [modules[output_layer(model)]] + [m for m in model.modules() if isinstance(m, nn.Embedding)]
     was = model.training
     model.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dg = tp.DependencyGraph().build_dependency(model, example_inputs=example_input(model, batch=2),
-                                                   customized_pruners=CUSTOM_PRUNERS)
-    model.train(was)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dg = tp.DependencyGraph().build_dependency(model, example_inputs=example_input(model, batch=2),
+                                                       customized_pruners=CUSTOM_PRUNERS)
+    except Exception as e:  # a user's module torch-pruning cannot trace: say so in one sentence
+        raise _refuse(f"torch-pruning cannot trace its forward: {' '.join(str(e).split())[:120]}") from None
+    finally:
+        model.train(was)
     found = []
     for group in dg.get_all_groups(ignored_layers=ignored, root_module_types=PRUNABLE):
         outputs, inputs, size = [], [], None
