@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 Steps = tuple[int, ...]  # one grid index per group
+TRADING_GROUPS = 4
 
 
 Ask = Generator[Steps, float, bool]  # yields a config to score, is sent its FID back, returns whether it keeps quality
@@ -63,7 +64,8 @@ class WidthSearch:
                 shrunk = at[:g] + (at[g] + d,) + at[g + 1:]
                 out.add(shrunk)
                 for h, e in itertools.product(range(self.groups), (1, 2)):
-                    if h != g and shrunk[h] - e >= 0:
+                    # trades only with a few groups: with many (a ResNet's ten) they would be hundreds of probes
+                    if h != g and shrunk[h] - e >= 0 and self.groups <= TRADING_GROUPS:
                         out.add(shrunk[:h] + (shrunk[h] - e,) + shrunk[h + 1:])
         here = self.macs(at)
         return sorted((s for s in out if self.macs(s) < here), key=lambda s: (self.macs(s), s))

@@ -11,7 +11,7 @@ from engine.compress.config import CompressConfig
 from engine.compress.stage import run_compress
 from engine.distill.elastic import ElasticGenerator
 from engine.distill.elastic_file import save_elastic
-from engine.events import CancelToken, Log
+from engine.events import CancelToken, Log, Metrics
 from engine.models import generator_from_checkpoint
 from engine.prune.sensitivity import model_macs
 from tests.engine.tiny import dense_dcgan_workspace
@@ -60,3 +60,17 @@ def test_extract_without_an_elastic_student_is_one_line(tmp_path, capsys):
     assert main(["compress", "--workspace", str(ws.root), "--extract", "--reduction", "4"]) == 2
     err = capsys.readouterr().err.strip()
     assert "elastic" in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.slow  # ~6 s on a quiet machine: the teacher's probe comes first
+def test_a_stop_during_the_elastic_training_keeps_the_student_and_replaces_nothing(tmp_path):
+    ws = dense_dcgan_workspace(tmp_path / "ws")
+    cancel = CancelToken()
+    for e in run_compress(CompressConfig(max_fid_rise=10.0, time_budget=2.0, probe_samples=256, batch_size=16), ws,
+                          cancel):
+        if isinstance(e, Metrics) and "largest" in e.values:
+            cancel.cancel()  # after the first sandwich step
+    table = json.loads((ws.root / "compress.json").read_text())
+    assert table["status"] == "cancelled" and table["best"] is None and table["elastic_steps"] >= 1
+    assert ws.checkpoint_path("elastic").exists() and not ws.checkpoint_path("finetuned").exists()
+    assert ws.stage("compress")["status"] == "cancelled"

@@ -16,9 +16,10 @@ from engine.models import build_generator
 
 def toy(arch: str = "dcgan", widths=(16, 8)) -> torch.nn.Module:
     torch.manual_seed(0)
-    shape = [1, 28, 28] if arch == "dcgan" else [1, 8, 8]
-    return build_generator({"arch": arch, "role": "generator", "latent_dim": 8, "image_shape": shape,
-                            "widths": list(widths)})
+    shape = [1, 28, 28] if arch in ("dcgan", "conditional") else [1, 8, 8]
+    extra = {"num_classes": 10, "embed_dim": 4} if arch == "conditional" else {}
+    return build_generator({"arch": "dcgan" if arch == "conditional" else arch, "role": "generator", "latent_dim": 8,
+                            "image_shape": shape, "widths": list(widths), **extra})
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
@@ -34,13 +35,15 @@ def test_sorting_the_channels_keeps_the_dense_function(arch):
     assert [g.channels for g in elastic.groups] == [16, 8]
 
 
-@pytest.mark.parametrize("arch,widths", [("dcgan", {"net.0": 6, "net.3": 3}), ("mlp", {"net.0": 5, "net.2": 2})])
+@pytest.mark.parametrize("arch,widths", [("dcgan", {"net.0": 6, "net.3": 3}), ("mlp", {"net.0": 5, "net.2": 2}),
+                                         ("conditional", {"net.0": 3, "net.3": 5})])
 def test_an_extracted_size_gives_the_elastic_forward_numbers(arch, widths):
     elastic = ElasticGenerator.from_dense(toy(arch))
     pruned = elastic.extract(widths)  # calibrates BatchNorm at these widths first
     z = torch.randn(5, 8)
+    inputs = (z, torch.tensor([3, 1, 4, 1, 5])) if arch == "conditional" else (z,)
     with torch.no_grad():
-        assert torch.equal(elastic(z), pruned(z))
+        assert torch.equal(elastic(*inputs), pruned(*inputs))
     assert pruned.spec()["widths"] == list(widths.values())
     assert elastic.macs(widths) == sum(r.macs for r in layer_table(pruned))
     assert elastic.params(widths) == sum(p.numel() for p in pruned.parameters())
