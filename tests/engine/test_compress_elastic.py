@@ -62,7 +62,6 @@ def test_extract_without_an_elastic_student_is_one_line(tmp_path, capsys):
     assert "elastic" in err and len(err.splitlines()) == 1, err
 
 
-@pytest.mark.slow  # ~6 s on a quiet machine: the teacher's probe comes first
 def test_a_stop_during_the_elastic_training_keeps_the_student_and_replaces_nothing(tmp_path):
     ws = dense_dcgan_workspace(tmp_path / "ws")
     cancel = CancelToken()
