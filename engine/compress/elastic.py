@@ -58,12 +58,11 @@ COMPRESS_GRID = tuple(s for s in GRID if s <= 0.5)
 # stretch of 0.14). If it misses, the smallest size that kept quality without training is the result.
 STRETCH = 0.2
 # The polish's safety net: the bold size trains for FIRST_POLISH of the time left; unless it is then within the
-# budget x (1 + NEARLY) the smallest scored size with at least FALLBACK_MACS x its MACs trains for the rest. (A run
-# with two searches sharing 2 busy cores gave the polish 661 steps where the stretch was measured with ~600 in half
-# the time: 28.9x polished to +12.6 % and nothing else had kept quality; bench/results/compress_elastic.json.)
+# budget x (1 + NEARLY), a larger size within half the stretch trains for the rest (_safety_net). A run with two
+# searches sharing 2 busy cores gave the polish 661 steps where the stretch was measured with ~600 in half the time:
+# 28.9x polished to +12.6 % and nothing else had kept quality (bench/results/compress_elastic_run1.json).
 FIRST_POLISH = 0.5
 NEARLY = 0.03
-FALLBACK_MACS = 1.8
 
 
 def quality_budget(ctx: Context) -> tuple[float, str]:
@@ -221,8 +220,7 @@ def _polish(ctx: Context, elastic: ElasticGenerator, bold: Candidate, candidates
     size rather than to nothing). Returns the Winner or None."""
     if ctx.seconds_left() < 3:  # no time left to train: the size as the search scored it
         return _unpolished(ctx, elastic, bold) if bold.feasible else None
-    larger = min((c for c in candidates if FALLBACK_MACS * bold.macs <= c.macs < ctx.dense_macs),
-                 key=lambda c: c.macs, default=None)
+    larger = _safety_net(ctx, candidates, bold)
     seconds = ctx.seconds_left()
     yield Log("info", f"Search settled on {bold.reduction:g}x (widths {bold.widths}, probe FID {bold.probe_fid:.2f} "
                       f"before training, the budget {ctx.budget_fid:.2f}); training it alone "
@@ -244,6 +242,16 @@ def _polish(ctx: Context, elastic: ElasticGenerator, bold: Candidate, candidates
         return Winner.from_trial(trial) if larger.feasible else None
     finally:
         trial.tuner.close()
+
+
+def _safety_net(ctx: Context, candidates: list[Candidate], bold: Candidate) -> Candidate | None:
+    """The size to polish if the bold one is not near the budget halfway: the smallest larger one within half the
+    stretch, else the larger one with the best probe FID."""
+    larger = [c for c in candidates if bold.macs < c.macs < ctx.dense_macs]
+    near = [c for c in larger if c.probe_fid <= ctx.budget_fid * (1 + STRETCH / 2)]
+    if near:
+        return min(near, key=lambda c: c.macs)
+    return min(larger, key=lambda c: (c.probe_fid, c.macs), default=None)
 
 
 def _polish_trial(ctx: Context, elastic: ElasticGenerator, c: Candidate) -> Trial:

@@ -73,3 +73,19 @@ def test_a_stop_during_the_elastic_training_keeps_the_student_and_replaces_nothi
     assert table["status"] == "cancelled" and table["best"] is None and table["elastic_steps"] >= 1
     assert ws.checkpoint_path("elastic").exists() and not ws.checkpoint_path("finetuned").exists()
     assert ws.stage("compress")["status"] == "cancelled"
+
+
+def test_the_polish_safety_net_is_the_smallest_larger_size_near_the_budget():
+    from types import SimpleNamespace
+
+    from engine.compress.elastic import STRETCH, _safety_net
+    from engine.compress.search import Candidate
+
+    ctx = SimpleNamespace(dense_macs=1000, budget_fid=10.0)
+    sizes = [Candidate(r, macs=m, probe_fid=f) for r, m, f in
+             [(40, 25, 12.0), (33, 30, 10.2), (20, 50, 10.4), (10, 100, 9.0), (5, 200, 13.0)]]
+    bold = sizes[0]
+    assert _safety_net(ctx, sizes, bold) is sizes[1]  # 10.2 is within half the stretch (10 x 1.1)
+    far = [bold, *(Candidate(r, macs=m, probe_fid=10 * (1 + STRETCH)) for r, m in [(20, 50), (10, 100)])]
+    assert _safety_net(ctx, far, bold) is far[1]  # none near: the best probe FID, then the fewest MACs
+    assert _safety_net(ctx, [bold], bold) is None
