@@ -89,3 +89,19 @@ def test_the_polish_safety_net_is_the_smallest_larger_size_near_the_budget():
     far = [bold, *(Candidate(r, macs=m, probe_fid=10 * (1 + STRETCH)) for r, m in [(20, 50), (10, 100)])]
     assert _safety_net(ctx, far, bold) is far[1]  # none near: the best probe FID, then the fewest MACs
     assert _safety_net(ctx, [bold], bold) is None
+
+
+@pytest.mark.slow  # ~15 s: a whole (tiny) compress by its clock
+def test_a_conditional_generator_compresses_through_the_elastic_student(tmp_path):
+    from tests.conditional_workspace import conditional_dense_workspace
+
+    ws = conditional_dense_workspace(tmp_path / "ws")
+    list(run_compress(CompressConfig(max_fid_rise=10.0, time_budget=0.3, probe_samples=256, batch_size=16), ws,
+                      CancelToken()))
+    table = json.loads((ws.root / "compress.json").read_text())
+    assert table["search"] == "elastic" and table["best"] is not None, table
+    tuned = ws.load_checkpoint("finetuned")
+    assert tuned["task"] == "conditional" and tuned["arch"]["generator"]["num_classes"] == 10
+    G = generator_from_checkpoint(tuned, use_ema=False)
+    assert model_macs(G) == table["best"]["macs"]
+    assert G(torch.zeros(3, G.latent_dim), torch.tensor([0, 4, 9])).shape == (3, 1, 28, 28)
