@@ -1,5 +1,9 @@
 """gan-prune compress: the smallest generator that keeps FID within a budget, found within a time budget.
 
+By default one elastic student is trained for every size and sizes are scored without training
+(engine.compress.elastic); --search trials trains each size tried. --extract --reduction R takes any size from the
+elastic student an earlier compress kept, without training.
+
 With --nproc-per-node N (and the other flags of 'More than one machine') each round of the search fine-tunes N
 candidates at once, one per process: one per GPU, or N CPU processes.
 """
@@ -10,7 +14,7 @@ from engine.cli.common import add_settings_arg, add_workspace_arg, with_settings
 from engine.cli.distributed import add_distributed_args, distributed_config, refuse_unshared, run_command
 from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
 
-FLAGS = {"target_macs": Flag(metavar="R"), "time_budget": Flag(metavar="MIN")}
+FLAGS = {"target_macs": Flag(metavar="R"), "time_budget": Flag(metavar="MIN"), "reduction": Flag(metavar="R")}
 
 
 def register(sub) -> None:

@@ -14,6 +14,7 @@ CHANNEL_METHODS = tuple(m.name for m in methods.METHODS if m.structural and m.sc
 DISCRIMINATORS = ("teacher", "match")
 ALLOCATIONS = ("uniform", "sensitivity")
 LR_SCHEDULES = ("constant", "cosine")  # engine.distill.trainer's (this module stays free of torch for the CLI)
+SEARCHES = ("elastic", "trials")
 
 
 # An FID probe of fewer images than twice the feature net's width (128 for the bundled one) has no usable covariance;
@@ -32,6 +33,15 @@ class CompressConfig:
     # minutes for everything (scan, tries, polishing the winner)
     time_budget: float = setting(15.0, help="minutes for the whole search, the winner's extra training included")
     method: str = setting("channel-l1", choices=CHANNEL_METHODS, help="which channels go first")
+    # elastic: one weight-sharing student trained once, every size scored by the probe alone, the winner polished
+    # (engine.compress.elastic); trials: each size pruned and distilled from scratch (the search before it)
+    search: str = setting("elastic", choices=SEARCHES, help="elastic: train one student of every size once and "
+                                                            "score sizes without training; trials: train each "
+                                                            "size tried from scratch")
+    # take a size from checkpoints/elastic.pt at once (no training): --extract --reduction 16 (or --target-macs)
+    extract: bool = setting(False, help="take a size from the elastic student of an earlier compress, without "
+                                        "training (with --reduction or --target-macs)")
+    reduction: float | None = setting(None, help="with --extract: how many times fewer G MACs, e.g. 16")
     # The teacher's full D | the teacher's D cut to G's share (GCC); used only with a GAN term (adversarial > 0). At
     # 20x fewer MACs the full D gave the better FID (57 vs 70 against the retrained teacher, 600 steps; distillation
     # alone: 28.6; bench/results/distill_ablation.json), so it is the default.
@@ -73,6 +83,12 @@ class CompressConfig:
         if self.target_macs is not None and not (number(self.target_macs) and 0 < self.target_macs < 1):
             raise ConfigError(f"--target-macs is the share of G's MACs to keep, between 0 and 1, e.g. 0.05 for "
                               f"20x fewer (got {self.target_macs!r}).")
+        if self.reduction is not None and not (number(self.reduction) and self.reduction >= 1):
+            raise ConfigError(f"--reduction is how many times fewer G MACs, 1 or more, e.g. 16 "
+                              f"(got {self.reduction!r}).")
+        if self.extract and self.reduction is None and self.target_macs is None:
+            raise ConfigError("--extract needs the size to take: --reduction R (e.g. 16) or --target-macs R "
+                              "(e.g. 0.0625).")
         if not (number(self.time_budget) and 0 < self.time_budget <= 24 * 60):
             raise ConfigError(f"--time-budget is minutes, above 0 and at most 1440 (got {self.time_budget!r}).")
         self._check_choices()
@@ -98,6 +114,8 @@ class CompressConfig:
         if self.discriminator not in DISCRIMINATORS:
             raise ConfigError(f"--discriminator must be one of {', '.join(DISCRIMINATORS)} "
                               f"(got {self.discriminator!r}).")
+        if self.search not in SEARCHES:
+            raise ConfigError(f"--search must be one of {', '.join(SEARCHES)} (got {self.search!r}).")
         if self.allocation not in ALLOCATIONS:
             raise ConfigError(f"--allocation must be one of {', '.join(ALLOCATIONS)} (got {self.allocation!r}).")
         if self.lr_schedule not in LR_SCHEDULES:

@@ -62,7 +62,8 @@ def _frozen_copy(m: nn.Module) -> nn.Module:
     return copy.deepcopy(m).eval()
 
 
-def finish(ctx: Context, candidates: list[Candidate], winner: Winner | None, status: str) -> Iterator[Event]:
+def finish(ctx: Context, candidates: list[Candidate], winner: Winner | None, status: str,
+           extra: dict | None = None) -> Iterator[Event]:
     ws, cfg = ctx.ws, ctx.cfg
     if winner is not None:  # timed again beside the dense model, on the same idle process: the speed-up compares
         winner.candidate.latency_ms = latency_ms(winner.G)  # like with like (tries are timed while others train)
@@ -76,7 +77,7 @@ def finish(ctx: Context, candidates: list[Candidate], winner: Winner | None, sta
                "processes": ctx.crew.size, "rounds": max((c.round for c in candidates), default=0),
                "seconds": round(time.perf_counter() - ctx.started, 1),
                "candidates": [c.row() for c in candidates], "pareto": [c.reduction for c in pareto(candidates)],
-               "best": winner.candidate.row() if winner else None}
+               "best": winner.candidate.row() if winner else None, **(extra or {})}
     atomic_write_json(ws.root / "compress.json", summary)
     atomic_write_text(ws.root / "compress.csv", _csv(candidates))
     yield Artifact(STAGE, "table", "compress.json")

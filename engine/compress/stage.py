@@ -20,6 +20,7 @@ import torch
 
 from engine.compress.config import CompressConfig
 from engine.compress.crew import Crew
+from engine.compress.elastic import ELASTIC_SHARE, SEARCH_SHARE, extract_to_workspace, run_elastic
 from engine.compress.results import Winner, finish
 from engine.compress.search import Candidate, Search
 from engine.compress.trial import STAGE, Trial, candidate_values, latency_ms, train, try_candidate
@@ -60,6 +61,8 @@ class Context:
         self.dense_macs = model_macs(teacher)
         self.net = self.probe = None
         self.teacher_fid = math.nan
+        self.budget_fid = math.nan  # the elastic search's FID limit (the teacher's, or the noise floor's, + rise)
+        self.elastic_steps = 0
         self.rows: list[dict] = []
 
     def seconds_left(self) -> float:
@@ -87,13 +90,29 @@ class Held:
 @recorded("compress")
 def run_compress(cfg: CompressConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     cfg.validate()
+    if cfg.extract:
+        yield from extract_to_workspace(cfg, ws)
+        return
     ctx = Context(cfg, ws, cancel, time.perf_counter())
     if ctx.device_note:
         yield Log("info", ctx.device_note)
+    elastic = cfg.search == "elastic"
+    if elastic and ctx.crew.size > 1:
+        elastic = False
+        if ctx.crew.is_main:
+            yield Log("info", f"The elastic search runs on one process; the {ctx.crew.size} processes search by "
+                              "trials (--search trials).")
     yield from _prepare(ctx)
     if ctx.crew.is_main:
         ws.update_stage(STAGE, status="running", max_fid_rise=cfg.max_fid_rise, time_budget=cfg.time_budget,
-                        processes=ctx.crew.size)
+                        processes=ctx.crew.size, search="elastic" if elastic else "trials")
+    if elastic:
+        candidates, winner = yield from run_elastic(ctx)
+        yield from finish(ctx, candidates, winner, "cancelled" if ctx.crew.stopping() else "done",
+                          {"search": "elastic", "budget_fid": round(ctx.budget_fid, 4),
+                           "elastic_steps": ctx.elastic_steps, "elastic_checkpoint": "checkpoints/elastic.pt",
+                           "split": {"elastic": ELASTIC_SHARE, "search_at_most": SEARCH_SHARE}})
+        return
     held, candidates = Held(), []
     try:
         best = yield from _search(ctx, held, candidates)
@@ -102,7 +121,8 @@ def run_compress(cfg: CompressConfig, ws: Workspace, cancel: CancelToken) -> Ite
     finally:
         held.keep_only()  # the feature taps of every fine-tuner still open
     if ctx.crew.is_main:
-        yield from finish(ctx, candidates, winner, "cancelled" if ctx.crew.stopping() else "done")
+        yield from finish(ctx, candidates, winner, "cancelled" if ctx.crew.stopping() else "done",
+                          {"search": "trials"})
 
 
 def _prepare(ctx: Context) -> Iterator[Event]:

@@ -39,6 +39,16 @@ class FidProbe:
             G.train(was_training)
         return fid_from_features(self.real_features, features(self.net, images))
 
+    def noise_floor(self, seed: int = 0) -> float:
+        """FID between two random halves of the probe's real images: what the metric reads for two samples of the
+        same data (at half the size, so a little above its noise at the probe's size); NaN when the halves are too
+        small for FID."""
+        pick = np.random.default_rng(seed).permutation(len(self.real_features))
+        half = len(pick) // 2
+        if half < 2 * self.real_features.shape[1]:
+            return math.nan
+        return fid_from_features(self.real_features[pick[:half]], self.real_features[pick[half:2 * half]])
+
 
 def _cpu_state(model: nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

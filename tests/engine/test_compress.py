@@ -63,7 +63,7 @@ def test_bad_settings_are_refused_in_one_sentence(field, value, fragment):
 def test_a_tiny_search_saves_the_smallest_candidate_that_kept_quality(tmp_path):
     ws = dense_dcgan_workspace(tmp_path / "ws")
     dense_macs = model_macs(generator_from_checkpoint(ws.load_checkpoint("dense")))
-    cfg = CompressConfig(max_fid_rise=10.0, time_budget=0.2, probe_samples=256, batch_size=16)
+    cfg = CompressConfig(max_fid_rise=10.0, time_budget=0.2, probe_samples=256, batch_size=16, search="trials")
     events = list(run_compress(cfg, ws, CancelToken()))
     table = json.loads((ws.root / "compress.json").read_text())
     assert table["status"] == "done" and table["candidates"], table
@@ -98,7 +98,7 @@ def test_uniform_allocation_cuts_every_layer_by_the_same_share(tmp_path):
 def test_a_cancelled_search_keeps_its_best_so_far(tmp_path):
     ws = dense_dcgan_workspace(tmp_path / "ws")
     cancel = CancelToken()
-    cfg = CompressConfig(max_fid_rise=10.0, time_budget=1.0, probe_samples=256, batch_size=16)
+    cfg = CompressConfig(max_fid_rise=10.0, time_budget=1.0, probe_samples=256, batch_size=16, search="trials")
     for e in run_compress(cfg, ws, cancel):
         if isinstance(e, Metrics) and "probe_fid" in e.values:
             cancel.cancel()  # during the first try, after its first probe
@@ -112,8 +112,8 @@ def test_the_report_carries_the_search(tmp_path):
     from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
 
     ws = dense_dcgan_workspace(tmp_path / "ws")
-    list(run_compress(CompressConfig(max_fid_rise=10.0, time_budget=0.2, probe_samples=256, batch_size=16), ws,
-                      CancelToken()))
+    list(run_compress(CompressConfig(max_fid_rise=10.0, time_budget=0.2, probe_samples=256, batch_size=16,
+                                     search="trials"), ws, CancelToken()))
     list(run_evaluate(EvaluateConfig(samples=300, latency=False), ws, CancelToken()))
     report = json.loads(ws.report_path.read_text())
     assert report["compress"]["candidates"] == json.loads((ws.root / "compress.json").read_text())["candidates"]
@@ -134,7 +134,7 @@ def test_when_nothing_keeps_quality_the_last_try_trains_on_for_the_rest_of_the_b
 
     monkeypatch.setattr(FidProbe, "__call__", harsh)
     ws = dense_dcgan_workspace(tmp_path / "ws")
-    cfg = CompressConfig(max_fid_rise=0.1, time_budget=0.4, probe_samples=256, batch_size=16)
+    cfg = CompressConfig(max_fid_rise=0.1, time_budget=0.4, probe_samples=256, batch_size=16, search="trials")
     events = list(run_compress(cfg, ws, CancelToken()))
     table = json.loads((ws.root / "compress.json").read_text())
     assert table["best"] is None and not any(c["feasible"] for c in table["candidates"])
