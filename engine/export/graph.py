@@ -8,8 +8,10 @@ A generator of a few million MACs runs in tens of microseconds at batch 1, where
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads where a graph is edited, not when the CLI reads DEFAULT_OPSET
+    import numpy as np
 
 DATA_MOVEMENT = ("Reshape", "Transpose", "Slice", "DepthToSpace", "SpaceToDepth", "Pad", "Squeeze", "Unsqueeze",
                  "Flatten", "Concat", "Split", "Gather", "Identity", "Expand", "Tile")
@@ -89,6 +91,8 @@ def merge_slices(model) -> int:
             return merged  # the same axis twice: not worth composing
         names = []
         for k, what in enumerate(("starts", "ends", "axes", "steps")):
+            import numpy as np
+
             value = np.concatenate([args[0][k], args[1][k]]).astype(np.int64)
             name = f"{second.name or second.output[0]}_{what}_merged"
             model.graph.initializer.append(numpy_helper.from_array(value, name))

@@ -35,7 +35,7 @@ for argv in json.loads(sys.argv[1]):
             code = main(argv)
         except SystemExit as e:
             code = e.code
-    print(json.dumps([argv, code, "torch" in sys.modules]))
+    print(json.dumps([argv, code, "torch" in sys.modules, "numpy" in sys.modules]))
 """
 
 
@@ -46,6 +46,8 @@ def test_refused_or_help_loads_no_torch(tmp_path):
                          timeout=120)
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(rows) == len(commands), out.stderr[-2000:]
-    for argv, code, torch_loaded in rows:
+    for argv, code, torch_loaded, numpy_loaded in rows:
         assert code in (0, 2), f"gan-prune {' '.join(argv)} ended with {code}"
         assert not torch_loaded, f"gan-prune {' '.join(argv)} imported torch before refusing"
+        if argv[-1] == "--help":  # numpy alone costs 0.1-0.3 s here; help needs none of it
+            assert not numpy_loaded, f"gan-prune {' '.join(argv)} imported numpy"
