@@ -84,27 +84,38 @@ def find_groups(model: nn.Module) -> list[tuple[Group, object]]:
         raise _refuse(f"torch-pruning cannot trace its forward: {' '.join(str(e).split())[:120]}") from None
     finally:
         model.train(was)
-    found = []
+    found, reasons = [], []
     for group in dg.get_all_groups(ignored_layers=ignored, root_module_types=PRUNABLE):
-        outputs, inputs, size = [], [], None
-        for dep, idxs in group:
-            m = dep.target.module
-            if m not in names:
-                continue  # torch-pruning's stand-ins for ReLU, add, ...: no weights
-            size = size or len(idxs)
-            if not isinstance(m, (*PRUNABLE, *NORMS)) or getattr(m, "groups", 1) != 1:
-                raise _refuse(f"layer {names[m]} ({type(m).__name__}) is tied to channels it would have to cut")
-            out = dg.is_out_channel_pruning_fn(dep.handler) or isinstance(m, NORMS)
-            if _width(m, out) != size:  # a concat or a flatten: "the first k channels" would be others there
-                raise _refuse(f"{names[m]} reads these channels concatenated with others or reshaped")
-            (outputs if out else inputs).append(names[m])
-        roots = [n for n in order if n in outputs]
-        if roots and size:
-            found.append((Group(roots[0], size, tuple(dict.fromkeys(outputs)), tuple(dict.fromkeys(inputs))), group))
+        g, reason = _elastic_group(group, dg, names, order)
+        if g is not None:
+            found.append((g, group))
+        elif reason:
+            reasons.append(reason)
     found.sort(key=lambda item: order.index(item[0].name))
-    if not found:
-        raise _refuse("it has no layer whose channels can be removed")
+    if not found:  # groups that cannot be sliced stay at full width; with none left there is nothing elastic
+        raise _refuse(reasons[0] if reasons else "it has no layer whose channels can be removed")
     return found
+
+
+def _elastic_group(group, dg, names: dict, order: list[str]) -> tuple[Group | None, str | None]:
+    """The Group for torch-pruning's `group`, or (None, why not): a grouped conv, a layer of another kind, or a
+    concat or a flatten (there "the first k channels" would be other channels) keep the group at full width."""
+    outputs, inputs, size = [], [], None
+    for dep, idxs in group:
+        m = dep.target.module
+        if m not in names:
+            continue  # torch-pruning's stand-ins for ReLU, add, ...: no weights
+        size = size or len(idxs)
+        if not isinstance(m, (*PRUNABLE, *NORMS)) or getattr(m, "groups", 1) != 1:
+            return None, f"layer {names[m]} ({type(m).__name__}) is tied to channels it would have to cut"
+        out = dg.is_out_channel_pruning_fn(dep.handler) or isinstance(m, NORMS)
+        if _width(m, out) != size:
+            return None, f"{names[m]} reads its channels concatenated with others or reshaped"
+        (outputs if out else inputs).append(names[m])
+    roots = [n for n in order if n in outputs]
+    if not roots or not size:
+        return None, None
+    return Group(roots[0], size, tuple(dict.fromkeys(outputs)), tuple(dict.fromkeys(inputs))), None
 
 
 @torch.no_grad()

@@ -25,8 +25,10 @@ from engine.errors import TrainingDiverged
 from engine.gan_step import discriminator_loss, generator_loss
 from engine.prune.layers import prunable_layers
 
-# The largest sub-network's image as a target for the others, beside the teacher's (weight of that L1). Anycost GAN
-# uses it to keep every size consistent with the full one; here the full one starts as the teacher itself.
+# The largest sub-network's image as a target for the others, beside the teacher's (weight of that L1), as Anycost
+# GAN keeps every size consistent with the full one. Measured on the bundled DCGAN (240 s, 280 steps each, one run):
+# 0.5 gave probe FID 1.29x / 1.58x / 2.23x the teacher's at 1/4, 3/16, 1/8 of the channels, 0 gave 1.36x / 1.64x /
+# 2.30x (bench/results/compress_elastic_consistency.json).
 CONSISTENCY = 0.5
 
 

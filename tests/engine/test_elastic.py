@@ -119,3 +119,22 @@ def test_the_elastic_file_loads_weights_only_and_gives_any_size(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(WorkspaceError, match="corrupt"):
         load_elastic(tmp_path / "bad.pt")
+
+
+@pytest.mark.parametrize("cls, elastic_groups", [("MLPGen", ["net.body.0", "net.body.3"]),
+                                                 ("ProjGen", ["net.up.3"])])  # its Linear→view stays whole
+def test_an_imported_generator_is_elastic_where_its_channels_can_be_sliced(cls, elastic_groups):
+    from engine.models import build_generator
+    from tests.engine.test_user_models import imported
+
+    G = imported(cls)
+    elastic = ElasticGenerator.from_dense(G)
+    assert [g.name for g in elastic.groups] == elastic_groups
+    widths = elastic.widths_at(0.5)
+    pruned = elastic.extract(widths)
+    rebuilt = build_generator(pruned.spec())  # the prune stage's format: file + hash + pruned shapes
+    rebuilt.load_state_dict(pruned.state_dict())
+    z = torch.randn(3, G.latent_dim)
+    with torch.no_grad():
+        assert torch.equal(elastic(z), pruned(z)) and torch.equal(rebuilt.eval()(z), pruned(z))
+    assert elastic.macs(widths) == sum(r.macs for r in layer_table(pruned))
