@@ -25,6 +25,7 @@ import torch_pruning as tp
 
 from engine.errors import ConfigError
 from engine.metrics.complexity import example_input, layer_table
+from engine.models.user_source import EngineSignal
 from engine.prune import methods
 from engine.prune.layers import PRUNABLE, output_layer, prunable_layers
 from engine.prune.structured import CUSTOM_PRUNERS
@@ -185,8 +186,8 @@ def _sliced_forward(m: nn.Module):
         x, *weights(self, x), self.stride, self.padding, self.output_padding, self.groups, self.dilation), m)
 
 
-class _Stop(Exception):
-    pass
+class _Stop(EngineSignal):
+    """Ends a forward after the last norm layer (through a person's own forward too: the guard lets it pass)."""
 
 
 def _stop_forward(*_):

@@ -39,6 +39,11 @@ class UserCodeStopped(UserModelError):
     signal caused, another BaseException, RecursionError): never retried as "another input layout might work"."""
 
 
+class EngineSignal(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by the engine's own hook inside a person's forward (e.g. to stop it after the layer it needs): the
+    guard lets it through unchanged, since it is not the model's doing."""
+
+
 @contextlib.contextmanager
 def guarded(what: str, hint: str = "", failed: str = "failed", plain: bool = False) -> Iterator[None]:
     """Run a piece of a person's model code (`what`: 'Net.forward in /path/g.py'); whatever it raises becomes ONE
@@ -49,8 +54,8 @@ def guarded(what: str, hint: str = "", failed: str = "failed", plain: bool = Fal
     user_code.enter()
     try:
         yield
-    except UserModelError:
-        raise  # a guard further in already said it
+    except (UserModelError, EngineSignal):
+        raise  # a guard further in already said it; or the engine's own hook stopped the forward
     except KeyboardInterrupt as e:
         if user_code.stop_signals() != signals:
             raise
