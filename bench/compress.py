@@ -25,10 +25,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.compress.config import CompressConfig  # noqa: E402
-from engine.compress.stage import run_compress  # noqa: E402
 from engine.events import CancelToken, Log  # noqa: E402
 from engine.pipeline import open_demo_workspace  # noqa: E402
+from engine.stages.compress.config import CompressConfig  # noqa: E402
+from engine.stages.compress.run import run_compress  # noqa: E402
 from engine.stages.evaluate.run import EvaluateConfig, run_evaluate  # noqa: E402
 from engine.stages.export.run import ExportConfig, run_export  # noqa: E402
 from engine.workspace import atomic_write_json  # noqa: E402

@@ -37,10 +37,10 @@ def run_one(search: str, args, out: Path) -> None:
     """One search on a fresh copy of the bundled model, judged by bench/compress.py's protocol."""
     import torch
 
-    from engine.compress.config import CompressConfig
-    from engine.compress.stage import run_compress
     from engine.events import CancelToken
     from engine.pipeline import open_demo_workspace
+    from engine.stages.compress.config import CompressConfig
+    from engine.stages.compress.run import run_compress
     from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
     from engine.stages.export.run import ExportConfig, run_export
 

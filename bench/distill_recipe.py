@@ -38,7 +38,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.compress.trial import prune_to  # noqa: E402
 from engine.config import DataConfig  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from engine.distill import DistillWeights  # noqa: E402
@@ -51,6 +50,7 @@ from engine.metrics.quality import fid_from_features  # noqa: E402
 from engine.models import build_generator, discriminator_from_checkpoint, generator_from_checkpoint  # noqa: E402
 from engine.pipeline import load_bundled_checkpoint  # noqa: E402
 from engine.prune.sensitivity import model_macs  # noqa: E402
+from engine.stages.compress.trial import prune_to  # noqa: E402
 from engine.workspace import atomic_write_json  # noqa: E402
 
 TEACHERS = {"dcgan": "dcgan-mnist5k.pt", "mlp": "mlp-mnist5k.pt"}  # bundled in resources/models

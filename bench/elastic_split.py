@@ -1,6 +1,7 @@
 """How compress --search elastic splits its budget: an elastic student trained TRAIN_S seconds, then three sizes
 polished alone POLISH_S seconds each, probe FID ratios to the teacher before and during the polish (bundled DCGAN).
-The result chose ELASTIC_SHARE and STRETCH in engine/compress/elastic.py (bench/results/compress_elastic_split.json).
+The result chose ELASTIC_SHARE and STRETCH in engine/stages/compress/elastic.py
+(bench/results/compress_elastic_split.json).
 
     .venv/bin/python bench/elastic_split.py TRAIN_S POLISH_S
 """
@@ -15,7 +16,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.compress.elastic import COMPRESS_GRID  # noqa: E402
 from engine.distill import DistillWeights  # noqa: E402
 from engine.distill.elastic import ElasticGenerator  # noqa: E402
 from engine.distill.probe import FidProbe  # noqa: E402
@@ -25,6 +25,7 @@ from engine.inputs import load_teacher, workspace_images  # noqa: E402
 from engine.metrics.feature_net import load_feature_net  # noqa: E402
 from engine.models import discriminator_from_checkpoint  # noqa: E402
 from engine.pipeline import open_demo_workspace  # noqa: E402
+from engine.stages.compress.elastic import COMPRESS_GRID  # noqa: E402
 
 
 def polish(E, share, dense, teacher, data, net, probe, teacher_fid, seconds) -> dict:

@@ -1,8 +1,8 @@
 """gan-prune compress: the smallest generator that keeps FID within a budget, found within a time budget.
 
 By default one elastic student is trained for every size and sizes are scored without training
-(engine.compress.elastic); --search trials trains each size tried. --extract --reduction R takes any size from the
-elastic student an earlier compress kept, without training.
+(engine.stages.compress.elastic); --search trials trains each size tried. --extract --reduction R takes any size
+from the elastic student an earlier compress kept, without training.
 
 With --nproc-per-node N (and the other flags of 'More than one machine') each round of the search fine-tunes N
 candidates at once, one per process: one per GPU, or N CPU processes.
@@ -18,7 +18,7 @@ FLAGS = {"target_macs": Flag(metavar="R"), "time_budget": Flag(metavar="MIN"), "
 
 
 def register(sub) -> None:
-    from engine.compress.config import CompressConfig
+    from engine.stages.compress.config import CompressConfig
 
     p = sub.add_parser("compress", help="search for the smallest G that keeps FID within a budget (prune + distil)")
     add_workspace_arg(p)
@@ -31,7 +31,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from engine import stages
-    from engine.compress.config import CompressConfig
+    from engine.stages.compress.config import CompressConfig
     from engine.workspace import Workspace
 
     cfg = config_from_args(CompressConfig, args, flag_fields(CompressConfig), FLAGS)

@@ -56,7 +56,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("finetune", "engine.stages.finetune.config:FinetuneConfig", "engine.stages.finetune.run:run_finetune",
           reads=("dense", "pruned"), writes=("finetuned",), page="finetune", command="finetune",
           in_pipeline=True, goes_stale=True, every_process=True),
-    Stage("compress", "engine.compress.config:CompressConfig", "engine.compress.stage:run_compress",
+    Stage("compress", "engine.stages.compress.config:CompressConfig", "engine.stages.compress.run:run_compress",
           reads=("dense",), writes=("pruned", "finetuned", "compress.json"), page="compress", command="compress"),
     Stage("evaluate", "engine.stages.evaluate.config:EvaluateConfig", "engine.stages.evaluate.run:run_evaluate",
           reads=("dense", "pruned", "finetuned", "onnx"), writes=("report.json",), page="evaluate",

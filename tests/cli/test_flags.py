@@ -8,11 +8,11 @@ import pytest
 from engine import stages
 from engine.cli import build_parser, main
 from engine.cli.flags import Flag, add_config_flags, config_from_args, flag_fields
-from engine.compress.config import CompressConfig
 from engine.config import setting
 from engine.events import Log
 from engine.stage_runner import recorded
 from engine.stages import Stage
+from engine.stages.compress.config import CompressConfig
 from engine.stages.evaluate.run import EvaluateConfig
 from engine.stages.export.run import ExportConfig
 from engine.stages.finetune.run import FinetuneConfig

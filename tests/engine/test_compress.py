@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from engine.compress.config import CompressConfig
-from engine.compress.search import Candidate, Search, pareto
-from engine.compress.stage import run_compress
 from engine.errors import ConfigError
 from engine.events import CancelToken, Log, Metrics
 from engine.models import generator_from_checkpoint
 from engine.prune.sensitivity import model_macs
+from engine.stages.compress.config import CompressConfig
+from engine.stages.compress.run import run_compress
+from engine.stages.compress.search import Candidate, Search, pareto
 from tests.engine.tiny import dense_dcgan_workspace
 
 
@@ -84,7 +84,7 @@ def test_a_tiny_search_saves_the_smallest_candidate_that_kept_quality(tmp_path):
 
 
 def test_uniform_allocation_cuts_every_layer_by_the_same_share(tmp_path):
-    from engine.compress.trial import prune_to
+    from engine.stages.compress.trial import prune_to
 
     G = generator_from_checkpoint(dense_dcgan_workspace(tmp_path / "ws").load_checkpoint("dense"), use_ema=False)
     before, dense_macs = list(G.spec()["widths"]), model_macs(G)

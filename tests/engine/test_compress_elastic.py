@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from engine.cli import main
-from engine.compress.config import CompressConfig
-from engine.compress.stage import run_compress
 from engine.distill.elastic import ElasticGenerator
 from engine.distill.elastic_file import save_elastic
 from engine.events import CancelToken, Log, Metrics
 from engine.models import generator_from_checkpoint
 from engine.prune.sensitivity import model_macs
+from engine.stages.compress.config import CompressConfig
+from engine.stages.compress.run import run_compress
 from tests.engine.tiny import dense_dcgan_workspace
 
 
@@ -78,8 +78,8 @@ def test_a_stop_during_the_elastic_training_keeps_the_student_and_replaces_nothi
 def test_the_polish_safety_net_is_the_smallest_larger_size_near_the_budget():
     from types import SimpleNamespace
 
-    from engine.compress.elastic import STRETCH, _safety_net
-    from engine.compress.search import Candidate
+    from engine.stages.compress.elastic import STRETCH, _safety_net
+    from engine.stages.compress.search import Candidate
 
     ctx = SimpleNamespace(dense_macs=1000, budget_fid=10.0)
     sizes = [Candidate(r, macs=m, probe_fid=f) for r, m, f in

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.compress.search import Search
 from engine.models import generator_from_checkpoint
 from engine.prune.sensitivity import model_macs
+from engine.stages.compress.search import Search
 from tests.engine.tiny import dense_dcgan_workspace
 
 ROOT = Path(__file__).resolve().parents[2]

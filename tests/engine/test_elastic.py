@@ -4,7 +4,6 @@ trains, the width search on a toy table, and the file any size is taken from."""
 import pytest
 import torch
 
-from engine.compress.width_search import WidthSearch, drive
 from engine.distill import DistillWeights
 from engine.distill.elastic import ElasticGenerator
 from engine.distill.elastic_file import extract, load_elastic, save_elastic
@@ -12,6 +11,7 @@ from engine.distill.sandwich import SandwichSettings, SandwichTrainer
 from engine.errors import ConfigError, WorkspaceError
 from engine.metrics.complexity import layer_table
 from engine.models import build_generator
+from engine.stages.compress.width_search import WidthSearch, drive
 
 
 def toy(arch: str = "dcgan", widths=(16, 8)) -> torch.nn.Module:

@@ -120,8 +120,8 @@ def _evaluate(tmp_path):
 
 
 def _compress(tmp_path):
-    from engine.compress.config import CompressConfig
-    from engine.compress.stage import run_compress
+    from engine.stages.compress.config import CompressConfig
+    from engine.stages.compress.run import run_compress
 
     cfg = CompressConfig(max_fid_rise=10.0, time_budget=0.2, probe_samples=256, batch_size=16)
     return dense_dcgan_workspace(tmp_path / "ws"), run_compress, cfg

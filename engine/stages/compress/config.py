@@ -34,7 +34,7 @@ class CompressConfig:
     time_budget: float = setting(15.0, help="minutes for the whole search, the winner's extra training included")
     method: str = setting("channel-l1", choices=CHANNEL_METHODS, help="which channels go first")
     # elastic: one weight-sharing student trained once, every size scored by the probe alone, the winner polished
-    # (engine.compress.elastic); trials: each size pruned and distilled from scratch (the search before it)
+    # (engine.stages.compress.elastic); trials: each size pruned and distilled from scratch (the search before it)
     search: str = setting("elastic", choices=SEARCHES, help="elastic: train one student of every size once and "
                                                             "score sizes without training; trials: train each "
                                                             "size tried from scratch")

@@ -2,9 +2,9 @@
 alone (seconds each, no training), and the smallest that keeps quality trained on alone.
 
 The budget, in order: the elastic student (sandwich rule, engine.distill.sandwich), the search over per-group widths
-(engine.compress.width_search; BatchNorm re-estimated for each size), the winner's polish (the fine-tune recipe of
-the trials). The student is kept as checkpoints/elastic.pt with every size scored, so any size can be taken later
-without training (`--extract`). One process: with several, compress searches by trials.
+(engine.stages.compress.width_search; BatchNorm re-estimated for each size), the winner's polish (the fine-tune
+recipe of the trials). The student is kept as checkpoints/elastic.pt with every size scored, so any size can be
+taken later without training (`--extract`). One process: with several, compress searches by trials.
 """
 
 from __future__ import annotations
@@ -18,11 +18,6 @@ import torch
 
 from engine import stages
 from engine.checkpoints import save_gan
-from engine.compress.config import CompressConfig
-from engine.compress.results import Winner
-from engine.compress.search import Candidate
-from engine.compress.trial import STAGE, Trial, candidate_values, distill_weights, student_settings, train
-from engine.compress.width_search import Steps, WidthSearch
 from engine.distill import DistillWeights
 from engine.distill.elastic import GRID, ElasticGenerator
 from engine.distill.elastic_file import load_elastic, save_elastic, widths_for
@@ -35,10 +30,15 @@ from engine.events import Artifact, Event, Log, Metrics, Samples
 from engine.grids import sample_grid
 from engine.inputs import load_teacher
 from engine.models import discriminator_from_checkpoint
+from engine.stages.compress.config import CompressConfig
+from engine.stages.compress.results import Winner
+from engine.stages.compress.search import Candidate
+from engine.stages.compress.trial import STAGE, Trial, candidate_values, distill_weights, student_settings, train
+from engine.stages.compress.width_search import Steps, WidthSearch
 from engine.workspace import Workspace
 
 if TYPE_CHECKING:
-    from engine.compress.stage import Context
+    from engine.stages.compress.run import Context
 
 ELASTIC_FILE = "elastic"
 # Shares of the time left after the teacher's probe, chosen by measurement on the bundled DCGAN (2 busy cores, one

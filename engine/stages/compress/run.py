@@ -2,7 +2,7 @@
 the time budget, keep its best probed step, and save the smallest candidate that keeps quality.
 
 On P processes (--nproc-per-node, torchrun) each round of the search tries P sizes at once, one per process
-(engine.compress.crew); with one process it tries one at a time. When the search has settled, the process that
+(engine.stages.compress.crew); with one process it tries one at a time. When the search has settled, the process that
 trained the winner trains it on for the rest of the budget, and every process whose last candidate was smaller (or
 any, when nothing kept quality yet) but missed the budget trains that one on too: if it gets within the budget, it
 wins. Quality is the fine-tune probe's
@@ -18,12 +18,6 @@ from collections.abc import Iterator
 
 import torch
 
-from engine.compress.config import CompressConfig
-from engine.compress.crew import Crew
-from engine.compress.elastic import ELASTIC_SHARE, SEARCH_SHARE, extract_to_workspace, run_elastic
-from engine.compress.results import Winner, finish
-from engine.compress.search import Candidate, Search
-from engine.compress.trial import STAGE, Trial, candidate_values, latency_ms, train, try_candidate
 from engine.devices import pick_device
 from engine.distill.probe import FidProbe
 from engine.errors import ConfigError
@@ -35,6 +29,12 @@ from engine.metrics.feature_cache import prepare_feature_net
 from engine.models import TakesLatents
 from engine.prune.sensitivity import DEFAULT_AMOUNTS, model_macs, scan
 from engine.stage_runner import recorded
+from engine.stages.compress.config import CompressConfig
+from engine.stages.compress.crew import Crew
+from engine.stages.compress.elastic import ELASTIC_SHARE, SEARCH_SHARE, extract_to_workspace, run_elastic
+from engine.stages.compress.results import Winner, finish
+from engine.stages.compress.search import Candidate, Search
+from engine.stages.compress.trial import STAGE, Trial, candidate_values, latency_ms, train, try_candidate
 from engine.workspace import Workspace
 
 WAIT_S = 0.5

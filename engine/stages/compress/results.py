@@ -15,16 +15,16 @@ import torch.nn as nn
 
 from engine import stages
 from engine.checkpoints import save_gan
-from engine.compress.search import Candidate, pareto
-from engine.compress.trial import STAGE, Trial, distill_weights, latency_ms, student
 from engine.events import Artifact, Event, Log, Samples
 from engine.grids import sample_grid
 from engine.images import save_png
 from engine.prune import methods
+from engine.stages.compress.search import Candidate, pareto
+from engine.stages.compress.trial import STAGE, Trial, distill_weights, latency_ms, student
 from engine.workspace import atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
-    from engine.compress.stage import Context
+    from engine.stages.compress.run import Context
 
 
 @dataclass

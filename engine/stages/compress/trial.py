@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn as nn
 
-from engine.compress.config import CompressConfig
-from engine.compress.search import Candidate
 from engine.distill import DistillWeights
 from engine.distill.probe import BestKeeper
 from engine.distill.students import channel_share_lost, matched_discriminator
@@ -30,9 +28,11 @@ from engine.models import discriminator_from_checkpoint
 from engine.prune.layers import pick_layers
 from engine.prune.sensitivity import allocate, model_macs
 from engine.prune.structured import prune_channels
+from engine.stages.compress.config import CompressConfig
+from engine.stages.compress.search import Candidate
 
 if TYPE_CHECKING:
-    from engine.compress.stage import Context
+    from engine.stages.compress.run import Context
 
 STAGE = "compress"
 
