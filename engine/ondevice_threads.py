@@ -32,6 +32,12 @@ def candidate_threads(limit: int | None = None) -> list[int]:
 
 def open_session(path: str | os.PathLike, threads: int):
     """A CPU session with a fixed intra-op thread count and one inter-op thread (a generator is one chain)."""
+    from engine.ondevice_runtimes import is_edge_file, open_edge_session
+
+    if is_edge_file(path):  # an ExecuTorch or LiteRT file: its own runtime, the same questions
+        from pathlib import Path
+
+        return open_edge_session(Path(path), threads)
     import onnxruntime as ort
 
     opts = ort.SessionOptions()

@@ -244,6 +244,7 @@ def run(args) -> int:
 def run_noise(args, session, notes: list[str], threads: int | None) -> int:
     """A grid of --n images (and --separate files, an --interpolate strip, --bench numbers)."""
     from engine.ondevice import GeneratorModel, OnDeviceError, grid, save_png
+    from engine.ondevice_runtimes import is_edge_file
 
     out = _output_file(Path(args.out))
     separate = Path(args.separate) if args.separate else None
@@ -268,8 +269,9 @@ def run_noise(args, session, notes: list[str], threads: int | None) -> int:
         strip_path = out.with_name(f"{out.stem}.interpolate.png")
         save_png(strip_path, strip)
         print(f"wrote {strip_path}")
-    if args.bench:
-        _bench(model.path, model.latent_dim, (model.batch,) if model.batch else (1, 64), threads)
+    if args.bench:  # an ExecuTorch or LiteRT session takes any batch (in slices of its own)
+        fixed = model.batch and not is_edge_file(model.path)
+        _bench(model.path, model.latent_dim, (model.batch,) if fixed else (1, 64), threads)
     return 0
 
 

@@ -53,7 +53,12 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
         raise WorkspaceError(f"The workspace {ws.root} has no generator checkpoint; run 'gan-prune train' first.")
     ckpt = ws.load_checkpoint(ckpt_path)
     G = generator_from_checkpoint(ckpt)
-    if takes_image(ckpt["arch"]["generator"]):  # image-to-image: input 'image', int8 calibrated on task inputs
+    edge_formats = [f for f in cfg.format if f != "onnx"]
+    image_model = takes_image(ckpt["arch"]["generator"])
+    if image_model and edge_formats:
+        raise WorkspaceError(f"--format {' '.join(edge_formats)} covers models that make images from noise so far; "
+                             "export this image-to-image model with --format onnx.")
+    if image_model:  # image-to-image: input 'image', int8 calibrated on task inputs
         from engine.stages.export.image import run_export_images
 
         cfg_wanted = list(dict.fromkeys(cfg.precisions))
@@ -64,6 +69,9 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
     classes = (ckpt.get("data") or {}).get("classes")
     if getattr(G, "num_classes", 0) and isinstance(classes, list) and len(classes) == G.num_classes:
         meta["class_names"] = [str(c) for c in classes]  # the sampler and studio name each class
+    if "onnx" not in cfg.format:
+        yield from _export_edge_only(cfg, ws, G, meta, ckpt_path, cancel)
+        return
     wanted = list(dict.fromkeys(cfg.precisions))
     subpixel = cfg.subpixel and any(BY_NAME[p].uses_subpixel for p in wanted)
     total, step = 1 + len(wanted) + int(subpixel), 0
@@ -85,9 +93,27 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
     results = yield from _convert_each(cfg, ws, G, meta, fp32, worst, wanted, subpixel, (step, total), cancel)
     if "fp32" not in wanted:  # it was written as the reference for the others; keep it, but say so
         results["fp32"] = {"path": ws.rel(fp32), "bytes": fp32.stat().st_size, "parity": worst, "reference_only": True}
+    from engine.stages.export.edge import export_edge
+
+    edge = (yield from export_edge(cfg, ws, G, meta, cancel)) if edge_formats else {}
     ws.update_stage("export", checkpoint=ws.rel(ckpt_path), subpixel=cfg.subpixel,
-                    calibration=cfg.calibration, opset=cfg.opset, results=results)
+                    calibration=cfg.calibration, opset=cfg.opset, results=results,
+                    **({"formats": {"onnx": results, **edge}} if edge else {}))
     yield Log("info", f"export done ({_summary(results)})")
+
+
+def _export_edge_only(cfg: ExportConfig, ws: Workspace, G, meta: dict, ckpt_path: Path,
+                      cancel: CancelToken) -> Iterator[Event]:
+    """Formats beside ONNX without an ONNX file: the earlier ONNX files stay as they were (their own record)."""
+    from engine.stages.export.edge import export_edge
+
+    yield Log("info", f"exporting {ws.rel(ckpt_path)} as {' '.join(cfg.format)} in {' '.join(cfg.precisions)}")
+    cancel.raise_if_cancelled()
+    ws.update_stage("export", status="running")
+    edge = yield from export_edge(cfg, ws, G, meta, cancel)
+    ws.update_stage("export", checkpoint=ws.rel(ckpt_path), calibration=cfg.calibration, formats=edge)
+    yield Log("info", "export done (" + ", ".join(f"{f} {p}: {r['bytes'] / 1e6:.2f} MB" for f, v in edge.items()
+                                                 for p, r in v.items() if "bytes" in r) + ")")
 
 
 def _convert_each(cfg: ExportConfig, ws: Workspace, G, meta: dict, fp32: Path, worst: float, wanted: list[str],
