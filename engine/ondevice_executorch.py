@@ -24,21 +24,28 @@ def _type(dtype) -> str:
     return DTYPES.get(key, str(dtype))
 
 
-_pool = {"threads": None}  # XNNPACK's thread pool is one per process
+_pool = {"threads": None}  # XNNPACK's thread pool: one per process, sized before the first program loads
 
 
-def set_threads(threads: int | None) -> None:
-    """Resize the process's thread pool when a session asks for another count than the last one (the thread
-    picker interleaves sessions of different counts); best effort: the API is private."""
-    if not threads or _pool["threads"] == threads:
-        return
+def set_threads(threads: int | None) -> int | None:
+    """Size the process's thread pool before the first program loads and return the count in effect (None:
+    unknown). Resizing it under a loaded XNNPACK program crashed the process (a segfault in executorch 1.5.1), so
+    a later session asking for another count runs on the first one's: to compare counts, use one process each."""
     try:
         from executorch.extension.pybindings import portable_lib
-
-        portable_lib._unsafe_reset_threadpool(int(threads))
-        _pool["threads"] = threads
-    except (ImportError, AttributeError, RuntimeError):
-        pass
+    except ImportError:
+        return None
+    if _pool["threads"] is None:
+        if threads:
+            try:
+                portable_lib._unsafe_reset_threadpool(int(threads))
+            except (AttributeError, RuntimeError):  # the private API moved: the runtime's default count
+                pass
+        try:
+            _pool["threads"] = int(portable_lib._threadpool_get_thread_count())
+        except (AttributeError, RuntimeError):
+            _pool["threads"] = threads
+    return _pool["threads"]
 
 
 class ExecuTorchSession(EdgeSession):
@@ -47,8 +54,7 @@ class ExecuTorchSession(EdgeSession):
         import torch  # noqa: F401  (the runtime's tensors)
         from executorch.runtime import Runtime
 
-        self.threads = threads
-        set_threads(threads)
+        self.threads = set_threads(threads) or threads  # the count it really runs on
         try:
             self.method = Runtime.get().load_program(str(path)).load_method("forward")
         except (RuntimeError, ValueError) as e:
@@ -75,7 +81,6 @@ class ExecuTorchSession(EdgeSession):
     def _call(self, arrays: list[np.ndarray]) -> np.ndarray:
         import torch
 
-        set_threads(self.threads)
         n = len(arrays[0])
         step = self.max_batch or n
         outs = []

@@ -93,6 +93,14 @@ def is_edge_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in RUNTIMES or Path(path).suffix.lower() == ".mlpackage"
 
 
+def thread_counts(path, counts: list[int]) -> list[int]:
+    """The thread counts a file can be timed at in one process: ExecuTorch sizes its pool once per process
+    (engine.ondevice_executorch.set_threads), so a .pte is timed at one count (the one asked, or all CPUs)."""
+    if Path(path).suffix.lower() == ".pte" and len(counts) > 1:
+        return [max(counts)]
+    return counts
+
+
 def open_edge_session(path: Path, threads: int | None = None) -> EdgeSession:
     """A session over a .pte or .tflite file, or one sentence saying why it cannot be one here."""
     import importlib.util

@@ -32,8 +32,8 @@ class Format:
     precisions: tuple[str, ...]  # the precision table's names this format holds
     refused: dict[str, str] = field(default_factory=dict)  # precision -> why this format does not hold it
     metadata: str = "in the file"  # where the gan.* metadata goes: "in the file" or "side-car" (FILE.json)
-    convert: Callable | None = None  # (G, precision name, path, metadata, calibration, seed) -> Path; None: ONNX's
-    # own path in the export stage
+    convert: Callable | None = None  # (G, precision name, path, metadata, calibration, seed, subpixel) -> Path;
+    # None: ONNX's own path in the export stage
     runs_here: Callable[[], str | None] = lambda: None  # why the runtime cannot run the file here, or None
 
     def available(self) -> bool:
@@ -56,19 +56,19 @@ class Format:
         return path.with_name(path.name + ".json") if self.metadata == "side-car" else None
 
 
-def _executorch(G, precision, path, meta, calibration, seed):
+def _executorch(G, precision, path, meta, calibration, seed, subpixel=True):
     from engine.export.edge import export_executorch
 
-    return export_executorch(G, precision, path, meta, calibration, seed)
+    return export_executorch(G, precision, path, meta, calibration, seed, subpixel=subpixel)
 
 
-def _litert(G, precision, path, meta, calibration, seed):
+def _litert(G, precision, path, meta, calibration, seed, subpixel=True):
     from engine.export.edge import export_litert
 
-    return export_litert(G, precision, path, meta)
+    return export_litert(G, precision, path, meta, subpixel=subpixel)
 
 
-def _coreml(G, precision, path, meta, calibration, seed):
+def _coreml(G, precision, path, meta, calibration, seed, subpixel=True):  # its own ConvTranspose (Neural Engine)
     from engine.export.edge import export_coreml
 
     return export_coreml(G, precision, path, meta)

@@ -21,7 +21,8 @@ class ExportConfig:
         f"{formats.EDGE_EXTRA})")
     calibration: int = setting(256, help="latents to calibrate int8")  # static int8
     # rewrite ConvTranspose as Conv + DepthToSpace for the int8 files
-    subpixel: bool = setting(True, help="quantize the ConvTranspose form as is (slower int8; for comparison)")
+    subpixel: bool = setting(True, help="keep ConvTranspose as is in the int8 ONNX files and in the ExecuTorch and "
+                                        "LiteRT files (slower; for comparison)")
     keep_first_last_float: bool = setting(False, help="leave the first and last layer in float")
     seed: int = 0
     bench_runs: int = 20  # timed runs per batch size (median reported)

@@ -77,8 +77,9 @@ def _size(path: Path) -> int:
 
 def _one(cfg, ws: Workspace, G: nn.Module, meta: dict, fmt: formats.Format, precision: str) -> dict:
     path = ws.export_dir / fmt.file_name(precision)
-    fmt.convert(G, precision, path, meta, cfg.calibration, cfg.seed)
-    info: dict = {"path": ws.rel(path), "bytes": _size(path), "runtime": fmt.runtime, "metadata": fmt.metadata}
+    fmt.convert(G, precision, path, meta, cfg.calibration, cfg.seed, subpixel=cfg.subpixel)
+    info: dict = {"path": ws.rel(path), "bytes": _size(path), "runtime": fmt.runtime, "metadata": fmt.metadata,
+                  "subpixel": cfg.subpixel and fmt.name != "coreml"}
     side = fmt.side_car(path)
     if side is not None:
         info["side_car"] = ws.rel(side)
