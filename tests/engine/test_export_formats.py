@@ -44,3 +44,18 @@ def test_a_format_not_installed_is_one_line_exit_2(tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install -e '.[edge]'" in err[0] and "litert" in err[0]
     assert not (tmp_path / "export").exists()
+
+
+def test_the_studio_lists_formats_and_opens_only_installed_runtimes(monkeypatch):
+    from desktop_app.facade import EngineFacade
+
+    listed = {f["name"]: f for f in EngineFacade().export_formats()}
+    assert list(listed) == list(formats.NAMES) and listed["onnx"]["installed"] and listed["onnx"]["install"] is None
+    for f in listed.values():
+        assert f["installed"] == formats.BY_NAME[f["name"]].available()
+        assert f["installed"] or f["install"] == formats.EDGE_EXTRA
+    shown = EngineFacade().model_file_filter()
+    assert "*.onnx" in shown
+    import importlib.util
+
+    assert ("*.tflite" in shown) == (importlib.util.find_spec("ai_edge_litert") is not None)
