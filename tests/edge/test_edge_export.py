@@ -95,3 +95,25 @@ def test_a_damaged_tflite_is_one_line(tmp_path, capsys):
     assert gan_sample([str(bad), "--out", str(tmp_path / "g.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a readable LiteRT model" in err[0] and not (tmp_path / "g.png").exists()
+
+
+@needs("executorch", "litert_torch", "ai_edge_litert")
+@pytest.mark.parametrize("suffix", [".pte", ".tflite"])
+def test_a_conditional_generator_takes_its_labels(tmp_path, suffix):
+    import torch
+
+    from engine.export.edge import export_executorch, export_litert
+    from engine.models import build_generator, default_specs
+    from engine.ondevice import GeneratorModel
+
+    torch.manual_seed(0)
+    spec, _ = default_specs("dcgan", (1, 28, 28), latent_dim=16, num_classes=10)
+    G = build_generator({**spec, "widths": [8, 4]}).eval()
+    path = tmp_path / f"g{suffix}"
+    (export_executorch if suffix == ".pte" else export_litert)(G, "fp32", path, {"class_names": list("abcdefghij")})
+    model = GeneratorModel(path, threads=1)
+    assert model.num_classes == 10 and model.class_names[3] == "d"
+    z, labels = model.latents(5), np.arange(5, dtype=np.int64) + 3
+    with torch.no_grad():
+        ref = G(torch.from_numpy(z), torch.from_numpy(labels)).numpy()
+    assert np.abs(model._run(z, labels) - ref).max() <= 1e-4
