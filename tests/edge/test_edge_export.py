@@ -117,3 +117,17 @@ def test_a_conditional_generator_takes_its_labels(tmp_path, suffix):
     with torch.no_grad():
         ref = G(torch.from_numpy(z), torch.from_numpy(labels)).numpy()
     assert np.abs(model._run(z, labels) - ref).max() <= 1e-4
+
+
+@needs("litert_torch", "ai_edge_litert")
+def test_an_onnx_export_removes_an_earlier_litert_file(tmp_path):
+    from engine.cli import main as gan_prune
+    from tests.edge.conftest import _workspace
+
+    ws = _workspace(tmp_path / "ws")
+    flags = ["--workspace", str(ws.root), "--precision", "fp32", "--bench-runs", "1", "--threads", "1"]
+    assert gan_prune(["export", *flags, "--format", "litert"]) == 0
+    assert (ws.export_dir / "generator.tflite").is_file() and ws.stage("export")["formats"]["litert"]["fp32"]
+    assert gan_prune(["export", *flags, "--format", "onnx"]) == 0
+    assert not (ws.export_dir / "generator.tflite").exists() and not (ws.export_dir / "generator.tflite.json").exists()
+    assert set(ws.stage("export")["formats"]) == {"onnx"}

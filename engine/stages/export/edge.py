@@ -94,9 +94,29 @@ def _one(cfg, ws: Workspace, G: nn.Module, meta: dict, fmt: formats.Format, prec
     return info
 
 
+def remove_stale(ws: Workspace, keep: set[tuple[str, str]]) -> Iterator[Event]:
+    """An earlier export's ExecuTorch/LiteRT/Core ML files (and side-cars) would pass for this model's: remove
+    every one this export does not write again. `keep`: the (format, precision) pairs it writes."""
+    import shutil
+
+    from engine.export.precisions import NAMES
+
+    for fmt in formats.FORMATS[1:]:
+        for precision in NAMES:
+            path = ws.export_dir / fmt.file_name(precision)
+            if (fmt.name, precision) in keep or not path.exists():
+                continue
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            side = fmt.side_car(path)
+            if side is not None and side.exists():
+                side.unlink()
+            yield Log("info", f"removed {ws.rel(path)} from an earlier export (not asked for this time)")
+
+
 def export_edge(cfg, ws: Workspace, G: nn.Module, meta: dict, cancel: CancelToken) -> Iterator[Event]:
     """Every non-ONNX (format, precision) asked for; returns {format: {precision: info}}."""
     made, refused = formats.pairs([f for f in cfg.format if f != "onnx"], cfg.precisions)
+    yield from remove_stale(ws, {(f.name, p) for f, p in made})
     for fmt, precision, why in refused:
         yield Log("warning", f"{fmt.label} {precision}: not made. {why}")
     results: dict[str, dict] = {}

@@ -93,25 +93,34 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
     results = yield from _convert_each(cfg, ws, G, meta, fp32, worst, wanted, subpixel, (step, total), cancel)
     if "fp32" not in wanted:  # it was written as the reference for the others; keep it, but say so
         results["fp32"] = {"path": ws.rel(fp32), "bytes": fp32.stat().st_size, "parity": worst, "reference_only": True}
-    from engine.stages.export.edge import export_edge
+    from engine.stages.export.edge import export_edge, remove_stale
 
     edge = (yield from export_edge(cfg, ws, G, meta, cancel)) if edge_formats else {}
+    if not edge_formats:
+        yield from remove_stale(ws, set())
     ws.update_stage("export", checkpoint=ws.rel(ckpt_path), subpixel=cfg.subpixel,
-                    calibration=cfg.calibration, opset=cfg.opset, results=results,
-                    **({"formats": {"onnx": results, **edge}} if edge else {}))
+                    calibration=cfg.calibration, opset=cfg.opset, results=results, formats={"onnx": results, **edge})
     yield Log("info", f"export done ({_summary(results)})")
 
 
 def _export_edge_only(cfg: ExportConfig, ws: Workspace, G, meta: dict, ckpt_path: Path,
                       cancel: CancelToken) -> Iterator[Event]:
-    """Formats beside ONNX without an ONNX file: the earlier ONNX files stay as they were (their own record)."""
+    """Formats beside ONNX without an ONNX file: earlier ONNX files stay only when they were made from this same
+    checkpoint (their record with them)."""
     from engine.stages.export.edge import export_edge
 
     yield Log("info", f"exporting {ws.rel(ckpt_path)} as {' '.join(cfg.format)} in {' '.join(cfg.precisions)}")
     cancel.raise_if_cancelled()
+    before = ws.stage("export") or {}
     ws.update_stage("export", status="running")
+    results = before.get("results") or {}
+    if before.get("checkpoint") != ws.rel(ckpt_path):  # ONNX files of an older model would pass for this one's
+        yield from _remove_stale(ws, [])
+        (ws.export_dir / BY_NAME["fp32"].file_name).unlink(missing_ok=True)
+        results = {}
     edge = yield from export_edge(cfg, ws, G, meta, cancel)
-    ws.update_stage("export", checkpoint=ws.rel(ckpt_path), calibration=cfg.calibration, formats=edge)
+    ws.update_stage("export", checkpoint=ws.rel(ckpt_path), calibration=cfg.calibration, results=results,
+                    formats={**({"onnx": results} if results else {}), **edge})
     yield Log("info", "export done (" + ", ".join(f"{f} {p}: {r['bytes'] / 1e6:.2f} MB" for f, v in edge.items()
                                                  for p, r in v.items() if "bytes" in r) + ")")
 
