@@ -10,7 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-slow lint demo bench package sampler-package clean
+.PHONY: run test test-slow test-edge edge lint demo bench package sampler-package clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,21 @@ test: lint
 # them after `make test`.
 test-slow: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/pytest -q -m slow --durations=15
+
+# ExecuTorch, LiteRT and Core ML (issue 24): their packages pin torch and torchao, so they get their own venv
+# (.venv-edge, the extra `.[edge]`), never the main one; the tests marked edge run there.
+EDGE_VENV  := .venv-edge
+EDGE_STAMP := $(EDGE_VENV)/.installed-stamp
+
+$(EDGE_STAMP): pyproject.toml
+	@test -x $(EDGE_VENV)/bin/python || $(PYTHON) -m venv $(EDGE_VENV)
+	$(EDGE_VENV)/bin/python -m pip install --quiet -e '.[dev,edge]'
+	@touch $(EDGE_STAMP)
+
+edge: $(EDGE_STAMP)
+
+test-edge: $(EDGE_STAMP)
+	QT_QPA_PLATFORM=offscreen $(EDGE_VENV)/bin/pytest -q -m edge tests/edge --durations=10
 
 demo: $(STAMP)
 	$(BIN)/gan-prune demo --workspace demo-workspace --force

@@ -460,6 +460,24 @@ class EngineFacade:
     def onnx_files(self, ws) -> list[Path]:
         return sorted(ws.export_dir.glob("*.onnx")) if ws is not None else []
 
+    def export_formats(self) -> list[dict]:
+        """The export formats (engine/export/formats.py) as plain dicts for the Export page: name, label, suffix,
+        runtime, the precisions it holds, whether its package is installed, and how to install the rest."""
+        from engine.export import formats
+
+        return [{"name": f.name, "label": f.label, "suffix": f.suffix, "runtime": f.runtime,
+                 "precisions": list(f.precisions), "installed": f.available(),
+                 "install": None if f.available() else formats.EDGE_EXTRA} for f in formats.FORMATS]
+
+    def model_file_filter(self) -> str:
+        """The Generate page's file-dialog filter: .onnx, and .pte / .tflite where their runtime is installed."""
+        import importlib.util
+
+        from engine.ondevice_runtimes import RUNTIMES
+
+        suffixes = [".onnx"] + [s for s, (_, package) in RUNTIMES.items() if importlib.util.find_spec(package)]
+        return f"Generators ({' '.join('*' + s for s in suffixes)})"
+
     # ---- generating with the on-device sampler ----------------------------------------------------------------
     def load_onnx(self, path: str | os.PathLike):
         """A noise (or class) generator, or an image-to-image model (ImageModel) when the file takes an image."""

@@ -84,9 +84,14 @@ def _external_files(path: Path) -> list[str]:
 
 
 def open_session(path: Path, threads: int | None = None):
-    """An ONNX Runtime CPU session for a model file, or one sentence saying why the file cannot be one."""
+    """An ONNX Runtime CPU session for a model file (or an ExecuTorch/LiteRT one answering as such), or one sentence
+    saying why the file cannot be one."""
     import onnxruntime as ort
 
+    from engine.ondevice_runtimes import is_edge_file, open_edge_session
+
+    if is_edge_file(path):  # ExecuTorch .pte, LiteRT .tflite (Core ML: refused in one sentence)
+        return open_edge_session(path, threads)
     if path.is_dir():
         raise OnDeviceError(f"{path} is a folder; give the .onnx file itself.")
     if path.exists() and not path.is_file():

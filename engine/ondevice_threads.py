@@ -32,6 +32,12 @@ def candidate_threads(limit: int | None = None) -> list[int]:
 
 def open_session(path: str | os.PathLike, threads: int):
     """A CPU session with a fixed intra-op thread count and one inter-op thread (a generator is one chain)."""
+    from engine.ondevice_runtimes import is_edge_file, open_edge_session
+
+    if is_edge_file(path):  # an ExecuTorch or LiteRT file: its own runtime, the same questions
+        from pathlib import Path
+
+        return open_edge_session(Path(path), threads)
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -70,8 +76,13 @@ def pick_threads(path: str | os.PathLike, latent_dim: int, batches=BATCHES, runs
     something other than latents (an image-to-image one). Returns {"threads": best, "latency_ms": {"ort_b1": ms,
     ..., "threads": best}, "tried": {"1": {"ort_b1": ms, ...}, ...}}.
     """
-    counts = candidates or candidate_threads()
+    from engine.ondevice_runtimes import thread_counts
+
+    counts = thread_counts(path, candidates or candidate_threads())
     sessions = {t: open_session(path, t) for t in counts}
+    if len(counts) == 1 and getattr(sessions[counts[0]], "threads", None):  # what an ExecuTorch pool really has
+        counts = [sessions[counts[0]].threads]
+        sessions = {counts[0]: next(iter(sessions.values()))}
     rng = np.random.default_rng(seed)
     if feeds is None:
         feeds = {b: generator_feeds(sessions[counts[0]], rng.standard_normal((b, latent_dim)).astype(np.float32))

@@ -1,4 +1,5 @@
-"""gan-sample: images from an exported ONNX generator, with no torch (numpy + onnxruntime + pillow).
+"""gan-sample: images from an exported ONNX generator, with no torch (numpy + onnxruntime + pillow); a LiteRT
+.tflite through ai-edge-litert (no torch either) and an ExecuTorch .pte (its Python runtime loads torch) alike.
 
 Bad input (missing/corrupt model, n <= 0, an output folder that cannot be written, an output that would replace an
 input picture or another output) prints ONE line, exit 2, and writes nothing: every check and every model run
@@ -22,8 +23,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="gan-sample", description="Generate images from an exported GAN generator (.onnx).")
-    p.add_argument("model", metavar="MODEL.onnx", help="a generator exported by gan-prune export")
+    p = _Parser(prog="gan-sample", description="Generate images from an exported GAN generator (.onnx; .pte and "
+                                                "TFLite .tflite where ExecuTorch / LiteRT are installed).")
+    p.add_argument("model", metavar="MODEL.onnx", help="a generator exported by gan-prune export (.onnx, .pte or "
+                                                       ".tflite)")
     p.add_argument("--n", type=int, default=None,
                    help=f"number of images ({DEFAULT_N}); with --input, only the first N pictures (in name order)")
     p.add_argument("--seed", type=int, default=0, help="latent seed: the same seed gives the same images")
@@ -244,6 +247,7 @@ def run(args) -> int:
 def run_noise(args, session, notes: list[str], threads: int | None) -> int:
     """A grid of --n images (and --separate files, an --interpolate strip, --bench numbers)."""
     from engine.ondevice import GeneratorModel, OnDeviceError, grid, save_png
+    from engine.ondevice_runtimes import is_edge_file
 
     out = _output_file(Path(args.out))
     separate = Path(args.separate) if args.separate else None
@@ -268,8 +272,9 @@ def run_noise(args, session, notes: list[str], threads: int | None) -> int:
         strip_path = out.with_name(f"{out.stem}.interpolate.png")
         save_png(strip_path, strip)
         print(f"wrote {strip_path}")
-    if args.bench:
-        _bench(model.path, model.latent_dim, (model.batch,) if model.batch else (1, 64), threads)
+    if args.bench:  # an ExecuTorch or LiteRT session takes any batch (in slices of its own)
+        fixed = model.batch and not is_edge_file(model.path)
+        _bench(model.path, model.latent_dim, (model.batch,) if fixed else (1, 64), threads)
     return 0
 
 

@@ -199,7 +199,7 @@ class GeneratePage(Page):
 
     def _browse(self) -> None:
         start = str(self.ctx.workspace.export_dir) if self.ctx.workspace else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Choose an ONNX generator", start, "ONNX models (*.onnx)")
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a generator", start, self.ctx.facade.model_file_filter())
         if path:
             self.path.setText(path)
 

@@ -54,7 +54,12 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
         raise WorkspaceError(f"The workspace {ws.root} has no generator checkpoint; run 'gan-prune train' first.")
     ckpt = ws.load_checkpoint(ckpt_path)
     G = generator_from_checkpoint(ckpt)
-    if model_kind(ckpt) == IMAGE:  # image-to-image: input 'image', int8 calibrated on task inputs
+    edge_formats = [f for f in cfg.format if f != "onnx"]
+    image_model = model_kind(ckpt) == IMAGE
+    if image_model and edge_formats:
+        raise WorkspaceError(f"--format {' '.join(edge_formats)} covers models that make images from noise so far; "
+                             "export this image-to-image model with --format onnx.")
+    if image_model:  # image-to-image: input 'image', int8 calibrated on task inputs
         from engine.stages.export.image import run_export_images
 
         cfg_wanted = list(dict.fromkeys(cfg.precisions))
@@ -65,6 +70,9 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
     classes = (ckpt.get("data") or {}).get("classes")
     if getattr(G, "num_classes", 0) and isinstance(classes, list) and len(classes) == G.num_classes:
         meta["class_names"] = [str(c) for c in classes]  # the sampler and studio name each class
+    if "onnx" not in cfg.format:
+        yield from _export_edge_only(cfg, ws, G, meta, ckpt_path, cancel)
+        return
     wanted = list(dict.fromkeys(cfg.precisions))
     subpixel = cfg.subpixel and any(BY_NAME[p].uses_subpixel for p in wanted)
     total, step = 1 + len(wanted) + int(subpixel), 0
@@ -86,9 +94,36 @@ def run_export(cfg: ExportConfig, ws: Workspace, cancel: CancelToken | None = No
     results = yield from _convert_each(cfg, ws, G, meta, fp32, worst, wanted, subpixel, (step, total), cancel)
     if "fp32" not in wanted:  # it was written as the reference for the others; keep it, but say so
         results["fp32"] = {"path": ws.rel(fp32), "bytes": fp32.stat().st_size, "parity": worst, "reference_only": True}
+    from engine.stages.export.edge import export_edge, remove_stale
+
+    edge = (yield from export_edge(cfg, ws, G, meta, cancel)) if edge_formats else {}
+    if not edge_formats:
+        yield from remove_stale(ws, set())
     ws.update_stage("export", checkpoint=ws.rel(ckpt_path), subpixel=cfg.subpixel,
-                    calibration=cfg.calibration, opset=cfg.opset, results=results)
+                    calibration=cfg.calibration, opset=cfg.opset, results=results, formats={"onnx": results, **edge})
     yield Log("info", f"export done ({_summary(results)})")
+
+
+def _export_edge_only(cfg: ExportConfig, ws: Workspace, G, meta: dict, ckpt_path: Path,
+                      cancel: CancelToken) -> Iterator[Event]:
+    """Formats beside ONNX without an ONNX file: earlier ONNX files stay only when they were made from this same
+    checkpoint (their record with them)."""
+    from engine.stages.export.edge import export_edge
+
+    yield Log("info", f"exporting {ws.rel(ckpt_path)} as {' '.join(cfg.format)} in {' '.join(cfg.precisions)}")
+    cancel.raise_if_cancelled()
+    before = ws.stage("export") or {}
+    ws.update_stage("export", status="running")
+    results = before.get("results") or {}
+    if before.get("checkpoint") != ws.rel(ckpt_path):  # ONNX files of an older model would pass for this one's
+        yield from _remove_stale(ws, [])
+        (ws.export_dir / BY_NAME["fp32"].file_name).unlink(missing_ok=True)
+        results = {}
+    edge = yield from export_edge(cfg, ws, G, meta, cancel)
+    ws.update_stage("export", checkpoint=ws.rel(ckpt_path), calibration=cfg.calibration, results=results,
+                    formats={**({"onnx": results} if results else {}), **edge})
+    yield Log("info", "export done (" + ", ".join(f"{f} {p}: {r['bytes'] / 1e6:.2f} MB" for f, v in edge.items()
+                                                 for p, r in v.items() if "bytes" in r) + ")")
 
 
 def _convert_each(cfg: ExportConfig, ws: Workspace, G, meta: dict, fp32: Path, worst: float, wanted: list[str],
