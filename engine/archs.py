@@ -23,6 +23,7 @@ class Arch:
     conditional: bool = False  # it has a class-conditional pair (the conditional task)
     trainable: bool = True  # False: `gan-prune train` cannot make one (an imported model: "user")
     help: str = ""  # one sentence: when to choose it
+    default_for: tuple[str, ...] = ()  # tasks that train it when no --arch is named (else their kind's first)
 
 
 # In the order the studio offers them (the first of a task's kind is that task's default).
@@ -37,6 +38,9 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
          help="pix2pix's U-Net with a PatchGAN discriminator"),
     Arch("resnet-i2i", "ResNet (image → image)", IMAGE, "engine.models.resnet_i2i:CODE",
          help="residual blocks at a quarter of the image size, with a PatchGAN discriminator"),
+    Arch("cyclegan", "CycleGAN ResNet (image → image, reflection padding, instance norm)", IMAGE,
+         "engine.models.cyclegan:CODE", default_for=("unpaired",),
+         help="CycleGAN's ResNet generator (instance norm, residual blocks at a quarter of the side)"),
     Arch("user", "Your own model (imported)", NOISE, "engine.models.user:CODE", conditional=True, trainable=False,
          help="a generator you trained elsewhere, brought in with gan-prune import"),
 )}
@@ -60,8 +64,9 @@ def archs_for(task: str) -> list[str]:
 
 
 def default_arch(task: str) -> str:
-    """The arch a task trains when none is named: the first the catalogue offers for it."""
-    return (archs_for(task) or ["dcgan"])[0]
+    """The arch a task trains when none is named: the one that names the task as its default, else the first the
+    catalogue offers for it."""
+    return next((a.name for a in ARCHS.values() if task in a.default_for), None) or (archs_for(task) or ["dcgan"])[0]
 
 
 def arch_problem(arch: str, task: str) -> str | None:
