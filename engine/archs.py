@@ -26,7 +26,8 @@ class Arch:
     default_for: tuple[str, ...] = ()  # tasks that train it when no --arch is named (else their kind's first)
 
 
-# In the order the studio offers them (the first of a task's kind is that task's default).
+# In the order the studio offers them (the first of a task's kind is that task's default, unless an arch names the
+# task in `default_for`).
 ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("dcgan", "DCGAN (convolutional, recommended)", NOISE, "engine.models.dcgan:CODE", conditional=True,
          help="conv-only DCGAN: the best digits, every width prunable"),
@@ -59,14 +60,15 @@ def archs_for(task: str) -> list[str]:
     kind (noise or image), and with a class-conditional pair when the task takes a class."""
     if task not in TASKS:
         return []
-    return [a.name for a in ARCHS.values() if a.trainable and a.kind == task_kind(task)
+    fits = [a for a in ARCHS.values() if a.trainable and a.kind == task_kind(task)
             and (a.conditional or not is_conditional(task))]
+    return [a.name for a in sorted(fits, key=lambda a: task not in a.default_for)]  # the task's own default first
 
 
 def default_arch(task: str) -> str:
-    """The arch a task trains when none is named: the one that names the task as its default, else the first the
-    catalogue offers for it."""
-    return next((a.name for a in ARCHS.values() if task in a.default_for), None) or (archs_for(task) or ["dcgan"])[0]
+    """The arch a task trains when none is named: the first the catalogue offers for it (one that names the task
+    in its `default_for` comes first)."""
+    return (archs_for(task) or ["dcgan"])[0]
 
 
 def arch_problem(arch: str, task: str) -> str | None:

@@ -46,14 +46,14 @@ SOURCES: dict[str, DataSource] = {s.name: s for s in (
                takes_path=True, labelled=False, task="paired", path_word="DIR",
                path_help="a folder holding A/ (inputs) and B/ (wanted outputs) with the same file names",
                example="/home/me/maps"),
+    DataSource("horse2zebra-28", "Horses and zebras (bundled, 700 + 700 silhouettes)", "700 horse and 700 zebra "
+               "28x28 silhouettes, bundled, with --task unpaired", "engine.data.unpaired:load", origin=BUNDLED,
+               labelled=False, task="unpaired"),
     DataSource("unpaired", "Two unpaired sets of my own (a folder with A/ and B/)", "DIR/A and DIR/B images of "
                "any names and counts, with --task unpaired", "engine.data.unpaired:load", origin=YOURS,
                takes_path=True, labelled=False, task="unpaired", path_word="DIR",
                path_help="a folder holding A/ (images to translate) and B/ (images in the wanted style), any names "
                          "and counts", example="/home/me/horse2zebra"),
-    DataSource("horse2zebra-28", "Horses and zebras (bundled, 700 + 700 silhouettes)", "700 horse and 700 zebra "
-               "28x28 silhouettes, bundled, with --task unpaired", "engine.data.unpaired:load", origin=BUNDLED,
-               labelled=False, task="unpaired"),
 )}
 
 

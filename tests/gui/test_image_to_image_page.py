@@ -81,3 +81,19 @@ def test_superres_trains_from_the_studio_with_triplet_previews(make_window, tiny
     headers = [evaluate.table.horizontalHeaderItem(i).text() for i in range(evaluate.table.columnCount())]
     assert headers[5:8] == ["PSNR vs truth", "SSIM vs truth", "FID"]
     assert [evaluate.table.item(i, 0).text() for i in range(evaluate.table.rowCount())] == ["bicubic", "dense"]
+
+
+@pytest.mark.slow  # exports a CycleGAN generator (torch.onnx: ~9 s on a busy 2-core machine)
+def test_generate_page_shows_an_unpaired_models_before_and_after(make_window, tmp_path):
+    torch.manual_seed(0)
+    g, _ = image_specs("cyclegan", (1, 8, 8), (1, 8, 8), False, sees_input=False, width=4, blocks=1)
+    G = build_generator(g).eval()
+    onnx = export_image_generator(G, tmp_path / "h2z.onnx", image_metadata(G, "unpaired", "horse2zebra-28"))
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "horse.png")
+    gen = make_window().pages["generate"]
+    gen.path.setText(str(onnx))
+    gen.source.setText(str(tmp_path / "horse.png"))
+    gen.start_button.click()
+    assert gen.grid.has_image() and gen.grid.caption.text() == "input | output, 1 image(s)"
+    assert (gen.grid._pixmap.width(), gen.grid._pixmap.height()) == (2 * 10 + 2, 10 + 2)
+    assert "task unpaired, input 1x8x8" in gen.info.text()
