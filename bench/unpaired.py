@@ -97,6 +97,7 @@ def main() -> None:
     ap.add_argument("--cycle", type=float, default=10.0)
     ap.add_argument("--workspace", default="/tmp/bench-unpaired")
     ap.add_argument("--reuse", action="store_true", help="keep a dense model already trained in WORKSPACE/dense")
+    ap.add_argument("--train-seconds", type=float, help="with --reuse: the wall seconds that training took")
     args = ap.parse_args()
     root = Path(args.workspace)
     dense = root / "dense"
@@ -104,6 +105,7 @@ def main() -> None:
                     "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with "
                                "other jobs (load average above 5 during the run), one thread per command",
                     "settings": vars(args)}
+    result["train_seconds"] = args.train_seconds
     if not (args.reuse and (dense / "checkpoints" / "dense.pt").exists()):
         shutil.rmtree(dense, ignore_errors=True)
         result["train_seconds"] = gan_prune("train", "--workspace", str(dense), "--task", "unpaired", "--dataset",

@@ -242,9 +242,13 @@ class ModelConfig:
     # image-to-image: the generator's size (None: the arch's default for the image size)
     width: int | None = setting(None, min=1, max=1024, tasks=IMAGE_TASKS, note="the first layer's channels (the "
                                 "CycleGAN reference uses 64)", help="image-to-image: channels of G's first layer, "
-                                "doubled as it goes deeper (default: 8-32 by image size)")
+                                "doubled as it goes deeper (default: 8-32 by image size)", label="Generator width",
+                                unit=" channels", special="automatic", tip="Channels of the generator's first layer; "
+                                "deeper layers double it. Automatic: 8-32 by image size (CycleGAN's reference: 64).")
     blocks: int | None = setting(None, min=1, max=64, tasks=IMAGE_TASKS, note="the reference uses 9 at 256 px",
-                                 help="image-to-image: residual blocks of a resnet-i2i or cyclegan G (default 3 / 4)")
+                                 help="image-to-image: residual blocks of a resnet-i2i or cyclegan G (default 3 / 4)",
+                                 label="Residual blocks", special="automatic", tip="How many residual blocks a "
+                                 "ResNet generator has (the U-Net has none). Automatic: 3, or 4 for CycleGAN.")
 
     def validate(self) -> None:
         check_fields(self, "model")
@@ -307,9 +311,13 @@ class TrainConfig:
                         help="image-to-image: weight of L1 to the target (100, as pix2pix)")
     # The unpaired task (CycleGAN, Zhu et al. 2017): λ of the cycle-consistency L1, and the identity L1's share of it.
     cycle: float = setting(10.0, min=0, tasks=("unpaired",), note="10 is CycleGAN's λ",
-                           help="unpaired: weight of the cycle-consistency L1, A → B → A and B → A → B (10)")
+                           help="unpaired: weight of the cycle-consistency L1, A → B → A and B → A → B (10)",
+                           label="Cycle weight", step=1, decimals=1, tip="How strongly a translated image must "
+                           "translate back to the original (A → B → A). 10 is CycleGAN's choice.")
     identity: float = setting(0.5, min=0, tasks=("unpaired",), note="a fraction of cycle; 0.5 as CycleGAN",
-                              help="unpaired: weight of the identity L1 (G_AB(b) ≈ b) as a fraction of --cycle (0.5)")
+                              help="unpaired: weight of the identity L1 (G_AB(b) ≈ b) as a fraction of --cycle (0.5)",
+                              label="Identity weight", step=0.1, decimals=2, tip="How strongly an image already in "
+                              "the target style is left alone, as a share of the cycle weight. 0.5 as CycleGAN.")
 
     def validate(self) -> None:
         check_fields(self, "train")

@@ -66,7 +66,8 @@ def test_superres_trains_from_the_studio_with_triplet_previews(make_window, tiny
     data.image_size.setValue(16)
     data.task.setCurrentIndex(data.task.findData("superres"))
     assert train._fields["arch"].currentData() == "unet"  # the arch follows an image task
-    assert train.values()["model"] == {"arch": "unet", "latent_dim": 100, "task": "superres", "scale": 4}
+    assert train.values()["model"] == {"arch": "unet", "latent_dim": 100, "task": "superres", "scale": 4,
+                                       "width": None, "blocks": None}
     with qtbot.waitSignal(window.ctx.jobs.finished, timeout=180_000) as finished:
         train.start_button.click()
     assert finished.args == ["train", "done"]
