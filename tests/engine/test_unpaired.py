@@ -151,3 +151,20 @@ def test_fine_tuning_refuses_the_cycle_term_without_a_b_to_a_generator():
     with pytest.raises(ConfigError, match="--cycle needs the B → A generator"):
         _back_generator({"arch": {}}, FinetuneConfig(cycle=1.0))
     assert _back_generator({}, FinetuneConfig()) is None
+
+
+@pytest.mark.slow  # two gloo processes start (~20 s on a busy 2-core machine)
+def test_two_processes_take_the_same_step_as_one(tmp_path):
+    """Each process takes half the batch; the four networks' gradients are averaged, the PatchGANs' BatchNorm is
+    global: one step equals one process's (at 16 px; at 8 px the 2x2 instance norm amplifies float rounding)."""
+    from engine.cli import main as gan_prune
+
+    for n in (1, 2):
+        assert gan_prune(["train", "-w", str(tmp_path / f"p{n}"), "--task", "unpaired", "--dataset", "horse2zebra-28",
+                          "--image-size", "16", "--width", "4", "--blocks", "1", "--steps", "1", "--batch-size", "4",
+                          "--limit", "20", "--threads", "1", "--optimizer", "sgd", "--lr", "0.001",
+                          "--nproc-per-node", str(n), "--quiet"]) == 0
+    one, two = (torch.load(tmp_path / f"p{n}" / "checkpoints" / "dense.pt", weights_only=True) for n in (1, 2))
+    for key in ("generator", "generator_ba", "discriminator", "discriminator_a"):
+        worst = max((one[key][k].float() - two[key][k].float()).abs().max().item() for k in one[key])
+        assert worst < 1e-5, key

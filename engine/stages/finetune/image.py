@@ -73,6 +73,7 @@ class ImageFinetuner:
         self.teacher = frozen_copy(teacher).to(device)
         self.back = frozen_copy(back).to(device) if back is not None and cfg.cycle > 0 else None
         self.w_cycle = cfg.cycle
+        self.rows = "input → output → target" if src.has_targets else "input → output → teacher's output"
         w = cfg.weights()
         self.w_out, self.w_feat = l1 * w.output, w.features
         self.adapters, self.taps = None, []
@@ -165,7 +166,7 @@ def run_finetune_images(cfg, ws: Workspace, dense: dict, teacher: nn.Module, can
         with torch.no_grad():
             shown[1] = tuner.teacher(shown[0])
     if ctx.is_main:
-        yield Samples("finetune", 0, preview(tuner.teacher, *shown), label="teacher: input → output → target")
+        yield Samples("finetune", 0, preview(tuner.teacher, *shown), label=f"teacher: {tuner.rows}")
         ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=0, distill=cfg.distill,
                         weights=vars(cfg.weights()), student="pruned")
     keeper = BestKeeper()
@@ -196,7 +197,7 @@ def _loop(cfg, tuner: ImageFinetuner, keeper: BestKeeper, shown: list, cancel: C
         yield Metrics("finetune", tuner.step, values)
         yield Progress("finetune", tuner.step, cfg.steps, rate=rate, eta_s=eta)
         if ctx.is_main and (tuner.step % cfg.sample_every == 0 or tuner.step == cfg.steps):
-            yield Samples("finetune", tuner.step, preview(tuner.G, *shown), label="student: input → output → target")
+            yield Samples("finetune", tuner.step, preview(tuner.G, *shown), label=f"student: {tuner.rows}")
         if ctx.is_main and cfg.probe_every and (tuner.step % cfg.probe_every == 0 or tuner.step == cfg.steps):
             _probe(tuner, keeper)
         if stop:
@@ -247,7 +248,7 @@ def _finish(ws, tuner: ImageFinetuner, keeper: BestKeeper, pruned: dict, dense: 
     yield Artifact("finetune", "checkpoint", path, {"step": kept, "validation_psnr": val})
     grid = preview(tuner.G, *shown)
     save_png(ws.samples_dir / "finetune.png", grid)
-    yield Samples("finetune", kept, grid, label="student: input → output → target")
+    yield Samples("finetune", kept, grid, label=f"student: {tuner.rows}")
     yield Artifact("finetune", "samples", ws.rel(ws.samples_dir / "finetune.png"))
     ws.update_stage("finetune", step=last)  # the stage runner records how it ended
     yield Log("warning" if status == "cancelled" else "info",
