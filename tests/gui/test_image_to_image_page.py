@@ -98,3 +98,30 @@ def test_generate_page_shows_an_unpaired_models_before_and_after(make_window, tm
     assert gen.grid.has_image() and gen.grid.caption.text() == "input | output, 1 image(s)"
     assert (gen.grid._pixmap.width(), gen.grid._pixmap.height()) == (2 * 10 + 2, 10 + 2)
     assert "task unpaired, input 1x8x8" in gen.info.text()
+
+
+def test_evaluate_page_shows_an_unpaired_report_with_the_identity_baseline(make_window, tmp_path):
+    from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
+    from engine.events import CancelToken
+    from engine.pipeline import save_config
+    from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
+    from engine.stages.train.run import run_train
+    from engine.workspace import Workspace
+
+    ws = Workspace(tmp_path / "h2z")
+    cfg = PipelineConfig(DataConfig("horse2zebra-28", limit=20, image_size=8),
+                         ModelConfig(arch="cyclegan", task="unpaired", width=4, blocks=1),
+                         TrainConfig(steps=1, batch_size=4, device="cpu"))
+    save_config(ws, cfg)
+    list(run_train(cfg, ws, CancelToken()))
+    list(run_evaluate(EvaluateConfig(feature_net="none", latency=False), ws, CancelToken()))
+    window = make_window()
+    window.open_workspace(tmp_path / "h2z")
+    evaluate = window.pages["evaluate"]
+    evaluate.refresh()
+    table = evaluate.table
+    headers = [table.horizontalHeaderItem(i).text() for i in range(table.columnCount())]
+    assert headers[5:] == ["FID vs real B", "Cycle error", "PSNR vs dense", "SSIM vs dense"]
+    assert not any(table.isColumnHidden(i) for i in range(table.columnCount()))
+    assert [table.item(i, 0).text() for i in range(table.rowCount())] == ["identity", "dense"]
+    assert table.item(1, 6).text() != "—" and table.item(1, 7).text() == "—"  # the dense model is the teacher
