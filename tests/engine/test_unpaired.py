@@ -168,3 +168,15 @@ def test_two_processes_take_the_same_step_as_one(tmp_path):
     for key in ("generator", "generator_ba", "discriminator", "discriminator_a"):
         worst = max((one[key][k].float() - two[key][k].float()).abs().max().item() for k in one[key])
         assert worst < 1e-5, key
+
+
+def test_cancel_stops_after_the_step_and_keeps_a_resumable_checkpoint(tmp_path):
+    from engine.events import Metrics
+
+    ws, cancel = Workspace(tmp_path), CancelToken()
+    for event in run_train(tiny_cfg(steps=5), ws, cancel):
+        if isinstance(event, Metrics):
+            cancel.cancel()
+    ckpt = ws.load_checkpoint("dense")
+    assert ckpt["step"] == 1 and ckpt["optim"] and ckpt["rng"]["pool"].dtype == torch.uint8
+    assert ws.read_manifest()["stages"]["train"]["status"] == "cancelled"
