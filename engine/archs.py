@@ -23,9 +23,11 @@ class Arch:
     conditional: bool = False  # it has a class-conditional pair (the conditional task)
     trainable: bool = True  # False: `gan-prune train` cannot make one (an imported model: "user")
     help: str = ""  # one sentence: when to choose it
+    default_for: tuple[str, ...] = ()  # tasks that train it when no --arch is named (else their kind's first)
 
 
-# In the order the studio offers them (the first of a task's kind is that task's default).
+# In the order the studio offers them (the first of a task's kind is that task's default, unless an arch names the
+# task in `default_for`).
 ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("dcgan", "DCGAN (convolutional, recommended)", NOISE, "engine.models.dcgan:CODE", conditional=True,
          help="conv-only DCGAN: the best digits, every width prunable"),
@@ -37,6 +39,9 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
          help="pix2pix's U-Net with a PatchGAN discriminator"),
     Arch("resnet-i2i", "ResNet (image → image)", IMAGE, "engine.models.resnet_i2i:CODE",
          help="residual blocks at a quarter of the image size, with a PatchGAN discriminator"),
+    Arch("cyclegan", "CycleGAN ResNet (image → image, reflection padding, instance norm)", IMAGE,
+         "engine.models.cyclegan:CODE", default_for=("unpaired",),
+         help="CycleGAN's ResNet generator (instance norm, residual blocks at a quarter of the side)"),
     Arch("user", "Your own model (imported)", NOISE, "engine.models.user:CODE", conditional=True, trainable=False,
          help="a generator you trained elsewhere, brought in with gan-prune import"),
 )}
@@ -55,12 +60,14 @@ def archs_for(task: str) -> list[str]:
     kind (noise or image), and with a class-conditional pair when the task takes a class."""
     if task not in TASKS:
         return []
-    return [a.name for a in ARCHS.values() if a.trainable and a.kind == task_kind(task)
+    fits = [a for a in ARCHS.values() if a.trainable and a.kind == task_kind(task)
             and (a.conditional or not is_conditional(task))]
+    return [a.name for a in sorted(fits, key=lambda a: task not in a.default_for)]  # the task's own default first
 
 
 def default_arch(task: str) -> str:
-    """The arch a task trains when none is named: the first the catalogue offers for it."""
+    """The arch a task trains when none is named: the first the catalogue offers for it (one that names the task
+    in its `default_for` comes first)."""
     return (archs_for(task) or ["dcgan"])[0]
 
 

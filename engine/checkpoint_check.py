@@ -62,12 +62,35 @@ def _check(ckpt: dict, discriminator_elsewhere: bool, source: Path, files_just_c
         _check_state(ckpt, "ema", g)
     if not discriminator_elsewhere:
         shapes["d"] = _check_state(ckpt, "discriminator", d)
-    adapters = ckpt.get("adapters")
-    if isinstance(adapters, dict) and "g" in shapes:  # fine-tuning trains its 1x1 feature adapters with G
-        shapes["g"] = shapes["g"] + [tuple(t.shape) for t in adapters.values() if isinstance(t, torch.Tensor)]
+    _add_trained_with(ckpt, shapes)
     for role, params in shapes.items():
         if ckpt.get("optim"):
             _check_optimizer(ckpt["optim"][role], params, f"optim.{role}")
+
+
+def _add_trained_with(ckpt: dict, shapes: dict[str, list]) -> None:
+    """Parameters outside G and D that their optimizers hold too, in order after theirs."""
+    if "arch_ba" in ckpt:  # a CycleGAN's B → A side: one optimizer holds both generators, one both Ds
+        for role, params in _check_other_side(ckpt).items():
+            shapes[role] = shapes.get(role, []) + params
+    adapters = ckpt.get("adapters")
+    if isinstance(adapters, dict) and "g" in shapes:  # fine-tuning trains its 1x1 feature adapters with G
+        shapes["g"] = shapes["g"] + [tuple(t.shape) for t in adapters.values() if isinstance(t, torch.Tensor)]
+
+
+def _check_other_side(ckpt: dict) -> dict[str, list[tuple[int, ...]]]:
+    """The unpaired task's B → A generator and the D that judges A (engine/stages/train/unpaired.py)."""
+    from engine.models import check_spec
+
+    arch = ckpt["arch_ba"]
+    if not isinstance(arch, dict):
+        raise _Bad(f"'arch_ba' must be a table with generator and discriminator specs (got {arch!r:.60})")
+    for role in ("generator", "discriminator"):
+        check_spec(arch.get(role), role, f"arch_ba.{role}")
+        if arch[role]["arch"] == "user":
+            raise _Bad("arch_ba must be built from the catalogue (got 'user')")
+    return {"g": _check_state(ckpt, "generator_ba", arch["generator"]),
+            "d": _check_state(ckpt, "discriminator_a", arch["discriminator"])}
 
 
 def _check_trusted(arch: dict, source: Path) -> None:
@@ -147,9 +170,9 @@ def _check_state(ckpt: dict, key: str, spec: dict) -> list[tuple[int, ...]]:
         raise _Bad(f"'{key}' must map layer names to weight tensors")
     code = arch_code(spec["arch"])
     with torch.device("meta"):
-        model = (code.discriminator if key == "discriminator" else code.generator)(spec)
+        model = (code.discriminator if key.startswith("discriminator") else code.generator)(spec)
     wanted = model.state_dict()
-    role = "discriminator" if key == "discriminator" else "generator"
+    role = "discriminator" if key.startswith("discriminator") else "generator"
     missing = [k for k in wanted if k not in state]
     if missing:
         raise _Bad(f"{key}['{missing[0]}'] is missing, which arch.{role} needs")

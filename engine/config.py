@@ -22,7 +22,7 @@ from engine.archs import ARCHS, arch_problem
 from engine.errors import ConfigError
 from engine.tasks import DEFAULT_TASK, IMAGE, image_tasks, task_kind, task_names
 
-LOSSES = ("bce", "hinge")
+LOSSES = ("bce", "hinge", "lsgan")  # lsgan: least squares (Mao et al.), the unpaired task's always
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
 IMAGE_TASKS = image_tasks()  # the generator takes an image in (pix2pix)
@@ -234,11 +234,23 @@ class ModelConfig:
     # what the model does (engine/tasks.py): noise → image, or class → image, ...
     task: str = setting(DEFAULT_TASK, choices=task_names(),
                         help="unconditional (default); superres, inpaint, sketch (pairs made from any image data) or "
-                             "paired (with pairs:DIR) train an image-to-image GAN")
+                             "paired (with pairs:DIR) train an image-to-image GAN; unpaired (with unpaired:DIR or "
+                             "horse2zebra-28) a CycleGAN")
     scale: int = setting(4, choices=(2, 4), note="superres: the output is this many times the input's side",
                          help="superres: output side / input side (4)", tasks=("superres",), label="Output size",
                          words=("2x the input's side", "4x the input's side"),
                          tip="Super-resolution: how many times the output's side is the input's.")
+
+    # image-to-image: the generator's size (None: the arch's default for the image size)
+    width: int | None = setting(None, min=1, max=1024, tasks=IMAGE_TASKS, note="the first layer's channels (the "
+                                "CycleGAN reference uses 64)", help="image-to-image: channels of G's first layer, "
+                                "doubled as it goes deeper (default: 8-32 by image size)", label="Generator width",
+                                unit=" channels", special="automatic", tip="Channels of the generator's first layer; "
+                                "deeper layers double it. Automatic: 8-32 by image size (CycleGAN's reference: 64).")
+    blocks: int | None = setting(None, min=1, max=64, tasks=IMAGE_TASKS, note="the reference uses 9 at 256 px",
+                                 help="image-to-image: residual blocks of a resnet-i2i or cyclegan G (default 3 / 4)",
+                                 label="Residual blocks", special="automatic", tip="How many residual blocks a "
+                                 "ResNet generator has (the U-Net has none). Automatic: 3, or 4 for CycleGAN.")
 
     def validate(self) -> None:
         check_fields(self, "model")
@@ -258,7 +270,7 @@ class TrainConfig:
                                                       "digits on a CPU in a few minutes.")
     batch_size: int = setting(64, min=1, max=65536, label="Batch size", unit=" images", step=8,
                               tip="Images per step. Larger batches are smoother but slower per step.")
-    loss: str = setting("bce", choices=LOSSES, label="Loss", words=("Binary cross-entropy", "Hinge"),
+    loss: str = setting("bce", choices=LOSSES, label="Loss", words=("Binary cross-entropy", "Hinge", "Least squares"),
                         tip="The GAN objective. Hinge can be steadier when the default diverges.")
     optimizer: str = setting("adam", choices=OPTIMIZERS, help="adam (default) or the reference's SGD",
                              label="Optimizer", words=("Adam", "SGD with momentum"),
@@ -299,6 +311,15 @@ class TrainConfig:
     # Image-to-image tasks: the weight of L1 to the ground truth next to the adversarial loss (pix2pix uses 100).
     l1: float = setting(100.0, min=0, note="100 is pix2pix's weight",
                         help="image-to-image: weight of L1 to the target (100, as pix2pix)")
+    # The unpaired task (CycleGAN, Zhu et al. 2017): λ of the cycle-consistency L1, and the identity L1's share of it.
+    cycle: float = setting(10.0, min=0, tasks=("unpaired",), note="10 is CycleGAN's λ",
+                           help="unpaired: weight of the cycle-consistency L1, A → B → A and B → A → B (10)",
+                           label="Cycle weight", step=1, decimals=1, tip="How strongly a translated image must "
+                           "translate back to the original (A → B → A). 10 is CycleGAN's choice.")
+    identity: float = setting(0.5, min=0, tasks=("unpaired",), note="a fraction of cycle; 0.5 as CycleGAN",
+                              help="unpaired: weight of the identity L1 (G_AB(b) ≈ b) as a fraction of --cycle (0.5)",
+                              label="Identity weight", step=0.1, decimals=2, tip="How strongly an image already in "
+                              "the target style is left alone, as a share of the cycle weight. 0.5 as CycleGAN.")
 
     def validate(self) -> None:
         check_fields(self, "train")

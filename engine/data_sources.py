@@ -46,6 +46,14 @@ SOURCES: dict[str, DataSource] = {s.name: s for s in (
                takes_path=True, labelled=False, task="paired", path_word="DIR",
                path_help="a folder holding A/ (inputs) and B/ (wanted outputs) with the same file names",
                example="/home/me/maps"),
+    DataSource("horse2zebra-28", "Horses and zebras (bundled, 700 + 700 silhouettes)", "700 horse and 700 zebra "
+               "28x28 silhouettes, bundled, with --task unpaired", "engine.data.unpaired:load", origin=BUNDLED,
+               labelled=False, task="unpaired"),
+    DataSource("unpaired", "Two unpaired sets of my own (a folder with A/ and B/)", "DIR/A and DIR/B images of "
+               "any names and counts, with --task unpaired", "engine.data.unpaired:load", origin=YOURS,
+               takes_path=True, labelled=False, task="unpaired", path_word="DIR",
+               path_help="a folder holding A/ (images to translate) and B/ (images in the wanted style), any names "
+                         "and counts", example="/home/me/horse2zebra"),
 )}
 
 
@@ -75,15 +83,18 @@ def problem(dataset: str) -> str | None:
 
 
 def task_problem(dataset: str, task: str) -> str | None:
-    """A source bound to a task and that task go together (pairs:DIR and --task paired)."""
+    """A source bound to a task and that task go together (pairs:DIR and --task paired; unpaired:DIR or
+    horse2zebra-28 and --task unpaired)."""
     source, _ = split(dataset)
-    wanted = source if source is not None and source.task is not None else \
-        next((s for s in SOURCES.values() if s.task == task), None)
-    if wanted is None or (source is wanted and wanted.task == task):
+    if source is not None and source.task is not None:
+        if source.task == task:
+            return None
+        return (f"{spec_of(source)} goes with --task {source.task}; got dataset {dataset} and task {task}.")
+    serving = [spec_of(s) for s in SOURCES.values() if s.task == task]
+    if not serving:
         return None
-    spec = spec_of(wanted)
-    return (f"{spec} goes with --task {wanted.task} (and --task {wanted.task} with {spec}); got dataset {dataset} "
-            f"and task {task}.")
+    first, more = serving[0], "".join(f" (or {s})" for s in serving[1:])
+    return f"{first}{more} goes with --task {task}; got dataset {dataset} and task {task}."
 
 
 def labelled_words() -> str:

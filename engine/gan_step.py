@@ -24,6 +24,8 @@ ExtraLoss = Callable[..., dict[str, torch.Tensor]]
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "hinge":
         return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    if kind == "lsgan":  # least squares on the raw scores: real → 1, fake → 0 (CycleGAN's choice)
+        return (real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean()
     # -[log D(x) + log(1 - D(G(z)))] with D = sigmoid(logits): softplus keeps it finite where log(sigmoid) is not.
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
@@ -51,6 +53,8 @@ R1_EVERY = 4  # lazy R1 (StyleGAN2): the penalty on every 4th step, scaled up to
 def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "hinge":
         return -fake_logits.mean()
+    if kind == "lsgan":
+        return (fake_logits - 1).pow(2).mean()
     return F.softplus(-fake_logits).mean()  # -log D(G(z)), the non-saturating loss
 
 

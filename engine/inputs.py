@@ -36,10 +36,13 @@ def workspace_images(ws: Workspace, ckpt: dict) -> ImageData:
 def workspace_pairs(ws: Workspace, ckpt: dict):
     """Image-to-image models: the (input, target) pairs the checkpoint was trained on (data set, task, scale)."""
     from engine.data.image_pairs import PairSource
+    from engine.data.unpaired import UnpairedSource
+    from engine.tasks import is_unpaired
 
     data = workspace_images(ws, ckpt)
     meta = ckpt.get("data") or {}
-    return PairSource(data, meta.get("task", "superres"), int(meta.get("scale", 4)))
+    task = meta.get("task", "superres")
+    return (UnpairedSource if is_unpaired(task) else PairSource)(data, task, int(meta.get("scale", 4)))
 
 
 def load_teacher(ws: Workspace) -> tuple[dict, nn.Module]:

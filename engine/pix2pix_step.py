@@ -45,26 +45,32 @@ class Pix2PixStep:
         D.requires_grad_(False)  # G needs gradients through D, not of D's weights
         try:
             adv = generator_loss(D.logits(make_pair(inputs, fake)), self.loss)
-            l1 = F.l1_loss(fake, targets)
-            terms = extra(inputs, fake) if extra is not None else {}
+            l1, terms = self._truth(fake, targets), extra(inputs, fake) if extra is not None else {}
             loss_g = self.adversarial * adv + self.l1 * l1 + sum(terms.values(), torch.zeros((), device=fake.device))
             self._g_update(loss_g)
         finally:
             D.requires_grad_(True)
         apply_masks(self.masks_g)
-        values = {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "adv": adv.item(), "l1": l1.item(),
+        values = {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "adv": adv.item(),
                   "d_real": torch.sigmoid(d_real).mean().item(), "d_fake": torch.sigmoid(d_fake).mean().item()}
+        if self.l1:
+            values["l1"] = l1.item()
         values.update({k: v.item() for k, v in terms.items()})
         return values
 
     def _regression_step(self, inputs: torch.Tensor, targets: torch.Tensor, fake: torch.Tensor,
                          extra: Extra | None) -> dict[str, float]:
-        l1 = F.l1_loss(fake, targets)
-        terms = extra(inputs, fake) if extra is not None else {}
+        l1, terms = self._truth(fake, targets), extra(inputs, fake) if extra is not None else {}
         loss_g = self.l1 * l1 + sum(terms.values(), torch.zeros((), device=fake.device))
         self._g_update(loss_g)
         apply_masks(self.masks_g)
-        return {"loss_g": loss_g.item(), "l1": l1.item(), **{k: v.item() for k, v in terms.items()}}
+        return {"loss_g": loss_g.item(), **({"l1": l1.item()} if self.l1 else {}),
+                **{k: v.item() for k, v in terms.items()}}
+
+    def _truth(self, fake: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """L1 to the ground truth; nothing to compute with λ = 0 (the unpaired task has no ground truth: the B
+        images beside its inputs are any real B, seen only by D)."""
+        return F.l1_loss(fake, targets) if self.l1 else torch.zeros((), device=fake.device)
 
     def _g_update(self, loss_g: torch.Tensor) -> None:
         self.optG.zero_grad(set_to_none=True)

@@ -18,6 +18,7 @@ class Task:
     help: str  # one sentence for the studio, in plain words (no flags): what goes in and what comes out
     inputs: tuple[str, ...]  # ONNX input names, in order (contract: z, label, image)
     needs_labels: bool = False  # the data must say each image's class
+    paired: bool = True  # image-to-image: each input has its wanted output; False: two unpaired sets (CycleGAN)
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (
@@ -35,6 +36,10 @@ TASKS: dict[str, Task] = {t.name: t for t in (
          "images and their edges.", ("image",)),
     Task("paired", "Paired images (A → B)", "Your own pairs: a folder with the inputs in A/ and the wanted outputs in "
          "B/, matched by file name (the pix2pix convention).", ("image",)),
+    # CycleGAN: two image sets with no pairs between them; the A → B generator is the model every stage sees.
+    Task("unpaired", "Style transfer without pairs (A → B)", "Turns images like those in one folder (A/) into the "
+         "style of another (B/), learnt from the two sets alone with no pairs between them (CycleGAN): e.g. horses "
+         "into zebras with the bundled silhouettes.", ("image",), paired=False),
 )}
 
 
@@ -71,6 +76,11 @@ def model_kind(checkpoint: dict | None) -> str:
     image-to-image spec records the shape of its input image."""
     spec = ((checkpoint or {}).get("arch") or {}).get("generator")
     return IMAGE if isinstance(spec, dict) and "input_shape" in spec else NOISE
+
+
+def is_unpaired(task: str) -> bool:
+    """An image-to-image task learnt from two unpaired sets (CycleGAN): no ground-truth output for an input."""
+    return task in TASKS and takes_image(task) and not TASKS[task].paired
 
 
 def image_tasks() -> tuple[str, ...]:

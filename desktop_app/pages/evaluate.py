@@ -41,7 +41,19 @@ IMAGE_COLUMNS = COLUMNS[:5] + [
     ("psnr_vs_teacher", "PSNR vs dense", "How close the outputs are to the dense model's for the same inputs (dB).")]
 
 
+# Unpaired (CycleGAN) reports: no ground truth; translated test A against real test B, and the identity baseline.
+UNPAIRED_COLUMNS = COLUMNS[:5] + [
+    ("fid", "FID vs real B", "Distance between the translated test images and real images of the target set in a "
+                             "feature net's space; lower is better. The identity row is the input itself."),
+    ("cycle_l1", "Cycle error", "How far an output taken back through the dense B → A generator lands from its "
+                                "input (mean absolute difference, images in [-1, 1])."),
+    ("psnr_vs_teacher", "PSNR vs dense", "How close the outputs are to the dense model's for the same inputs (dB)."),
+    ("ssim_vs_teacher", "SSIM vs dense", "Structural similarity to the dense model's outputs (1 = identical).")]
+
+
 def columns_for(variants: list[dict]) -> list[tuple[str, str, str]]:
+    if any(v.get("cycle_l1") is not None for v in variants):
+        return UNPAIRED_COLUMNS
     return IMAGE_COLUMNS if any(v.get("psnr") is not None for v in variants) else COLUMNS
 
 
@@ -64,7 +76,7 @@ def _cell(key: str, v: dict) -> str:
     if key in ("params", "macs"):
         return human(x)
     if isinstance(x, float):
-        text = f"{x:.3f}" if key in ("precision", "recall", "ssim") else f"{x:.2f}"
+        text = f"{x:.3f}" if key in ("precision", "recall", "ssim", "ssim_vs_teacher", "cycle_l1") else f"{x:.2f}"
         std = v.get(f"{key}_std")
         return text + (f" ± {std:.2g}" if isinstance(std, float) and std > 0 else "")
     return str(x)
@@ -156,7 +168,8 @@ class EvaluatePage(Page):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, j, item)
         conditional = any(v.get("cond_accuracy") is not None for v in variants)
-        self.table.setColumnHidden([c[0] for c in COLUMNS].index("cond_accuracy"), not conditional)
+        for j, (key, _, _) in enumerate(columns):  # by key: the image tables have another column at that place
+            self.table.setColumnHidden(j, key == "cond_accuracy" and not conditional)
         self.chart.set_variants(variants)
         has_html = ws is not None and self.ctx.facade.report_html(ws) is not None
         self.open_button.setEnabled(has_html)

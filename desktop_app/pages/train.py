@@ -23,8 +23,8 @@ class TrainPage(Page):
 
     # The settings this page shows, by the config table they set; each field is generated from its setting(...)
     # (desktop_app/forms.py), so its default, range and words are the command line's.
-    MODEL = ("latent_dim", "scale")
-    TRAINING = ("steps", "batch_size", "lr", "loss", "optimizer", "ema")
+    MODEL = ("latent_dim", "scale", "width", "blocks")
+    TRAINING = ("steps", "batch_size", "lr", "loss", "optimizer", "ema", "cycle", "identity")
     RUN = ("device", "threads", "seed", "sample_every", "checkpoint_every", "resume")
 
     def build(self) -> None:
@@ -97,7 +97,7 @@ class TrainPage(Page):
 
     def _show_for_task(self, task: str) -> None:
         """Offer only what applies to the task chosen with the data: the architectures that can do it, the latent
-        size for noise models, the output size for super-resolution."""
+        size for noise models, the output size for super-resolution, the cycle weights for unpaired sets."""
         arch = self._fields["arch"]
         items = self._arch_items(task)
         if [arch.itemData(i) for i in range(arch.count())] != [a for _, a in items]:
@@ -108,8 +108,9 @@ class TrainPage(Page):
                 arch.addItem(text, name)
             arch.setCurrentIndex(max(0, arch.findData(current)))
             arch.blockSignals(False)
-        for name in ("latent_dim", "scale"):
-            self.show_field(name, self.ctx.facade.applies("model", name, task))
+        for config, names in (("model", self.MODEL), ("train", self.TRAINING)):
+            for name in names:
+                self.show_field(name, self.ctx.facade.applies(config, name, task))
         self.grid.set_title(SAMPLES_TITLE[self.ctx.facade.takes_image(task)])
 
     def blocker(self) -> str | None:

@@ -23,6 +23,7 @@ class ImageData:
     warnings: list[str] = field(default_factory=list)
     inputs: torch.Tensor | None = None  # pairs:DIR only: uint8 inputs (A/) matching `images` (B/) one to one
     names: list[str] = field(default_factory=list)  # pairs:DIR only: the file names, in order
+    a_images: torch.Tensor | None = None  # the unpaired task only: uint8 A set (any count); `images` is the B set
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -77,9 +78,12 @@ def load_dataset(cfg: DataConfig) -> ImageData:
         data.images = data.images[: cfg.limit]
         data.labels = None if data.labels is None else data.labels[: cfg.limit]
         data.inputs = None if data.inputs is None else data.inputs[: cfg.limit]
+        data.a_images = None if data.a_images is None else data.a_images[: cfg.limit]
     if data.inputs is not None:  # pairs keep their own sizes (A and B may differ); only the color is conformed
         keep_size = DataConfig(dataset=cfg.dataset, color=cfg.color)
         data.images, data.inputs = _conform(data.images, keep_size), _conform(data.inputs, keep_size)
         return data
     data.images = _conform(data.images, cfg)
+    if data.a_images is not None:  # two unpaired sets: both at the requested size and colour
+        data.a_images = _conform(data.a_images, cfg)
     return data

@@ -104,6 +104,8 @@ def make_inputs(task: str, targets: torch.Tensor, gen: torch.Generator, scale: i
 class PairSource:
     """Batches of (input, target) floats from one data set, for one task; train and test images kept apart."""
 
+    has_targets = True  # each input has its wanted output (engine.data.unpaired.UnpairedSource has none)
+
     def __init__(self, data: ImageData, task: str, scale: int = 4) -> None:
         self.data, self.task, self.scale = data, task, scale
         self.image_shape = tuple(int(v) for v in data.images.shape[1:])

@@ -69,13 +69,15 @@ def default_specs(arch: str, image_shape: tuple[int, int, int], latent_dim: int 
 
 
 def image_specs(arch: str, input_shape: tuple[int, int, int], image_shape: tuple[int, int, int],
-                residual: bool) -> tuple[dict, dict]:
-    """Generator and discriminator specs of an image-to-image arch at its default widths for one (input, output)
-    shape."""
+                residual: bool, sees_input: bool = True, width: int | None = None,
+                blocks: int | None = None) -> tuple[dict, dict]:
+    """Generator and discriminator specs of an image-to-image arch for one (input, output) shape: its default
+    widths, or `width` as its first layer's (each arch doubles it as its default does) and `blocks` residual blocks
+    where it has them; the PatchGAN judges the image alone when not `sees_input` (the unpaired task)."""
     code = arch_code(arch)
     if code.image_defaults is None:
         raise ConfigError(f"{arch} does not take an image in; use {' or '.join(archs_for('superres'))}.")
-    return code.image_defaults(tuple(input_shape), tuple(image_shape), residual)
+    return code.image_defaults(tuple(input_shape), tuple(image_shape), residual, sees_input, width, blocks)
 
 
 def num_classes(model: nn.Module) -> int:

@@ -17,12 +17,12 @@ from engine.models.dcgan import dcgan_init
 from engine.models.spec import need_int_list
 from engine.models.unet import (
     ImageGenerator,
-    PatchDiscriminator,
     base_width,
     check_patch_discriminator,
     check_residual,
     check_shapes,
     image_pair_specs,
+    patch_discriminator,
     resize_to,
 )
 
@@ -76,17 +76,17 @@ def _check(spec: dict, role: str, where: str) -> None:
     need_int_list(spec, "blocks", where)
 
 
-def _image_defaults(input_shape, image_shape, residual) -> tuple[dict, dict]:
-    b = base_width(image_shape)
-    return image_pair_specs("resnet-i2i", {"widths": [b, 2 * b, b], "blocks": [2 * b] * 3}, input_shape,
-                            image_shape, residual)
+def _image_defaults(input_shape, image_shape, residual, sees_input: bool = True, width: int | None = None,
+                    blocks: int | None = None) -> tuple[dict, dict]:
+    b = width or base_width(image_shape)
+    return image_pair_specs("resnet-i2i", {"widths": [b, 2 * b, b], "blocks": [2 * b] * (blocks or 3)}, input_shape,
+                            image_shape, residual, sees_input)
 
 
 CODE = ArchCode(
     generator=lambda s: ResNetImageGenerator(tuple(s["input_shape"]), tuple(s["image_shape"]), s["widths"],
                                              s["blocks"], s["residual"]),
-    discriminator=lambda s: PatchDiscriminator(tuple(s["input_shape"]), tuple(s["image_shape"]), s["widths"],
-                                               "resnet-i2i"),
+    discriminator=patch_discriminator,
     check=_check,
     image_defaults=_image_defaults,
 )

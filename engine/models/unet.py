@@ -99,13 +99,18 @@ class UNetGenerator(ImageGenerator):
 
 
 class PatchDiscriminator(nn.Module):
-    """PatchGAN: strided convs down to a map of logits, one per overlapping patch of the (input, output) pair."""
+    """PatchGAN: strided convs down to a map of logits, one per overlapping patch of the (input, output) pair.
 
-    def __init__(self, input_shape: Shape, image_shape: Shape, widths: list[int], arch: str) -> None:
+    With `sees_input` False (the unpaired task, CycleGAN) it judges the image alone: it still takes the same
+    (input, image) stack, so every caller feeds both kinds alike, and reads only the image's channels."""
+
+    def __init__(self, input_shape: Shape, image_shape: Shape, widths: list[int], arch: str,
+                 sees_input: bool = True) -> None:
         super().__init__()
         self.input_shape, self.image_shape, self.arch = tuple(input_shape), tuple(image_shape), arch
-        layers: list[nn.Module] = [nn.Conv2d(self.input_shape[0] + self.image_shape[0], widths[0], 4, 2, 1),
-                                   nn.LeakyReLU(0.2)]
+        self.sees_input = sees_input
+        first_in = (self.input_shape[0] if sees_input else 0) + self.image_shape[0]
+        layers: list[nn.Module] = [nn.Conv2d(first_in, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
         for a, b in zip(widths[:-1], widths[1:]):
             layers.append(_conv_bn(a, b, 4, 2, nn.LeakyReLU(0.2)))
         layers.append(nn.Conv2d(widths[-1], 1, 3, 1, 1))
@@ -118,15 +123,28 @@ class PatchDiscriminator(nn.Module):
 
     def logits(self, pair: torch.Tensor) -> torch.Tensor:
         """pair: make_pair(input, image); one logit per patch, N x patches."""
+        if not self.sees_input:
+            pair = pair[:, pair.shape[1] - self.image_shape[0]:]
         return self.net(pair).flatten(1)
+
+    def judge_images(self, images: torch.Tensor) -> torch.Tensor:
+        """An image-only D's logits for images alone (CycleGAN's step, which has no input beside a real B)."""
+        return self.net(images).flatten(1)
 
     def forward(self, pair: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(pair))
 
     def spec(self) -> dict:
         convs = [m for m in self.net.modules() if isinstance(m, nn.Conv2d)]
-        return {"arch": self.arch, "role": "discriminator", "input_shape": list(self.input_shape),
+        spec = {"arch": self.arch, "role": "discriminator", "input_shape": list(self.input_shape),
                 "image_shape": list(self.image_shape), "widths": [m.out_channels for m in convs[:-1]]}
+        return spec if self.sees_input else {**spec, "sees_input": False}
+
+
+def patch_discriminator(spec: dict) -> PatchDiscriminator:
+    """The PatchGAN of an image arch's spec (older specs have no `sees_input`: they judge pairs)."""
+    return PatchDiscriminator(tuple(spec["input_shape"]), tuple(spec["image_shape"]), spec["widths"], spec["arch"],
+                              spec.get("sees_input", True))
 
 
 def make_pair(inputs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -142,20 +160,22 @@ def base_width(image_shape: Shape) -> int:
 
 
 def image_pair_specs(arch: str, widths: dict, input_shape: Shape, image_shape: Shape,
-                     residual: bool) -> tuple[dict, dict]:
-    """An image-to-image generator spec (its own `widths` keys) and the PatchGAN's at the default widths."""
+                     residual: bool, sees_input: bool = True) -> tuple[dict, dict]:
+    """An image-to-image generator spec (its own `widths` keys) and the PatchGAN's at the default widths (one that
+    judges the image alone when not `sees_input`)."""
     k, b = downsamplings(image_shape), base_width(image_shape)
     g = {"arch": arch, "role": "generator", **widths, "input_shape": list(input_shape),
          "image_shape": list(image_shape), "residual": residual}
     d = {"arch": arch, "role": "discriminator", "input_shape": list(input_shape), "image_shape": list(image_shape),
          "widths": [b * 2**i for i in range(min(k, 2 if image_shape[1] < 32 else 3))]}
-    return g, d
+    return g, (d if sees_input else {**d, "sees_input": False})
 
 
-def _image_defaults(input_shape: Shape, image_shape: Shape, residual: bool) -> tuple[dict, dict]:
-    k, b = downsamplings(image_shape), base_width(image_shape)
+def _image_defaults(input_shape: Shape, image_shape: Shape, residual: bool, sees_input: bool = True,
+                    width: int | None = None, blocks: int | None = None) -> tuple[dict, dict]:
+    k, b = downsamplings(image_shape), width or base_width(image_shape)  # a U-Net has no blocks to count
     widths = {"enc": [b * 2**i for i in range(k + 1)], "dec": [b * 2**i for i in reversed(range(k))]}
-    return image_pair_specs("unet", widths, input_shape, image_shape, residual)
+    return image_pair_specs("unet", widths, input_shape, image_shape, residual, sees_input)
 
 
 def check_shapes(spec: dict, where: str) -> tuple[Shape, Shape]:
@@ -183,6 +203,8 @@ def check_residual(spec: dict, where: str, input_shape: Shape, image: Shape) -> 
 def check_patch_discriminator(spec: dict, where: str) -> None:
     check_shapes(spec, where)
     need_int_list(spec, "widths", where)
+    if not isinstance(spec.get("sees_input", True), bool):
+        raise SpecError(f"{where}.sees_input must be true or false (got {spec['sees_input']!r})")
 
 
 def _check(spec: dict, role: str, where: str) -> None:
@@ -198,8 +220,7 @@ def _check(spec: dict, role: str, where: str) -> None:
 CODE = ArchCode(
     generator=lambda s: UNetGenerator(tuple(s["input_shape"]), tuple(s["image_shape"]), s["enc"], s["dec"],
                                       s["residual"]),
-    discriminator=lambda s: PatchDiscriminator(tuple(s["input_shape"]), tuple(s["image_shape"]), s["widths"],
-                                               "unet"),
+    discriminator=patch_discriminator,
     check=_check,
     image_defaults=_image_defaults,
 )

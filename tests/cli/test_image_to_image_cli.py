@@ -68,7 +68,7 @@ def test_train_cli_refuses_unmatched_pairs_in_one_line(tmp_path, capsys):
     assert "B/ has a.png with no match in A/" in one_line(capsys)
     assert gan_prune(["train", "-w", str(tmp_path / "ws"), "--task", "superres", "--arch", "dcgan",
                       "--steps", "1"]) == 2
-    assert "The superres task needs --arch unet or resnet-i2i (got dcgan)" in one_line(capsys)
+    assert "The superres task needs --arch unet or resnet-i2i or cyclegan (got dcgan)" in one_line(capsys)
 
 
 def test_paired_task_trains_from_pairs(tmp_path):
@@ -132,3 +132,22 @@ def test_sampler_before_after_grid_and_refusals(superres_onnx, tmp_path, capsys)
     assert gan_sample([str(superres_onnx), "--input", str(tmp_path / "bad.png"), "--out", str(tmp_path / "x.png")]) == 2
     assert "Cannot read the input image" in one_line(capsys)
     assert json.loads(read_metadata(superres_onnx)["gan.input_shape"]) == [1, 4, 4]
+
+
+def test_unpaired_task_refuses_data_without_two_sets_in_one_line(tmp_path, capsys):
+    code = gan_prune(["train", "-w", str(tmp_path / "ws"), "--task", "unpaired", "--dataset", "mnist-5k"])
+    assert code == 2
+    assert "horse2zebra-28 (or unpaired:DIR) goes with --task unpaired" in one_line(capsys)
+    (tmp_path / "sets" / "A").mkdir(parents=True)
+    code = gan_prune(["train", "-w", str(tmp_path / "ws"), "--task", "unpaired", "--dataset",
+                      f"unpaired:{tmp_path / 'sets'}"])
+    assert code == 2 and "has no B/" in one_line(capsys)
+    assert not (tmp_path / "ws" / "checkpoints" / "dense.pt").exists()
+
+
+def test_unpaired_task_trains_offline_from_the_bundled_horses_and_zebras(tmp_path):
+    assert gan_prune(["train", "-w", str(tmp_path / "ws"), "--task", "unpaired", "--dataset", "horse2zebra-28",
+                      "--image-size", "8", "--width", "4", "--blocks", "1", "--steps", "2", "--batch-size", "4",
+                      "--limit", "20", "--threads", "1", "--quiet"]) == 0
+    ckpt = torch.load(tmp_path / "ws" / "checkpoints" / "dense.pt", weights_only=True)
+    assert ckpt["arch"]["generator"]["arch"] == "cyclegan" and "generator_ba" in ckpt

@@ -94,7 +94,7 @@ def test_task_inputs():
 
 
 def test_settings_refuse_a_noise_arch_for_an_image_task():
-    with pytest.raises(ConfigError, match=r"The superres task needs --arch unet or resnet-i2i \(got dcgan\)"):
+    with pytest.raises(ConfigError, match=r"The superres task needs --arch unet or resnet-i2i or cyclegan \(got dcgan"):
         ModelConfig(arch="dcgan", task="superres").validate()
     with pytest.raises(ConfigError, match="pairs:DIR goes with --task paired"):
         PipelineConfig(DataConfig("pairs:/x"), ModelConfig(arch="unet", task="superres")).validate()

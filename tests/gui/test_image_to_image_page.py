@@ -66,7 +66,8 @@ def test_superres_trains_from_the_studio_with_triplet_previews(make_window, tiny
     data.image_size.setValue(16)
     data.task.setCurrentIndex(data.task.findData("superres"))
     assert train._fields["arch"].currentData() == "unet"  # the arch follows an image task
-    assert train.values()["model"] == {"arch": "unet", "latent_dim": 100, "task": "superres", "scale": 4}
+    assert train.values()["model"] == {"arch": "unet", "latent_dim": 100, "task": "superres", "scale": 4,
+                                       "width": None, "blocks": None}
     with qtbot.waitSignal(window.ctx.jobs.finished, timeout=180_000) as finished:
         train.start_button.click()
     assert finished.args == ["train", "done"]
@@ -81,3 +82,46 @@ def test_superres_trains_from_the_studio_with_triplet_previews(make_window, tiny
     headers = [evaluate.table.horizontalHeaderItem(i).text() for i in range(evaluate.table.columnCount())]
     assert headers[5:8] == ["PSNR vs truth", "SSIM vs truth", "FID"]
     assert [evaluate.table.item(i, 0).text() for i in range(evaluate.table.rowCount())] == ["bicubic", "dense"]
+
+
+@pytest.mark.slow  # exports a CycleGAN generator (torch.onnx: ~9 s on a busy 2-core machine)
+def test_generate_page_shows_an_unpaired_models_before_and_after(make_window, tmp_path):
+    torch.manual_seed(0)
+    g, _ = image_specs("cyclegan", (1, 8, 8), (1, 8, 8), False, sees_input=False, width=4, blocks=1)
+    G = build_generator(g).eval()
+    onnx = export_image_generator(G, tmp_path / "h2z.onnx", image_metadata(G, "unpaired", "horse2zebra-28"))
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "horse.png")
+    gen = make_window().pages["generate"]
+    gen.path.setText(str(onnx))
+    gen.source.setText(str(tmp_path / "horse.png"))
+    gen.start_button.click()
+    assert gen.grid.has_image() and gen.grid.caption.text() == "input | output, 1 image(s)"
+    assert (gen.grid._pixmap.width(), gen.grid._pixmap.height()) == (2 * 10 + 2, 10 + 2)
+    assert "task unpaired, input 1x8x8" in gen.info.text()
+
+
+def test_evaluate_page_shows_an_unpaired_report_with_the_identity_baseline(make_window, tmp_path):
+    from engine.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
+    from engine.events import CancelToken
+    from engine.pipeline import save_config
+    from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
+    from engine.stages.train.run import run_train
+    from engine.workspace import Workspace
+
+    ws = Workspace(tmp_path / "h2z")
+    cfg = PipelineConfig(DataConfig("horse2zebra-28", limit=20, image_size=8),
+                         ModelConfig(arch="cyclegan", task="unpaired", width=4, blocks=1),
+                         TrainConfig(steps=1, batch_size=4, device="cpu"))
+    save_config(ws, cfg)
+    list(run_train(cfg, ws, CancelToken()))
+    list(run_evaluate(EvaluateConfig(feature_net="none", latency=False), ws, CancelToken()))
+    window = make_window()
+    window.open_workspace(tmp_path / "h2z")
+    evaluate = window.pages["evaluate"]
+    evaluate.refresh()
+    table = evaluate.table
+    headers = [table.horizontalHeaderItem(i).text() for i in range(table.columnCount())]
+    assert headers[5:] == ["FID vs real B", "Cycle error", "PSNR vs dense", "SSIM vs dense"]
+    assert not any(table.isColumnHidden(i) for i in range(table.columnCount()))
+    assert [table.item(i, 0).text() for i in range(table.rowCount())] == ["identity", "dense"]
+    assert table.item(1, 6).text() != "—" and table.item(1, 7).text() == "—"  # the dense model is the teacher

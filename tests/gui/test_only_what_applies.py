@@ -19,11 +19,14 @@ def test_the_train_page_shows_the_latent_size_for_noise_and_the_output_size_for_
     arch = train._fields["arch"]
     for task, latent, scale, archs in (("unconditional", True, False, ["dcgan", "mlp", "resnet"]),
                                        ("conditional", True, False, ["dcgan"]),
-                                       ("superres", False, True, ["unet", "resnet-i2i"]),
-                                       ("inpaint", False, False, ["unet", "resnet-i2i"])):
+                                       ("superres", False, True, ["unet", "resnet-i2i", "cyclegan"]),
+                                       ("inpaint", False, False, ["unet", "resnet-i2i", "cyclegan"]),
+                                       ("unpaired", False, False, ["cyclegan", "unet", "resnet-i2i"])):
         _set_task(window, task)
         assert (train.field_shown("latent_dim"), train.field_shown("scale")) == (latent, scale), task
         assert [arch.itemData(i) for i in range(arch.count())] == archs, task
+        assert train.field_shown("cycle") == train.field_shown("identity") == (task == "unpaired"), task
+        assert train.field_shown("width") == (not latent), task
         assert train.start_blocker() is None or "project" in train.start_blocker()  # the choice is always valid
     assert "Outputs" in train.grid.title.text()
 

@@ -15,7 +15,7 @@ from engine.errors import ConfigError, DataError, WorkspaceError
 from engine.events import Artifact, Cancelled, CancelToken, EtaMeter, Event, Log, Metrics, Progress, Samples
 from engine.stage_runner import recorded
 from engine.stages.evaluate.config import FEATURE_NETS, EvaluateConfig  # noqa: F401
-from engine.tasks import IMAGE, model_kind
+from engine.tasks import IMAGE, is_unpaired, model_kind
 from engine.workspace import Workspace
 
 GRID_COUNT = 64  # images per variant in the side-by-side grids
@@ -212,9 +212,12 @@ def _run(cfg: EvaluateConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Ev
         raise WorkspaceError(f"The workspace {ws.root} has nothing to evaluate (no checkpoint in checkpoints/ and no "
                              "ONNX in export/); run 'gan-prune train' first.")
     if _kind(ws, variants) == IMAGE:  # image-to-image: scored against the ground truth of test pairs
-        from engine.stages.evaluate.image import run_evaluate_images
+        if is_unpaired(workspace_config(ws).model.task):  # no ground truth: translated A against real B
+            from engine.stages.evaluate.unpaired import run_evaluate_unpaired as run_images
+        else:
+            from engine.stages.evaluate.image import run_evaluate_images as run_images
 
-        yield from run_evaluate_images(cfg, ws, variants, cancel)
+        yield from run_images(cfg, ws, variants, cancel)
         return
     threads = cfg.threads or torch.get_num_threads()
     data_cfg = workspace_config(ws).data

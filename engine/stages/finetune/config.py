@@ -83,6 +83,10 @@ class FinetuneConfig:
                                          "(--adversarial above 0)",
                         tip="Step size of the optimizer. 0.004 suits learning from the teacher alone; with a "
                             "discriminator weight above 0, 0.0002 is safer.")
+    # the unpaired task: the student's translation taken back through the dense B → A generator should give the
+    # input again (CycleGAN's cycle term, with the teacher's other half frozen); 0 = off
+    cycle: float = setting(0.0, min=0, tasks=("unpaired",), note=OFF, help="unpaired: weight of the cycle L1 through "
+                           "the dense B → A generator (|G_BA(student(a)) - a|); 0 = off")
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = setting(64, tip="Images per step.")
     loss: str | None = None  # None: the loss the model was trained with

@@ -61,12 +61,19 @@ def _maps_width(model: nn.Module, names: list[str]) -> dict[str, int]:
 
 
 class ImageFinetuner:
-    """One step = a PatchGAN step + a G step with λ·L1 to the target, λ·w_out·L1 to the teacher, w_feat·adapters."""
+    """One step = a PatchGAN step + a G step with λ·L1 to the target, λ·w_out·L1 to the teacher, w_feat·adapters.
+
+    The unpaired task has no target (`src.has_targets` False): the teacher's translation takes the target's place
+    (its L1 weighted by the cycle λ), D still sees real B, and with `back` (the dense B → A generator) and
+    cfg.cycle > 0 the student's translation must also come back to its input through it."""
 
     def __init__(self, G: nn.Module, D: nn.Module, teacher: nn.Module, src: PairSource, cfg, l1: float,
-                 loss: str, device: torch.device, keep_zeros: bool = False) -> None:
+                 loss: str, device: torch.device, keep_zeros: bool = False, back: nn.Module | None = None) -> None:
         self.G, self.D, self.src, self.device, self.step = G.to(device), D.to(device), src, device, 0
         self.teacher = frozen_copy(teacher).to(device)
+        self.back = frozen_copy(back).to(device) if back is not None and cfg.cycle > 0 else None
+        self.w_cycle = cfg.cycle
+        self.rows = "input → output → target" if src.has_targets else "input → output → teacher's output"
         w = cfg.weights()
         self.w_out, self.w_feat = l1 * w.output, w.features
         self.adapters, self.taps = None, []
@@ -79,7 +86,8 @@ class ImageFinetuner:
         adapter_params = list(self.adapters.parameters()) if self.adapters is not None else []
         optG, optD = make_optimizer(list(G.parameters()) + adapter_params, tc), make_optimizer(D.parameters(), tc)
         self.ctx = current()  # replicate() swaps BatchNorm modules in place; the taps hook convs, which stay
-        self.gan = Pix2PixStep(G, D, optG, optD, loss, l1, zero_masks(G) if keep_zeros else None,
+        self.gan = Pix2PixStep(G, D, optG, optD, loss, l1 if src.has_targets else 0.0,
+                               zero_masks(G) if keep_zeros else None,
                                zero_masks(D) if keep_zeros else None, adversarial=cfg.adversarial,
                                replicas=replicate(G, D, self.ctx, device), shared_params=adapter_params)
         # the fine-tune stage's schedule: "cosine" decays every rate to 0 at the last step
@@ -89,6 +97,9 @@ class ImageFinetuner:
         self.val_idx, self.train_idx = src.train_idx[:n_val], src.train_idx[n_val:] if len(src.train_idx) > n_val \
             else src.train_idx
         self.val = [t.to(device) for t in src.batch(self.val_idx, torch.Generator().manual_seed(cfg.seed + 31))]
+        if not src.has_targets:  # no ground truth: the kept step is the one closest to the teacher
+            with torch.no_grad():
+                self.val[1] = self.teacher(self.val[0])
         self.sampler = BatchSampler(len(self.train_idx), cfg.batch_size, cfg.seed + 1)
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
 
@@ -100,6 +111,8 @@ class ImageFinetuner:
         with torch.no_grad():
             target = self.teacher(inputs)
         terms = {"distill_output": self.w_out * F.l1_loss(fake, target)} if self.w_out > 0 else {}
+        if self.back is not None:
+            terms["cycle"] = self.w_cycle * F.l1_loss(self.back(fake), inputs)
         if self.adapters is not None:
             terms["distill_features"] = self.w_feat * feature_loss(self.adapters, self.taps[0].out, self.taps[1].out)
         return terms
@@ -143,12 +156,17 @@ def run_finetune_images(cfg, ws: Workspace, dense: dict, teacher: nn.Module, can
          else discriminator_from_checkpoint(pruned)).train()
     src = workspace_pairs(ws, dense)
     torch.manual_seed(cfg.seed)  # the adapters' start: the same on every process
-    tuner = ImageFinetuner(G, D, teacher, src, cfg, workspace_config(ws).train.l1, cfg.loss or dense.get("loss")
-                           or "bce", device, keep_zeros=_weight_pruned(pruned))
+    train = workspace_config(ws).train
+    tuner = ImageFinetuner(G, D, teacher, src, cfg, train.l1 if src.has_targets else train.cycle,
+                           cfg.loss or dense.get("loss") or "bce", device, keep_zeros=_weight_pruned(pruned),
+                           back=_back_generator(dense, cfg))
     check_whole_set_splits(len(tuner.train_idx), cfg.batch_size, ctx)
     shown = [t.to(device) for t in src.fixed("test", PREVIEW, cfg.seed)]
+    if not src.has_targets:  # the previews' third column: the teacher's translation, the student's only target
+        with torch.no_grad():
+            shown[1] = tuner.teacher(shown[0])
     if ctx.is_main:
-        yield Samples("finetune", 0, preview(tuner.teacher, *shown), label="teacher: input → output → target")
+        yield Samples("finetune", 0, preview(tuner.teacher, *shown), label=f"teacher: {tuner.rows}")
         ws.update_stage("finetune", status="running", total_steps=cfg.steps, step=0, distill=cfg.distill,
                         weights=vars(cfg.weights()), student="pruned")
     keeper = BestKeeper()
@@ -179,13 +197,27 @@ def _loop(cfg, tuner: ImageFinetuner, keeper: BestKeeper, shown: list, cancel: C
         yield Metrics("finetune", tuner.step, values)
         yield Progress("finetune", tuner.step, cfg.steps, rate=rate, eta_s=eta)
         if ctx.is_main and (tuner.step % cfg.sample_every == 0 or tuner.step == cfg.steps):
-            yield Samples("finetune", tuner.step, preview(tuner.G, *shown), label="student: input → output → target")
+            yield Samples("finetune", tuner.step, preview(tuner.G, *shown), label=f"student: {tuner.rows}")
         if ctx.is_main and cfg.probe_every and (tuner.step % cfg.probe_every == 0 or tuner.step == cfg.steps):
             _probe(tuner, keeper)
         if stop:
             cancel.cancel()  # every process stops here, and so does whatever would follow in this one
             return "cancelled"
     return "done"
+
+
+def _back_generator(dense: dict, cfg) -> nn.Module | None:
+    """The dense CycleGAN's B → A generator when the cycle term is on (refused when the checkpoint has none)."""
+    if not cfg.cycle:
+        return None
+    if not isinstance(dense.get("generator_ba"), dict):
+        raise ConfigError("--cycle needs the B → A generator of an unpaired (CycleGAN) model; this model has none: "
+                          "use --cycle 0.")
+    from engine.models import build_generator
+
+    back = build_generator(dense["arch_ba"]["generator"], "arch_ba.generator")
+    back.load_state_dict(dense["generator_ba"])
+    return back.eval()
 
 
 def _weight_pruned(pruned: dict) -> bool:
@@ -216,7 +248,7 @@ def _finish(ws, tuner: ImageFinetuner, keeper: BestKeeper, pruned: dict, dense: 
     yield Artifact("finetune", "checkpoint", path, {"step": kept, "validation_psnr": val})
     grid = preview(tuner.G, *shown)
     save_png(ws.samples_dir / "finetune.png", grid)
-    yield Samples("finetune", kept, grid, label="student: input → output → target")
+    yield Samples("finetune", kept, grid, label=f"student: {tuner.rows}")
     yield Artifact("finetune", "samples", ws.rel(ws.samples_dir / "finetune.png"))
     ws.update_stage("finetune", step=last)  # the stage runner records how it ended
     yield Log("warning" if status == "cancelled" else "info",

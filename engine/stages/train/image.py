@@ -67,11 +67,14 @@ def run_train_images(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) ->
                         device=device_name(device), dataset=data.name, arch=cfg.model.arch, task=task)
     status = yield from _steps(run, cancel)
     if ctx.is_main:
-        yield from _finish(ws, run.checkpoint(), run.G, run.shown, run.step, status)
+        yield from _finish(ws, run.checkpoint(), run, status)
 
 
 class _ImageTraining:
-    """G, D, their optimizers and the noise RNG, and what the loop does with them: a step and a checkpoint."""
+    """G, D, their optimizers and the noise RNG, and what the loop does with them: a step, a preview grid and a
+    checkpoint (engine/stages/train/unpaired.py's CycleGAN run has the same members, so it shares the loop)."""
+
+    label = "input → output → target"  # the preview's rows
 
     def __init__(self, cfg: PipelineConfig, ws: Workspace, src: PairSource, arch: dict, device) -> None:
         tc = cfg.train
@@ -107,6 +110,9 @@ class _ImageTraining:
         self.step += 1
         return values, len(idx)
 
+    def grid(self):
+        return preview(self.G, *self.shown)
+
     def checkpoint(self) -> str:
         ws, tc = self.ws, self.tc
         if self.stale is None:
@@ -118,7 +124,7 @@ class _ImageTraining:
         return path
 
 
-def _steps(run: _ImageTraining, cancel: CancelToken) -> Iterator[Event]:
+def _steps(run, cancel: CancelToken) -> Iterator[Event]:
     """The loop; returns "done" or "cancelled". Several processes agree each step on a stop (Ctrl-C/SIGTERM
     reaches rank 0) and on the averaged losses; rank 0 alone draws previews and writes checkpoints."""
     tc, ctx = run.tc, run.ctx
@@ -136,7 +142,7 @@ def _steps(run: _ImageTraining, cancel: CancelToken) -> Iterator[Event]:
         yield Metrics("train", run.step, values)
         yield Progress("train", run.step, tc.steps, rate=rate, eta_s=eta)
         if ctx.is_main and (run.step % tc.sample_every == 0 or run.step == tc.steps):
-            yield Samples("train", run.step, preview(run.G, *run.shown), label="input → output → target")
+            yield Samples("train", run.step, run.grid(), label=run.label)
         if ctx.is_main and run.step % tc.checkpoint_every == 0 and run.step < tc.steps:
             yield Artifact("train", "checkpoint", run.checkpoint(), {"step": run.step})
         if stop:  # every process stops at this step; rank 0's checkpoint is theirs
@@ -153,7 +159,8 @@ def _inputs(cfg: PipelineConfig, ws: Workspace) -> tuple:
     task = cfg.model.task
     src = PairSource(data, task, cfg.model.scale)
     residual = src.input_shape[0] == src.image_shape[0] and task in ("superres", "inpaint")
-    gspec, dspec = image_specs(cfg.model.arch, src.input_shape, src.image_shape, residual)
+    gspec, dspec = image_specs(cfg.model.arch, src.input_shape, src.image_shape, residual,
+                               width=cfg.model.width, blocks=cfg.model.blocks)
     resume = _load_resume(ws, cfg, gspec) if cfg.train.resume else None
     arch = resume["arch"] if resume else {"generator": gspec, "discriminator": dspec}
     return data, src, arch, resume
@@ -172,11 +179,12 @@ def _restore(resume: dict, G, D, optG, optD, noise: torch.Generator, tc) -> int:
     return int(resume["step"])
 
 
-def _finish(ws: Workspace, path: str, G, shown: list, step: int, status: str) -> Iterator[Event]:
+def _finish(ws: Workspace, path: str, run, status: str) -> Iterator[Event]:
+    step = run.step
     yield Artifact("train", "checkpoint", path, {"step": step})
-    grid = preview(G, *shown)
+    grid = run.grid()
     save_png(ws.samples_dir / "train.png", grid)
-    yield Samples("train", step, grid, label="input → output → target")
+    yield Samples("train", step, grid, label=run.label)
     yield Artifact("train", "samples", ws.rel(ws.samples_dir / "train.png"))
     ws.update_stage("train", step=step)  # the stage runner records how it ended
     yield Log("warning" if status == "cancelled" else "info",

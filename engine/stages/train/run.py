@@ -30,7 +30,7 @@ from engine.images import save_png
 from engine.models import build_pair, default_specs
 from engine.optim import apply_hyperparameters, make_optimizers, optimizer_to
 from engine.stage_runner import recorded
-from engine.tasks import IMAGE, is_conditional, task_of
+from engine.tasks import IMAGE, is_conditional, is_unpaired, task_of
 from engine.workspace import Workspace
 
 CHECKPOINT = "dense"
@@ -44,9 +44,12 @@ def run_train(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterat
     cfg.validate()
     ctx = current()  # one process, or this process's place in a torchrun group (rank 0 alone writes)
     if cfg.model.kind == IMAGE:  # image-to-image tasks (pix2pix) train on (input, target) pairs, on any processes
-        from engine.stages.train.image import run_train_images
+        if is_unpaired(cfg.model.task):  # two unpaired sets: CycleGAN
+            from engine.stages.train.unpaired import run_train_unpaired as run_images
+        else:
+            from engine.stages.train.image import run_train_images as run_images
 
-        yield from run_train_images(cfg, ws, cancel)
+        yield from run_images(cfg, ws, cancel)
         return
     tc = cfg.train
     if tc.threads:
