@@ -2,7 +2,7 @@
 exported in every format and precision whose package is installed, timed by the sampler's own sessions.
 
 For each file: size, parity against torch (largest |difference| at batch 1 and 7; PSNR over 64 latents for the
-lossy ones), median latency at batch 1 and 64 on every thread count engine.ondevice_threads tries (interleaved
+lossy ones), median latency at batch 1 and 64 on every thread count engine.ondevice.threads tries (interleaved
 rounds: other jobs share the machine, a burst of load hits all files alike), and the share of the CPU's peak it
 reaches: the generator's MACs per second over a GEMM's on the same machine and thread count (torch, 2048^3; fp32
 for float files, int8 (torch._int_mm) for int8 ones). ExecuTorch and LiteRT files are timed in the sub-pixel
@@ -38,7 +38,7 @@ from engine.export import formats  # noqa: E402
 from engine.export.onnx import export_generator  # noqa: E402
 from engine.export.quantize import quantize_int8_static  # noqa: E402
 from engine.metrics.complexity import summarize  # noqa: E402
-from engine.ondevice_threads import candidate_threads, open_session, time_ms  # noqa: E402
+from engine.ondevice.threads import candidate_threads, open_session, time_ms  # noqa: E402
 from engine.stages.export.edge import check_against_torch  # noqa: E402
 
 BATCHES = (1, 64)
@@ -102,7 +102,7 @@ def _feeds(latent: int) -> dict[int, dict]:
 
 
 def time_pte_child(files: dict[str, Path], threads: int, latent: int, runs: int) -> dict[str, dict[str, float]]:
-    """ExecuTorch sizes its thread pool once per process (engine.ondevice_executorch): each count in a child."""
+    """ExecuTorch sizes its thread pool once per process (engine.ondevice.executorch): each count in a child."""
     import subprocess
 
     code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from bench.edge_runtimes import time_here; "

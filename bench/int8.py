@@ -2,7 +2,7 @@
 
 For each generator it exports what `gan-prune export` writes — fp32 (ConvTranspose form), and int8 (static QDQ
 of the sub-pixel form) — plus the fp32 sub-pixel form for reference, and times every file at batch 1 and 64 on
-every thread count engine.ondevice_threads tries (1..N). Variants and thread counts are timed in interleaved
+every thread count engine.ondevice.threads tries (1..N). Variants and thread counts are timed in interleaved
 rounds (other jobs share the machine: a burst of load hits all of them alike); each number is the median over
 rounds of per-round medians. Reports int8 vs fp32 on the same generator, the best thread count of each file,
 and the compressed-int8 vs dense-fp32 ratio, each at its own best thread count. Also checks the int8 graph ORT
@@ -36,7 +36,7 @@ from engine.export.onnx import export_generator  # noqa: E402
 from engine.export.quantize import psnr, quantize_int8_static  # noqa: E402
 from engine.metrics.complexity import summarize  # noqa: E402
 from engine.models import generator_from_checkpoint  # noqa: E402
-from engine.ondevice_threads import candidate_threads, open_session, time_ms  # noqa: E402
+from engine.ondevice.threads import candidate_threads, open_session, time_ms  # noqa: E402
 from engine.prune.structured import prune_channels  # noqa: E402
 from engine.resources import resource  # noqa: E402
 

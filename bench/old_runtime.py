@@ -38,7 +38,7 @@ from engine.export.quantize import (  # noqa: E402
     quantize_int8_static,
 )
 from engine.models import generator_from_checkpoint  # noqa: E402
-from engine.ondevice_threads import open_session  # noqa: E402
+from engine.ondevice.threads import open_session  # noqa: E402
 from engine.resources import resource  # noqa: E402
 
 # Which Python each runtime needs: the newest one it has a wheel for.

@@ -473,7 +473,7 @@ class EngineFacade:
         """The Generate page's file-dialog filter: .onnx, and .pte / .tflite where their runtime is installed."""
         import importlib.util
 
-        from engine.ondevice_runtimes import RUNTIMES
+        from engine.ondevice.runtimes import RUNTIMES
 
         suffixes = [".onnx"] + [s for s, (_, package) in RUNTIMES.items() if importlib.util.find_spec(package)]
         return f"Generators ({' '.join('*' + s for s in suffixes)})"
@@ -482,7 +482,7 @@ class EngineFacade:
     def load_onnx(self, path: str | os.PathLike):
         """A noise (or class) generator, or an image-to-image model (ImageModel) when the file takes an image."""
         from engine.ondevice import GeneratorModel, OnDeviceError
-        from engine.ondevice_image import ImageModel, open_session, takes_image
+        from engine.ondevice.image import ImageModel, open_session, takes_image
 
         try:
             session = open_session(Path(path), None)
@@ -495,7 +495,7 @@ class EngineFacade:
         import numpy as np
 
         from engine.ondevice import OnDeviceError
-        from engine.ondevice_image import before_after, list_inputs
+        from engine.ondevice.image import before_after, list_inputs
 
         try:
             files = list_inputs(source)

@@ -183,7 +183,7 @@ def run_image(args, session, notes: list[str], threads: int | None) -> int:
     import numpy as np
 
     from engine.ondevice import OnDeviceError, save_png
-    from engine.ondevice_image import ImageModel, before_after, list_inputs, output_names
+    from engine.ondevice.image import ImageModel, before_after, list_inputs, output_names
 
     model = ImageModel(args.model, session=session)
     what = f"{model.path.name} turns an image into an image (task {model.task})"
@@ -228,7 +228,7 @@ def run_image(args, session, notes: list[str], threads: int | None) -> int:
 
 def run(args) -> int:
     from engine.ondevice import OnDeviceError
-    from engine.ondevice_image import open_session, takes_image
+    from engine.ondevice.image import open_session, takes_image
 
     _check_numbers(args)
     notes: list[str] = []
@@ -247,7 +247,7 @@ def run(args) -> int:
 def run_noise(args, session, notes: list[str], threads: int | None) -> int:
     """A grid of --n images (and --separate files, an --interpolate strip, --bench numbers)."""
     from engine.ondevice import GeneratorModel, OnDeviceError, grid, save_png
-    from engine.ondevice_runtimes import is_edge_file
+    from engine.ondevice.runtimes import is_edge_file
 
     out = _output_file(Path(args.out))
     separate = Path(args.separate) if args.separate else None
@@ -312,7 +312,7 @@ def _draw(model, args):
 def _bench(path: Path, latent_dim: int, batches: tuple[int, ...], threads: int | None, feeds=None) -> None:
     """Latency at each batch size (1 and 64, or the model's fixed batch) on the fastest ONNX Runtime thread count
     here (timed), or on --threads."""
-    from engine.ondevice_threads import pick_threads
+    from engine.ondevice.threads import pick_threads
 
     picked = pick_threads(path, latent_dim, batches, candidates=[threads] if threads else None, feeds=feeds)
     how = "as asked" if threads else f"fastest of {', '.join(picked['tried'])}"

@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.export.graph import opset_of, retarget
 from engine.export.onnx import ort_session, run_onnx, save_model_atomic, set_metadata
-from engine.ondevice_threads import pick_threads
+from engine.ondevice.threads import pick_threads
 
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 

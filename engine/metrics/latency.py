@@ -1,7 +1,7 @@
 """How long one forward pass takes, in PyTorch and in ONNX Runtime, at batch 1 and 64 (warm-up, then median of N).
 
 The thread count is part of every number: the same model is 2x apart on 1 vs 2 cores, so it is recorded beside it
-(latency_ms["threads"]). ONNX Runtime's count is picked by timing (engine.ondevice_threads): more is not always faster.
+(latency_ms["threads"]). ONNX Runtime's count is picked by timing (engine.ondevice.threads): more is not always faster.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def ort_latency(session, latent_dim: int, batches=BATCHES, runs: int = 20, warmu
 def ort_latency_fastest(path, latent_dim: int, batches=BATCHES, runs: int = 20,
                         threads: int | None = None) -> dict[str, float | int]:
     """{"ort_b1": ms, "ort_b64": ms, "threads": n} at the fastest thread count on this machine (or `threads`)."""
-    from engine.ondevice_threads import pick_threads
+    from engine.ondevice.threads import pick_threads
 
     return pick_threads(path, latent_dim, batches, runs=runs, candidates=[threads] if threads else None)["latency_ms"]
 

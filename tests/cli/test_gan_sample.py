@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.ondevice_threads import candidate_threads
+from engine.ondevice.threads import candidate_threads
 from engine.sample_cli import main as gan_sample
 from tests.engine.test_ondevice import tiny_generator
 

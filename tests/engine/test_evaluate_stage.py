@@ -5,7 +5,7 @@ import pytest
 
 from engine.events import Artifact, CancelToken, Metrics, Progress, Samples
 from engine.metrics.quality import PSNR_CAP_DB
-from engine.ondevice_threads import candidate_threads
+from engine.ondevice.threads import candidate_threads
 from engine.stages.evaluate.run import EvaluateConfig, run_evaluate
 from tests.engine.evaluate_workspace import evaluated_copy, keep_only_dense, workspace_copy
 

@@ -21,7 +21,7 @@ from engine.export.quantize import (
     quantize_int8_static,
 )
 from engine.models import build_generator, default_specs
-from engine.ondevice_threads import candidate_threads
+from engine.ondevice.threads import candidate_threads
 
 PSNR_BOUND_DB = 30.0
 

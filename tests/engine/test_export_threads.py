@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.ondevice_threads import candidate_threads
+from engine.ondevice.threads import candidate_threads
 
 
 @pytest.mark.parametrize("cores,expected", [(1, [1]), (2, [1, 2]), (6, [1, 2, 3, 4, 6]), (16, [1, 2, 3, 4, 8, 16]),

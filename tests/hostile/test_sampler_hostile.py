@@ -125,7 +125,7 @@ MODES = ["L", "RGB", "I;16", "LA", "RGBA", "P", "P+transparency", "1", "CMYK"]
 @pytest.mark.parametrize("mode", MODES)
 def test_the_sampler_reads_a_picture_as_training_does(tmp_path, mode, channels):
     from engine.data.folder import load_folder
-    from engine.ondevice_image import ImageModel
+    from engine.ondevice.image import ImageModel
 
     (tmp_path / "data").mkdir()
     f = _picture(mode, tmp_path / "data" / "p.png")

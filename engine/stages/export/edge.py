@@ -33,7 +33,7 @@ def _torch_outputs(G: nn.Module, z: np.ndarray, labels: np.ndarray | None) -> np
 def check_against_torch(G: nn.Module, path: Path, batches=(1, 7), n_compare: int = 64, seed: int = 0) -> dict:
     """{parity: largest |torch - file| over `batches`, psnr_vs_fp32 over n_compare latents}, run by the
     sampler's session for the file (the runtime a device uses)."""
-    from engine.ondevice_runtimes import open_edge_session
+    from engine.ondevice.runtimes import open_edge_session
 
     session = open_edge_session(path, threads=1)
     classes = int(getattr(G, "num_classes", 0))
@@ -64,7 +64,7 @@ def _run(session, z, labels, classes) -> np.ndarray:
 
 def latency(path: Path, latent_dim: int, runs: int, threads: int | None) -> dict:
     """Median ms at batch 1 and 64 on the fastest thread count (or the one given), as for ONNX files."""
-    from engine.ondevice_threads import pick_threads
+    from engine.ondevice.threads import pick_threads
 
     picked = pick_threads(path, latent_dim, (1, 64), runs=runs, candidates=[threads] if threads else None)
     lat = {k.replace("ort_", ""): v for k, v in picked["latency_ms"].items()}

@@ -4,7 +4,7 @@ and the thread picker run them unchanged. The gan.* metadata and the input names
 the exporter writes (those formats have no metadata slot the runtimes read back).
 
 Torch-free: LiteRT's interpreter needs numpy only. ExecuTorch's Python runtime takes torch tensors, so the .pte
-path (engine.ondevice_executorch) loads torch; the import-linter contract names that one exception.
+path (engine.ondevice.executorch) loads torch; the import-linter contract names that one exception.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def is_edge_file(path: str | os.PathLike) -> bool:
 
 def thread_counts(path, counts: list[int]) -> list[int]:
     """The thread counts a file can be timed at in one process: ExecuTorch sizes its pool once per process
-    (engine.ondevice_executorch.set_threads), so a .pte is timed at one count (the one asked, or all CPUs)."""
+    (engine.ondevice.executorch.set_threads), so a .pte is timed at one count (the one asked, or all CPUs)."""
     if Path(path).suffix.lower() == ".pte" and len(counts) > 1:
         return [max(counts)]
     return counts
@@ -116,7 +116,7 @@ def open_edge_session(path: Path, threads: int | None = None) -> EdgeSession:
     if not path.is_file():
         raise OnDeviceError(f"The model file {path} does not exist; check the path.")
     if suffix == ".pte":  # the one runtime that needs torch (its Python API takes torch tensors)
-        from engine.ondevice_executorch import ExecuTorchSession as Session
+        from engine.ondevice.executorch import ExecuTorchSession as Session
     else:
-        from engine.ondevice_litert import LiteRTSession as Session
+        from engine.ondevice.litert import LiteRTSession as Session
     return Session(path, threads)

@@ -141,7 +141,7 @@ class ImageModel:
         return np.round((np.clip(y, -1, 1) + 1) * 127.5).astype(np.uint8).transpose(0, 2, 3, 1)
 
     def bench_feeds(self, batches) -> dict[int, dict]:
-        """One blank input per batch size, as engine.ondevice_threads.pick_threads times them."""
+        """One blank input per batch size, as engine.ondevice.threads.pick_threads times them."""
         return {b: {self.input_name: self.feed(np.zeros((b, *self.input_shape), np.float32))} for b in batches}
 
     def note(self) -> str | None:

@@ -88,7 +88,7 @@ def open_session(path: Path, threads: int | None = None):
     saying why the file cannot be one."""
     import onnxruntime as ort
 
-    from engine.ondevice_runtimes import is_edge_file, open_edge_session
+    from engine.ondevice.runtimes import is_edge_file, open_edge_session
 
     if is_edge_file(path):  # ExecuTorch .pte, LiteRT .tflite (Core ML: refused in one sentence)
         return open_edge_session(path, threads)

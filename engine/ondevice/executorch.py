@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.ondevice import OnDeviceError
-from engine.ondevice_runtimes import EdgeSession, Port
+from engine.ondevice.runtimes import EdgeSession, Port
 
 # ExecuTorch's ScalarType numbers (and names, as some versions print them) as ONNX Runtime names the types
 DTYPES = {6: "tensor(float)", 4: "tensor(int64)", 3: "tensor(int64)", 5: "tensor(float16)",

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.ondevice import OnDeviceError
-from engine.ondevice_runtimes import TYPE_NAMES, EdgeSession, Port
+from engine.ondevice.runtimes import TYPE_NAMES, EdgeSession, Port
 
 
 class LiteRTSession(EdgeSession):

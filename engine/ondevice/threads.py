@@ -32,7 +32,7 @@ def candidate_threads(limit: int | None = None) -> list[int]:
 
 def open_session(path: str | os.PathLike, threads: int):
     """A CPU session with a fixed intra-op thread count and one inter-op thread (a generator is one chain)."""
-    from engine.ondevice_runtimes import is_edge_file, open_edge_session
+    from engine.ondevice.runtimes import is_edge_file, open_edge_session
 
     if is_edge_file(path):  # an ExecuTorch or LiteRT file: its own runtime, the same questions
         from pathlib import Path
@@ -76,7 +76,7 @@ def pick_threads(path: str | os.PathLike, latent_dim: int, batches=BATCHES, runs
     something other than latents (an image-to-image one). Returns {"threads": best, "latency_ms": {"ort_b1": ms,
     ..., "threads": best}, "tried": {"1": {"ort_b1": ms, ...}, ...}}.
     """
-    from engine.ondevice_runtimes import thread_counts
+    from engine.ondevice.runtimes import thread_counts
 
     counts = thread_counts(path, candidates or candidate_threads())
     sessions = {t: open_session(path, t) for t in counts}
