@@ -259,20 +259,27 @@ def torch_load_problem(e: BaseException) -> str:
     return "is truncated, damaged or not a PyTorch file (nothing in it was run)"
 
 
-def read_regular_file(path: Path, what: str) -> bytes:
-    """The bytes of `path`, refused BEFORE reading when it is not a regular file (reading /dev/zero never ends)."""
+def regular_file(path: Path, what: str, error: type[Exception] = WorkspaceError) -> Path:
+    """`path` when it is a regular file; a folder, device (/dev/zero), FIFO or socket is refused BEFORE reading it
+    (reading /dev/zero never ends), with one sentence of the caller's error class."""
     import stat
 
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise WorkspaceError(f"The {what} {path} does not exist; check the path.") from None
+        raise error(f"The {what} {path} does not exist; check the path.") from None
     except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop on Python 3.11
-        raise WorkspaceError(f"Cannot read the {what} {path} ({getattr(e, 'strerror', None) or e}); check the "
-                             "path.") from None
+        raise error(f"Cannot read the {what} {path} ({getattr(e, 'strerror', None) or e}); check the path.") from None
+    if stat.S_ISDIR(mode):
+        raise error(f"The {what} {path} is a folder; give the file itself.")
     if not stat.S_ISREG(mode):
-        raise WorkspaceError(f"The {what} {path} is not a regular file (a folder, device, pipe or socket); give a "
-                             "saved file.")
+        raise error(f"The {what} {path} is not a regular file (a device, pipe or socket); give a saved file.")
+    return path
+
+
+def read_regular_file(path: Path, what: str) -> bytes:
+    """The bytes of `path`, refused BEFORE reading when it is not a regular file (reading /dev/zero never ends)."""
+    regular_file(path, what)
     try:
         return path.read_bytes()
     except OSError as e:

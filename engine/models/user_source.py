@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
-import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import torch.nn as nn
 
 from engine import user_code
 from engine.errors import ConfigError
+from engine.workspace import regular_file as _regular_file
 from engine.workspace import resolved
 
 # (path, sha256) -> the imported module: one import per file version per process (class identity stays stable,
@@ -89,21 +89,8 @@ def describe(net: nn.Module, method: str) -> str:
 
 
 def regular_file(path: Path, what: str) -> Path:
-    """`path` when it is a regular file; a device (/dev/zero), FIFO, socket or folder is refused BEFORE reading it
-    (reading /dev/zero never ends)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise UserModelError(f"The {what} {path} does not exist; check the path.") from None
-    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop on Python 3.11
-        raise UserModelError(f"Cannot read the {what} {path} ({getattr(e, 'strerror', None) or e}); check the "
-                             "path.") from None
-    if stat.S_ISDIR(mode):
-        raise UserModelError(f"The {what} {path} is a folder; give the file itself.")
-    if not stat.S_ISREG(mode):
-        raise UserModelError(f"The {what} {path} is not a regular file (a device, pipe or socket); give a saved "
-                             "file.")
-    return path
+    """`path` when it is a regular file, else one UserModelError sentence (engine.workspace.regular_file)."""
+    return _regular_file(path, what, UserModelError)
 
 
 def one_line(e: BaseException) -> str:

@@ -39,32 +39,44 @@ def data_record(src: PairSource, cfg: PipelineConfig) -> dict:
 def run_train_images(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
     """Train (or resume) on one process or several (engine.distributed: each process takes its share of every
     batch of pairs; rank 0 alone writes checkpoints, grids and the manifest)."""
-    tc, task, ctx = cfg.train, cfg.model.task, current()
+    def described(data, src) -> str:
+        return (f"Data set {data.name}: {len(src.train_idx)} training and {len(src.test_idx)} held-out test "
+                f"images; task {cfg.model.task}: {'x'.join(map(str, src.input_shape))} in, "
+                f"{'x'.join(map(str, src.image_shape))} out.")
+
+    yield from drive_training(cfg, ws, cancel, _inputs, _ImageTraining, described, "pairs each")
+
+
+def drive_training(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken, inputs, training, described,
+                   share: str) -> Iterator[Event]:
+    """One image-to-image training run, pix2pix or CycleGAN: `inputs(cfg, ws)` -> (data, source, arch, resume
+    checkpoint) refuses bad input before the first event; `training(cfg, ws, source, arch, device)` is the run
+    (_ImageTraining or unpaired's _CycleTraining); `described(data, source)` the data set in one sentence; `share`
+    what each process takes of a batch, in words."""
+    tc, ctx = cfg.train, current()
     if tc.threads:
         torch.set_num_threads(tc.threads)
     device, note = pick_device(tc.device)
     device = ctx.device(device)  # each process of a CUDA run owns its local rank's GPU
     ctx.local_batch(tc.batch_size)
-    data, src, arch, resume = _inputs(cfg, ws)  # everything that can refuse the input, before the first event
+    data, src, arch, resume = inputs(cfg, ws)  # everything that can refuse the input, before the first event
     check_whole_set_splits(len(src.train_idx), tc.batch_size, ctx)
     if note:
         yield Log("warning", note)
     if ctx.distributed:
-        yield Log("info", f"{ctx.world} processes ({ctx.backend}), {tc.batch_size // ctx.world} pairs each of "
+        yield Log("info", f"{ctx.world} processes ({ctx.backend}), {tc.batch_size // ctx.world} {share} of "
                           f"the batch of {tc.batch_size}.")
-    yield Log("info", f"Data set {data.name}: {len(src.train_idx)} training and {len(src.test_idx)} held-out test "
-                      f"images; task {task}: {'x'.join(map(str, src.input_shape))} in, "
-                      f"{'x'.join(map(str, src.image_shape))} out.")
+    yield Log("info", described(data, src))
     for w in data.warnings:
         yield Log("warning", w)
-    run = _ImageTraining(cfg, ws, src, arch, device)
+    run = training(cfg, ws, src, arch, device)
     if resume is not None:
         run.restore(resume)
         yield Log("info", f"Resuming from step {run.step}.")
     run.start()
     if ctx.is_main:
         ws.update_stage("train", status="running", total_steps=tc.steps, step=run.step,
-                        device=device_name(device), dataset=data.name, arch=cfg.model.arch, task=task)
+                        device=device_name(device), dataset=data.name, arch=cfg.model.arch, task=cfg.model.task)
     status = yield from _steps(run, cancel)
     if ctx.is_main:
         yield from _finish(ws, run.checkpoint(), run, status)

@@ -18,51 +18,26 @@ from engine.config import PipelineConfig
 from engine.data import load_dataset
 from engine.data.image_pairs import PREVIEW, triplets
 from engine.data.unpaired import UnpairedSource
-from engine.devices import device_name, pick_device
 from engine.distributed import current
-from engine.distributed.batches import check_whole_set_splits
 from engine.distributed.batchnorm import sync_batchnorm
 from engine.errors import WorkspaceError
-from engine.events import CancelToken, Event, Log
+from engine.events import CancelToken, Event
 from engine.gan_step import BatchSampler
 from engine.models import build_discriminator, build_generator, image_specs
 from engine.optim import apply_hyperparameters, make_optimizer, optimizer_to
-from engine.stages.train.image import CHECKPOINT, _finish, _steps, data_record
+from engine.stages.train.image import CHECKPOINT, data_record, drive_training
 from engine.workspace import Workspace
 
 LOSS = "lsgan"  # recorded in the checkpoint: the adversarial loss is always least squares, as in CycleGAN
 
 
 def run_train_unpaired(cfg: PipelineConfig, ws: Workspace, cancel: CancelToken) -> Iterator[Event]:
-    tc, ctx = cfg.train, current()
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    device, note = pick_device(tc.device)
-    device = ctx.device(device)
-    ctx.local_batch(tc.batch_size)
-    data, src, arch, resume = _inputs(cfg, ws)  # everything that can refuse the input, before the first event
-    check_whole_set_splits(len(src.train_idx), tc.batch_size, ctx)
-    if note:
-        yield Log("warning", note)
-    if ctx.distributed:
-        yield Log("info", f"{ctx.world} processes ({ctx.backend}), {tc.batch_size // ctx.world} images of each set "
-                          f"each, of the batch of {tc.batch_size}.")
-    yield Log("info", f"Data set {data.name}: {len(src.train_idx)} + {len(src.b_train_idx)} training and "
-                      f"{len(src.test_idx)} + {len(src.b_test_idx)} held-out test images (A + B), unpaired; "
-                      f"{'x'.join(map(str, src.image_shape))} each; CycleGAN with {cfg.model.arch} generators.")
-    for w in data.warnings:
-        yield Log("warning", w)
-    run = _CycleTraining(cfg, ws, src, arch, device)
-    if resume is not None:
-        run.restore(resume)
-        yield Log("info", f"Resuming from step {run.step}.")
-    run.start()
-    if ctx.is_main:
-        ws.update_stage("train", status="running", total_steps=tc.steps, step=run.step,
-                        device=device_name(device), dataset=data.name, arch=cfg.model.arch, task=cfg.model.task)
-    status = yield from _steps(run, cancel)
-    if ctx.is_main:
-        yield from _finish(ws, run.checkpoint(), run, status)
+    def described(data, src) -> str:
+        return (f"Data set {data.name}: {len(src.train_idx)} + {len(src.b_train_idx)} training and "
+                f"{len(src.test_idx)} + {len(src.b_test_idx)} held-out test images (A + B), unpaired; "
+                f"{'x'.join(map(str, src.image_shape))} each; CycleGAN with {cfg.model.arch} generators.")
+
+    yield from drive_training(cfg, ws, cancel, _inputs, _CycleTraining, described, "images of each set each,")
 
 
 class _CycleTraining:
