@@ -94,15 +94,20 @@ def _variant(cfg, v, inputs, targets, teacher_out, net, real_f) -> tuple[dict, o
             **_scores(out, targets, teacher, net, real_f), "seconds": round(time.perf_counter() - t0, 2)}, out
 
 
-def run_evaluate_images(cfg, ws: Workspace, variants: list, cancel: CancelToken) -> Iterator[Event]:
-    from engine.metrics import report as reports
-
+def dense_and_source(ws: Workspace, variants: list):
+    """The dense checkpoint (the teacher every variant is scored against) and the task's data it was trained on."""
     dense_v = next((v for v in variants if v.name == "dense" and v.error is None), None)
     if dense_v is None:
         raise WorkspaceError(f"No trained model in {ws.root} (checkpoints/dense.pt); run 'gan-prune train' first.")
-    t_start = time.perf_counter()
     dense = ws.load_checkpoint(dense_v.path)
-    src = workspace_pairs(ws, dense)
+    return dense, workspace_pairs(ws, dense)
+
+
+def run_evaluate_images(cfg, ws: Workspace, variants: list, cancel: CancelToken) -> Iterator[Event]:
+    from engine.metrics import report as reports
+
+    t_start = time.perf_counter()
+    dense, src = dense_and_source(ws, variants)
     n = min(cfg.samples, len(src.test_idx))
     inputs, targets = src.fixed("test", n, cfg.seed)
     net, net_name, fid_note = yield from _feature_net(cfg, src.data, cancel)

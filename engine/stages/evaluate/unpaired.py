@@ -17,11 +17,9 @@ import torch
 
 from engine.data import ImageData, to_uint8
 from engine.data.image_pairs import PREVIEW
-from engine.errors import WorkspaceError
 from engine.events import Artifact, CancelToken, Event, Log, Progress
-from engine.inputs import workspace_pairs
 from engine.metrics.quality import fid_from_features, psnr, ssim
-from engine.stages.evaluate.image import _feature_net, _latency, _runner
+from engine.stages.evaluate.image import _feature_net, _latency, _runner, dense_and_source
 from engine.workspace import Workspace
 
 FEATURE_IMAGES = 599  # at most this many training images teach the feature net: a 32-wide feature space, so FID
@@ -78,12 +76,8 @@ def _fid_space(cfg, src, n_a: int, n_b: int, cancel: CancelToken):
 def run_evaluate_unpaired(cfg, ws: Workspace, variants: list, cancel: CancelToken) -> Iterator[Event]:
     from engine.metrics import report as reports
 
-    dense_v = next((v for v in variants if v.name == "dense" and v.error is None), None)
-    if dense_v is None:
-        raise WorkspaceError(f"No trained model in {ws.root} (checkpoints/dense.pt); run 'gan-prune train' first.")
     t_start = time.perf_counter()
-    dense = ws.load_checkpoint(dense_v.path)
-    src = workspace_pairs(ws, dense)
+    dense, src = dense_and_source(ws, variants)
     a = src.images("A", "test", cfg.samples)
     n_b = len(src.b_test_idx)
     net, net_name, real_f, fid_note = yield from _fid_space(cfg, src, len(a), n_b, cancel)
