@@ -16,15 +16,20 @@ def load(argument: str, cfg):
     return load_mnist_5k()
 
 
+def bundled_arrays(name: str, *keys: str) -> list[np.ndarray]:
+    """The arrays `keys` of a data set shipped in resources/ (an .npz of plain arrays: nothing is unpickled)."""
+    path = resource(name)
+    try:
+        with np.load(path) as z:
+            return [z[k] for k in keys]
+    except (OSError, KeyError, ValueError) as e:
+        raise DataError(f"The bundled data set {path} is missing or damaged ({e}); reinstall the app.") from None
+
+
 def load_mnist_5k():
     from engine.data import ImageData
 
-    path = resource(MNIST_5K)
-    try:
-        with np.load(path) as z:
-            images, labels = z["images"], z["labels"]
-    except (OSError, KeyError, ValueError) as e:
-        raise DataError(f"The bundled data set {path} is missing or damaged ({e}); reinstall the app.") from None
+    images, labels = bundled_arrays(MNIST_5K, "images", "labels")
     return ImageData(images=torch.from_numpy(images).unsqueeze(1).contiguous(),
                      labels=torch.from_numpy(labels.astype(np.int64)), name="mnist-5k",
                      classes=[str(i) for i in range(10)])

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from engine.errors import DataError
-from engine.resources import resource
 
 HORSE2ZEBRA = "datasets/horse2zebra-28.npz"
 
@@ -24,13 +22,9 @@ def load(argument: str, cfg):
 
 def load_bundled():
     from engine.data import ImageData
+    from engine.data.bundled import bundled_arrays
 
-    path = resource(HORSE2ZEBRA)
-    try:
-        with np.load(path) as z:
-            a, b = z["a"], z["b"]
-    except (OSError, KeyError, ValueError) as e:
-        raise DataError(f"The bundled data set {path} is missing or damaged ({e}); reinstall the app.") from None
+    a, b = bundled_arrays(HORSE2ZEBRA, "a", "b")
     return ImageData(images=torch.from_numpy(b).unsqueeze(1).contiguous(), labels=None, name="horse2zebra-28",
                      a_images=torch.from_numpy(a).unsqueeze(1).contiguous())
 
