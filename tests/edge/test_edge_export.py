@@ -122,9 +122,9 @@ def test_a_conditional_generator_takes_its_labels(tmp_path, suffix):
 @needs("litert_torch", "ai_edge_litert")
 def test_an_onnx_export_removes_an_earlier_litert_file(tmp_path):
     from engine.cli import main as gan_prune
-    from tests.edge.conftest import _workspace
+    from tests.engine.tiny import pruned_dcgan_workspace
 
-    ws = _workspace(tmp_path / "ws")
+    ws = pruned_dcgan_workspace(tmp_path / "ws")
     flags = ["--workspace", str(ws.root), "--precision", "fp32", "--bench-runs", "1", "--threads", "1"]
     assert gan_prune(["export", *flags, "--format", "litert"]) == 0
     assert (ws.export_dir / "generator.tflite").is_file() and ws.stage("export")["formats"]["litert"]["fp32"]

@@ -8,26 +8,13 @@ from engine.cli import main as gan_prune
 from engine.errors import ConfigError, WorkspaceError
 from engine.events import Artifact, Progress
 from engine.export.onnx import read_metadata
-from engine.models import build_discriminator, build_generator, default_specs
 from engine.stages.export.run import ExportConfig, run_export
 from engine.workspace import Workspace
-
-
-def _workspace_with_generator(path):
-    ws = Workspace(path)
-    gspec = {**default_specs("dcgan", (1, 28, 28), latent_dim=8)[0], "widths": [8, 4]}
-    dspec = {**default_specs("dcgan", (1, 28, 28))[1], "widths": [4, 8]}
-    G, D = build_generator(gspec), build_discriminator(dspec)
-    ck = ws.save_checkpoint("pruned", {"arch": {"generator": gspec, "discriminator": dspec},
-                                       "generator": G.state_dict(), "discriminator": D.state_dict(), "ema": None,
-                                       "optim": {}, "step": 3, "data": {"dataset": "mnist-5k",
-                                                                        "image_shape": [1, 28, 28]}, "seed": 0})
-    ws.update_stage("prune", status="done", checkpoint=ws.rel(ck), method="channel-l1", amount=0.5)
-    return ws
+from tests.engine.tiny import pruned_dcgan_workspace
 
 
 def test_run_export_writes_all_precisions(tmp_path):
-    ws = _workspace_with_generator(tmp_path / "ws")
+    ws = pruned_dcgan_workspace(tmp_path / "ws")
     cfg = ExportConfig(precisions=("fp32", "int8", "int8-dynamic", "fp16"), calibration=16, bench_runs=2)
     events = list(run_export(cfg, ws, None))
     written = {e.info["precision"]: e.path for e in events if isinstance(e, Artifact)}
@@ -70,7 +57,7 @@ def test_cli_bad_precision_exits_2_with_one_line(tmp_path, capsys):
 
 
 def test_cli_export_fp32(tmp_path, capsys):
-    ws = _workspace_with_generator(tmp_path / "ws")
+    ws = pruned_dcgan_workspace(tmp_path / "ws")
     torch.manual_seed(0)
     assert gan_prune(["export", "--workspace", str(ws.root), "--precision", "fp32", "--opset", "18"]) == 0
     model = onnx.load(str(ws.export_dir / "generator.onnx"))

@@ -23,3 +23,17 @@ def dense_workspace(path, arch: str = "dcgan", latent_dim: int = 16, g_widths=(3
 
 def dense_dcgan_workspace(path) -> Workspace:
     return dense_workspace(path)
+
+
+def pruned_dcgan_workspace(path) -> Workspace:
+    """A workspace whose newest model is a pruned DCGAN of G widths [8, 4] (latent 8): what export starts from."""
+    ws = Workspace(path)
+    gspec = {**default_specs("dcgan", (1, 28, 28), latent_dim=8)[0], "widths": [8, 4]}
+    dspec = {**default_specs("dcgan", (1, 28, 28))[1], "widths": [4, 8]}
+    G, D = build_pair({"generator": gspec, "discriminator": dspec})
+    ck = ws.save_checkpoint("pruned", {"arch": {"generator": gspec, "discriminator": dspec},
+                                       "generator": G.state_dict(), "discriminator": D.state_dict(), "ema": None,
+                                       "optim": {}, "step": 3, "data": {"dataset": "mnist-5k",
+                                                                        "image_shape": [1, 28, 28]}, "seed": 0})
+    ws.update_stage("prune", status="done", checkpoint=ws.rel(ck), method="channel-l1", amount=0.5)
+    return ws

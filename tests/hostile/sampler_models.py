@@ -9,7 +9,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
-def _save(path, nodes, inputs, outputs, inits=(), metadata=None):
+def save_graph(path, nodes, inputs, outputs, inits=(), metadata=None):
+    """A one-graph opset-17 ONNX file at `path` with these nodes and metadata."""
     graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -32,7 +33,7 @@ def copy_model(path, channels=1, side=4, batch="batch", in_type=TensorProto.FLOA
                  helper.make_node("Div", ["f", "half"], ["d"]), helper.make_node("Sub", ["d", "one"], ["image"])]
         inits = [numpy_helper.from_array(np.array(127.5, np.float32), "half"),
                  numpy_helper.from_array(np.array(1.0, np.float32), "one")]
-    return _save(path, nodes, [helper.make_tensor_value_info("image_in", in_type, shape)],
+    return save_graph(path, nodes, [helper.make_tensor_value_info("image_in", in_type, shape)],
                  [helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)], inits,
                  {"gan.task": task, "gan.input_shape": f"[{channels}, {side}, {side}]"})
 
@@ -42,7 +43,7 @@ def classifier(path, classes=10):
     w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((16, classes)).astype(np.float32), "w")
     b = numpy_helper.from_array(np.zeros(classes, np.float32), "b")
     nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("Gemm", ["f", "w", "b"], ["logits"])]
-    return _save(path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 4, 4])],
+    return save_graph(path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 4, 4])],
                  [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], [w, b])
 
 
@@ -60,7 +61,7 @@ def conditional_generator(path, classes=3, claimed=None, latent=6, shape=(1, 4, 
              helper.make_node("Tanh", ["r"], ["image"])]
     meta = {"gan.latent_dim": str(latent), "gan.image_shape": ",".join(map(str, shape)), "gan.output_range": "-1,1",
             "gan.task": "conditional", "gan.num_classes": str(claimed if claimed is not None else classes)}
-    return _save(path, nodes, [helper.make_tensor_value_info("z", TensorProto.FLOAT, [batch, latent]),
+    return save_graph(path, nodes, [helper.make_tensor_value_info("z", TensorProto.FLOAT, [batch, latent]),
                                helper.make_tensor_value_info("label", TensorProto.INT64, [batch])],
                  [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, *shape])], inits, meta)
 

@@ -12,6 +12,7 @@ from PIL import Image
 from tests.engine.test_ondevice import tiny_generator
 from tests.hostile.conftest import assert_refused, run_cli, snapshot
 from tests.hostile.inprocess import gan_sample
+from tests.hostile.sampler_models import save_graph
 
 
 def _with_metadata(path, **changes):
@@ -30,19 +31,8 @@ def _with_metadata(path, **changes):
     return path
 
 
-def _graph(path, nodes, inputs, outputs, inits=(), metadata=None):
-    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for k, v in (metadata or {}).items():
-        p = model.metadata_props.add()
-        p.key, p.value = k, v
-    onnx.save(model, str(path))
-    return path
-
-
 def _identity(path):
-    return _graph(path, [helper.make_node("Identity", ["z"], ["image"])],
+    return save_graph(path, [helper.make_node("Identity", ["z"], ["image"])],
                   [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 6])],
                   [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 6])],
                   metadata={"gan.latent_dim": "6", "gan.image_shape": "1,4,4", "gan.output_range": "-1,1"})
@@ -52,7 +42,7 @@ def _nan_maker(path):
     """z → z * NaN → reshaped into 1x2x3 images: a generator whose weights were damaged."""
     nan = helper.make_tensor("nan", TensorProto.FLOAT, [], [float("nan")])
     shape = helper.make_tensor("s", TensorProto.INT64, [4], [-1, 1, 2, 3])
-    return _graph(path, [helper.make_node("Mul", ["z", "nan"], ["m"]), helper.make_node("Reshape", ["m", "s"],
+    return save_graph(path, [helper.make_node("Mul", ["z", "nan"], ["m"]), helper.make_node("Reshape", ["m", "s"],
                                                                                        ["image"])],
                   [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 6])],
                   [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, 2, 3])], [nan, shape])
@@ -60,7 +50,7 @@ def _nan_maker(path):
 
 def _dynamic_latent(path):
     """A latent input of unknown size and no gan.latent_dim: nothing says how long z is."""
-    return _graph(path, [helper.make_node("Identity", ["z"], ["image"])],
+    return save_graph(path, [helper.make_node("Identity", ["z"], ["image"])],
                   [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", "latent"])],
                   [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, 4, 4])])
 
