@@ -41,4 +41,4 @@ def run(args) -> int:
     refuse_unshared(args)  # machines other than 0 read the dense model from the one shared workspace
     ws = Workspace(args.workspace, create=False)
     return run_command(args, "compress", ws, lambda cancel: stages.start("compress", cfg, ws, cancel), dc=dc,
-                       device=cfg.device)
+                       device=cfg.device, needs=("dense",))

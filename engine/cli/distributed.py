@@ -46,14 +46,15 @@ def distributed_config(args, base: DistributedConfig | None = None) -> Distribut
 
 
 def run_command(args, stage: str, ws, make_events: Callable[[CancelToken], Iterator[Event]], *,
-                dc: DistributedConfig, device: str) -> int:
+                dc: DistributedConfig, device: str, needs: tuple[str, ...] = ()) -> int:
     """Launch the processes, or be one of them (or the only one): drive the stage's events (the stage runner
-    inside them holds the lock on rank 0 alone) and return the exit code."""
+    inside them holds the lock on rank 0 alone) and return the exit code. `needs`: the models ("dense", "pruned")
+    checked before any process is launched."""
     from engine.distributed import finish, start, worker_environment
     from engine.distributed.context import lost_contact
 
     if dc.launches and not worker_environment():
-        return _launch(args, ws, stage, dc, device)
+        return _launch(args, ws, stage, dc, device, needs)
     from engine.distributed.launch import watch_launcher
 
     watch_launcher()
@@ -84,7 +85,7 @@ def run_command(args, stage: str, ws, make_events: Callable[[CancelToken], Itera
     return 0
 
 
-def _launch(args, ws, stage: str, dc: DistributedConfig, device: str) -> int:
+def _launch(args, ws, stage: str, dc: DistributedConfig, device: str, needs: tuple[str, ...]) -> int:
     from engine.distributed.launch import RunFailed, check_devices, launch
     from engine.errors import UserError
     from engine.stage_runner import workspace_lock
@@ -93,7 +94,7 @@ def _launch(args, ws, stage: str, dc: DistributedConfig, device: str) -> int:
     if dc.node_rank == 0:  # a busy workspace is one line now, not after N processes have started; the other
         with workspace_lock(ws, stage):  # machines never write it (and on a shared folder would meet rank 0's lock)
             pass
-        check_models(args, stage, ws)  # "no trained model" from here, not from N processes each ~300 MB
+        check_models(ws, needs)  # "no trained model" from here, not from N processes each ~300 MB
     if dc.nnodes > 1 and not args.quiet:
         print(_meeting(dc), file=sys.stderr, flush=True)
     try:
@@ -108,20 +109,13 @@ def _launch(args, ws, stage: str, dc: DistributedConfig, device: str) -> int:
     return code
 
 
-def check_models(args, stage: str, ws) -> None:
-    """The models the stage starts from (its registry `reads`) are there and load (checked, trusted), in the one
-    process that launches the others: a missing or refused model is one line before any process starts."""
-    from engine import stages
+def check_models(ws, needs: tuple[str, ...]) -> None:
+    """The models the command starts from ("dense", "pruned": what its resolved settings need) are there and load
+    (checked, trusted), in the one process that launches the others: a missing or refused model is one line before
+    any process starts."""
     from engine.errors import WorkspaceError
     from engine.inputs import load_teacher
 
-    if stage not in stages.BY_NAME:  # `run` trains first: it starts from no model
-        return
-    needs = set(stages.get(stage).reads) & {"dense", "pruned"}
-    if stage == "train":
-        needs = {"dense"} if getattr(args, "resume", False) else set()
-    if getattr(args, "student_widths", None):  # a slim student is made from scratch, not from the pruned model
-        needs.discard("pruned")
     if "dense" in needs:
         load_teacher(ws)
     if "pruned" in needs:

@@ -42,10 +42,11 @@ def run(args) -> int:
     cfg = config_from_args(FinetuneConfig, args, flag_fields(FinetuneConfig), FLAGS)
     cfg = with_settings(cfg, args, "finetune")
     cfg.validate()
-    args.student_widths = cfg.student_widths  # as the settings file says too: no pruned model needed for a slim one
     dc = distributed_config(args)
     dc.local_batch(cfg.batch_size)  # before any process starts
     refuse_unshared(args)
     ws = Workspace(args.workspace, create=False)
+    # a slim student (--student-widths, or in the settings file) is made from scratch, not from the pruned model
+    needs = ("dense",) if cfg.student_widths else ("dense", "pruned")
     return run_command(args, "finetune", ws, lambda cancel: stages.start("finetune", cfg, ws, cancel), dc=dc,
-                       device=cfg.device)
+                       device=cfg.device, needs=needs)

@@ -59,4 +59,4 @@ def run(args) -> int:
     # config.toml is written once training has accepted every input: a refused command leaves the old one.
     return run_command(args, "train", ws, lambda cancel: stages.start(
         "train", cfg, ws, cancel, before_first_event=lambda: save_config(ws, cfg)), dc=cfg.distributed,
-        device=cfg.train.device)
+        device=cfg.train.device, needs=("dense",) if args.resume else ())
