@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -103,8 +104,6 @@ def _feeds(latent: int) -> dict[int, dict]:
 
 def time_pte_child(files: dict[str, Path], threads: int, latent: int, runs: int) -> dict[str, dict[str, float]]:
     """ExecuTorch sizes its thread pool once per process (engine.ondevice.executorch): each count in a child."""
-    import subprocess
-
     code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from bench.edge_runtimes import time_here; "
             f"print(json.dumps(time_here({ {v: str(p) for v, p in files.items()} !r}, {threads}, {latent}, {runs})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
@@ -157,7 +156,19 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10, help="timed runs per round")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds over all files and thread counts")
     ap.add_argument("--target-macs", type=float, default=8.0, help="MACs reduction of the pruned copy")
+    ap.add_argument("--busy", action="store_true", help="keep one core busy with another process for the whole run "
+                                                        "(a user's other program)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "edge_runtimes.json"))
     args = ap.parse_args()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+    try:
+        run(args)
+    finally:
+        if spinner is not None:
+            spinner.kill()
+
+
+def run(args) -> None:
     torch.set_num_threads(1)
     load_before = [round(x, 2) for x in os.getloadavg()]
     G, ratio = pruned_copy(bundled_dcgan(), args.target_macs)
@@ -174,7 +185,8 @@ def main() -> None:
     peaks = {str(t): gemm_peak(t) for t in candidate_threads()}  # again at the end: the best of both is the peak
     print(f"GEMM peak GMAC/s per thread count: {peaks}")
     results = {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-               "load_average_before": load_before, "versions": versions, "runs": args.runs, "rounds": args.rounds,
+               "load_average_before": load_before, "one_core_kept_busy": args.busy, "versions": versions,
+               "runs": args.runs, "rounds": args.rounds,
                "threads_tried": candidate_threads(), "gemm_peak_gmacs": peaks,
                "model": {"note": "bundled dcgan-mnist5k generator, channel-l1 pruned, not fine-tuned",
                          "widths": G.spec()["widths"], "macs": macs, "macs_reduction": round(ratio, 2)},
@@ -210,7 +222,7 @@ def main() -> None:
                                    "share_of_peak": round(gmacs / peak, 4) if peak else None}
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report(results)
-    out = ROOT / "bench" / "results" / "edge_runtimes.json"
+    out = Path(args.out)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {out}")
 
